@@ -1,0 +1,260 @@
+//! The content-addressed cache: verified wheels by sha256, and index pages for offline builds.
+//!
+//! Layout under the cache root (default `$XDG_CACHE_HOME/lpack` or the platform's user cache
+//! dir; `--cache-dir` and `LPACK_CACHE_DIR` override):
+//!
+//! ```text
+//! CACHEDIR.TAG                       marks the directory as a cache for backup tools
+//! wheels-v1/<h[0..2]>/<h>/<filename> a wheel whose sha256 is <h>, verified before it entered
+//! urls-v1/<sha256(url)>              sha256 of what a hashless URL served (skips re-downloads)
+//! index-v1/<sha256(url)>.json        the last file list read from an index page (for --offline)
+//! tmp/                               in-flight writes (same filesystem, so renames are atomic)
+//! ```
+//!
+//! Every write goes to a temporary file under `tmp/` and is renamed into place, so an interrupted
+//! download never leaves a partial file at a final path, and two builds sharing a cache can write
+//! the same entry concurrently: both renames install identical bytes. Nothing is ever written to a
+//! wheel path before its sha256 has been checked.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tempfile::NamedTempFile;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error(
+        "cache directory {path}: {source}\n  hint: pick another location with --cache-dir or LPACK_CACHE_DIR"
+    )]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
+    move |source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// sha256 of bytes, as lowercase hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+/// sha256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = fs::File::open(path)?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h)?;
+    Ok(hex(&h.finalize()))
+}
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    /// The default cache root for this user.
+    pub fn default_root() -> PathBuf {
+        dirs::cache_dir()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("lpack")
+    }
+
+    /// Open (creating if needed) a cache at `root`.
+    pub fn open(root: &Path) -> Result<Cache, CacheError> {
+        for sub in ["wheels-v1", "urls-v1", "index-v1", "tmp"] {
+            let p = root.join(sub);
+            fs::create_dir_all(&p).map_err(io_err(&p))?;
+        }
+        let tag = root.join("CACHEDIR.TAG");
+        if !tag.exists() {
+            let body = "Signature: 8a477f597d28d172789f06886806bc55\n# This file marks the lpack cache (https://bford.info/cachedir/).\n";
+            let _ = write_atomic(root, &tag, body.as_bytes());
+        }
+        Ok(Cache {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn wheel_dir(&self, sha256: &str) -> PathBuf {
+        self.root
+            .join("wheels-v1")
+            .join(&sha256[..2.min(sha256.len())])
+            .join(sha256)
+    }
+
+    /// A cached wheel with this digest and file name, if present.
+    pub fn wheel(&self, sha256: &str, filename: &str) -> Option<PathBuf> {
+        let p = self.wheel_dir(sha256).join(filename);
+        p.is_file().then_some(p)
+    }
+
+    /// Any cached wheel with this digest: (path, file name).
+    pub fn wheel_any_name(&self, sha256: &str) -> Option<(PathBuf, String)> {
+        let dir = self.wheel_dir(sha256);
+        let entry = fs::read_dir(&dir)
+            .ok()?
+            .flatten()
+            .find(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".whl")))?;
+        let name = entry.file_name().to_str()?.to_string();
+        Some((entry.path(), name))
+    }
+
+    /// A temporary file for an in-flight write.
+    pub fn temp_file(&self) -> Result<NamedTempFile, CacheError> {
+        let dir = self.root.join("tmp");
+        NamedTempFile::new_in(&dir).map_err(io_err(&dir))
+    }
+
+    /// Move a fully written, already verified temp file into place as a wheel.
+    pub fn commit_wheel(
+        &self,
+        tmp: NamedTempFile,
+        sha256: &str,
+        filename: &str,
+    ) -> Result<PathBuf, CacheError> {
+        let dir = self.wheel_dir(sha256);
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let dest = dir.join(filename);
+        tmp.as_file().sync_all().map_err(io_err(&dest))?;
+        tmp.persist(&dest).map_err(|e| CacheError::Io {
+            path: dest.clone(),
+            source: e.error,
+        })?;
+        Ok(dest)
+    }
+
+    fn url_key(url: &str) -> String {
+        sha256_hex(url.as_bytes())
+    }
+
+    /// The sha256 a hashless URL served last time.
+    pub fn url_digest(&self, url: &str) -> Option<String> {
+        let p = self.root.join("urls-v1").join(Self::url_key(url));
+        let s = fs::read_to_string(p).ok()?;
+        let s = s.trim();
+        (s.len() == 64).then(|| s.to_string())
+    }
+
+    pub fn record_url_digest(&self, url: &str, sha256: &str) -> Result<(), CacheError> {
+        let p = self.root.join("urls-v1").join(Self::url_key(url));
+        write_atomic(&self.root.join("tmp"), &p, sha256.as_bytes())
+    }
+
+    /// Path of the stored file list of an index page.
+    pub fn index_page_path(&self, url: &str) -> PathBuf {
+        self.root
+            .join("index-v1")
+            .join(format!("{}.json", Self::url_key(url)))
+    }
+
+    pub fn read_index_page(&self, url: &str) -> Option<Vec<u8>> {
+        fs::read(self.index_page_path(url)).ok()
+    }
+
+    pub fn write_index_page(&self, url: &str, body: &[u8]) -> Result<(), CacheError> {
+        write_atomic(&self.root.join("tmp"), &self.index_page_path(url), body)
+    }
+
+    /// Remove everything in the cache. Returns bytes freed.
+    pub fn clean(&self) -> Result<u64, CacheError> {
+        let mut freed = 0;
+        for sub in ["wheels-v1", "urls-v1", "index-v1", "tmp"] {
+            let p = self.root.join(sub);
+            freed += dir_size(&p);
+            if p.exists() {
+                fs::remove_dir_all(&p).map_err(io_err(&p))?;
+            }
+            fs::create_dir_all(&p).map_err(io_err(&p))?;
+        }
+        Ok(freed)
+    }
+
+    /// Total bytes and wheel count in the cache.
+    pub fn usage(&self) -> (u64, usize) {
+        let wheels = walkdir::WalkDir::new(self.root.join("wheels-v1"))
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .count();
+        (dir_size(&self.root), wheels)
+    }
+}
+
+fn dir_size(p: &Path) -> u64 {
+    walkdir::WalkDir::new(p)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Write `data` to `dest` atomically via a temp file in `tmp_dir`.
+pub fn write_atomic(tmp_dir: &Path, dest: &Path, data: &[u8]) -> Result<(), CacheError> {
+    let mut tmp = NamedTempFile::new_in(tmp_dir).map_err(io_err(tmp_dir))?;
+    tmp.write_all(data).map_err(io_err(dest))?;
+    tmp.persist(dest).map_err(|e| CacheError::Io {
+        path: dest.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_and_lookup() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::open(dir.path()).expect("open");
+        let mut tmp = cache.temp_file().expect("tmp");
+        tmp.write_all(b"hello").expect("write");
+        let sha = sha256_hex(b"hello");
+        let p = cache
+            .commit_wheel(tmp, &sha, "x-1-py3-none-any.whl")
+            .expect("commit");
+        assert_eq!(fs::read(&p).expect("read"), b"hello");
+        assert_eq!(cache.wheel(&sha, "x-1-py3-none-any.whl"), Some(p.clone()));
+        assert_eq!(
+            cache.wheel_any_name(&sha).map(|x| x.1),
+            Some("x-1-py3-none-any.whl".to_string())
+        );
+        assert!(cache.wheel(&sha, "other.whl").is_none());
+        // tmp dir is empty after commit
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).expect("ls").count(), 0);
+    }
+
+    #[test]
+    fn hex_digest() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

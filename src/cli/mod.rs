@@ -1,0 +1,182 @@
+//! The command line: clap definitions, one file per command, and output.
+//!
+//! Each command turns its parsed arguments into resolved settings and runs the pipeline stages
+//! in order; stages return values and never print. Only this module writes to the terminal:
+//! human output to stdout, `--json` machine output to stdout, progress bars and warnings to
+//! stderr.
+
+pub mod build;
+pub mod cache;
+pub mod progress;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::emit::ConflictPolicy;
+
+const ABOUT: &str = "Build AWS Lambda artifacts for Python data-science code";
+
+const LONG_ABOUT: &str = "\
+lpack turns a pinned requirement set into a Lambda artifact that really runs on the chosen
+runtime: wheels are chosen for the runtime's exact Python tag and glibc (python3.9-3.11 run on
+Amazon Linux 2 with glibc 2.26, python3.12+ on Amazon Linux 2023 with glibc 2.34), fetched into
+a sha256-verified cache and streamed into a byte-reproducible zip with a manifest beside it.";
+
+const EXAMPLES: &str = "\
+Examples:
+  # Function zip for python3.12 on x86_64 from a hashed lock, handler code from ./app
+  lpack build -r requirements/datasci-py312.lock.txt --src app
+
+  # The same for Graviton, written to a chosen path, machine-readable summary
+  lpack build -r requirements.txt --runtime python3.12 --arch arm64 -o out/fn.zip --json
+
+  # Rebuild without the network (every wheel must already be cached)
+  lpack build -r requirements.txt --offline
+
+  # A private index plus a directory of locally built wheels
+  lpack build -r requirements.txt --index-url https://pypi.corp/simple --find-links ./wheels
+
+Exit codes: 0 ok, 1 a gate you asked for failed, 2 error.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lpack",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = EXAMPLES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a Lambda artifact from pinned requirements
+    #[command(after_help = build::EXAMPLES)]
+    Build(BuildArgs),
+    /// Inspect or clear lpack's download cache
+    Cache(CacheArgs),
+}
+
+/// Artifact formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A function zip: packages and handler code at the root
+    Zip,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Requirements file, every line pinned `name==version` (as `uv pip compile --generate-hashes` writes)
+    #[arg(short = 'r', long = "requirements", value_name = "FILE")]
+    pub requirements: PathBuf,
+
+    /// Lambda runtime: python3.9, python3.10, python3.11, python3.12, python3.13 or python3.14
+    #[arg(long, default_value = "python3.12", value_name = "RUNTIME")]
+    pub runtime: String,
+
+    /// Lambda architecture: x86_64 or arm64
+    #[arg(long, default_value = "x86_64", value_name = "ARCH")]
+    pub arch: String,
+
+    /// Artifact format
+    #[arg(long, value_enum, default_value_t = Format::Zip)]
+    pub format: Format,
+
+    /// Output path [default: dist/<requirements file stem>.zip]
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Handler code directory, placed at the zip root beside the packages
+    #[arg(long, value_name = "DIR")]
+    pub src: Option<PathBuf>,
+
+    /// Wheel cache directory [default: the user cache dir + /lpack]
+    #[arg(long, env = "LPACK_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Use only the cache; fail naming any wheel that is not there
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Primary package index (simple API) [default: the requirements file's --index-url, then $PIP_INDEX_URL / $UV_INDEX_URL, then https://pypi.org/simple]
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+
+    /// Additional package index, searched after the primary one (repeatable)
+    #[arg(long, value_name = "URL")]
+    pub extra_index_url: Vec<String>,
+
+    /// Directory of wheels, or URL of an HTML page of links (repeatable)
+    #[arg(short = 'f', long, value_name = "DIR|URL")]
+    pub find_links: Vec<String>,
+
+    /// Ignore all indexes; use only --find-links
+    #[arg(long)]
+    pub no_index: bool,
+
+    /// When two wheels write one path with different bytes
+    #[arg(long, value_enum, default_value_t = ConflictPolicy::Error)]
+    pub on_conflict: ConflictPolicy,
+
+    /// Print a machine-readable JSON summary on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print nothing but errors
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub command: CacheCommand,
+
+    /// Cache directory [default: the user cache dir + /lpack]
+    #[arg(long, env = "LPACK_CACHE_DIR", value_name = "DIR", global = true)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Print the cache directory
+    Dir,
+    /// Show how much the cache holds
+    Info,
+    /// Delete everything in the cache
+    Clean,
+}
+
+/// What `main` exits with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    GateFailed,
+}
+
+/// Parse nothing more; run the command.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Build(args) => build::run(args),
+        Command::Cache(args) => cache::run(args),
+    }
+}
+
+/// Human-readable size: `96.3 MB` (decimal megabytes, as Lambda's limits are stated).
+pub fn human_size(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1} kB", b / 1e3)
+    } else {
+        format!("{bytes} B")
+    }
+}

@@ -1,0 +1,237 @@
+//! Fetch: bring every locked wheel into the cache, verified.
+//!
+//! A wheel is looked up in the cache by the digest the index states (or, when the index states
+//! none, by the digests the requirements allow, or by what its URL served last time). Missing
+//! wheels are downloaded in parallel, streamed to a temp file in the cache while being hashed,
+//! checked against the index digest *and* the `--hash` list, and only then renamed into place. A
+//! mismatch is an error and nothing enters the cache. Local `--find-links` files are hashed and
+//! used where they are.
+//!
+//! `--offline` never touches the network and names every wheel that is not cached.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+
+use crate::cache::{Cache, CacheError, hex, sha256_file};
+use crate::http::{Http, HttpError};
+use crate::progress::{Phase, Reporter};
+use crate::resolve::index::FileLocation;
+use crate::resolve::{Lock, LockedWheel, parallel_map};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(
+        "sha256 mismatch for {filename} from {url}\n  expected: {expected}\n  got:      {actual}\n  hint: the file changed on the index or the lock's hashes are stale; re-lock, or check the index. Nothing was cached."
+    )]
+    HashMismatch {
+        filename: String,
+        url: String,
+        expected: String,
+        actual: String,
+    },
+    #[error(
+        "--offline: {count} wheel(s) are not in the cache:\n{list}\n  hint: run the same build once without --offline to fill the cache"
+    )]
+    OfflineMissing { count: usize, list: String },
+    #[error("downloading {filename}: {source}")]
+    Http {
+        filename: String,
+        #[source]
+        source: HttpError,
+    },
+    #[error("reading {path}: {source}")]
+    Local {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+/// A wheel available on local disk with a verified digest.
+#[derive(Debug, Clone)]
+pub struct FetchedWheel {
+    pub locked: LockedWheel,
+    pub path: PathBuf,
+    pub sha256: String,
+    /// Whether this build downloaded it (false: cache hit or local file).
+    pub downloaded: bool,
+}
+
+/// Summary numbers of a fetch.
+#[derive(Debug, Clone, Default)]
+pub struct FetchStats {
+    pub downloaded: usize,
+    pub downloaded_bytes: u64,
+    pub cached: usize,
+}
+
+fn expected_of(w: &LockedWheel) -> String {
+    match (&w.index_sha256, w.allowed_sha256.is_empty()) {
+        (Some(h), _) => h.clone(),
+        (None, false) => w.allowed_sha256.join(" or "),
+        (None, true) => "(no digest known)".to_string(),
+    }
+}
+
+fn verify(w: &LockedWheel, actual: &str) -> Result<(), FetchError> {
+    let index_ok = w.index_sha256.as_deref().is_none_or(|h| h == actual);
+    let allowed_ok = w.allowed_sha256.is_empty() || w.allowed_sha256.iter().any(|h| h == actual);
+    if index_ok && allowed_ok {
+        return Ok(());
+    }
+    let expected = if !index_ok {
+        expected_of(w)
+    } else {
+        format!("one of the --hash values: {}", w.allowed_sha256.join(", "))
+    };
+    Err(FetchError::HashMismatch {
+        filename: w.filename.clone(),
+        url: w.location.display(),
+        expected,
+        actual: actual.to_string(),
+    })
+}
+
+/// Find a wheel in the cache without the network.
+fn cached(cache: &Cache, w: &LockedWheel) -> Option<(PathBuf, String)> {
+    let mut candidates: Vec<String> = w.index_sha256.iter().cloned().collect();
+    if w.index_sha256.is_none() {
+        candidates.extend(w.allowed_sha256.iter().cloned());
+        if let FileLocation::Url(u) = &w.location
+            && let Some(h) = cache.url_digest(u)
+        {
+            candidates.push(h);
+        }
+    }
+    candidates.into_iter().find_map(|h| {
+        let p = cache.wheel(&h, &w.filename)?;
+        verify(w, &h).ok()?;
+        Some((p, h))
+    })
+}
+
+/// Make every wheel of `lock` available locally.
+pub fn fetch(
+    lock: &Lock,
+    cache: &Cache,
+    http: Option<&Http>,
+    offline: bool,
+    reporter: &dyn Reporter,
+) -> Result<(Vec<FetchedWheel>, FetchStats), FetchError> {
+    // Resolve what is already here first, so offline errors list everything missing at once.
+    let mut plan: Vec<(LockedWheel, Option<(PathBuf, String)>)> = Vec::new();
+    let mut missing = Vec::new();
+    for w in &lock.wheels {
+        let hit = match &w.location {
+            FileLocation::Path(_) => None,
+            FileLocation::Url(_) => cached(cache, w),
+        };
+        if hit.is_none() && offline && matches!(w.location, FileLocation::Url(_)) {
+            missing.push(format!("    {} ({}=={})", w.filename, w.name, w.version));
+        }
+        plan.push((w.clone(), hit));
+    }
+    if !missing.is_empty() {
+        return Err(FetchError::OfflineMissing {
+            count: missing.len(),
+            list: missing.join("\n"),
+        });
+    }
+    reporter.start(Phase::Download, plan.len() as u64);
+    let results = parallel_map(&plan, 8, |(w, hit)| {
+        let r = match (hit, &w.location) {
+            (Some((path, sha)), _) => Ok(FetchedWheel {
+                locked: w.clone(),
+                path: path.clone(),
+                sha256: sha.clone(),
+                downloaded: false,
+            }),
+            (None, FileLocation::Path(p)) => local(w, p),
+            (None, FileLocation::Url(u)) => match http {
+                Some(http) => download(w, u, cache, http, reporter),
+                None => Err(FetchError::OfflineMissing {
+                    count: 1,
+                    list: format!("    {}", w.filename),
+                }),
+            },
+        };
+        reporter.advance(Phase::Download, 1);
+        r
+    });
+    reporter.finish(Phase::Download);
+    let mut out = Vec::with_capacity(results.len());
+    let mut stats = FetchStats::default();
+    for r in results {
+        let f = r?;
+        if f.downloaded {
+            stats.downloaded += 1;
+            stats.downloaded_bytes += std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
+        } else {
+            stats.cached += 1;
+        }
+        out.push(f);
+    }
+    Ok((out, stats))
+}
+
+fn local(w: &LockedWheel, p: &std::path::Path) -> Result<FetchedWheel, FetchError> {
+    let sha = sha256_file(p).map_err(|source| FetchError::Local {
+        path: p.to_path_buf(),
+        source,
+    })?;
+    verify(w, &sha)?;
+    Ok(FetchedWheel {
+        locked: w.clone(),
+        path: p.to_path_buf(),
+        sha256: sha,
+        downloaded: false,
+    })
+}
+
+fn download(
+    w: &LockedWheel,
+    url: &str,
+    cache: &Cache,
+    http: &Http,
+    reporter: &dyn Reporter,
+) -> Result<FetchedWheel, FetchError> {
+    let http_err = |source| FetchError::Http {
+        filename: w.filename.clone(),
+        source,
+    };
+    let mut resp = http.get_ok(url, None).map_err(http_err)?;
+    let mut tmp = cache.temp_file()?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match resp.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => return Err(http_err(Http::transfer_error(url, &e))),
+        };
+        hasher.update(&buf[..n]);
+        tmp.write_all(&buf[..n])
+            .map_err(|source| FetchError::Local {
+                path: tmp.path().to_path_buf(),
+                source,
+            })?;
+        reporter.bytes(Phase::Download, n as u64);
+    }
+    let sha = hex(&hasher.finalize());
+    // On mismatch `tmp` is dropped here, which deletes it: nothing enters the cache.
+    verify(w, &sha)?;
+    let path = cache.commit_wheel(tmp, &sha, &w.filename)?;
+    if w.index_sha256.is_none() {
+        let _ = cache.record_url_digest(url, &sha);
+    }
+    Ok(FetchedWheel {
+        locked: w.clone(),
+        path,
+        sha256: sha,
+        downloaded: true,
+    })
+}

@@ -1,0 +1,42 @@
+//! Progress reporting seam: library code announces work here and never prints.
+//!
+//! The CLI implements [`Reporter`] with indicatif bars (hidden when stderr is not a terminal or
+//! with `--quiet`); tests and library users pass [`Silent`].
+
+/// A unit of long-running work a user may want to watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading index pages for each requirement.
+    Index,
+    /// Downloading (or verifying cached) wheels.
+    Download,
+    /// Writing the artifact.
+    Assemble,
+}
+
+impl Phase {
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Index => "Resolving",
+            Phase::Download => "Fetching",
+            Phase::Assemble => "Assembling",
+        }
+    }
+}
+
+/// Receives progress events. Every method has a no-op default.
+pub trait Reporter: Send + Sync {
+    /// A phase starts with `total` items.
+    fn start(&self, _phase: Phase, _total: u64) {}
+    /// `n` more items of the phase are done.
+    fn advance(&self, _phase: Phase, _n: u64) {}
+    /// `n` more bytes moved (downloads).
+    fn bytes(&self, _phase: Phase, _n: u64) {}
+    /// The phase is over.
+    fn finish(&self, _phase: Phase) {}
+}
+
+/// A reporter that shows nothing.
+pub struct Silent;
+
+impl Reporter for Silent {}

@@ -1,0 +1,500 @@
+//! Reading what the user asked for: requirements files into a pinned set.
+//!
+//! This module owns the pip requirements-file syntax as written by `uv pip compile` and
+//! `pip-compile`: comments, `\` line continuations, per-requirement `--hash=sha256:…` options (one
+//! or many), PEP 508 environment markers (evaluated against the *target* Lambda runtime, never the
+//! host; a requirement whose marker is false is skipped and recorded), nested `-r` files, and the
+//! index options `--index-url`, `--extra-index-url`, `--find-links` and `--no-index`.
+//!
+//! The foundation build takes only fully pinned input (`name==version`): anything else is an
+//! error that lists every unpinned line and points at `lpack lock`, rather than a silent guess.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use pep440_rs::{Operator, Version};
+use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder, Requirement, VersionOrUrl};
+
+use crate::target::Target;
+use crate::wheel::normalize_name;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequirementsError {
+    #[error("cannot read requirements file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{location}: {message}")]
+    Syntax { location: String, message: String },
+    #[error(
+        "{count} requirement(s) are not pinned to an exact version:\n{lines}\n  hint: `lpack build` needs every line as `name==version` (as `uv pip compile --generate-hashes` writes); resolving loose requirements is the job of `lpack lock`"
+    )]
+    Unpinned { count: usize, lines: String },
+    #[error(
+        "{location}: `{name}` is pinned twice with different versions ({first} and {second})\n  hint: keep one pin per package"
+    )]
+    Conflict {
+        location: String,
+        name: String,
+        first: String,
+        second: String,
+    },
+    #[error("{location}: `-r {file}` includes itself (a requirements file cycle)")]
+    Cycle { location: String, file: String },
+}
+
+/// Where packages come from, as set by the requirements file and the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IndexOptions {
+    /// Primary index (`--index-url`); `None` = the default index.
+    pub index_url: Option<String>,
+    pub extra_index_urls: Vec<String>,
+    /// Local directories or URLs of HTML pages listing wheels.
+    pub find_links: Vec<String>,
+    /// `--no-index`: only `find_links`.
+    pub no_index: bool,
+}
+
+/// One pinned requirement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    /// PEP 503 normalised name.
+    pub name: String,
+    pub version: Version,
+    /// Allowed sha256 digests (lowercase hex); empty = no hash checking for this pin.
+    pub hashes: Vec<String>,
+    /// `file:line` where the pin was written.
+    pub location: String,
+}
+
+/// A requirement skipped because its marker is false for the target.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    pub requirement: String,
+    pub location: String,
+}
+
+/// A fully pinned requirement set for one target.
+#[derive(Debug, Clone)]
+pub struct PinnedSet {
+    /// Sorted by name.
+    pub pins: Vec<Pin>,
+    pub index: IndexOptions,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Build the PEP 508 marker environment of a target.
+pub fn marker_environment(target: &Target) -> MarkerEnvironment {
+    let v = target.marker_values();
+    let builder = MarkerEnvironmentBuilder {
+        implementation_name: v.implementation_name,
+        implementation_version: v.implementation_version,
+        os_name: v.os_name,
+        platform_machine: v.platform_machine,
+        platform_python_implementation: v.platform_python_implementation,
+        platform_release: "",
+        platform_system: v.platform_system,
+        platform_version: "",
+        python_full_version: v.python_full_version,
+        python_version: &v.python_version,
+        sys_platform: v.sys_platform,
+    };
+    // The versions are constants of this crate and always parse.
+    MarkerEnvironment::try_from(builder).unwrap_or_else(|e| panic!("bad built-in marker env: {e}"))
+}
+
+/// A logical line: continuation lines joined, comment stripped, with its first line number.
+struct LogicalLine {
+    text: String,
+    line: usize,
+}
+
+fn logical_lines(content: &str) -> Vec<LogicalLine> {
+    let mut out = Vec::new();
+    let mut buf = String::new();
+    let mut start = 0;
+    for (i, raw) in content.lines().enumerate() {
+        if buf.is_empty() {
+            start = i + 1;
+        }
+        if let Some(stripped) = raw.strip_suffix('\\') {
+            buf.push_str(stripped);
+            buf.push(' ');
+            continue;
+        }
+        buf.push_str(raw);
+        let text = strip_comment(&buf).trim().to_string();
+        if !text.is_empty() {
+            out.push(LogicalLine { text, line: start });
+        }
+        buf.clear();
+    }
+    let text = strip_comment(&buf).trim().to_string();
+    if !text.is_empty() {
+        out.push(LogicalLine { text, line: start });
+    }
+    out
+}
+
+/// pip's rule: `#` at the start of a line or after whitespace begins a comment.
+fn strip_comment(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()) {
+            return &line[..i];
+        }
+    }
+    line
+}
+
+/// Split `--opt=value` / `--opt value` from a token stream.
+fn take_value<'a>(
+    tok: &'a str,
+    names: &[&str],
+    rest: &mut std::slice::Iter<'a, &'a str>,
+) -> Option<Option<&'a str>> {
+    for name in names {
+        if tok == *name {
+            return Some(rest.next().copied());
+        }
+        if let Some(v) = tok.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+            return Some(Some(v));
+        }
+        // `-rfile` short form
+        if name.len() == 2
+            && !name.starts_with("--")
+            && tok.starts_with(name)
+            && tok.len() > 2
+            && !tok.starts_with("--")
+        {
+            return Some(Some(&tok[2..]));
+        }
+    }
+    None
+}
+
+struct Reader {
+    env: MarkerEnvironment,
+    pins: BTreeMap<String, Pin>,
+    unpinned: Vec<String>,
+    skipped: Vec<Skipped>,
+    index: IndexOptions,
+    stack: Vec<PathBuf>,
+}
+
+/// Read a fully pinned requirements file for `target`.
+pub fn read_pinned(path: &Path, target: &Target) -> Result<PinnedSet, RequirementsError> {
+    let mut reader = Reader {
+        env: marker_environment(target),
+        pins: BTreeMap::new(),
+        unpinned: Vec::new(),
+        skipped: Vec::new(),
+        index: IndexOptions::default(),
+        stack: Vec::new(),
+    };
+    reader.read_file(path, None)?;
+    if !reader.unpinned.is_empty() {
+        return Err(RequirementsError::Unpinned {
+            count: reader.unpinned.len(),
+            lines: reader
+                .unpinned
+                .iter()
+                .map(|l| format!("    {l}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        });
+    }
+    Ok(PinnedSet {
+        pins: reader.pins.into_values().collect(),
+        index: reader.index,
+        skipped: reader.skipped,
+    })
+}
+
+impl Reader {
+    fn read_file(&mut self, path: &Path, from: Option<&str>) -> Result<(), RequirementsError> {
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if self.stack.contains(&canonical) {
+            return Err(RequirementsError::Cycle {
+                location: from.unwrap_or("").to_string(),
+                file: path.display().to_string(),
+            });
+        }
+        let content = std::fs::read_to_string(path).map_err(|source| RequirementsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.stack.push(canonical);
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        for ll in logical_lines(&content) {
+            let location = format!("{}:{}", path.display(), ll.line);
+            if ll.text.starts_with('-') {
+                self.option(&ll.text, &location, &base)?;
+            } else {
+                self.requirement(&ll.text, &location)?;
+            }
+        }
+        self.stack.pop();
+        Ok(())
+    }
+
+    fn option(&mut self, text: &str, location: &str, base: &Path) -> Result<(), RequirementsError> {
+        let toks: Vec<&str> = text.split_whitespace().collect();
+        let mut it = toks.iter();
+        let syntax = |message: String| RequirementsError::Syntax {
+            location: location.to_string(),
+            message,
+        };
+        while let Some(tok) = it.next() {
+            let need = |v: Option<&str>| {
+                v.map(str::to_string)
+                    .ok_or_else(|| syntax(format!("`{tok}` needs a value")))
+            };
+            if let Some(v) = take_value(tok, &["-r", "--requirement"], &mut it) {
+                let file = need(v)?;
+                let nested = base.join(&file);
+                self.read_file(&nested, Some(location))?;
+            } else if let Some(v) = take_value(tok, &["-i", "--index-url"], &mut it) {
+                self.index.index_url = Some(need(v)?);
+            } else if let Some(v) = take_value(tok, &["--extra-index-url"], &mut it) {
+                self.index.extra_index_urls.push(need(v)?);
+            } else if let Some(v) = take_value(tok, &["-f", "--find-links"], &mut it) {
+                let v = need(v)?;
+                let is_url = v.contains("://");
+                let resolved = if is_url || Path::new(&v).is_absolute() {
+                    v
+                } else {
+                    base.join(&v).display().to_string()
+                };
+                self.index.find_links.push(resolved);
+            } else if *tok == "--no-index" {
+                self.index.no_index = true;
+            } else if let Some(v) = take_value(
+                tok,
+                &[
+                    "--trusted-host",
+                    "--only-binary",
+                    "--no-binary",
+                    "--platform",
+                    "--python-version",
+                ],
+                &mut it,
+            ) {
+                // Accepted for compatibility; lpack always uses wheels for the target.
+                need(v)?;
+            } else if matches!(*tok, "--prefer-binary" | "--pre" | "--require-hashes") {
+                // Accepted: lpack only uses wheels; pins make --pre moot; hashes are always checked.
+            } else if take_value(tok, &["-c", "--constraint"], &mut it).is_some() {
+                return Err(syntax(
+                    "constraints files (`-c`) shape resolution, which `lpack lock` does; a pinned build does not take them".to_string(),
+                ));
+            } else if matches!(*tok, "-e" | "--editable") || tok.starts_with("--editable=") {
+                return Err(syntax(
+                    "editable requirements (`-e`) cannot be packaged for Lambda\n  hint: build a wheel of the project and pin it, or put its code in --src".to_string(),
+                ));
+            } else {
+                return Err(syntax(format!(
+                    "unsupported option `{tok}` in a requirements file"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn requirement(&mut self, text: &str, location: &str) -> Result<(), RequirementsError> {
+        let syntax = |message: String| RequirementsError::Syntax {
+            location: location.to_string(),
+            message,
+        };
+        // Split per-requirement options (`--hash`) from the PEP 508 part.
+        let mut spec = Vec::new();
+        let mut hashes = Vec::new();
+        let toks: Vec<&str> = text.split_whitespace().collect();
+        let mut it = toks.iter();
+        while let Some(tok) = it.next() {
+            if let Some(v) = take_value(tok, &["--hash"], &mut it) {
+                let v = v.ok_or_else(|| syntax("`--hash` needs a value".to_string()))?;
+                let (algo, hex) = v
+                    .split_once(':')
+                    .ok_or_else(|| syntax(format!("bad hash `{v}`: expected sha256:<hex>")))?;
+                match algo {
+                    "sha256" => {
+                        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                            return Err(syntax(format!(
+                                "bad sha256 `{hex}`: expected 64 hex digits"
+                            )));
+                        }
+                        hashes.push(hex.to_ascii_lowercase());
+                    }
+                    "sha384" | "sha512" => {} // valid pip hashes; lpack verifies sha256 only
+                    _ => return Err(syntax(format!("unsupported hash algorithm `{algo}`"))),
+                }
+            } else if tok.starts_with("--") {
+                return Err(syntax(format!(
+                    "unsupported per-requirement option `{tok}`"
+                )));
+            } else {
+                spec.push(*tok);
+            }
+        }
+        let spec = spec.join(" ");
+        let req = Requirement::<pep508_rs::VerbatimUrl>::from_str(&spec)
+            .map_err(|e| syntax(format!("cannot parse requirement `{spec}`: {e}")))?;
+        if !req.evaluate_markers(&self.env, &[]) {
+            self.skipped.push(Skipped {
+                requirement: spec,
+                location: location.to_string(),
+            });
+            return Ok(());
+        }
+        let name = normalize_name(req.name.as_ref());
+        let version = match &req.version_or_url {
+            Some(VersionOrUrl::VersionSpecifier(specs)) if specs.len() == 1 => {
+                let s = &specs[0];
+                match s.operator() {
+                    Operator::Equal | Operator::ExactEqual => Some(s.version().clone()),
+                    _ => None,
+                }
+            }
+            Some(VersionOrUrl::Url(_)) => {
+                return Err(syntax(format!(
+                    "direct URL requirement `{spec}`: pinned builds take `name==version` from an index or --find-links\n  hint: put the wheel in a directory and pass `--find-links DIR` with `{name}==<version>`"
+                )));
+            }
+            _ => None,
+        };
+        let Some(version) = version else {
+            self.unpinned.push(format!("{location}: {spec}"));
+            return Ok(());
+        };
+        if hashes.is_empty() && text.contains("--hash") {
+            return Err(syntax(format!(
+                "`{name}` has hashes but none is sha256\n  hint: regenerate with `uv pip compile --generate-hashes`"
+            )));
+        }
+        match self.pins.get_mut(&name) {
+            Some(existing) if existing.version != version => {
+                return Err(RequirementsError::Conflict {
+                    location: location.to_string(),
+                    name,
+                    first: existing.version.to_string(),
+                    second: version.to_string(),
+                });
+            }
+            Some(existing) => {
+                for h in hashes {
+                    if !existing.hashes.contains(&h) {
+                        existing.hashes.push(h);
+                    }
+                }
+            }
+            None => {
+                self.pins.insert(
+                    name.clone(),
+                    Pin {
+                        name,
+                        version,
+                        hashes,
+                        location: location.to_string(),
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::{Arch, Runtime};
+
+    fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, body).expect("write");
+        p
+    }
+
+    fn target(rt: Runtime, arch: Arch) -> Target {
+        Target::new(rt, arch)
+    }
+
+    #[test]
+    fn parses_uv_compile_output() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let body = "# This file was autogenerated by uv\n\
+            --index-url https://example.org/simple\n\
+            numpy==2.3.1 \\\n    --hash=sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa \\\n    --hash=sha256:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB\n    # via pandas\n\
+            Pandas_Stubs==2.0 ; python_version < \"3.12\"\n\
+            tzdata==2025.2 ; sys_platform == 'linux' and platform_machine == 'aarch64'  # comment\n";
+        let p = write(dir.path(), "req.txt", body);
+        let set = read_pinned(&p, &target(Runtime::Python312, Arch::Arm64)).expect("parse");
+        assert_eq!(
+            set.index.index_url.as_deref(),
+            Some("https://example.org/simple")
+        );
+        let names: Vec<_> = set.pins.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, vec!["numpy", "tzdata"]);
+        assert_eq!(set.pins[0].hashes.len(), 2);
+        assert_eq!(set.pins[0].hashes[1], "b".repeat(64));
+        assert_eq!(set.skipped.len(), 1);
+
+        let set311 = read_pinned(&p, &target(Runtime::Python311, Arch::X86_64)).expect("parse");
+        let names: Vec<_> = set311.pins.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, vec!["numpy", "pandas-stubs"]);
+    }
+
+    #[test]
+    fn unpinned_lines_are_listed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = write(dir.path(), "r.txt", "numpy>=2\nrequests\nsix==1.16.0\n");
+        let err = read_pinned(&p, &target(Runtime::Python312, Arch::X86_64))
+            .expect_err("unpinned must fail");
+        let msg = err.to_string();
+        assert!(msg.contains("2 requirement(s)"), "{msg}");
+        assert!(msg.contains("r.txt:1: numpy>=2"), "{msg}");
+        assert!(msg.contains("r.txt:2: requests"), "{msg}");
+        assert!(msg.contains("lpack lock"), "{msg}");
+    }
+
+    #[test]
+    fn nested_files_and_find_links_are_relative() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        write(
+            dir.path(),
+            "sub/inner.txt",
+            "--find-links wheels\nsix==1.16.0\n",
+        );
+        let p = write(dir.path(), "outer.txt", "-r sub/inner.txt\nnumpy==2.0\n");
+        let set = read_pinned(&p, &target(Runtime::Python312, Arch::X86_64)).expect("parse");
+        assert_eq!(set.pins.len(), 2);
+        assert!(set.index.find_links[0].ends_with("sub/wheels"));
+    }
+
+    #[test]
+    fn cycles_and_conflicts_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = write(dir.path(), "a.txt", "-r a.txt\n");
+        let t = target(Runtime::Python312, Arch::X86_64);
+        assert!(matches!(
+            read_pinned(&p, &t),
+            Err(RequirementsError::Cycle { .. })
+        ));
+        let p = write(dir.path(), "b.txt", "six==1.0\nsix==1.1\n");
+        assert!(matches!(
+            read_pinned(&p, &t),
+            Err(RequirementsError::Conflict { .. })
+        ));
+    }
+
+    #[test]
+    fn comments_need_whitespace() {
+        assert_eq!(strip_comment("pkg==1.0 # c"), "pkg==1.0 ");
+        assert_eq!(strip_comment("# c"), "");
+        assert_eq!(strip_comment("url#egg=x"), "url#egg=x");
+    }
+}

@@ -1,0 +1,596 @@
+//! Package indexes: the simple repository API and `--find-links` locations.
+//!
+//! For a project name the client returns every distribution file the configured sources offer,
+//! as [`DistFile`] values. Sources are, in order: the primary index (`--index-url`, default the
+//! public Python package index), each `--extra-index-url`, then each `--find-links` location.
+//!
+//! Index pages are requested with content negotiation (`Accept` prefers PEP 691 JSON,
+//! `application/vnd.pypi.simple.v1+json`, then PEP 503 HTML); the answer's `Content-Type`
+//! decides the parser, so servers that answer HTML to a JSON request (as the PyPI reachable from
+//! these machines does) work. File URLs are resolved against the page's final URL (after
+//! redirects); `#sha256=` fragments and `hashes` objects give digests; `data-yanked` / `yanked`,
+//! `data-requires-python` / `requires-python`, and PEP 658/714 core-metadata flags are kept.
+//!
+//! A find-links location is either a local directory (its `*.whl`, `*.tar.gz`, `*.zip` files) or
+//! the URL of an HTML page of links. Every index page read online is stored in the cache so that
+//! `--offline` builds can choose files without the network.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cache::Cache;
+use crate::http::{Http, HttpError, redact};
+use crate::wheel::normalize_name;
+
+/// The public index pip and uv use by default.
+pub const DEFAULT_INDEX: &str = "https://pypi.org/simple";
+
+const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("index page {url} could not be parsed: {detail}")]
+    Parse { url: String, detail: String },
+    #[error("cannot read find-links directory {path}: {source}")]
+    FindLinks {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "--offline: no cached index page for `{name}` (from {url})\n  hint: run the same build once without --offline to fill the cache, or add the wheel with --find-links"
+    )]
+    OfflineMiss { name: String, url: String },
+}
+
+/// Where a distribution file lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileLocation {
+    Url(String),
+    Path(PathBuf),
+}
+
+impl FileLocation {
+    /// For messages and manifests: credentials removed.
+    pub fn display(&self) -> String {
+        match self {
+            FileLocation::Url(u) => redact(u),
+            FileLocation::Path(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// One file a source offers for a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DistFile {
+    pub filename: String,
+    pub location: FileLocation,
+    /// sha256 the source states, lowercase hex.
+    pub sha256: Option<String>,
+    /// `Some(reason)` when yanked (the reason may be empty).
+    pub yanked: Option<String>,
+    pub requires_python: Option<String>,
+    /// The source serves `<url>.metadata` (PEP 658/714).
+    pub core_metadata: bool,
+    /// The index or find-links location this came from (redacted).
+    pub source: String,
+}
+
+/// Reads project pages from the configured sources.
+pub struct IndexClient {
+    http: Option<Http>,
+    cache: Cache,
+    indexes: Vec<String>,
+    find_links: Vec<String>,
+    offline: bool,
+}
+
+impl IndexClient {
+    pub fn new(
+        http: Option<Http>,
+        cache: Cache,
+        indexes: Vec<String>,
+        find_links: Vec<String>,
+        offline: bool,
+    ) -> IndexClient {
+        IndexClient {
+            http,
+            cache,
+            indexes,
+            find_links,
+            offline,
+        }
+    }
+
+    /// The index URLs searched, redacted, for messages.
+    pub fn describe_sources(&self) -> String {
+        let mut all: Vec<String> = self.indexes.iter().map(|u| redact(u)).collect();
+        all.extend(
+            self.find_links
+                .iter()
+                .map(|f| format!("--find-links {}", redact(f))),
+        );
+        if all.is_empty() {
+            "no package sources (--no-index without --find-links)".to_string()
+        } else {
+            all.join(", ")
+        }
+    }
+
+    /// Every file offered for `name` by every source.
+    pub fn project_files(&self, name: &str) -> Result<Vec<DistFile>, IndexError> {
+        let norm = normalize_name(name);
+        let mut out = Vec::new();
+        for index in &self.indexes {
+            let url = format!("{}/{}/", index.trim_end_matches('/'), norm);
+            out.extend(self.index_page(&norm, &url)?);
+        }
+        for fl in &self.find_links {
+            let files = if fl.contains("://") {
+                self.index_page(&norm, fl)?
+            } else {
+                find_links_dir(Path::new(fl))?
+            };
+            out.extend(files.into_iter().filter(|f| {
+                file_project_name(&f.filename).is_some_and(|n| normalize_name(&n) == norm)
+            }));
+        }
+        Ok(out)
+    }
+
+    fn index_page(&self, name: &str, url: &str) -> Result<Vec<DistFile>, IndexError> {
+        if self.offline {
+            let body = self
+                .cache
+                .read_index_page(url)
+                .ok_or_else(|| IndexError::OfflineMiss {
+                    name: name.to_string(),
+                    url: redact(url),
+                })?;
+            return serde_json::from_slice(&body).map_err(|e| IndexError::Parse {
+                url: redact(url),
+                detail: format!("cached copy unreadable ({e}); run once without --offline"),
+            });
+        }
+        let Some(http) = &self.http else {
+            return Err(IndexError::OfflineMiss {
+                name: name.to_string(),
+                url: redact(url),
+            });
+        };
+        let resp = http.get(url, Some(ACCEPT))?;
+        let status = resp.status().as_u16();
+        if status == 404 || status == 410 {
+            // Unknown project on this index; remember that for offline builds too.
+            let _ = self.cache.write_index_page(url, b"[]");
+            return Ok(Vec::new());
+        }
+        if !resp.status().is_success() {
+            return Err(HttpError::Status {
+                url: redact(url),
+                status,
+            }
+            .into());
+        }
+        let final_url = resp.url().to_string();
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let body = resp.text().map_err(|e| Http::transfer_error(url, &e))?;
+        let source = redact(url);
+        let files = if content_type.contains("json") {
+            parse_json(&body, &final_url, &source).map_err(|detail| IndexError::Parse {
+                url: source.clone(),
+                detail,
+            })?
+        } else {
+            parse_html(&body, &final_url, &source)
+        };
+        if let Ok(json) = serde_json::to_vec(&files) {
+            let _ = self.cache.write_index_page(url, &json);
+        }
+        Ok(files)
+    }
+}
+
+/// The project name part of a distribution file name (wheel or sdist).
+pub fn file_project_name(filename: &str) -> Option<String> {
+    if filename.ends_with(".whl") {
+        return filename.split('-').next().map(str::to_string);
+    }
+    let stem = filename
+        .strip_suffix(".tar.gz")
+        .or_else(|| filename.strip_suffix(".zip"))
+        .or_else(|| filename.strip_suffix(".tar.bz2"))?;
+    stem.rsplit_once('-').map(|(n, _)| n.to_string())
+}
+
+/// The version part of a distribution file name.
+pub fn file_version(filename: &str) -> Option<String> {
+    if filename.ends_with(".whl") {
+        return filename.split('-').nth(1).map(str::to_string);
+    }
+    let stem = filename
+        .strip_suffix(".tar.gz")
+        .or_else(|| filename.strip_suffix(".zip"))
+        .or_else(|| filename.strip_suffix(".tar.bz2"))?;
+    stem.rsplit_once('-').map(|(_, v)| v.to_string())
+}
+
+fn is_distribution(filename: &str) -> bool {
+    [".whl", ".tar.gz", ".zip", ".tar.bz2"]
+        .iter()
+        .any(|s| filename.ends_with(s))
+}
+
+fn find_links_dir(dir: &Path) -> Result<Vec<DistFile>, IndexError> {
+    let rd = std::fs::read_dir(dir).map_err(|source| IndexError::FindLinks {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for entry in rd.flatten() {
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if !is_distribution(&name) || !entry.path().is_file() {
+            continue;
+        }
+        let path = entry.path().canonicalize().unwrap_or_else(|_| entry.path());
+        out.push(DistFile {
+            filename: name,
+            location: FileLocation::Path(path),
+            sha256: None,
+            yanked: None,
+            requires_python: None,
+            core_metadata: false,
+            source: format!("--find-links {}", dir.display()),
+        });
+    }
+    out.sort_by(|a, b| a.filename.cmp(&b.filename));
+    Ok(out)
+}
+
+fn split_fragment_hash(url: &url::Url) -> (url::Url, Option<String>) {
+    let mut clean = url.clone();
+    let hash = url.fragment().and_then(|f| {
+        f.split('&').find_map(|kv| {
+            kv.strip_prefix("sha256=")
+                .filter(|h| h.len() == 64)
+                .map(str::to_ascii_lowercase)
+        })
+    });
+    clean.set_fragment(None);
+    (clean, hash)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn filename_of(url: &url::Url) -> Option<String> {
+    let last = url.path_segments()?.next_back()?;
+    let name = percent_decode(last);
+    (!name.is_empty()).then_some(name)
+}
+
+#[derive(Deserialize)]
+struct JsonPage {
+    files: Vec<JsonFile>,
+}
+
+#[derive(Deserialize)]
+struct JsonFile {
+    filename: String,
+    url: String,
+    #[serde(default)]
+    hashes: std::collections::BTreeMap<String, String>,
+    #[serde(rename = "requires-python", default)]
+    requires_python: Option<String>,
+    #[serde(default)]
+    yanked: Option<serde_json::Value>,
+    #[serde(rename = "core-metadata", default)]
+    core_metadata: Option<serde_json::Value>,
+    #[serde(rename = "dist-info-metadata", default)]
+    dist_info_metadata: Option<serde_json::Value>,
+}
+
+fn truthy(v: &Option<serde_json::Value>) -> Option<String> {
+    match v {
+        None | Some(serde_json::Value::Null) | Some(serde_json::Value::Bool(false)) => None,
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(_) => Some(String::new()),
+    }
+}
+
+/// Parse a PEP 691 JSON project page.
+pub fn parse_json(body: &str, base: &str, source: &str) -> Result<Vec<DistFile>, String> {
+    let page: JsonPage = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    let base = url::Url::parse(base).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for f in page.files {
+        let Ok(abs) = base.join(&f.url) else { continue };
+        let (clean, frag_hash) = split_fragment_hash(&abs);
+        let sha256 = f
+            .hashes
+            .get("sha256")
+            .map(|h| h.to_ascii_lowercase())
+            .or(frag_hash);
+        out.push(DistFile {
+            filename: f.filename,
+            location: FileLocation::Url(clean.to_string()),
+            sha256,
+            yanked: truthy(&f.yanked),
+            requires_python: f.requires_python.filter(|s| !s.is_empty()),
+            core_metadata: truthy(&f.core_metadata)
+                .or_else(|| truthy(&f.dist_info_metadata))
+                .is_some(),
+            source: source.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Decode the HTML character references that appear in index pages.
+fn decode_entities(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find('&') {
+        out.push_str(&rest[..pos]);
+        rest = &rest[pos..];
+        let Some(end) = rest[..rest.len().min(12)].find(';') else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let ent = &rest[1..end];
+        let decoded = match ent {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => ent
+                .strip_prefix("#x")
+                .or_else(|| ent.strip_prefix("#X"))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| ent.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Attributes of one start tag, names lowercased, values entity-decoded.
+fn parse_attributes(tag: &str) -> Vec<(String, Option<String>)> {
+    let b = tag.as_bytes();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < b.len() {
+        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'/') {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'=' && b[i] != b'/' {
+            i += 1;
+        }
+        if start == i {
+            i += 1;
+            continue;
+        }
+        let name = tag[start..i].to_ascii_lowercase();
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i < b.len() && b[i] == b'=' {
+            i += 1;
+            while i < b.len() && b[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            let value = if i < b.len() && (b[i] == b'"' || b[i] == b'\'') {
+                let q = b[i];
+                let vs = i + 1;
+                let mut ve = vs;
+                while ve < b.len() && b[ve] != q {
+                    ve += 1;
+                }
+                i = (ve + 1).min(b.len());
+                &tag[vs..ve.min(b.len())]
+            } else {
+                let vs = i;
+                while i < b.len() && !b[i].is_ascii_whitespace() {
+                    i += 1;
+                }
+                &tag[vs..i]
+            };
+            out.push((name, Some(decode_entities(value))));
+        } else {
+            out.push((name, None));
+        }
+    }
+    out
+}
+
+/// Parse a PEP 503 HTML page (or any page of `<a href>` links to distributions).
+pub fn parse_html(body: &str, base: &str, source: &str) -> Vec<DistFile> {
+    let Ok(mut base) = url::Url::parse(base) else {
+        return Vec::new();
+    };
+    let lower = body.to_ascii_lowercase();
+    // <base href> changes how relative links resolve.
+    if let Some(pos) = lower.find("<base ") {
+        let end = lower[pos..].find('>').map_or(lower.len(), |e| pos + e);
+        for (k, v) in parse_attributes(&body[pos + 5..end]) {
+            if k == "href"
+                && let Some(v) = v
+                && let Ok(b) = base.join(&v)
+            {
+                base = b;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(rel) = lower[from..].find("<a") {
+        let start = from + rel;
+        let after = lower.as_bytes().get(start + 2).copied();
+        from = start + 2;
+        if !matches!(after, Some(c) if c.is_ascii_whitespace()) {
+            continue;
+        }
+        let Some(end_rel) = lower[start..].find('>') else {
+            break;
+        };
+        let end = start + end_rel;
+        let attrs = parse_attributes(&body[start + 2..end]);
+        from = end + 1;
+        let get = |n: &str| attrs.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        let Some(Some(href)) = get("href") else {
+            continue;
+        };
+        let Ok(abs) = base.join(&href) else { continue };
+        let (clean, sha256) = split_fragment_hash(&abs);
+        let Some(filename) = filename_of(&clean) else {
+            continue;
+        };
+        if !is_distribution(&filename) {
+            continue;
+        }
+        let yanked = get("data-yanked").map(|v| v.unwrap_or_default());
+        let core_metadata = get("data-core-metadata")
+            .or_else(|| get("data-dist-info-metadata"))
+            .is_some_and(|v| v.as_deref() != Some("false"));
+        out.push(DistFile {
+            filename,
+            location: FileLocation::Url(clean.to_string()),
+            sha256,
+            yanked,
+            requires_python: get("data-requires-python")
+                .flatten()
+                .filter(|s| !s.is_empty()),
+            core_metadata,
+            source: source.to_string(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HASH: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn parses_pep503_html() {
+        let body = format!(
+            r#"<!DOCTYPE html><html><body><h1>Links for numpy</h1>
+<a href="../../packages/ab/numpy-2.0-cp312-cp312-manylinux_2_17_x86_64.whl#sha256={HASH}" data-requires-python="&gt;=3.9" data-dist-info-metadata="sha256=x">numpy-2.0-cp312-cp312-manylinux_2_17_x86_64.whl</a><br/>
+<A HREF='https://files.example/numpy-1.0.tar.gz' data-yanked="broken &amp; bad">numpy-1.0.tar.gz</A>
+<a href="notes.txt">notes</a>
+</body></html>"#
+        );
+        let files = parse_html(&body, "https://idx.example/simple/numpy/", "idx");
+        assert_eq!(files.len(), 2);
+        assert_eq!(
+            files[0].location,
+            FileLocation::Url(
+                "https://idx.example/packages/ab/numpy-2.0-cp312-cp312-manylinux_2_17_x86_64.whl"
+                    .into()
+            )
+        );
+        assert_eq!(files[0].sha256.as_deref(), Some(HASH));
+        assert_eq!(files[0].requires_python.as_deref(), Some(">=3.9"));
+        assert!(files[0].core_metadata);
+        assert_eq!(files[0].yanked, None);
+        assert_eq!(files[1].yanked.as_deref(), Some("broken & bad"));
+    }
+
+    #[test]
+    fn parses_pep691_json() {
+        let body = format!(
+            r#"{{"meta":{{"api-version":"1.1"}},"name":"six","files":[
+{{"filename":"six-1.0-py3-none-any.whl","url":"/files/six-1.0-py3-none-any.whl","hashes":{{"sha256":"{HASH}"}},"requires-python":null,"yanked":false,"core-metadata":{{"sha256":"x"}}}},
+{{"filename":"six-0.9-py3-none-any.whl","url":"six-0.9-py3-none-any.whl","hashes":{{}},"yanked":"security"}}]}}"#
+        );
+        let files = parse_json(&body, "http://127.0.0.1:9/simple/six/", "idx").expect("json");
+        assert_eq!(files.len(), 2);
+        assert_eq!(
+            files[0].location,
+            FileLocation::Url("http://127.0.0.1:9/files/six-1.0-py3-none-any.whl".into())
+        );
+        assert!(files[0].core_metadata);
+        assert_eq!(files[1].yanked.as_deref(), Some("security"));
+        assert_eq!(
+            files[1].location,
+            FileLocation::Url("http://127.0.0.1:9/simple/six/six-0.9-py3-none-any.whl".into())
+        );
+    }
+
+    #[test]
+    fn names_and_versions_from_filenames() {
+        assert_eq!(
+            file_project_name("aws_xray_sdk-2.14.0-py2.py3-none-any.whl").as_deref(),
+            Some("aws_xray_sdk")
+        );
+        assert_eq!(
+            file_version("pandas-2.3.1.tar.gz").as_deref(),
+            Some("2.3.1")
+        );
+        assert_eq!(
+            file_project_name("python-dateutil-2.9.0.tar.gz").as_deref(),
+            Some("python-dateutil")
+        );
+    }
+
+    #[test]
+    fn entities() {
+        assert_eq!(
+            decode_entities("a &lt;b&gt; &#38; &#x26; &bogus; &"),
+            "a <b> & & &bogus; &"
+        );
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%2Bb%zz%"), "a+b%zz%");
+    }
+}
