@@ -72,7 +72,9 @@ pub struct PackageRecord {
     pub sha256: String,
     /// The index or find-links location it came from.
     pub source: String,
-    pub url: String,
+    /// Download URL (credentials removed); absent for local files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Files of this package in the artifact.
     pub files: usize,
     /// Uncompressed bytes of all of the wheel's files before any were dropped.

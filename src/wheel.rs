@@ -324,12 +324,12 @@ impl Wheel {
 
     /// The `name-version.dist-info` directory name, located from the entries themselves.
     pub fn dist_info_dir(&self) -> Option<String> {
-        let prefix = format!("{}-", normalize_name(&self.filename.name).replace('-', "_"));
+        let want = normalize_name(&self.filename.name);
         self.entries.iter().find_map(|e| {
             let first = e.path.as_str().split('/').next()?;
-            let norm = normalize_name(first.strip_suffix(".dist-info")?).replace('-', "_");
-            (norm.starts_with(&prefix) || norm == prefix.trim_end_matches('-'))
-                .then(|| first.to_string())
+            let stem = first.strip_suffix(".dist-info")?;
+            let (name, _version) = stem.split_once('-')?;
+            (normalize_name(name) == want).then(|| first.to_string())
         })
     }
 

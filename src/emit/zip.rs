@@ -433,7 +433,10 @@ pub fn write_function_zip(
             filename: w.locked.filename.clone(),
             sha256: w.sha256.clone(),
             source: w.locked.source.clone(),
-            url: w.locked.location.display(),
+            url: match &w.locked.location {
+                crate::resolve::index::FileLocation::Url(_) => Some(w.locked.location.display()),
+                crate::resolve::index::FileLocation::Path(_) => None,
+            },
             files,
             original_size: orig,
             size,

@@ -121,6 +121,29 @@ impl IndexClient {
         }
     }
 
+    /// Wheels already in the cache under any of `hashes` (offline builds of hashed locks).
+    pub fn cached_files(&self, hashes: &[String]) -> Vec<DistFile> {
+        hashes
+            .iter()
+            .filter_map(|h| {
+                let (path, filename) = self.cache.wheel_any_name(h)?;
+                Some(DistFile {
+                    filename,
+                    location: FileLocation::Path(path),
+                    sha256: Some(h.clone()),
+                    yanked: None,
+                    requires_python: None,
+                    core_metadata: false,
+                    source: "cache".to_string(),
+                })
+            })
+            .collect()
+    }
+
+    pub fn offline(&self) -> bool {
+        self.offline
+    }
+
     /// Every file offered for `name` by every source.
     pub fn project_files(&self, name: &str) -> Result<Vec<DistFile>, IndexError> {
         let norm = normalize_name(name);

@@ -131,6 +131,14 @@ pub fn resolve_pinned(
 ) -> Result<Lock, ResolveError> {
     reporter.start(Phase::Index, set.pins.len() as u64);
     let results = parallel_map(&set.pins, 8, |pin| {
+        // Offline with hashes: the cache alone can answer, no index page needed.
+        if client.offline() && !pin.hashes.is_empty() {
+            let cached = client.cached_files(&pin.hashes);
+            if let Ok(found) = choose(pin, &cached, target, client) {
+                reporter.advance(Phase::Index, 1);
+                return Ok(found);
+            }
+        }
         let r = client
             .project_files(&pin.name)
             .map_err(|source| ResolveError::Index {

@@ -1,0 +1,451 @@
+//! Test harness: fixtures built at test time and real local services.
+//!
+//! - [`fixtures`] builds tiny wheels once per test run under cargo's target tmp dir: a real
+//!   CPython extension compiled by gcc, pure-Python wheels, namespace-package twins, clashing
+//!   twins, a wheel with a `../` path, a truncated wheel, a wheel needing glibc 2.28, an
+//!   sdist-only project.
+//! - [`Index`] starts a real package index on 127.0.0.1: pypiserver (PEP 503 HTML, the shape the
+//!   PyPI reachable here answers with) or simple-repository-server (PEP 691 JSON). Servers run
+//!   under a watchdog that kills them when the test process exits, even on a panic.
+//! - [`python`] finds an interpreter of a given version (PATH, then pyenv) or says why not.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use zip::write::SimpleFileOptions;
+
+/// The lpack binary under test.
+pub fn lpack() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lpack"));
+    c.env_remove("PIP_INDEX_URL")
+        .env_remove("UV_INDEX_URL")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env("LPACK_HTTP_RETRIES", "2");
+    c
+}
+
+/// Run and return output, printing it on failure to help debugging.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run lpack");
+    eprintln!(
+        "--- {:?}\nstatus: {:?}\nstdout:\n{}\nstderr:\n{}",
+        cmd,
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("it")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Find `python3.<minor>`: on PATH, then in pyenv's versions.
+pub fn python(minor: u32) -> Option<PathBuf> {
+    let exe = format!("python3.{minor}");
+    if let Ok(path) = std::env::var("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(&exe);
+            if p.is_file() && !dir.to_string_lossy().contains("shims") {
+                return Some(p);
+            }
+        }
+    }
+    let home = std::env::var("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|_| std::env::var("HOME").map(|h| PathBuf::from(h).join(".pyenv")))
+        .ok()?;
+    let mut versions: Vec<PathBuf> = std::fs::read_dir(home.join("versions"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin").join(&exe))
+        .filter(|p| p.is_file())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+/// The interpreter that runs test helpers (pypiserver etc. are installed for it).
+pub fn helper_python() -> PathBuf {
+    std::env::var("LPACK_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("python3"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wheels
+
+/// One file in a test wheel.
+pub struct F<'a>(pub &'a str, pub &'a [u8]);
+
+/// Write a wheel with the given files plus a minimal dist-info.
+pub fn write_wheel(dir: &Path, name: &str, version: &str, tag: &str, files: &[F]) -> PathBuf {
+    let dist = name.replace('-', "_");
+    let filename = format!("{dist}-{version}-{tag}.whl");
+    let path = dir.join(&filename);
+    let file = std::fs::File::create(&path).expect("create wheel");
+    let mut z = zip::ZipWriter::new(file);
+    let opts = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .unix_permissions(0o644);
+    let di = format!("{dist}-{version}.dist-info");
+    let mut record = String::new();
+    let mut all: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|f| (f.0.to_string(), f.1.to_vec()))
+        .collect();
+    all.push((
+        format!("{di}/METADATA"),
+        format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n").into_bytes(),
+    ));
+    all.push((
+        format!("{di}/WHEEL"),
+        format!(
+            "Wheel-Version: 1.0\nGenerator: lpack-tests\nRoot-Is-Purelib: {}\nTag: {tag}\n",
+            tag.ends_with("any")
+        )
+        .into_bytes(),
+    ));
+    for (p, _) in &all {
+        record.push_str(&format!("{p},,\n"));
+    }
+    record.push_str(&format!("{di}/RECORD,,\n"));
+    all.push((format!("{di}/RECORD"), record.into_bytes()));
+    for (p, data) in all {
+        let o = if p.ends_with(".sh") {
+            opts.unix_permissions(0o755)
+        } else {
+            opts
+        };
+        z.start_file(p, o).expect("start file");
+        z.write_all(&data).expect("write file");
+    }
+    z.finish().expect("finish wheel");
+    path
+}
+
+/// Compile a CPython 3.11 extension module with gcc; `None` (with a reason) if impossible.
+fn build_extension(work: &Path) -> Result<Vec<u8>, String> {
+    let py = python(11).ok_or("python3.11 not found")?;
+    let include = Command::new(&py)
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['include'])",
+        ])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let include = String::from_utf8_lossy(&include.stdout).trim().to_string();
+    let src = work.join("core.c");
+    std::fs::write(
+        &src,
+        r#"
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+static PyObject *add(PyObject *self, PyObject *args) {
+    long a, b;
+    if (!PyArg_ParseTuple(args, "ll", &a, &b)) return NULL;
+    return PyLong_FromLong(a + b);
+}
+static PyMethodDef methods[] = {{"add", add, METH_VARARGS, "Add two integers."}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_core", NULL, -1, methods};
+PyMODINIT_FUNC PyInit__core(void) { return PyModule_Create(&module); }
+"#,
+    )
+    .map_err(|e| e.to_string())?;
+    let so = work.join("_core.so");
+    let out = Command::new("gcc")
+        .args(["-shared", "-fPIC", "-O2", "-g", "-I"])
+        .arg(&include)
+        .arg(&src)
+        .arg("-o")
+        .arg(&so)
+        .output()
+        .map_err(|e| format!("gcc: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "gcc failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    std::fs::read(&so).map_err(|e| e.to_string())
+}
+
+pub struct Fixtures {
+    /// Flat directory of every distribution (find-links and pypiserver).
+    pub flat: PathBuf,
+    /// `<project>/<files>` layout for simple-repository-server.
+    pub tree: PathBuf,
+}
+
+/// Build all fixture distributions once per test run.
+pub fn fixtures() -> &'static Fixtures {
+    static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("fixtures")
+            .join(std::process::id().to_string());
+        let _ = std::fs::remove_dir_all(&root);
+        let flat = root.join("flat");
+        let work = root.join("work");
+        std::fs::create_dir_all(&flat).expect("mkdir");
+        std::fs::create_dir_all(&work).expect("mkdir");
+        let so = build_extension(&work)
+            .unwrap_or_else(|e| panic!("cannot build the test extension: {e}"));
+        let arch = std::env::consts::ARCH;
+        write_wheel(
+            &flat,
+            "fastmath",
+            "1.0",
+            &format!("cp311-cp311-manylinux_2_17_{arch}.manylinux2014_{arch}"),
+            &[
+                F("fastmath/__init__.py", b"from ._core import add\n"),
+                F(
+                    &format!("fastmath/_core.cpython-311-{arch}-linux-gnu.so"),
+                    &so,
+                ),
+                F("fastmath/tools/run.sh", b"#!/bin/sh\necho hi\n"),
+            ],
+        );
+        for (v, extra) in [("1.0", "OLD"), ("2.0", "NEW")] {
+            let init = format!("VERSION = '{v}'\nMARK = '{extra}'\n");
+            let data = format!("{v}\n");
+            write_wheel(
+                &flat,
+                "purelib",
+                v,
+                "py3-none-any",
+                &[
+                    F("purelib/__init__.py", init.as_bytes()),
+                    F("purelib/data.txt", data.as_bytes()),
+                    F("purelib/__pycache__/__init__.cpython-39.pyc", b"stale"),
+                    F(
+                        &format!("purelib-{v}.data/purelib/purelib_extra.py"),
+                        b"EXTRA = True\n",
+                    ),
+                    F(
+                        &format!("purelib-{v}.data/scripts/purelib-cli"),
+                        b"#!python\n",
+                    ),
+                ],
+            );
+        }
+        let ns = b"__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n";
+        write_wheel(
+            &flat,
+            "nsa",
+            "1.0",
+            "py3-none-any",
+            &[F("nspkg/__init__.py", ns), F("nspkg/a.py", b"A = 1\n")],
+        );
+        write_wheel(
+            &flat,
+            "nsb",
+            "1.0",
+            "py3-none-any",
+            &[F("nspkg/__init__.py", ns), F("nspkg/b.py", b"B = 2\n")],
+        );
+        write_wheel(
+            &flat,
+            "clash-a",
+            "1.0",
+            "py3-none-any",
+            &[F("clash/__init__.py", b"WHO = 'a'\n")],
+        );
+        write_wheel(
+            &flat,
+            "clash-b",
+            "1.0",
+            "py3-none-any",
+            &[F("clash/__init__.py", b"WHO = 'b'\n")],
+        );
+        write_wheel(
+            &flat,
+            "evil",
+            "1.0",
+            "py3-none-any",
+            &[F("evil/__init__.py", b""), F("../escape.py", b"pwned\n")],
+        );
+        let good = write_wheel(
+            &work,
+            "corrupt",
+            "1.0",
+            "py3-none-any",
+            &[F("corrupt/__init__.py", &[b'x'; 4096])],
+        );
+        let bytes = std::fs::read(&good).expect("read");
+        std::fs::write(
+            flat.join(good.file_name().expect("name")),
+            &bytes[..bytes.len() / 2],
+        )
+        .expect("write truncated");
+        for py in ["cp311", "cp312"] {
+            write_wheel(
+                &flat,
+                "newglibc",
+                "1.0",
+                &format!("{py}-{py}-manylinux_2_28_{arch}"),
+                &[F("newglibc/__init__.py", b"")],
+            );
+        }
+        std::fs::write(flat.join("onlysdist-1.0.tar.gz"), b"not really a tarball").expect("sdist");
+
+        // Per-project tree for simple-repository-server.
+        let tree = root.join("tree");
+        for entry in std::fs::read_dir(&flat).expect("ls").flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let project = lpack::resolve::index::file_project_name(&name).expect("project");
+            let dir = tree.join(lpack::wheel::normalize_name(&project));
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::copy(entry.path(), dir.join(&name)).expect("copy");
+        }
+        Fixtures { flat, tree }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Index servers
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexKind {
+    /// pypiserver: PEP 503 HTML with sha256 fragments.
+    Html,
+    /// simple-repository-server: PEP 691 JSON by content negotiation.
+    Json,
+}
+
+pub struct Index {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A watchdog wrapper: the server dies when our stdin closes (i.e. when the test exits).
+const WATCHDOG: &str = "import subprocess, sys\np = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=sys.stderr)\ntry:\n    sys.stdin.read()\nfinally:\n    p.terminate()\n    p.wait()\n";
+
+impl Index {
+    pub fn start(kind: IndexKind) -> Index {
+        let fx = fixtures();
+        let port = free_port();
+        let py = helper_python();
+        let mut cmd = Command::new(&py);
+        cmd.arg("-c").arg(WATCHDOG).arg(&py);
+        match kind {
+            IndexKind::Html => {
+                cmd.args(["-m", "pypiserver", "run", "-i", "127.0.0.1", "-p"])
+                    .arg(port.to_string())
+                    .args(["--disable-fallback", "--hash-algo", "sha256"])
+                    .arg(&fx.flat);
+            }
+            IndexKind::Json => {
+                cmd.args([
+                    "-m",
+                    "simple_repository_server",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                ])
+                .arg(port.to_string())
+                .arg(&fx.tree);
+            }
+        }
+        let child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the {kind:?} index server with {py:?}: {e}"));
+        let idx = Index {
+            child,
+            url: format!("http://127.0.0.1:{port}/simple"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{kind:?} index server did not start on port {port} (is it installed? see .ci/run)"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        idx
+    }
+}
+
+/// A shared server per kind for the whole run.
+pub fn index(kind: IndexKind) -> &'static str {
+    static HTML: OnceLock<Index> = OnceLock::new();
+    static JSON: OnceLock<Index> = OnceLock::new();
+    let cell = match kind {
+        IndexKind::Html => &HTML,
+        IndexKind::Json => &JSON,
+    };
+    &cell.get_or_init(|| Index::start(kind)).url
+}
+
+/// List a zip's entry names.
+pub fn zip_names(path: &Path) -> Vec<String> {
+    let f = std::fs::File::open(path).expect("open zip");
+    let z = zip::ZipArchive::new(f).expect("read zip");
+    z.file_names()
+        .map(|n| n.expect("utf-8 name").to_string())
+        .collect()
+}
+
+/// Unzip into `dest` with Python's zipfile (an independent reader).
+pub fn unzip(zip: &Path, dest: &Path) {
+    let status = Command::new(helper_python())
+        .args([
+            "-c",
+            "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])",
+        ])
+        .arg(zip)
+        .arg(dest)
+        .status()
+        .expect("python unzip");
+    assert!(status.success(), "python could not extract {zip:?}");
+}
+
+/// Files (not temp files) left in a directory.
+pub fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

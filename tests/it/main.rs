@@ -1,0 +1,5 @@
+//! Integration tests: one binary, real local services, fixtures built at test time.
+
+mod build;
+mod harness;
+mod tags;
