@@ -213,10 +213,14 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         }
         let a = &manifest.artifact;
         println!("Built {} for {target}", output.display());
+        let files = manifest
+            .files
+            .iter()
+            .filter(|f| f.action == crate::artifact::Action::Keep)
+            .count();
         println!(
-            "  {} packages, {} files · {} zipped · {} unzipped",
+            "  {} packages, {files} files · {} zipped · {} unzipped",
             manifest.packages.len(),
-            a.entries,
             human_size(a.size),
             human_size(a.unzipped_size)
         );

@@ -2,4 +2,5 @@
 
 mod build;
 mod harness;
+mod network;
 mod tags;

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Run every test lpack has: unit tests, integration tests against real local services, clippy.
+# Installs the Python test helpers (tests/requirements.txt) into target/test-venv first.
+# Needs: cargo, gcc, python3.11 (with headers; pyenv's or the system's), network access to PyPI
+# the first time (for the helpers only — the tests themselves stay on 127.0.0.1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+find_python() {
+  for c in python3.11 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.11*/bin/python3.11 python3; do
+    if command -v "$c" >/dev/null 2>&1; then command -v "$c"; return; fi
+  done
+  echo "python3.11 not found: install it (the tests import built artifacts with it)" >&2
+  exit 2
+}
+
+venv=target/test-venv
+if [ ! -x "$venv/bin/python" ]; then
+  "$(find_python)" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+export LPACK_TEST_PYTHON="$PWD/$venv/bin/python"
+
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo test --all-targets
