@@ -13,6 +13,9 @@
 //! Data-driven recipes (`recipes/*.toml`), ELF stripping, bytecode compilation and the ABI audit
 //! extend this module; their verdicts use the same type.
 
+pub mod elf;
+pub mod strip;
+
 use crate::target::Target;
 use crate::wheel::ArchivePath;
 

@@ -1,0 +1,488 @@
+//! Strip ELF shared libraries of what the dynamic loader never reads — safely.
+//!
+//! Removed: `.symtab` and its `.strtab`, `.debug_*` / `.zdebug_*`, `.comment`, `.gnu_debuglink`,
+//! `.gnu_debugaltlink`, `.stab*`, and relocation sections that apply only to those. Everything the
+//! loader uses (every PT_LOAD segment's bytes, `.dynsym`, `.dynstr`, version tables,
+//! `.note.gnu.build-id`, …) is copied verbatim.
+//!
+//! Compaction: loadable segments are grouped (overlapping or touching PT_LOADs form one group)
+//! and each group is moved toward the start of the file only by a multiple of its alignment, so
+//! `p_offset ≡ p_vaddr (mod p_align)` holds for every segment. This is the rule GNU strip breaks on
+//! patchelf/auditwheel-modified libraries (numpy's bundled OpenBLAS: "ELF load command
+//! address/offset not page-aligned"). Kept non-allocated sections follow, then a fresh section
+//! header table.
+//!
+//! Anything unusual keeps the original bytes and says why ([`KeepReason`]): not ELF, 32-bit or
+//! big-endian, unknown section flags, removable sections numbered before allocated ones (would
+//! renumber `.dynsym`'s section indices), a segment outside every group, extended section
+//! numbering, nothing to remove, or an output that would not be smaller. Every output is re-parsed
+//! and checked: same program headers, aligned PT_LOADs, identical segment bytes, same DT_NEEDED,
+//! SONAME, RUNPATH and version needs.
+
+use super::elf::{
+    Elf, ElfError, PT_LOAD, SHF_ALLOC, SHF_INFO_LINK, SHT_DYNSYM, SHT_REL, SHT_RELA, SHT_SYMTAB,
+    SHT_SYMTAB_SHNDX,
+};
+
+/// Why a file was left as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeepReason {
+    NotElf,
+    Unsupported(ElfError),
+    NothingToStrip,
+    UnknownFlags(String),
+    Layout(&'static str),
+    NotSmaller,
+    VerifyFailed(String),
+}
+
+impl std::fmt::Display for KeepReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeepReason::NotElf => f.write_str("not an ELF file"),
+            KeepReason::Unsupported(e) => write!(f, "{e}"),
+            KeepReason::NothingToStrip => f.write_str("already stripped"),
+            KeepReason::UnknownFlags(s) => write!(f, "section {s} has unknown flags"),
+            KeepReason::Layout(s) => write!(f, "unusual layout: {s}"),
+            KeepReason::NotSmaller => f.write_str("stripping would not make it smaller"),
+            KeepReason::VerifyFailed(s) => write!(f, "stripped output failed verification: {s}"),
+        }
+    }
+}
+
+/// The result of stripping one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stripped {
+    Done { data: Vec<u8>, removed: Vec<String> },
+    Kept(KeepReason),
+}
+
+const KNOWN_FLAGS: u64 = 0x1
+    | 0x2
+    | 0x4
+    | 0x10
+    | 0x20
+    | 0x40
+    | 0x80
+    | 0x100
+    | 0x200
+    | 0x400
+    | 0x800
+    | 0x0ff0_0000
+    | 0xf000_0000;
+
+fn removable_name(name: &str) -> bool {
+    name.starts_with(".debug_")
+        || name.starts_with(".zdebug_")
+        || name.starts_with(".stab")
+        || matches!(name, ".comment" | ".gnu_debuglink" | ".gnu_debugaltlink")
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    start: u64,
+    end: u64,
+    align: u64,
+    new: u64,
+}
+
+fn put16(b: &mut [u8], off: u64, v: u16) {
+    let o = off as usize;
+    b[o..o + 2].copy_from_slice(&v.to_le_bytes());
+}
+fn put32(b: &mut [u8], off: u64, v: u32) {
+    let o = off as usize;
+    b[o..o + 4].copy_from_slice(&v.to_le_bytes());
+}
+fn put64(b: &mut [u8], off: u64, v: u64) {
+    let o = off as usize;
+    b[o..o + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+fn align_up(v: u64, a: u64) -> u64 {
+    if a <= 1 { v } else { v.div_ceil(a) * a }
+}
+
+/// Strip one file's bytes.
+pub fn strip(data: &[u8]) -> Stripped {
+    match strip_inner(data) {
+        Ok(s) => s,
+        Err(reason) => Stripped::Kept(reason),
+    }
+}
+
+fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
+    let elf = Elf::parse(data).map_err(|e| match e {
+        ElfError::NotElf => KeepReason::NotElf,
+        other => KeepReason::Unsupported(other),
+    })?;
+    if elf.shdrs.is_empty() {
+        return Err(KeepReason::NothingToStrip);
+    }
+    if u16::from_le_bytes([data[0x3c], data[0x3d]]) == 0 || elf.shstrndx >= 0xff00 {
+        return Err(KeepReason::Layout("extended section numbering"));
+    }
+    let n = elf.shdrs.len();
+    for (i, s) in elf.shdrs.iter().enumerate() {
+        if s.flags & !KNOWN_FLAGS != 0 {
+            return Err(KeepReason::UnknownFlags(elf.section_name(i).to_string()));
+        }
+    }
+    // 1. Choose sections to remove.
+    let mut remove = vec![false; n];
+    for (i, s) in elf.shdrs.iter().enumerate().skip(1) {
+        if s.flags & SHF_ALLOC != 0 || i == elf.shstrndx {
+            continue;
+        }
+        if s.typ == SHT_SYMTAB || removable_name(elf.section_name(i)) {
+            remove[i] = true;
+        }
+    }
+    // The string table of a removed symtab goes too, unless something kept uses it.
+    for i in 0..n {
+        if remove[i] && elf.shdrs[i].typ == SHT_SYMTAB {
+            let l = elf.shdrs[i].link as usize;
+            if l < n
+                && l != elf.shstrndx
+                && elf.shdrs[l].flags & SHF_ALLOC == 0
+                && !elf
+                    .shdrs
+                    .iter()
+                    .enumerate()
+                    .any(|(j, s)| !remove[j] && j != l && s.link as usize == l)
+            {
+                remove[l] = true;
+            }
+        }
+    }
+    // Relocations that only apply to removed sections.
+    loop {
+        let mut changed = false;
+        for i in 1..n {
+            let s = elf.shdrs[i];
+            if !remove[i]
+                && s.flags & SHF_ALLOC == 0
+                && matches!(s.typ, SHT_REL | SHT_RELA)
+                && (s.info as usize) < n
+                && remove[s.info as usize]
+            {
+                remove[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    if !remove.iter().any(|&r| r) {
+        return Err(KeepReason::NothingToStrip);
+    }
+    // Removing a section renumbers the ones after it; `.dynsym` names sections by number, so
+    // its `st_shndx` values are remapped below. An extended index table we do not rewrite.
+    if elf.shdrs.iter().any(|s| s.typ == SHT_SYMTAB_SHNDX) {
+        return Err(KeepReason::Layout("extended symbol section indices"));
+    }
+    let mut new_index = vec![u32::MAX; n];
+    let mut next = 0u32;
+    for i in 0..n {
+        if !remove[i] {
+            new_index[i] = next;
+            next += 1;
+        }
+    }
+    let map_index = |old: u32| -> Result<u32, KeepReason> {
+        if old == 0 {
+            return Ok(0);
+        }
+        match new_index.get(old as usize) {
+            Some(&v) if v != u32::MAX => Ok(v),
+            _ => Err(KeepReason::Layout("a kept section links to a removed one")),
+        }
+    };
+
+    // 2. Group loadable segments.
+    let mut loads: Vec<Group> = elf
+        .phdrs
+        .iter()
+        .filter(|p| p.typ == PT_LOAD && p.filesz > 0)
+        .map(|p| Group {
+            start: p.offset,
+            end: p.offset + p.filesz,
+            align: p.align.max(1),
+            new: 0,
+        })
+        .collect();
+    if loads.iter().any(|g| !g.align.is_power_of_two()) {
+        return Err(KeepReason::Layout(
+            "segment alignment is not a power of two",
+        ));
+    }
+    loads.sort_by_key(|g| g.start);
+    let mut groups: Vec<Group> = Vec::new();
+    for g in loads {
+        match groups.last_mut() {
+            Some(last) if g.start <= last.end => {
+                last.end = last.end.max(g.end);
+                last.align = last.align.max(g.align);
+            }
+            _ => groups.push(g),
+        }
+    }
+    let Some(first) = groups.first() else {
+        return Err(KeepReason::Layout("no loadable segments"));
+    };
+    let ph_end = elf.phoff + elf.phdrs.len() as u64 * 56;
+    if first.start != 0 || first.end < u64::from(elf.ehsize) {
+        return Err(KeepReason::Layout(
+            "the ELF header is not in a loadable segment",
+        ));
+    }
+    let group_of = |off: u64, end: u64| groups.iter().position(|g| off >= g.start && end <= g.end);
+    let ph_group = group_of(elf.phoff, ph_end).ok_or(KeepReason::Layout(
+        "program headers outside loadable segments",
+    ))?;
+
+    // 3. Lay out: groups and kept outside sections in original order.
+    enum Block {
+        Group(usize),
+        Section(usize),
+    }
+    let mut blocks: Vec<(u64, Block)> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.start, Block::Group(i)))
+        .collect();
+    let mut sec_new: Vec<Option<u64>> = vec![None; n];
+    for i in 1..n {
+        let s = elf.shdrs[i];
+        if remove[i] || s.file_size() == 0 {
+            continue;
+        }
+        let end = s.offset + s.file_size();
+        if group_of(s.offset, end).is_some() {
+            continue;
+        }
+        if groups.iter().any(|g| s.offset < g.end && end > g.start) {
+            return Err(KeepReason::Layout("a section straddles a segment boundary"));
+        }
+        blocks.push((s.offset, Block::Section(i)));
+    }
+    blocks.sort_by_key(|b| b.0);
+    let mut cursor = 0u64;
+    for (_, b) in &blocks {
+        match b {
+            Block::Group(gi) => {
+                let g = &mut groups[*gi];
+                if cursor > g.start {
+                    return Err(KeepReason::Layout("segments overlap kept sections"));
+                }
+                // The lowest offset >= cursor that is congruent to the original mod align.
+                let new = cursor + (g.start - cursor) % g.align;
+                g.new = new;
+                cursor = new + (g.end - g.start);
+            }
+            Block::Section(si) => {
+                let s = elf.shdrs[*si];
+                let a = if s.addralign > 1 && s.offset % s.addralign == 0 {
+                    s.addralign
+                } else {
+                    1
+                };
+                let new = align_up(cursor, a);
+                sec_new[*si] = Some(new);
+                cursor = new + s.file_size();
+            }
+        }
+    }
+    let shoff = align_up(cursor, 8);
+    let kept = next as u64;
+    let total = shoff + kept * 64;
+    if total >= data.len() as u64 {
+        return Err(KeepReason::NotSmaller);
+    }
+    let shift = |gi: usize| groups[gi].start - groups[gi].new;
+
+    // 4. Write.
+    let mut out = vec![0u8; total as usize];
+    for g in &groups {
+        out[g.new as usize..(g.new + g.end - g.start) as usize]
+            .copy_from_slice(&data[g.start as usize..g.end as usize]);
+    }
+    for i in 0..n {
+        if let Some(new) = sec_new[i] {
+            let s = elf.shdrs[i];
+            out[new as usize..(new + s.size) as usize]
+                .copy_from_slice(&data[s.offset as usize..(s.offset + s.size) as usize]);
+        }
+    }
+    let new_phoff = elf.phoff - shift(ph_group);
+    put64(&mut out, 0x20, new_phoff);
+    put64(&mut out, 0x28, shoff);
+    put16(&mut out, 0x3c, kept as u16);
+    put16(&mut out, 0x3e, new_index[elf.shstrndx] as u16);
+    for (k, p) in elf.phdrs.iter().enumerate() {
+        let end = p.offset + p.filesz;
+        let gi = if p.filesz == 0 && p.offset == 0 {
+            None
+        } else {
+            Some(
+                groups
+                    .iter()
+                    .position(|g| p.offset >= g.start && end <= g.end)
+                    .ok_or(KeepReason::Layout(
+                        "a segment lies outside loadable segments",
+                    ))?,
+            )
+        };
+        let off = gi.map_or(p.offset, |gi| p.offset - shift(gi));
+        put64(&mut out, new_phoff + k as u64 * 56 + 8, off);
+    }
+    for i in 0..n {
+        if remove[i] {
+            continue;
+        }
+        let s = elf.shdrs[i];
+        let o = shoff + u64::from(new_index[i]) * 64;
+        let offset = if i == 0 {
+            0
+        } else if let Some(new) = sec_new[i] {
+            new
+        } else if let Some(gi) = groups
+            .iter()
+            .position(|g| s.offset >= g.start && s.offset + s.file_size() <= g.end)
+        {
+            s.offset - shift(gi)
+        } else if s.file_size() == 0 {
+            // Empty or NOBITS outside every group: keep it within the file.
+            s.offset.min(shoff)
+        } else {
+            return Err(KeepReason::Layout("a section could not be placed"));
+        };
+        let info = if matches!(s.typ, SHT_REL | SHT_RELA) || s.flags & SHF_INFO_LINK != 0 {
+            map_index(s.info)?
+        } else {
+            s.info
+        };
+        put32(&mut out, o, s.name);
+        put32(&mut out, o + 4, s.typ);
+        put64(&mut out, o + 8, s.flags);
+        put64(&mut out, o + 16, s.addr);
+        put64(&mut out, o + 24, offset);
+        put64(&mut out, o + 32, s.size);
+        put32(&mut out, o + 40, map_index(s.link)?);
+        put32(&mut out, o + 44, info);
+        put64(&mut out, o + 48, s.addralign);
+        put64(&mut out, o + 56, s.entsize);
+    }
+
+    // Remap section numbers in dynamic symbol tables (loaded bytes, so located via their group).
+    let mut dynsyms = Vec::new();
+    for i in 0..n {
+        let s = elf.shdrs[i];
+        if s.typ != SHT_DYNSYM {
+            continue;
+        }
+        let gi = groups
+            .iter()
+            .position(|g| s.offset >= g.start && s.offset + s.size <= g.end)
+            .ok_or(KeepReason::Layout(".dynsym outside loadable segments"))?;
+        let base = s.offset - shift(gi);
+        for k in 0..s.size / 24 {
+            let at = base + k * 24 + 6;
+            let shndx = u16::from_le_bytes([out[at as usize], out[at as usize + 1]]);
+            if shndx != 0 && shndx < 0xff00 {
+                let mapped = map_index(u32::from(shndx)).map_err(|_| {
+                    KeepReason::Layout("a dynamic symbol is defined in a removed section")
+                })?;
+                put16(&mut out, at, mapped as u16);
+            }
+        }
+        dynsyms.push((s.offset, s.size));
+    }
+
+    verify(&elf, &out, &groups, &dynsyms).map_err(KeepReason::VerifyFailed)?;
+    let removed = (0..n)
+        .filter(|&i| remove[i])
+        .map(|i| elf.section_name(i).to_string())
+        .collect();
+    Ok(Stripped::Done { data: out, removed })
+}
+
+/// Re-parse the output and compare everything the loader relies on.
+fn verify(
+    orig: &Elf<'_>,
+    out: &[u8],
+    groups: &[Group],
+    dynsyms: &[(u64, u64)],
+) -> Result<(), String> {
+    let new = Elf::parse(out).map_err(|e| e.to_string())?;
+    if new.phdrs.len() != orig.phdrs.len() {
+        return Err("program header count changed".into());
+    }
+    for (a, b) in orig.phdrs.iter().zip(&new.phdrs) {
+        if (a.typ, a.flags, a.vaddr, a.paddr, a.filesz, a.memsz, a.align)
+            != (b.typ, b.flags, b.vaddr, b.paddr, b.filesz, b.memsz, b.align)
+        {
+            return Err("a program header changed".into());
+        }
+        if b.typ == PT_LOAD && b.align > 1 && b.offset % b.align != b.vaddr % b.align {
+            return Err(format!(
+                "PT_LOAD at {:#x} not congruent with its address mod {:#x}",
+                b.offset, b.align
+            ));
+        }
+    }
+    // Segment bytes are identical, apart from the header and program header table we rewrote.
+    let ph_len = orig.phdrs.len() as u64 * 56;
+    for g in groups {
+        for off in g.start..g.end {
+            let in_hdr = off < u64::from(orig.ehsize);
+            let in_ph = off >= orig.phoff && off < orig.phoff + ph_len;
+            // st_shndx of dynamic symbols was remapped on purpose.
+            let in_shndx = dynsyms
+                .iter()
+                .any(|&(o, sz)| off >= o && off < o + sz && matches!((off - o) % 24, 6 | 7));
+            if in_hdr || in_ph || in_shndx {
+                continue;
+            }
+            let new_off = off - g.start + g.new;
+            if orig.data[off as usize] != out[new_off as usize] {
+                return Err(format!("segment byte at {off:#x} changed"));
+            }
+        }
+    }
+    let (da, db) = (
+        orig.dynamic().map_err(|e| e.to_string())?,
+        new.dynamic().map_err(|e| e.to_string())?,
+    );
+    if da != db {
+        return Err("dynamic table (DT_NEEDED / SONAME / RUNPATH / version needs) changed".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_the_test_binary_and_keeps_it_loadable_shape() {
+        let exe = std::fs::read("/proc/self/exe").expect("read self");
+        match strip(&exe) {
+            Stripped::Done { data, removed } => {
+                assert!(data.len() < exe.len());
+                assert!(removed.iter().any(|r| r == ".symtab"), "{removed:?}");
+                // Stripping again finds nothing to do.
+                assert_eq!(strip(&data), Stripped::Kept(KeepReason::NothingToStrip));
+                let e = Elf::parse(&data).expect("parse output");
+                assert!(e.shdrs.iter().all(|s| s.typ != SHT_SYMTAB));
+            }
+            Stripped::Kept(r) => panic!("expected the test binary to strip, kept: {r}"),
+        }
+    }
+
+    #[test]
+    fn non_elf_is_kept() {
+        assert_eq!(strip(b"#!/bin/sh\n"), Stripped::Kept(KeepReason::NotElf));
+    }
+}
