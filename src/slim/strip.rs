@@ -111,6 +111,9 @@ pub fn strip(data: &[u8]) -> Stripped {
     }
 }
 
+// Section numbers index several parallel tables (`remove`, `new_index`, `sec_new`); range loops
+// over the section number read more plainly than zipped iterators here.
+#[allow(clippy::needless_range_loop)]
 fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
     let elf = Elf::parse(data).map_err(|e| match e {
         ElfError::NotElf => KeepReason::NotElf,
