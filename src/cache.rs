@@ -8,6 +8,8 @@
 //! wheels-v1/<h[0..2]>/<h>/<filename> a wheel whose sha256 is <h>, verified before it entered
 //! urls-v1/<sha256(url)>              sha256 of what a hashless URL served (skips re-downloads)
 //! index-v1/<sha256(url)>.json        the last file list read from an index page (for --offline)
+//! slim-v1/<k[0..2]>/<k>.zip|.json    a slimmed wheel (canonical zip fragment + records), keyed by
+//!                                    wheel sha256, recipes, bytecode plan, target, lpack version
 //! tmp/                               in-flight writes (same filesystem, so renames are atomic)
 //! ```
 //!
@@ -66,6 +68,8 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex(&h.finalize()))
 }
 
+const SUBDIRS: [&str; 5] = ["wheels-v1", "urls-v1", "index-v1", "slim-v1", "tmp"];
+
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
@@ -81,7 +85,7 @@ impl Cache {
 
     /// Open (creating if needed) a cache at `root`.
     pub fn open(root: &Path) -> Result<Cache, CacheError> {
-        for sub in ["wheels-v1", "urls-v1", "index-v1", "tmp"] {
+        for sub in SUBDIRS {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
@@ -147,6 +151,27 @@ impl Cache {
         Ok(dest)
     }
 
+    /// Paths of a slim fragment and its metadata sidecar.
+    pub fn fragment_paths(&self, key: &str) -> (PathBuf, PathBuf) {
+        let dir = self.root.join("slim-v1").join(&key[..2.min(key.len())]);
+        (
+            dir.join(format!("{key}.zip")),
+            dir.join(format!("{key}.json")),
+        )
+    }
+
+    /// Move a fully written temp file to `dest` (creating its directory).
+    pub fn commit_file(&self, tmp: NamedTempFile, dest: &Path) -> Result<PathBuf, CacheError> {
+        if let Some(dir) = dest.parent() {
+            fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        tmp.persist(dest).map_err(|e| CacheError::Io {
+            path: dest.to_path_buf(),
+            source: e.error,
+        })?;
+        Ok(dest.to_path_buf())
+    }
+
     fn url_key(url: &str) -> String {
         sha256_hex(url.as_bytes())
     }
@@ -182,7 +207,7 @@ impl Cache {
     /// Remove everything in the cache. Returns bytes freed.
     pub fn clean(&self) -> Result<u64, CacheError> {
         let mut freed = 0;
-        for sub in ["wheels-v1", "urls-v1", "index-v1", "tmp"] {
+        for sub in SUBDIRS {
             let p = self.root.join(sub);
             freed += dir_size(&p);
             if p.exists() {

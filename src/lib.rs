@@ -30,4 +30,5 @@ pub mod requirements;
 pub mod resolve;
 pub mod slim;
 pub mod target;
+pub mod verify;
 pub mod wheel;

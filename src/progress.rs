@@ -10,6 +10,8 @@ pub enum Phase {
     Index,
     /// Downloading (or verifying cached) wheels.
     Download,
+    /// Slimming wheels (strip, recipes, bytecode).
+    Slim,
     /// Writing the artifact.
     Assemble,
 }
@@ -19,6 +21,7 @@ impl Phase {
         match self {
             Phase::Index => "Resolving",
             Phase::Download => "Fetching",
+            Phase::Slim => "Slimming",
             Phase::Assemble => "Assembling",
         }
     }

@@ -15,12 +15,16 @@ use crate::artifact::{
 };
 use crate::cache::{Cache, sha256_hex};
 use crate::emit::sink::Epoch;
-use crate::emit::zip::{ZipOptions, write_function_zip};
+use crate::emit::zip::{SRC_PACKAGE, ZipOptions, write_function_zip};
 use crate::fetch::fetch;
 use crate::http::Http;
 use crate::requirements::{IndexOptions, read_pinned};
 use crate::resolve::index::{DEFAULT_INDEX, IndexClient};
 use crate::resolve::resolve_pinned;
+use crate::slim::audit::{Finding, Severity, audit};
+use crate::slim::bytecode::{BytecodeMode, BytecodePlan, find_python};
+use crate::slim::recipe::RecipeSet;
+use crate::slim::{SlimSettings, SlimmedWheel, slim};
 use crate::target::{Arch, Runtime, Target};
 
 pub const EXAMPLES: &str = "\
@@ -125,6 +129,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
 
     let lock = resolve_pinned(&pinned, &target, &client, &reporter)?;
     let (wheels, stats) = fetch(&lock, &cache, http.as_ref(), args.offline, &reporter)?;
+    let mut warnings = lock.warnings.clone();
 
     let output = args
         .output
@@ -132,14 +137,100 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         .unwrap_or_else(|| default_output(&args.requirements));
     let manifest_file = manifest_path(&output);
     let epoch = Epoch::from_env();
+
+    // Slim: recipes, strip, bytecode (cached per wheel).
+    let recipes = load_recipes(&args.slim)?;
+    let mut plan = bytecode_plan(&args.slim, &target, &mut warnings)?;
+    let mut slimmed = slim(
+        &wheels,
+        &target,
+        &SlimSettings {
+            recipes: &recipes,
+            bytecode: &plan,
+            epoch,
+        },
+        &cache,
+        &reporter,
+    )?;
+    if let Some(handler) = &args.slim.bytecode_for_imports
+        && plan.mode != BytecodeMode::None
+    {
+        // Omitted runtime-provided packages sit behind the bundle, as on Lambda.
+        let runtime_dir = tempfile::tempdir()?;
+        let mut behind = Vec::new();
+        if slimmed.iter().any(|s| {
+            s.meta
+                .records
+                .iter()
+                .any(|r| r.rule.as_deref() == Some("runtime-provided"))
+        }) {
+            crate::verify::install_runtime(
+                runtime_dir.path(),
+                &target,
+                &cache,
+                &client,
+                http.as_ref(),
+                &reporter,
+            )?;
+            behind.push(runtime_dir.path().to_path_buf());
+        }
+        let subset = crate::slim::trace::imported_files(
+            &slimmed,
+            args.src.as_deref(),
+            handler,
+            &plan,
+            &behind,
+        )?;
+        plan.subset = Some(subset);
+        recipes.reset_hits();
+        slimmed = slim(
+            &wheels,
+            &target,
+            &SlimSettings {
+                recipes: &recipes,
+                bytecode: &plan,
+                epoch,
+            },
+            &cache,
+            &reporter,
+        )?;
+    }
+
+    // ABI audit before anything is written.
+    let findings = audit_bundle(&slimmed, args.src.as_deref(), &target);
+    let errors: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
+    if !errors.is_empty() && !args.no_audit {
+        anyhow::bail!(
+            "ABI audit: {} problem(s) would break imports on {target}:\n{}\n  hint: fix the pins (or the runtime), or build anyway with --no-audit",
+            errors.len(),
+            errors
+                .iter()
+                .take(20)
+                .map(|f| format!("    {} {}: {}", f.code, f.path, f.message))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    for f in &findings {
+        if f.severity == Severity::Warning || args.no_audit {
+            warnings.push(format!("audit {} {}: {}", f.code, f.path, f.message));
+        }
+    }
+
     let opts = ZipOptions {
         src: args.src.clone(),
         conflicts: args.on_conflict,
         epoch,
         exclude: vec![output.clone(), manifest_file.clone()],
     };
-    let assembled = write_function_zip(&wheels, &target, &opts, &output, &reporter)
+    let assembled = write_function_zip(&slimmed, &opts, &output, &reporter)
         .with_context(|| format!("building {}", output.display()))?;
+    let dists: std::collections::BTreeSet<String> =
+        wheels.iter().map(|w| w.locked.name.clone()).collect();
+    let stale_rules = recipes.stale(&dists);
 
     // Input hash: everything that decides the artifact's bytes.
     let mut inputs = serde_json::json!({
@@ -147,6 +238,8 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         "target": target.slug(),
         "source_date_epoch": epoch.0,
         "on_conflict": args.on_conflict,
+        "recipes": recipes.digest,
+        "bytecode": plan.key_for(""),
         "wheels": wheels.iter().map(|w| [&w.locked.name, &w.locked.version, &w.locked.filename, &w.sha256]).collect::<Vec<_>>(),
         "src": assembled.src_digests,
     });
@@ -155,8 +248,11 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
     }
     let inputs_sha256 = sha256_hex(inputs.to_string().as_bytes());
 
-    let mut warnings = lock.warnings.clone();
-    warnings.extend(assembled.warnings.iter().cloned());
+    for w in &assembled.warnings {
+        if !warnings.contains(w) {
+            warnings.push(w.clone());
+        }
+    }
     let target_record = TargetRecord::of(&target);
     let manifest = ArtifactManifest {
         schema_version: SCHEMA_VERSION,
@@ -186,6 +282,30 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
             })
             .collect(),
         warnings: warnings.clone(),
+        profile: format!("{:?}", args.slim.profile).to_lowercase(),
+        bytecode: format!("{:?}", plan.mode).to_lowercase(),
+        rules: recipes
+            .rules()
+            .iter()
+            .filter(|r| r.hits() > 0)
+            .map(|r| crate::artifact::RuleRecord {
+                id: r.id.clone(),
+                action: format!("{:?}", r.action).to_lowercase(),
+                reason: r.reason.clone(),
+                origin: r.origin.clone(),
+                hits: r.hits(),
+            })
+            .collect(),
+        stale_rules: stale_rules.clone(),
+        audit: findings
+            .iter()
+            .map(|f| crate::artifact::AuditRecord {
+                severity: format!("{:?}", f.severity).to_lowercase(),
+                code: f.code.to_string(),
+                path: f.path.clone(),
+                message: f.message.clone(),
+            })
+            .collect(),
         files: assembled.files.clone(),
     };
     manifest.write(&manifest_file)?;
@@ -212,7 +332,25 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
             eprintln!("warning: {w}");
         }
         let a = &manifest.artifact;
+        let before: u64 = manifest
+            .packages
+            .iter()
+            .map(|p| p.original_size)
+            .sum::<u64>()
+            + manifest
+                .files
+                .iter()
+                .filter(|f| f.package == SRC_PACKAGE)
+                .map(|f| f.original_size)
+                .sum::<u64>();
         println!("Built {} for {target}", output.display());
+        println!(
+            "  profile {} · bytecode {} · {} unzipped before slimming → {} after",
+            manifest.profile,
+            manifest.bytecode,
+            human_size(before),
+            human_size(a.unzipped_size)
+        );
         let files = manifest
             .files
             .iter()
@@ -240,6 +378,12 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         if a.size > DIRECT_UPLOAD_LIMIT {
             println!("  larger than 50 MB zipped: upload it through S3, not directly");
         }
+        if !stale_rules.is_empty() {
+            println!(
+                "  stale rules (matched nothing): {}",
+                stale_rules.join(", ")
+            );
+        }
         println!("  sha256 {}", a.sha256);
         println!("  manifest {}", manifest_file.display());
         println!(
@@ -250,7 +394,87 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
             seconds
         );
     }
+    if args.verify {
+        let python = plan
+            .python
+            .clone()
+            .or_else(|| args.slim.python.clone())
+            .or_else(|| find_python(target.runtime.minor()));
+        let report = crate::verify::verify(
+            &output,
+            &manifest,
+            &target,
+            python.as_deref(),
+            &cache,
+            &client,
+            http.as_ref(),
+            &reporter,
+        )?;
+        super::verify::print(&report, args.json || args.quiet);
+        if !report.ok() {
+            return Ok(Outcome::GateFailed);
+        }
+    }
     Ok(Outcome::Ok)
+}
+
+/// Load the effective recipe set from the slim flags.
+pub fn load_recipes(s: &super::SlimArgs) -> anyhow::Result<RecipeSet> {
+    let files: Vec<&Path> = s.recipes.iter().map(PathBuf::as_path).collect();
+    Ok(RecipeSet::load(s.profile, &files, &s.keep, &s.drop)?)
+}
+
+/// Decide the bytecode plan: explicit mode needs an interpreter; the default compiles when one
+/// of the target version is found and otherwise warns what that costs.
+fn bytecode_plan(
+    s: &super::SlimArgs,
+    target: &Target,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<BytecodePlan> {
+    let python = s
+        .python
+        .clone()
+        .or_else(|| find_python(target.runtime.minor()));
+    match (s.bytecode, python) {
+        (Some(BytecodeMode::None), _) => Ok(BytecodePlan::none()),
+        (Some(mode), Some(py)) => Ok(BytecodePlan::new(mode, &py, target)?),
+        (None, Some(py)) => Ok(BytecodePlan::new(BytecodeMode::Compile, &py, target)?),
+        (Some(_), None) => anyhow::bail!(
+            "--bytecode needs a Python {} interpreter and none was found on PATH or in pyenv\n  hint: install python3.{} or pass --python PATH",
+            target.python_version(),
+            target.runtime.minor()
+        ),
+        (None, None) => {
+            warnings.push(format!(
+                "no python3.{} found: shipping without bytecode, so every cold start compiles what it imports (typically 2-3x slower imports); install python3.{} or pass --python",
+                target.runtime.minor(),
+                target.runtime.minor()
+            ));
+            Ok(BytecodePlan::none())
+        }
+    }
+}
+
+/// Audit every ELF file of the slimmed wheels against the target.
+fn audit_bundle(slimmed: &[SlimmedWheel], src: Option<&Path>, target: &Target) -> Vec<Finding> {
+    let mut bundle = std::collections::BTreeSet::new();
+    let mut elfs = Vec::new();
+    for s in slimmed {
+        for e in &s.entries {
+            if let Some(base) = e.path.as_str().rsplit('/').next() {
+                bundle.insert(base.to_string());
+            }
+        }
+        elfs.extend(s.meta.elf.iter().cloned());
+    }
+    if let Some(src) = src {
+        for e in walkdir::WalkDir::new(src).into_iter().flatten() {
+            if e.file_type().is_file() {
+                bundle.insert(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    audit(&elfs, &bundle, target)
 }
 
 #[cfg(test)]

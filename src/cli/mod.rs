@@ -5,15 +5,20 @@
 //! human output to stdout, `--json` machine output to stdout, progress bars and warnings to
 //! stderr.
 
+pub mod audit;
 pub mod build;
 pub mod cache;
+pub mod explain;
 pub mod progress;
+pub mod verify;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::emit::ConflictPolicy;
+use crate::slim::bytecode::BytecodeMode;
+use crate::slim::recipe::Profile;
 
 const ABOUT: &str = "Build AWS Lambda artifacts for Python data-science code";
 
@@ -58,8 +63,74 @@ pub enum Command {
     /// Build a Lambda artifact from pinned requirements
     #[command(after_help = build::EXAMPLES)]
     Build(BuildArgs),
+    /// Check every ELF file of an artifact against a Lambda runtime (glibc, arch, libraries)
+    Audit(AuditArgs),
+    /// Import every package of an artifact with a Python of the target version
+    Verify(VerifyArgs),
+    /// Say which rule keeps, strips or drops a path, and why
+    Explain(ExplainArgs),
     /// Inspect or clear lpack's download cache
     Cache(CacheArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Artifact zip (its manifest, if beside it, gives the target)
+    pub artifact: PathBuf,
+    /// Lambda runtime [default: from the manifest, else python3.12]
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// Lambda architecture [default: from the manifest, else x86_64]
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Machine-readable findings on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Artifact zip or its .lpack.json manifest
+    pub artifact: PathBuf,
+    /// Interpreter of the target version [default: python3.X on PATH or in pyenv]
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Cache directory (for the runtime-provided packages of aggressive builds)
+    #[arg(long, env = "LPACK_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Index for the runtime-provided packages [default: $PIP_INDEX_URL, then PyPI]
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+    /// Use only the cache
+    #[arg(long)]
+    pub offline: bool,
+    /// Machine-readable report on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  lpack explain pyarrow/include/arrow/api.h -r requirements/datasci-py312.lock.txt --profile aggressive"
+)]
+pub struct ExplainArgs {
+    /// Installed path inside the artifact (e.g. pandas/tests/__init__.py)
+    pub path: String,
+    /// The pinned requirements the artifact is built from
+    #[arg(short = 'r', long = "requirements", value_name = "FILE")]
+    pub requirements: PathBuf,
+    #[arg(long, default_value = "python3.12")]
+    pub runtime: String,
+    #[arg(long, default_value = "x86_64")]
+    pub arch: String,
+    #[command(flatten)]
+    pub slim: SlimArgs,
+    #[arg(long, env = "LPACK_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+    #[arg(long)]
+    pub offline: bool,
 }
 
 /// Artifact formats.
@@ -123,6 +194,17 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value_t = ConflictPolicy::Error)]
     pub on_conflict: ConflictPolicy,
 
+    #[command(flatten)]
+    pub slim: SlimArgs,
+
+    /// Do not fail the build on ABI audit errors (they are still reported)
+    #[arg(long)]
+    pub no_audit: bool,
+
+    /// After building, import every package from the artifact with a Python of the target version
+    #[arg(long)]
+    pub verify: bool,
+
     /// Print a machine-readable JSON summary on stdout
     #[arg(long)]
     pub json: bool,
@@ -130,6 +212,38 @@ pub struct BuildArgs {
     /// Print nothing but errors
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// How wheels are slimmed (shared by build and explain).
+#[derive(Debug, Args, Clone)]
+pub struct SlimArgs {
+    /// Slimming profile
+    #[arg(long, value_enum, default_value_t = Profile::Safe)]
+    pub profile: Profile,
+
+    /// Extra recipe file (TOML, same format as recipes/*.toml; repeatable)
+    #[arg(long = "recipe", value_name = "FILE")]
+    pub recipes: Vec<PathBuf>,
+
+    /// Keep paths matching this glob, whatever the recipes say (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub keep: Vec<String>,
+
+    /// Drop paths matching this glob (repeatable; --keep and protected dist-info files win)
+    #[arg(long, value_name = "GLOB")]
+    pub drop: Vec<String>,
+
+    /// Bytecode for the target Python [default: compile when an interpreter of the target version is found, else none]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub bytecode: Option<BytecodeMode>,
+
+    /// Interpreter of the target version for bytecode and --verify [default: python3.X on PATH or in pyenv]
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+
+    /// Compile only the modules that importing this handler loads (e.g. `handler.handler` or `app`)
+    #[arg(long, value_name = "HANDLER")]
+    pub bytecode_for_imports: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +277,9 @@ pub enum Outcome {
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Build(args) => build::run(args),
+        Command::Audit(args) => audit::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Explain(args) => explain::run(args),
         Command::Cache(args) => cache::run(args),
     }
 }

@@ -1,10 +1,10 @@
 //! The function zip: wheels and handler code streamed into one canonical archive.
 //!
-//! Planning reads every wheel's central directory (in parallel), asks the slim stage for a
-//! verdict per entry, maps install paths, adds the handler tree from `--src`, checks for two
-//! sources writing one path, and adds every parent directory. Writing then walks the plan in
-//! sorted order and raw-copies each wheel entry's compressed bytes into the [`ZipSink`] — no
-//! extraction, no recompression. Only handler files are compressed (in parallel).
+//! Input is the slim stage's per-wheel fragments (installed paths, already slimmed). Planning
+//! merges them with the handler tree from `--src`, checks for two sources writing one path, and
+//! adds every parent directory. Writing then walks the plan in sorted order and raw-copies each
+//! entry's compressed bytes into the [`ZipSink`] — no extraction, no recompression. Only handler
+//! files are compressed (in parallel).
 //!
 //! Two wheels writing the same path: identical bytes (old-style namespace packages such as
 //! `google/__init__.py`) keep one copy; different bytes are an error naming the path and both
@@ -23,11 +23,20 @@ use rayon::prelude::*;
 use super::sink::{ArchiveSink, Epoch, Prepared, RawContent, SinkSummary, ZipSink};
 use super::{ConflictPolicy, EmitError};
 use crate::artifact::{Action, FileRecord, PackageRecord};
-use crate::fetch::FetchedWheel;
 use crate::progress::{Phase, Reporter};
-use crate::slim::{Verdict, plan_entry};
-use crate::target::Target;
-use crate::wheel::{ArchivePath, Wheel, WheelEntry, open_archive};
+use crate::slim::SlimmedWheel;
+use crate::wheel::{ArchivePath, WheelEntry, WheelError, open_archive};
+
+/// Mark a kept record of `package` at `path` as dropped by `rule`.
+fn mark(records: &mut [FileRecord], package: &str, path: &str, rule: &str) {
+    if let Some(r) = records
+        .iter_mut()
+        .find(|r| r.package == package && r.path == path && r.action != Action::Drop)
+    {
+        r.action = Action::Drop;
+        r.rule = Some(rule.to_string());
+    }
+}
 
 /// Package name used in records for handler code from `--src`.
 pub const SRC_PACKAGE: &str = "<src>";
@@ -61,21 +70,33 @@ enum Source {
     Src(Prepared, bool),
 }
 
-fn package_of(w: &FetchedWheel) -> String {
-    w.locked.name.clone()
+fn read_entry(w: &SlimmedWheel, index: usize) -> Result<Vec<u8>, EmitError> {
+    let name = &w.wheel.locked.filename;
+    let mut archive = open_archive(&w.fragment, name)?;
+    let mut f = archive
+        .by_index(index)
+        .map_err(|source| WheelError::Corrupt {
+            wheel: name.clone(),
+            source,
+        })?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).map_err(|e| EmitError::WheelData {
+        wheel: name.clone(),
+        path: String::new(),
+        detail: e.to_string(),
+    })?;
+    Ok(buf)
 }
 
 fn same_content(
-    wheels: &[Wheel],
+    wheels: &[SlimmedWheel],
     a: (usize, &WheelEntry),
     b: (usize, &WheelEntry),
 ) -> Result<bool, EmitError> {
     if a.1.size != b.1.size || a.1.crc32 != b.1.crc32 {
         return Ok(false);
     }
-    let x = wheels[a.0].read_entry(a.1.index)?;
-    let y = wheels[b.0].read_entry(b.1.index)?;
-    Ok(x == y)
+    Ok(read_entry(&wheels[a.0], a.1.index)? == read_entry(&wheels[b.0], b.1.index)?)
 }
 
 fn skip_src(rel: &Path) -> bool {
@@ -167,96 +188,73 @@ fn read_src(
         .collect()
 }
 
-/// Build the function zip at `out` from `wheels` (and `--src`).
+/// Build the function zip at `out` from slimmed wheels (and `--src`).
 pub fn write_function_zip(
-    wheels: &[FetchedWheel],
-    target: &Target,
+    wheels: &[SlimmedWheel],
     opts: &ZipOptions,
     out: &Path,
     reporter: &dyn Reporter,
 ) -> Result<Assembled, EmitError> {
-    // 1. Read central directories in parallel.
-    let opened: Vec<Wheel> = wheels
-        .par_iter()
-        .map(|w| Wheel::open(&w.path, &w.locked.filename))
-        .collect::<Result<_, _>>()?;
-
-    // 2. Plan.
+    // 1. Plan from the fragments.
     let mut plan: BTreeMap<ArchivePath, Source> = BTreeMap::new();
     let mut owner: BTreeMap<ArchivePath, usize> = BTreeMap::new();
     let mut records: Vec<FileRecord> = Vec::new();
     let mut packages: Vec<PackageRecord> = Vec::new();
     let mut warnings = Vec::new();
     let mut conflicts: Vec<String> = Vec::new();
-    for (wi, wheel) in opened.iter().enumerate() {
-        let fw = &wheels[wi];
-        let data_dir = wheel
-            .dist_info_dir()
-            .map(|d| d.trim_end_matches(".dist-info").to_string() + ".data");
-        for entry in &wheel.entries {
-            let mut record = FileRecord {
-                path: entry.path.to_string(),
-                package: package_of(fw),
-                original_size: entry.size,
-                size: 0,
-                compressed_size: 0,
-                action: Action::Drop,
-                rule: None,
-            };
-            match plan_entry(&entry.path, data_dir.as_deref(), target) {
-                Verdict::Drop { rule } => {
-                    record.rule = Some(rule.to_string());
-                    records.push(record);
-                }
-                Verdict::Keep(installed) => {
-                    record.path = installed.to_string();
-                    if let Some(&prev) = owner.get(&installed) {
-                        let Some(Source::Wheel {
-                            wheel: pw,
-                            entry: pe,
-                        }) = plan.get(&installed)
-                        else {
-                            continue;
-                        };
-                        if same_content(&opened, (*pw, pe), (wi, entry))? {
-                            record.rule = Some("duplicate.identical".to_string());
-                            records.push(record);
-                            continue;
-                        }
-                        match opts.conflicts {
-                            ConflictPolicy::Error => {
-                                conflicts.push(format!(
-                                    "    {installed}: {} and {}",
-                                    wheels[prev].locked.filename, fw.locked.filename
-                                ));
-                                continue;
-                            }
-                            ConflictPolicy::LastWins => {
-                                warnings.push(format!(
-                                    "{installed}: {} overwrites the copy from {} (--on-conflict last-wins)",
-                                    fw.locked.filename, wheels[prev].locked.filename
-                                ));
-                                if let Some(r) = records.iter_mut().find(|r| {
-                                    r.path == installed.as_str() && r.action == Action::Keep
-                                }) {
-                                    r.action = Action::Drop;
-                                    r.rule = Some("conflict.overwritten".to_string());
-                                }
-                            }
-                        }
-                    }
-                    owner.insert(installed.clone(), wi);
-                    plan.insert(
-                        installed,
-                        Source::Wheel {
-                            wheel: wi,
-                            entry: entry.clone(),
-                        },
+    for (wi, sw) in wheels.iter().enumerate() {
+        let name = &sw.wheel.locked.filename;
+        warnings.extend(sw.meta.warnings.iter().cloned());
+        records.extend(sw.meta.records.iter().cloned());
+        for entry in &sw.entries {
+            let installed = entry.path.clone();
+            if let Some(&prev) = owner.get(&installed) {
+                let Some(Source::Wheel {
+                    wheel: pw,
+                    entry: pe,
+                }) = plan.get(&installed)
+                else {
+                    continue;
+                };
+                if same_content(wheels, (*pw, pe), (wi, entry))? {
+                    mark(
+                        &mut records,
+                        &sw.wheel.locked.name,
+                        installed.as_str(),
+                        "duplicate.identical",
                     );
-                    record.action = Action::Keep;
-                    records.push(record);
+                    continue;
+                }
+                match opts.conflicts {
+                    ConflictPolicy::Error => {
+                        conflicts.push(format!(
+                            "    {installed}: {} and {name}",
+                            wheels[prev].wheel.locked.filename
+                        ));
+                        continue;
+                    }
+                    ConflictPolicy::LastWins => {
+                        warnings.push(format!(
+                            "{installed}: {name} overwrites the copy from {} (--on-conflict last-wins)",
+                            wheels[prev].wheel.locked.filename
+                        ));
+                        mark(
+                            &mut records,
+                            &wheels[prev].wheel.locked.name,
+                            installed.as_str(),
+                            "conflict.overwritten",
+                        );
+                    }
                 }
             }
+            owner.insert(installed.clone(), wi);
+            plan.insert(
+                installed,
+                Source::Wheel {
+                    wheel: wi,
+                    entry: entry.clone(),
+                },
+            );
         }
     }
     if !conflicts.is_empty() {
@@ -277,7 +275,7 @@ pub fn write_function_zip(
             if let Some(&wi) = owner.get(&path) {
                 return Err(EmitError::SrcConflict {
                     path: path.to_string(),
-                    wheel: wheels[wi].locked.filename.clone(),
+                    wheel: wheels[wi].wheel.locked.filename.clone(),
                 });
             }
             records.push(FileRecord {
@@ -338,7 +336,7 @@ pub fn write_function_zip(
     let file = tmp.as_file().try_clone().map_err(out_err)?;
     let mut sink = ZipSink::new(BufWriter::with_capacity(1 << 20, file), opts.epoch);
     let mut archives: Vec<Option<zip::ZipArchive<BufReader<File>>>> =
-        (0..opened.len()).map(|_| None).collect();
+        (0..wheels.len()).map(|_| None).collect();
     let mut written: BTreeMap<String, u64> = BTreeMap::new();
     reporter.start(Phase::Assemble, plan.len() as u64);
     for (path, source) in &plan {
@@ -352,14 +350,14 @@ pub fn write_function_zip(
                 let slot = &mut archives[*wheel];
                 if slot.is_none() {
                     *slot = Some(open_archive(
-                        &opened[*wheel].path,
-                        &opened[*wheel].filename.filename,
+                        &wheels[*wheel].fragment,
+                        &wheels[*wheel].wheel.locked.filename,
                     )?);
                 }
                 let Some(archive) = slot.as_mut() else {
                     continue;
                 };
-                let wheel_name = &opened[*wheel].filename.filename;
+                let wheel_name = &wheels[*wheel].wheel.locked.filename;
                 let mut raw = archive.by_index_raw(entry.index).map_err(|source| {
                     crate::wheel::WheelError::Corrupt {
                         wheel: wheel_name.clone(),
@@ -403,25 +401,32 @@ pub fn write_function_zip(
     tmp.persist(out).map_err(|e| out_err(e.error))?;
     reporter.finish(Phase::Assemble);
 
-    // 6. Records.
+    // 6. Records: what the artifact really holds.
     let mut unzipped = 0;
     for r in &mut records {
-        if r.action == Action::Keep
+        if r.action != Action::Drop
             && let Some(n) = written.get(&r.path)
         {
-            r.size = r.original_size;
+            if r.package == SRC_PACKAGE {
+                r.size = r.original_size;
+            }
             r.compressed_size = *n;
             unzipped += r.size;
         }
     }
-    records.sort_by(|a, b| a.path.cmp(&b.path).then(a.package.cmp(&b.package)));
-    for w in wheels {
-        let name = package_of(w);
-        let mine = records.iter().filter(|r| r.package == name);
+    records.sort_by(|a, b| {
+        a.path
+            .cmp(&b.path)
+            .then(a.package.cmp(&b.package))
+            .then(a.action.cmp(&b.action))
+    });
+    for sw in wheels {
+        let w = &sw.wheel;
+        let name = w.locked.name.clone();
         let (mut files, mut orig, mut size, mut comp) = (0, 0, 0, 0);
-        for r in mine {
+        for r in records.iter().filter(|r| r.package == name) {
             orig += r.original_size;
-            if r.action == Action::Keep {
+            if r.action != Action::Drop {
                 files += 1;
                 size += r.size;
                 comp += r.compressed_size;

@@ -1,30 +1,71 @@
-//! Slim: decide, per wheel entry, what reaches the artifact and why.
+//! Slim: decide, per wheel entry, what reaches the artifact and in what form.
 //!
-//! Every entry gets a [`Verdict`] that names the rule which decided it, so the manifest (and
-//! later `lpack explain` and the size report) can say why a byte is there or gone. The
-//! foundation ships the rules every build needs and that never break an import:
+//! For each wheel this stage produces a *fragment*: a canonical zip (see
+//! [`crate::emit::sink::ZipSink`]) holding the wheel's installed, slimmed files — entries kept as
+//! they were are raw-copied, ELF files are stripped ([`strip`]), bytecode for the target Python
+//! is added ([`bytecode`]) — plus a JSON sidecar with one record per file (size before and after,
+//! the rule that decided it), the rules that matched, and what the ABI audit needs to know about
+//! each ELF file. Fragments are cached under a key of (wheel sha256, effective recipes, bytecode
+//! plan, target, lpack version), so a warm build only concatenates; the same unit is what an
+//! image layer is built from.
 //!
+//! Built-in verdicts that are not recipes (they depend on the wheel format or the target):
 //! - `wheel.install-scheme`: `*.data/scripts/` and `*.data/headers/` are not installed into a
-//!   Lambda bundle (console scripts cannot run there; headers are for compilers);
-//!   `*.data/purelib|platlib|data/` are installed at the root, as `pip install --target` does.
-//! - `bytecode.other-python`: `__pycache__/*.cpython-3XY.pyc` compiled for another Python than
-//!   the target is dead weight (the runtime ignores it).
-//!
-//! Data-driven recipes (`recipes/*.toml`), ELF stripping, bytecode compilation and the ABI audit
-//! extend this module; their verdicts use the same type.
+//!   Lambda bundle; `*.data/purelib|platlib|data/` are installed at the root, as
+//!   `pip install --target` does.
+//! - `bytecode.other-python`: `__pycache__/*.cpython-3XY.pyc` for another Python than the target.
+//! - `elf.soname-copy`: identical copies of a shared library under its link-time names, when the
+//!   copy named by its SONAME (the only name the loader asks for) sits beside them.
 
+pub mod audit;
+pub mod bytecode;
 pub mod elf;
+pub mod recipe;
 pub mod strip;
+pub mod trace;
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufWriter, Read};
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::{Action as RecordAction, FileRecord};
+use crate::cache::{Cache, CacheError, sha256_hex};
+use crate::emit::sink::{ArchiveSink, Epoch, Prepared, RawContent, ZipSink};
+use crate::fetch::FetchedWheel;
+use crate::progress::{Phase, Reporter};
 use crate::target::Target;
-use crate::wheel::ArchivePath;
+use crate::wheel::{ArchivePath, Method, Wheel, WheelEntry, WheelError, open_archive};
+use bytecode::{BytecodePlan, CompileRequest};
+use recipe::{Action, RecipeSet};
 
-/// What happens to one entry.
+/// Bumped whenever fragment bytes or metadata change shape.
+const FRAGMENT_FORMAT: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SlimError {
+    #[error(transparent)]
+    Wheel(#[from] WheelError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error("writing the slim cache: {0}")]
+    Write(String),
+    #[error(transparent)]
+    Bytecode(#[from] bytecode::BytecodeError),
+    #[error(
+        "wheel {wheel}: two entries install to `{path}`\n  hint: the wheel is malformed; report it to its maintainers"
+    )]
+    DuplicateInWheel { wheel: String, path: String },
+}
+
+/// What happens to one entry before recipes are consulted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Copied unchanged to the given installed path.
+    /// Installed at the given path.
     Keep(ArchivePath),
-    /// Left out, by the named rule.
+    /// Left out, by the named built-in rule.
     Drop { rule: &'static str },
 }
 
@@ -73,12 +114,519 @@ fn is_foreign_bytecode(path: &str, tag: &str) -> bool {
     if dir != "__pycache__" || !file.ends_with(".pyc") {
         return false;
     }
-    // mod.cpython-312.pyc, mod.cpython-312.opt-1.pyc
     let stem = &file[..file.len() - 4];
     match stem.split('.').nth(1) {
         Some(t) => t != tag,
         None => true,
     }
+}
+
+/// What the ABI audit needs from one ELF file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElfFacts {
+    pub path: String,
+    pub machine: u16,
+    pub needed: Vec<String>,
+    pub soname: Option<String>,
+    pub runpath: Vec<String>,
+    pub version_needs: Vec<(String, Vec<String>)>,
+}
+
+/// The sidecar of a fragment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FragmentMeta {
+    pub format: u32,
+    pub records: Vec<FileRecord>,
+    pub rule_hits: BTreeMap<String, u64>,
+    pub elf: Vec<ElfFacts>,
+    pub warnings: Vec<String>,
+}
+
+/// One wheel after slimming.
+#[derive(Debug, Clone)]
+pub struct SlimmedWheel {
+    pub wheel: FetchedWheel,
+    pub fragment: PathBuf,
+    pub entries: Vec<WheelEntry>,
+    pub meta: FragmentMeta,
+    pub cache_hit: bool,
+}
+
+/// Settings of the slim stage.
+pub struct SlimSettings<'a> {
+    pub recipes: &'a RecipeSet,
+    pub bytecode: &'a BytecodePlan,
+    pub epoch: Epoch,
+}
+
+fn data_dir_of(wheel: &Wheel) -> Option<String> {
+    wheel
+        .dist_info_dir()
+        .map(|d| d.trim_end_matches(".dist-info").to_string() + ".data")
+}
+
+fn fragment_key(w: &FetchedWheel, target: &Target, s: &SlimSettings<'_>) -> String {
+    sha256_hex(
+        format!(
+            "lpack {}\nformat {FRAGMENT_FORMAT}\nwheel {}\nrecipes {}\nbytecode {}\ntarget {}\nepoch {}\n",
+            env!("CARGO_PKG_VERSION"),
+            w.sha256,
+            s.recipes.digest,
+            s.bytecode.key_for(&w.locked.name),
+            target.slug(),
+            s.epoch.0
+        )
+        .as_bytes(),
+    )
+}
+
+/// Slim every wheel (in parallel), from the cache where possible.
+pub fn slim(
+    wheels: &[FetchedWheel],
+    target: &Target,
+    settings: &SlimSettings<'_>,
+    cache: &Cache,
+    reporter: &dyn Reporter,
+) -> Result<Vec<SlimmedWheel>, SlimError> {
+    reporter.start(Phase::Slim, wheels.len() as u64);
+    let out: Result<Vec<SlimmedWheel>, SlimError> = wheels
+        .par_iter()
+        .map(|w| {
+            let r = slim_one(w, target, settings, cache);
+            reporter.advance(Phase::Slim, 1);
+            r
+        })
+        .collect();
+    reporter.finish(Phase::Slim);
+    let out = out?;
+    for s in &out {
+        if s.cache_hit {
+            for (id, n) in &s.meta.rule_hits {
+                settings.recipes.add_hits(id, *n);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn load_cached(
+    path: &std::path::Path,
+    meta_path: &std::path::Path,
+) -> Option<(Vec<WheelEntry>, FragmentMeta)> {
+    let meta: FragmentMeta = serde_json::from_slice(&std::fs::read(meta_path).ok()?).ok()?;
+    if meta.format != FRAGMENT_FORMAT {
+        return None;
+    }
+    let entries = read_fragment_entries(path).ok()?;
+    Some((entries, meta))
+}
+
+/// Entries of a fragment (or any canonical zip), validated like wheel entries.
+pub fn read_fragment_entries(path: &std::path::Path) -> Result<Vec<WheelEntry>, WheelError> {
+    let name = path.display().to_string();
+    let mut archive = open_archive(path, &name)?;
+    let mut entries = Vec::with_capacity(archive.len());
+    for index in 0..archive.len() {
+        let f = archive
+            .by_index_raw(index)
+            .map_err(|source| WheelError::Corrupt {
+                wheel: name.clone(),
+                source,
+            })?;
+        if f.is_dir() {
+            continue;
+        }
+        let raw = String::from_utf8_lossy(f.name_raw()).into_owned();
+        let p = ArchivePath::new(&raw).map_err(|why| WheelError::UnsafePath {
+            wheel: name.clone(),
+            path: raw.clone(),
+            why,
+        })?;
+        entries.push(WheelEntry {
+            index,
+            path: p,
+            size: f.size(),
+            compressed_size: f.compressed_size(),
+            crc32: f.crc32(),
+            method: if f.compression() == zip::CompressionMethod::Stored {
+                Method::Stored
+            } else {
+                Method::Deflated
+            },
+            executable: f.unix_mode().is_some_and(|m| m & 0o111 != 0),
+        });
+    }
+    Ok(entries)
+}
+
+enum Content {
+    Raw(WheelEntry),
+    New(Prepared, bool),
+}
+
+fn slim_one(
+    w: &FetchedWheel,
+    target: &Target,
+    settings: &SlimSettings<'_>,
+    cache: &Cache,
+) -> Result<SlimmedWheel, SlimError> {
+    let key = fragment_key(w, target, settings);
+    let (frag_path, meta_path) = cache.fragment_paths(&key);
+    if let Some((entries, meta)) = load_cached(&frag_path, &meta_path) {
+        return Ok(SlimmedWheel {
+            wheel: w.clone(),
+            fragment: frag_path,
+            entries,
+            meta,
+            cache_hit: true,
+        });
+    }
+
+    let wheel = Wheel::open(&w.path, &w.locked.filename)?;
+    let dist = w.locked.name.as_str();
+    let data_dir = data_dir_of(&wheel);
+    let mut records = Vec::new();
+    let mut plan: BTreeMap<ArchivePath, (Content, usize)> = BTreeMap::new();
+    let mut to_strip = Vec::new();
+    let mut hits: BTreeMap<String, u64> = BTreeMap::new();
+    let mut warnings = BTreeSet::new();
+    for entry in &wheel.entries {
+        let rec = |path: &str, action, rule: Option<String>| FileRecord {
+            path: path.to_string(),
+            package: dist.to_string(),
+            original_size: entry.size,
+            size: 0,
+            compressed_size: 0,
+            action,
+            rule,
+        };
+        let installed = match plan_entry(&entry.path, data_dir.as_deref(), target) {
+            Verdict::Drop { rule } => {
+                records.push(rec(
+                    entry.path.as_str(),
+                    RecordAction::Drop,
+                    Some(rule.into()),
+                ));
+                continue;
+            }
+            Verdict::Keep(p) => p,
+        };
+        let d = settings.recipes.decide(dist, installed.as_str());
+        for id in &d.matched {
+            *hits.entry(id.clone()).or_default() += 1;
+        }
+        if plan.contains_key(&installed) {
+            return Err(SlimError::DuplicateInWheel {
+                wheel: w.locked.filename.clone(),
+                path: installed.to_string(),
+            });
+        }
+        match d.action {
+            Action::Drop => {
+                if let Some(r) = d.rule.as_deref().and_then(|id| settings.recipes.rule(id))
+                    && let Some(warn) = &r.warning
+                {
+                    warnings.insert(format!("{}: {warn}", r.id));
+                }
+                records.push(rec(installed.as_str(), RecordAction::Drop, d.rule));
+            }
+            Action::Omit => unreachable!("decide() maps omit to drop"),
+            Action::Strip => {
+                records.push(rec(installed.as_str(), RecordAction::Strip, d.strip));
+                to_strip.push((installed.clone(), entry.clone(), records.len() - 1));
+                plan.insert(installed, (Content::Raw(entry.clone()), records.len() - 1));
+            }
+            Action::Keep => {
+                records.push(rec(installed.as_str(), RecordAction::Keep, d.rule));
+                plan.insert(installed, (Content::Raw(entry.clone()), records.len() - 1));
+            }
+        }
+    }
+
+    // Strip ELF files in parallel; anything not stripped stays a raw copy.
+    let stripped: Vec<StripResult> = to_strip
+        .par_iter()
+        .map(|(path, entry, ri)| strip_entry(&wheel, path, entry, *ri))
+        .collect();
+    let mut elf = Vec::new();
+    for r in stripped {
+        elf.extend(r.facts);
+        match r.outcome {
+            Ok(Some(prepared)) => {
+                let exec = match plan.get(&r.path) {
+                    Some((Content::Raw(e), _)) => e.executable,
+                    _ => false,
+                };
+                records[r.record].size = prepared.size;
+                plan.insert(r.path, (Content::New(prepared, exec), r.record));
+            }
+            Ok(None) => {
+                records[r.record].action = RecordAction::Keep;
+                records[r.record].rule = None;
+            }
+            Err(why) => {
+                records[r.record].action = RecordAction::Keep;
+                records[r.record].rule = None;
+                warnings.insert(format!(
+                    "{}: {} kept unstripped: {why}",
+                    w.locked.filename, r.path
+                ));
+            }
+        }
+    }
+    // ELF files that were not candidates for stripping still need audit facts.
+    for (path, (content, _)) in &plan {
+        if let Content::Raw(e) = content
+            && !elf.iter().any(|f| f.path == path.as_str())
+            && looks_like_library(path.as_str())
+            && let Ok(data) = wheel.read_entry(e.index)
+            && let Some(f) = elf_facts(path.as_str(), &data)
+        {
+            elf.push(f);
+        }
+    }
+    elf.sort_by(|a, b| a.path.cmp(&b.path));
+    if settings.recipes.profile != recipe::Profile::None {
+        drop_soname_copies(&mut plan, &mut records, &mut elf, &mut hits);
+    }
+
+    // Bytecode for the target Python.
+    let requests: Vec<CompileRequest> = plan
+        .iter()
+        .filter(|(p, _)| settings.bytecode.wants(dist, p.as_str()))
+        .filter_map(|(p, (c, _))| match c {
+            Content::Raw(e) => Some((p.clone(), e.index)),
+            Content::New(..) => None,
+        })
+        .map(|(p, index)| -> Result<CompileRequest, SlimError> {
+            Ok(CompileRequest {
+                path: p,
+                source: wheel.read_entry(index)?,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    if !requests.is_empty() {
+        let compiled = settings.bytecode.compile(target, &requests)?;
+        for c in compiled {
+            match c.result {
+                Ok(pyc) => {
+                    let out_path = settings.bytecode.output_path(target, &c.path);
+                    let prepared =
+                        Prepared::compress(&pyc).map_err(|e| SlimError::Write(e.to_string()))?;
+                    records.push(FileRecord {
+                        path: out_path.to_string(),
+                        package: dist.to_string(),
+                        original_size: 0,
+                        size: prepared.size,
+                        compressed_size: 0,
+                        action: RecordAction::Add,
+                        rule: Some(settings.bytecode.rule_id().to_string()),
+                    });
+                    *hits
+                        .entry(settings.bytecode.rule_id().to_string())
+                        .or_default() += 1;
+                    if settings.bytecode.replaces_source()
+                        && let Some((_, ri)) = plan.remove(&c.path)
+                    {
+                        records[ri].action = RecordAction::Drop;
+                        records[ri].rule = Some(settings.bytecode.rule_id().to_string());
+                    }
+                    let ri = records.len() - 1;
+                    plan.insert(out_path, (Content::New(prepared, false), ri));
+                }
+                Err(msg) => {
+                    warnings.insert(format!(
+                        "{}: {} not compiled ({msg}); its source is shipped",
+                        w.locked.filename, c.path
+                    ));
+                }
+            }
+        }
+    }
+
+    // Write the fragment.
+    let tmp = cache.temp_file()?;
+    let file = tmp
+        .as_file()
+        .try_clone()
+        .map_err(|e| SlimError::Write(e.to_string()))?;
+    let mut sink = ZipSink::new(BufWriter::with_capacity(1 << 20, file), settings.epoch);
+    let mut archive = open_archive(&w.path, &w.locked.filename)?;
+    for (path, (content, ri)) in &plan {
+        let written = match content {
+            Content::Raw(e) => {
+                let mut raw =
+                    archive
+                        .by_index_raw(e.index)
+                        .map_err(|source| WheelError::Corrupt {
+                            wheel: w.locked.filename.clone(),
+                            source,
+                        })?;
+                sink.add_raw(
+                    path,
+                    e.executable,
+                    RawContent {
+                        method: e.method,
+                        crc32: e.crc32,
+                        size: e.size,
+                        compressed_size: e.compressed_size,
+                        reader: &mut raw as &mut dyn Read,
+                    },
+                )
+                .map_err(|e| SlimError::Write(format!("{}: {e}", w.locked.filename)))?;
+                e.size
+            }
+            Content::New(p, exec) => {
+                sink.add_prepared(path, *exec, p)
+                    .map_err(|e| SlimError::Write(e.to_string()))?;
+                p.size
+            }
+        };
+        records[*ri].size = written;
+    }
+    let (_, writer) = sink.finish().map_err(|e| SlimError::Write(e.to_string()))?;
+    writer
+        .into_inner()
+        .map_err(|e| SlimError::Write(e.to_string()))?;
+    let fragment = cache.commit_file(tmp, &frag_path)?;
+    let entries = read_fragment_entries(&fragment)?;
+    let compressed: BTreeMap<&str, u64> = entries
+        .iter()
+        .map(|e| (e.path.as_str(), e.compressed_size))
+        .collect();
+    for r in &mut records {
+        if r.action != RecordAction::Drop {
+            r.compressed_size = compressed.get(r.path.as_str()).copied().unwrap_or(0);
+        }
+    }
+    records.sort_by(|a, b| a.path.cmp(&b.path).then(a.action.cmp(&b.action)));
+    let meta = FragmentMeta {
+        format: FRAGMENT_FORMAT,
+        records,
+        rule_hits: hits,
+        elf,
+        warnings: warnings.into_iter().collect(),
+    };
+    let json = serde_json::to_vec(&meta).map_err(|e| SlimError::Write(e.to_string()))?;
+    crate::cache::write_atomic(&cache.root().join("tmp"), &meta_path, &json)?;
+    Ok(SlimmedWheel {
+        wheel: w.clone(),
+        fragment,
+        entries,
+        meta,
+        cache_hit: false,
+    })
+}
+
+/// One ELF file after the strip attempt.
+struct StripResult {
+    path: ArchivePath,
+    record: usize,
+    /// `Ok(Some)`: stripped bytes; `Ok(None)`: nothing to strip; `Err`: kept, with the reason.
+    outcome: Result<Option<Prepared>, String>,
+    facts: Option<ElfFacts>,
+}
+
+fn strip_entry(
+    wheel: &Wheel,
+    path: &ArchivePath,
+    entry: &WheelEntry,
+    record: usize,
+) -> StripResult {
+    let result = |outcome, facts| StripResult {
+        path: path.clone(),
+        record,
+        outcome,
+        facts,
+    };
+    let data = match wheel.read_entry(entry.index) {
+        Ok(d) => d,
+        Err(e) => return result(Err(e.to_string()), None),
+    };
+    let facts = elf_facts(path.as_str(), &data);
+    match strip::strip(&data) {
+        strip::Stripped::Done { data: out, .. } => match Prepared::compress(&out) {
+            Ok(p) => result(Ok(Some(p)), facts),
+            Err(e) => result(Err(e.to_string()), facts),
+        },
+        strip::Stripped::Kept(strip::KeepReason::NotElf | strip::KeepReason::NothingToStrip) => {
+            result(Ok(None), facts)
+        }
+        strip::Stripped::Kept(other) => result(Err(other.to_string()), facts),
+    }
+}
+
+/// Wheels cannot hold symlinks, so `libx.so`, `libx.so.26` and `libx.so.26.1.0` arrive as
+/// identical copies. The loader asks only for the SONAME (DT_NEEDED records the SONAME, never the
+/// file name linked against), so a copy whose SONAME names an identical file beside it is dropped
+/// (rule `elf.soname-copy`).
+fn drop_soname_copies(
+    plan: &mut BTreeMap<ArchivePath, (Content, usize)>,
+    records: &mut [FileRecord],
+    elf: &mut Vec<ElfFacts>,
+    hits: &mut BTreeMap<String, u64>,
+) {
+    const RULE: &str = "elf.soname-copy";
+    let original = |plan: &BTreeMap<ArchivePath, (Content, usize)>, p: &str| {
+        let ap = ArchivePath::new(p).ok()?;
+        let (_, ri) = plan.get(&ap)?;
+        Some((records[*ri].original_size, *ri))
+    };
+    let mut drops = Vec::new();
+    for f in elf.iter() {
+        let Some(soname) = &f.soname else { continue };
+        let (dir, base) = f.path.rsplit_once('/').unwrap_or(("", f.path.as_str()));
+        if base == soname {
+            continue;
+        }
+        let sibling = if dir.is_empty() {
+            soname.clone()
+        } else {
+            format!("{dir}/{soname}")
+        };
+        let (Some((size_a, _)), Some((size_b, _))) =
+            (original(plan, &f.path), original(plan, &sibling))
+        else {
+            continue;
+        };
+        // Same size and the same SONAME: the same library (the sibling is the one loaded).
+        if size_a == size_b
+            && elf
+                .iter()
+                .any(|g| g.path == sibling && g.soname.as_ref() == Some(soname))
+        {
+            drops.push(f.path.clone());
+        }
+    }
+    for p in &drops {
+        if let Ok(ap) = ArchivePath::new(p)
+            && let Some((_, ri)) = plan.remove(&ap)
+        {
+            records[ri].action = RecordAction::Drop;
+            records[ri].rule = Some(RULE.to_string());
+            records[ri].size = 0;
+            *hits.entry(RULE.to_string()).or_default() += 1;
+        }
+    }
+    elf.retain(|f| !drops.contains(&f.path));
+}
+
+fn looks_like_library(path: &str) -> bool {
+    path.ends_with(".so") || path.contains(".so.")
+}
+
+/// Audit facts of an ELF file (`None` when not ELF or unreadable).
+pub fn elf_facts(path: &str, data: &[u8]) -> Option<ElfFacts> {
+    let e = elf::Elf::parse(data).ok()?;
+    let d = e.dynamic().ok()?;
+    Some(ElfFacts {
+        path: path.to_string(),
+        machine: e.machine,
+        needed: d.needed,
+        soname: d.soname,
+        runpath: d.runpath,
+        version_needs: d.version_needs,
+    })
 }
 
 #[cfg(test)]

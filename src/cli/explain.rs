@@ -1,0 +1,123 @@
+//! `lpack explain PATH -r LOCK`: which rule keeps, strips or drops a path, and why.
+
+use super::{ExplainArgs, Outcome};
+use crate::cache::Cache;
+use crate::fetch::fetch;
+use crate::http::Http;
+use crate::progress::Silent;
+use crate::requirements::read_pinned;
+use crate::resolve::index::{DEFAULT_INDEX, IndexClient};
+use crate::resolve::resolve_pinned;
+use crate::slim::recipe::{Action, Tier};
+use crate::slim::{Verdict, plan_entry};
+use crate::target::{Arch, Runtime, Target};
+use crate::wheel::Wheel;
+
+pub fn run(args: ExplainArgs) -> anyhow::Result<Outcome> {
+    let runtime: Runtime = args.runtime.parse()?;
+    let arch: Arch = args.arch.parse()?;
+    let target = Target::new(runtime, arch);
+    let recipes = super::build::load_recipes(&args.slim)?;
+    let pinned = read_pinned(&args.requirements, &target)?;
+    let cache = Cache::open(&args.cache_dir.clone().unwrap_or_else(Cache::default_root))?;
+    let http = if args.offline {
+        None
+    } else {
+        Some(Http::new()?)
+    };
+    let mut indexes = vec![
+        args.index_url
+            .clone()
+            .or_else(|| pinned.index.index_url.clone())
+            .unwrap_or_else(|| DEFAULT_INDEX.to_string()),
+    ];
+    indexes.extend(pinned.index.extra_index_urls.iter().cloned());
+    let client = IndexClient::new(
+        http.clone(),
+        cache.clone(),
+        if pinned.index.no_index {
+            vec![]
+        } else {
+            indexes
+        },
+        pinned.index.find_links.clone(),
+        args.offline,
+    );
+    let lock = resolve_pinned(&pinned, &target, &client, &Silent)?;
+    let (wheels, _) = fetch(&lock, &cache, http.as_ref(), args.offline, &Silent)?;
+    let wanted = args.path.trim_start_matches("./").trim_end_matches('/');
+    let mut found = false;
+    for w in &wheels {
+        let wheel = Wheel::open(&w.path, &w.locked.filename)?;
+        let data_dir = wheel
+            .dist_info_dir()
+            .map(|d| d.trim_end_matches(".dist-info").to_string() + ".data");
+        for e in &wheel.entries {
+            let verdict = plan_entry(&e.path, data_dir.as_deref(), &target);
+            let installed = match &verdict {
+                Verdict::Keep(p) => p.as_str().to_string(),
+                Verdict::Drop { .. } => e.path.as_str().to_string(),
+            };
+            if installed != wanted && e.path.as_str() != wanted {
+                continue;
+            }
+            found = true;
+            println!(
+                "{installed}  (from {}, {} bytes)",
+                w.locked.filename, e.size
+            );
+            if let Verdict::Drop { rule } = verdict {
+                println!("  dropped by built-in rule {rule}");
+                continue;
+            }
+            let d = recipes.decide(&w.locked.name, &installed);
+            let verb = match d.action {
+                Action::Drop => "dropped",
+                Action::Keep => "kept",
+                Action::Strip => "kept and stripped",
+                Action::Omit => "omitted",
+            };
+            match &d.rule {
+                Some(id) => {
+                    let r = recipes.rule(id);
+                    println!(
+                        "  {verb}: rule {id} ({}) — {}",
+                        r.map(|r| r.origin.as_str()).unwrap_or(""),
+                        r.map(|r| r.reason.as_str()).unwrap_or("")
+                    );
+                }
+                None => println!("  {verb}: no keep/drop rule matches (kept by default)"),
+            }
+            if let Some(s) = &d.strip {
+                println!("  strip rule: {s}");
+            }
+            let others: Vec<String> = recipes
+                .rules()
+                .iter()
+                .filter(|r| r.matches(&w.locked.name, &installed))
+                .filter(|r| Some(&r.id) != d.rule.as_ref() && Some(&r.id) != d.strip.as_ref())
+                .map(|r| {
+                    let tier = match r.tier {
+                        Tier::Protected => "protected",
+                        Tier::UserKeep => "--keep",
+                        Tier::UserDrop => "--drop",
+                        Tier::UserFile => "--recipe",
+                        Tier::Builtin => "built-in",
+                    };
+                    format!("{} ({:?}, {tier})", r.id, r.action)
+                })
+                .collect();
+            if !others.is_empty() {
+                println!("  also matched, lower precedence: {}", others.join(", "));
+            }
+        }
+    }
+    if !found {
+        println!(
+            "{wanted}: no wheel of {} installs this path",
+            args.requirements.display()
+        );
+        return Ok(Outcome::GateFailed);
+    }
+    Ok(Outcome::Ok)
+}

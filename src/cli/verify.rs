@@ -1,0 +1,115 @@
+//! `lpack verify ARTIFACT`: import every package of a built artifact with the target Python.
+
+use super::{Outcome, VerifyArgs};
+use crate::artifact::ArtifactManifest;
+use crate::cache::Cache;
+use crate::http::Http;
+use crate::progress::Silent;
+use crate::resolve::index::{DEFAULT_INDEX, IndexClient};
+use crate::slim::bytecode::find_python;
+use crate::target::Target;
+use crate::verify::VerifyReport;
+
+pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
+    let manifest = ArtifactManifest::read(&args.artifact)?;
+    let target = Target::new(
+        manifest.target.runtime.parse()?,
+        manifest.target.arch.parse()?,
+    );
+    let artifact = if args.artifact.extension().is_some_and(|e| e == "json") {
+        args.artifact
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join(&manifest.artifact.file)
+    } else {
+        args.artifact.clone()
+    };
+    let cache = Cache::open(&args.cache_dir.clone().unwrap_or_else(Cache::default_root))?;
+    let http = if args.offline {
+        None
+    } else {
+        Some(Http::new()?)
+    };
+    let index = args
+        .index_url
+        .clone()
+        .or_else(|| std::env::var("PIP_INDEX_URL").ok())
+        .unwrap_or_else(|| DEFAULT_INDEX.to_string());
+    let client = IndexClient::new(
+        http.clone(),
+        cache.clone(),
+        vec![index],
+        vec![],
+        args.offline,
+    );
+    let python = args
+        .python
+        .clone()
+        .or_else(|| find_python(target.runtime.minor()));
+    let report = crate::verify::verify(
+        &artifact,
+        &manifest,
+        &target,
+        python.as_deref(),
+        &cache,
+        &client,
+        http.as_ref(),
+        &Silent,
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print(&report, false);
+    }
+    Ok(if report.ok() {
+        Outcome::Ok
+    } else {
+        Outcome::GateFailed
+    })
+}
+
+/// Human summary of a verify report (nothing when `quiet`, except failures).
+pub fn print(report: &VerifyReport, quiet: bool) {
+    let failed: Vec<_> = report.imports.iter().filter(|i| !i.ok).collect();
+    let meta_failed: Vec<_> = report.metadata.iter().filter(|m| !m.ok).collect();
+    if !quiet {
+        println!(
+            "Verified with {}{}: {} of {} top-level modules import, {} of {} distributions have metadata",
+            report.python,
+            if report.runtime_provided {
+                " (runtime-provided packages behind the artifact)"
+            } else {
+                ""
+            },
+            report.imports.len() - failed.len(),
+            report.imports.len(),
+            report.metadata.len() - meta_failed.len(),
+            report.metadata.len()
+        );
+    }
+    for f in failed {
+        eprintln!(
+            "verify: `import {}` ({}) failed: {}",
+            f.module,
+            f.dist,
+            f.error.as_deref().unwrap_or("")
+        );
+        if !f.rules.is_empty() {
+            eprintln!(
+                "  rules that removed files from {}: {}",
+                f.dist,
+                f.rules.join(", ")
+            );
+            eprintln!(
+                "  hint: keep what the module needs with --keep GLOB, or drop the rule's recipe"
+            );
+        }
+    }
+    for m in meta_failed {
+        eprintln!(
+            "verify: importlib.metadata.version({:?}) failed: {}",
+            m.dist,
+            m.error.as_deref().unwrap_or("")
+        );
+    }
+}

@@ -1,0 +1,331 @@
+//! Bytecode for the target Python.
+//!
+//! `/var/task` and `/opt` are read-only on Lambda, so without bytecode of the *exact* target
+//! version every cold start recompiles every imported module. lpack compiles with a real
+//! interpreter of the target version (found on PATH or in pyenv, or given with `--python`) into
+//! *unchecked-hash* pyc files (PEP 552): they are byte-reproducible (no timestamps) and never
+//! considered stale, which matters because archive mtimes are normalised.
+//!
+//! Modes: `none`; `compile` puts `__pycache__/x.cpython-3XY.pyc` beside each `x.py`; `only` ships
+//! sourceless `x.pyc` in place of `x.py`. A subset (the modules importing the handler actually
+//! loads, see `--bytecode-for-imports`) can limit compilation to what a cold start needs.
+//!
+//! Sources are streamed to one interpreter per wheel over stdin (`len path len source`), pyc
+//! bytes come back on stdout; a file that does not compile (e.g. Python-2-only test data) is
+//! shipped as source with a warning.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::target::Target;
+use crate::wheel::ArchivePath;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BytecodeMode {
+    /// Ship sources only (every cold start compiles what it imports)
+    None,
+    /// Add __pycache__/*.cpython-3XY.pyc beside the sources
+    Compile,
+    /// Ship sourceless .pyc in place of .py
+    Only,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BytecodeError {
+    #[error(
+        "{python}: {detail}\n  hint: pass --python with an interpreter of the target version, or --bytecode none"
+    )]
+    Python { python: String, detail: String },
+}
+
+/// The bytecode decision of one build.
+#[derive(Debug, Clone)]
+pub struct BytecodePlan {
+    pub mode: BytecodeMode,
+    pub python: Option<PathBuf>,
+    /// `sys.version` of that interpreter (part of cache keys).
+    pub python_version: String,
+    /// Only these paths, by distribution (from an import trace).
+    pub subset: Option<BTreeMap<String, BTreeSet<String>>>,
+}
+
+pub struct CompileRequest {
+    pub path: ArchivePath,
+    pub source: Vec<u8>,
+}
+
+pub struct Compiled {
+    pub path: ArchivePath,
+    pub result: Result<Vec<u8>, String>,
+}
+
+const COMPILER: &str = r#"
+import sys, struct, importlib.util
+from importlib import _bootstrap_external as be
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+def read(n):
+    b = inp.read(n)
+    if len(b) != n:
+        raise EOFError
+    return b
+while True:
+    h = inp.read(4)
+    if not h:
+        break
+    path = read(struct.unpack('<I', h)[0]).decode()
+    src = read(struct.unpack('<I', read(4))[0])
+    try:
+        code = compile(src, path, 'exec', dont_inherit=True, optimize=0)
+        data = bytes(be._code_to_hash_pyc(code, importlib.util.source_hash(src), False))
+        out.write(struct.pack('<II', 0, len(data))); out.write(data)
+    except BaseException as e:
+        msg = ('%s: %s' % (type(e).__name__, e)).encode('utf-8', 'replace')
+        out.write(struct.pack('<II', 1, len(msg))); out.write(msg)
+out.flush()
+"#;
+
+/// Find an interpreter for Python 3.`minor`: `python3.Y` on PATH, then pyenv's versions.
+pub fn find_python(minor: u32) -> Option<PathBuf> {
+    let exe = format!("python3.{minor}");
+    if let Ok(path) = std::env::var("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(&exe);
+            if p.is_file() && !dir.to_string_lossy().contains("shims") {
+                return Some(p);
+            }
+        }
+    }
+    let root = std::env::var("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|_| std::env::var("HOME").map(|h| PathBuf::from(h).join(".pyenv")))
+        .ok()?;
+    let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin").join(&exe))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+/// `sys.version_info[:2]` and `sys.version` of an interpreter.
+pub fn python_version(python: &Path) -> Result<((u32, u32), String), BytecodeError> {
+    let err = |detail: String| BytecodeError::Python {
+        python: python.display().to_string(),
+        detail,
+    };
+    let out = Command::new(python)
+        .args([
+            "-I",
+            "-c",
+            "import sys; print(sys.version_info[0], sys.version_info[1]); print(sys.version)",
+        ])
+        .output()
+        .map_err(|e| err(format!("cannot run it: {e}")))?;
+    if !out.status.success() {
+        return Err(err(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let mut nums = lines.next().unwrap_or("").split_whitespace();
+    let major = nums.next().and_then(|s| s.parse().ok());
+    let minor = nums.next().and_then(|s| s.parse().ok());
+    let version = lines.next().unwrap_or("").trim().to_string();
+    match (major, minor) {
+        (Some(a), Some(b)) => Ok(((a, b), version)),
+        _ => Err(err("could not read its version".to_string())),
+    }
+}
+
+impl BytecodePlan {
+    pub fn none() -> BytecodePlan {
+        BytecodePlan {
+            mode: BytecodeMode::None,
+            python: None,
+            python_version: String::new(),
+            subset: None,
+        }
+    }
+
+    /// A plan for `mode` with an interpreter checked against the target.
+    pub fn new(
+        mode: BytecodeMode,
+        python: &Path,
+        target: &Target,
+    ) -> Result<BytecodePlan, BytecodeError> {
+        let ((major, minor), version) = python_version(python)?;
+        if (major, minor) != (3, target.runtime.minor()) {
+            return Err(BytecodeError::Python {
+                python: python.display().to_string(),
+                detail: format!(
+                    "is Python {major}.{minor}, but {} needs bytecode for 3.{}",
+                    target.runtime,
+                    target.runtime.minor()
+                ),
+            });
+        }
+        Ok(BytecodePlan {
+            mode,
+            python: Some(python.to_path_buf()),
+            python_version: version,
+            subset: None,
+        })
+    }
+
+    /// The part of a fragment's cache key this plan contributes for one distribution.
+    pub fn key_for(&self, dist: &str) -> String {
+        let subset = match &self.subset {
+            None => "all".to_string(),
+            Some(m) => crate::cache::sha256_hex(
+                m.get(dist)
+                    .map(|s| s.iter().cloned().collect::<Vec<_>>().join("\n"))
+                    .unwrap_or_default()
+                    .as_bytes(),
+            ),
+        };
+        format!("{:?}|{}|{subset}", self.mode, self.python_version)
+    }
+
+    /// Should `path` of `dist` be compiled?
+    pub fn wants(&self, dist: &str, path: &str) -> bool {
+        if self.mode == BytecodeMode::None || !path.ends_with(".py") {
+            return false;
+        }
+        match &self.subset {
+            None => true,
+            Some(m) => m.get(dist).is_some_and(|s| s.contains(path)),
+        }
+    }
+
+    pub fn rule_id(&self) -> &'static str {
+        match self.mode {
+            BytecodeMode::Only => "bytecode.sourceless",
+            _ => "bytecode.compile",
+        }
+    }
+
+    pub fn replaces_source(&self) -> bool {
+        self.mode == BytecodeMode::Only
+    }
+
+    /// Where the pyc of `source` goes.
+    pub fn output_path(&self, target: &Target, source: &ArchivePath) -> ArchivePath {
+        let s = source.as_str();
+        let stem = s.strip_suffix(".py").unwrap_or(s);
+        let out = match self.mode {
+            BytecodeMode::Only => format!("{stem}.pyc"),
+            _ => {
+                let (dir, file) = match stem.rsplit_once('/') {
+                    Some((d, f)) => (format!("{d}/"), f),
+                    None => (String::new(), stem),
+                };
+                format!("{dir}__pycache__/{file}.{}.pyc", target.bytecode_tag())
+            }
+        };
+        ArchivePath::new(&out).unwrap_or_else(|_| source.clone())
+    }
+
+    /// Compile `requests` with the plan's interpreter.
+    pub fn compile(
+        &self,
+        _target: &Target,
+        requests: &[CompileRequest],
+    ) -> Result<Vec<Compiled>, BytecodeError> {
+        let Some(python) = &self.python else {
+            return Ok(Vec::new());
+        };
+        let err = |detail: String| BytecodeError::Python {
+            python: python.display().to_string(),
+            detail,
+        };
+        let mut child = Command::new(python)
+            .args(["-I", "-S", "-B", "-c", COMPILER])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| err(format!("cannot run it: {e}")))?;
+        let mut stdin = child.stdin.take().ok_or_else(|| err("no stdin".into()))?;
+        let mut stdout = child.stdout.take().ok_or_else(|| err("no stdout".into()))?;
+        let results = std::thread::scope(|s| {
+            let writer = s.spawn(move || -> std::io::Result<()> {
+                for r in requests {
+                    let p = r.path.as_str().as_bytes();
+                    stdin.write_all(&(p.len() as u32).to_le_bytes())?;
+                    stdin.write_all(p)?;
+                    stdin.write_all(&(r.source.len() as u32).to_le_bytes())?;
+                    stdin.write_all(&r.source)?;
+                }
+                Ok(())
+            });
+            let mut out = Vec::with_capacity(requests.len());
+            for r in requests {
+                let mut head = [0u8; 8];
+                if stdout.read_exact(&mut head).is_err() {
+                    break;
+                }
+                let status = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+                let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+                let mut body = vec![0u8; len];
+                if stdout.read_exact(&mut body).is_err() {
+                    break;
+                }
+                out.push(Compiled {
+                    path: r.path.clone(),
+                    result: if status == 0 {
+                        Ok(body)
+                    } else {
+                        Err(String::from_utf8_lossy(&body).into_owned())
+                    },
+                });
+            }
+            let _ = writer.join();
+            out
+        });
+        let status = child.wait().map_err(|e| err(e.to_string()))?;
+        if results.len() != requests.len() || !status.success() {
+            let mut e = String::new();
+            if let Some(mut s) = child.stderr.take() {
+                let _ = s.read_to_string(&mut e);
+            }
+            return Err(err(format!(
+                "the compiler stopped after {} of {} files: {}",
+                results.len(),
+                requests.len(),
+                e.trim()
+            )));
+        }
+        Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::{Arch, Runtime};
+
+    #[test]
+    fn output_paths() {
+        let t = Target::new(Runtime::Python311, Arch::X86_64);
+        let mut plan = BytecodePlan::none();
+        plan.mode = BytecodeMode::Compile;
+        let src = ArchivePath::new("pkg/sub/mod.py").expect("path");
+        assert_eq!(
+            plan.output_path(&t, &src).as_str(),
+            "pkg/sub/__pycache__/mod.cpython-311.pyc"
+        );
+        let top = ArchivePath::new("six.py").expect("path");
+        assert_eq!(
+            plan.output_path(&t, &top).as_str(),
+            "__pycache__/six.cpython-311.pyc"
+        );
+        plan.mode = BytecodeMode::Only;
+        assert_eq!(plan.output_path(&t, &src).as_str(), "pkg/sub/mod.pyc");
+        assert!(plan.wants("x", "pkg/a.py"));
+        assert!(!plan.wants("x", "pkg/a.txt"));
+    }
+}

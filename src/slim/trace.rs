@@ -1,0 +1,125 @@
+//! Which modules does importing the handler load? (for `--bytecode-for-imports`)
+//!
+//! The slimmed fragments and the handler code are unpacked into a temporary directory, the
+//! handler module is imported there by an interpreter of the target version, and every `.py` file
+//! under that directory found in `sys.modules` is reported, grouped by distribution. Directories
+//! in `behind` (the runtime-provided packages of an aggressive build) follow it on `sys.path`. Only those
+//! files then get bytecode, which keeps the size cost of compiling small.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+
+use super::bytecode::{BytecodeError, BytecodePlan};
+use super::{SlimError, SlimmedWheel};
+use crate::wheel::{WheelError, open_archive};
+
+const TRACER: &str = r#"
+import sys, os, importlib
+root, mod = os.path.realpath(sys.argv[1]), sys.argv[2]
+sys.path[0:0] = [root] + sys.argv[3:]
+importlib.import_module(mod)
+for m in list(sys.modules.values()):
+    f = getattr(m, '__file__', None)
+    if f and f.endswith('.py'):
+        f = os.path.realpath(f)
+        if f.startswith(root + os.sep):
+            print(os.path.relpath(f, root))
+"#;
+
+/// Unpack fragments (and `src`) into `dest`. Returns installed path → distribution.
+pub fn unpack(
+    slimmed: &[SlimmedWheel],
+    src: Option<&Path>,
+    dest: &Path,
+) -> Result<BTreeMap<String, String>, SlimError> {
+    let io =
+        |e: std::io::Error| SlimError::Write(format!("unpacking into {}: {e}", dest.display()));
+    let mut owners = BTreeMap::new();
+    for s in slimmed {
+        let name = &s.wheel.locked.filename;
+        let mut archive = open_archive(&s.fragment, name)?;
+        for e in &s.entries {
+            let mut f = archive
+                .by_index(e.index)
+                .map_err(|source| WheelError::Corrupt {
+                    wheel: name.clone(),
+                    source,
+                })?;
+            let mut buf = Vec::with_capacity(e.size as usize);
+            f.read_to_end(&mut buf).map_err(io)?;
+            let target = dest.join(e.path.as_str());
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            std::fs::write(&target, buf).map_err(io)?;
+            owners.insert(e.path.to_string(), s.wheel.locked.name.clone());
+        }
+    }
+    if let Some(src) = src {
+        for entry in walkdir::WalkDir::new(src)
+            .follow_links(true)
+            .into_iter()
+            .flatten()
+        {
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let rel = entry.path().strip_prefix(src).unwrap_or(entry.path());
+            let target = dest.join(rel);
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            std::fs::copy(entry.path(), &target).map_err(io)?;
+        }
+    }
+    Ok(owners)
+}
+
+/// The `.py` files (installed paths, by distribution) that importing `handler` loads.
+pub fn imported_files(
+    slimmed: &[SlimmedWheel],
+    src: Option<&Path>,
+    handler: &str,
+    plan: &BytecodePlan,
+    behind: &[std::path::PathBuf],
+) -> Result<BTreeMap<String, BTreeSet<String>>, SlimError> {
+    let Some(python) = &plan.python else {
+        return Ok(BTreeMap::new());
+    };
+    let dir = tempfile::tempdir().map_err(|e| SlimError::Write(e.to_string()))?;
+    let owners = unpack(slimmed, src, dir.path())?;
+    // Lambda handler names are `module.function`, the module possibly a path (`dir/mod`).
+    let module = handler
+        .rsplit_once('.')
+        .map_or(handler, |(m, _)| m)
+        .replace('/', ".");
+    let out = Command::new(python)
+        .args(["-I", "-B", "-S", "-c", TRACER])
+        .arg(dir.path())
+        .arg(&module)
+        .args(behind)
+        .output()
+        .map_err(|e| BytecodeError::Python {
+            python: python.display().to_string(),
+            detail: e.to_string(),
+        })?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().last().unwrap_or("").to_string();
+        return Err(SlimError::Write(format!(
+            "--bytecode-for-imports: importing `{module}` failed: {last}\n  hint: the handler must import with only the bundle on sys.path (check --src)"
+        )));
+    }
+    let mut by_dist: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some(dist) = owners.get(line) {
+            by_dist
+                .entry(dist.clone())
+                .or_default()
+                .insert(line.to_string());
+        }
+    }
+    Ok(by_dist)
+}

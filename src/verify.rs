@@ -1,0 +1,325 @@
+//! Verify: does every package of an artifact import on the target Python?
+//!
+//! The artifact is unpacked into a temporary directory laid out like Lambda's task root and made
+//! read-only. When the build left out packages the runtime provides (the aggressive profile),
+//! those are installed behind it on `sys.path` — boto3 and its dependencies, pinned in
+//! `data/lambda-runtime-provided.txt` and fetched through lpack's own resolver and cache — so the
+//! artifact verifies as it would run. An interpreter of the target version then imports every
+//! top-level module of every distribution (isolated mode, no site, no bytecode writing) and calls
+//! `importlib.metadata.version()` for each distribution. A failure is reported with the rules that
+//! removed files from that distribution, which is where an over-eager rule shows itself.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::{Action, ArtifactManifest};
+use crate::cache::Cache;
+use crate::emit::zip::SRC_PACKAGE;
+use crate::http::Http;
+use crate::progress::Reporter;
+use crate::resolve::index::IndexClient;
+use crate::target::Target;
+use crate::wheel::{ArchivePath, Wheel, open_archive};
+
+const RUNTIME_PROVIDED: &str = include_str!("../data/lambda-runtime-provided.txt");
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(
+        "verify needs a Python {0} interpreter and none was found on PATH or in pyenv\n  hint: install it or pass --python PATH"
+    )]
+    NoPython(String),
+    #[error("verify: {0}")]
+    Io(String),
+    #[error("verify: cannot install the runtime-provided packages: {0}")]
+    Runtime(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportResult {
+    pub dist: String,
+    pub module: String,
+    pub ok: bool,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Rules that removed files from this distribution (where to look when it fails).
+    #[serde(default)]
+    pub rules: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetadataResult {
+    pub dist: String,
+    pub ok: bool,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub python: String,
+    pub runtime_provided: bool,
+    pub imports: Vec<ImportResult>,
+    pub metadata: Vec<MetadataResult>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.imports.iter().all(|i| i.ok) && self.metadata.iter().all(|m| m.ok)
+    }
+}
+
+const CHECKER: &str = r#"
+import sys, json, importlib, importlib.metadata, traceback
+req = json.loads(sys.stdin.read())
+sys.path[0:0] = req["paths"]
+out = {"imports": [], "metadata": []}
+for dist, mod in req["modules"]:
+    try:
+        importlib.import_module(mod)
+        out["imports"].append({"dist": dist, "module": mod, "ok": True})
+    except BaseException as e:
+        out["imports"].append({"dist": dist, "module": mod, "ok": False, "error": "%s: %s" % (type(e).__name__, e)})
+for dist in req["dists"]:
+    try:
+        v = importlib.metadata.version(dist)
+        out["metadata"].append({"dist": dist, "ok": True, "version": v})
+    except BaseException as e:
+        out["metadata"].append({"dist": dist, "ok": False, "error": "%s: %s" % (type(e).__name__, e)})
+sys.stdout.write(json.dumps(out))
+"#;
+
+fn is_identifier(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next().is_some_and(|f| f.is_alphabetic() || f == '_')
+        && c.all(|x| x.is_alphanumeric() || x == '_')
+}
+
+/// Top-level importable names of each distribution, from the kept files of the manifest.
+pub fn top_level_modules(m: &ArtifactManifest) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in &m.files {
+        if f.action == Action::Drop || f.package == SRC_PACKAGE {
+            continue;
+        }
+        let mut parts = f.path.split('/');
+        let Some(first) = parts.next() else { continue };
+        let nested = parts.next().is_some();
+        let name = if nested {
+            // A directory: a package (or namespace package) if it holds Python code.
+            if !(f.path.ends_with(".py") || f.path.contains(".so") || f.path.ends_with(".pyc")) {
+                continue;
+            }
+            first.to_string()
+        } else if let Some(stem) = first.strip_suffix(".py") {
+            stem.to_string()
+        } else if first.ends_with(".so") || first.ends_with(".pyc") {
+            first.split('.').next().unwrap_or("").to_string()
+        } else {
+            continue;
+        };
+        if !is_identifier(&name)
+            || name == "__pycache__"
+            || matches!(
+                name.as_str(),
+                "tests" | "test" | "docs" | "examples" | "benchmarks"
+            )
+        {
+            continue;
+        }
+        out.entry(f.package.clone()).or_default().insert(name);
+    }
+    out
+}
+
+fn extract_zip(zip: &Path, dest: &Path) -> Result<(), VerifyError> {
+    let io = |e: String| VerifyError::Io(format!("unpacking {}: {e}", zip.display()));
+    let name = zip.display().to_string();
+    let mut archive = open_archive(zip, &name).map_err(|e| io(e.to_string()))?;
+    for i in 0..archive.len() {
+        let mut f = archive.by_index(i).map_err(|e| io(e.to_string()))?;
+        let raw = String::from_utf8_lossy(f.name_raw()).into_owned();
+        let path = ArchivePath::new(&raw).map_err(|why| io(format!("`{raw}` {why}")))?;
+        let target = dest.join(path.as_str());
+        if f.is_dir() {
+            std::fs::create_dir_all(&target).map_err(|e| io(e.to_string()))?;
+            continue;
+        }
+        if let Some(d) = target.parent() {
+            std::fs::create_dir_all(d).map_err(|e| io(e.to_string()))?;
+        }
+        let mut buf = Vec::with_capacity(f.size() as usize);
+        f.read_to_end(&mut buf).map_err(|e| io(e.to_string()))?;
+        std::fs::write(&target, buf).map_err(|e| io(e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn set_readonly(dir: &Path, readonly: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut entries: Vec<_> = walkdir::WalkDir::new(dir).into_iter().flatten().collect();
+    if !readonly {
+        entries.reverse();
+    }
+    for e in entries.iter().rev() {
+        let mode = match (e.file_type().is_dir(), readonly) {
+            (true, true) => 0o555,
+            (true, false) => 0o755,
+            (false, true) => 0o444,
+            (false, false) => 0o644,
+        };
+        let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(mode));
+    }
+}
+
+/// Install the packages the Lambda runtime provides into `dest` (purelib layout).
+pub fn install_runtime(
+    dest: &Path,
+    target: &Target,
+    cache: &Cache,
+    client: &IndexClient,
+    http: Option<&Http>,
+    reporter: &dyn Reporter,
+) -> Result<(), VerifyError> {
+    let err = |e: String| VerifyError::Runtime(e);
+    let req = cache.root().join("tmp").join("lambda-runtime-provided.txt");
+    std::fs::write(&req, RUNTIME_PROVIDED).map_err(|e| err(e.to_string()))?;
+    let pinned = crate::requirements::read_pinned(&req, target).map_err(|e| err(e.to_string()))?;
+    let _ = std::fs::remove_file(&req);
+    let lock = crate::resolve::resolve_pinned(&pinned, target, client, reporter)
+        .map_err(|e| err(e.to_string()))?;
+    let (wheels, _) = crate::fetch::fetch(&lock, cache, http, client.offline(), reporter)
+        .map_err(|e| err(e.to_string()))?;
+    for w in wheels {
+        let wheel = Wheel::open(&w.path, &w.locked.filename).map_err(|e| err(e.to_string()))?;
+        let data_dir = wheel
+            .dist_info_dir()
+            .map(|d| d.trim_end_matches(".dist-info").to_string() + ".data");
+        for e in &wheel.entries {
+            if let crate::slim::Verdict::Keep(p) =
+                crate::slim::plan_entry(&e.path, data_dir.as_deref(), target)
+            {
+                let t = dest.join(p.as_str());
+                if let Some(d) = t.parent() {
+                    std::fs::create_dir_all(d).map_err(|e| err(e.to_string()))?;
+                }
+                let bytes = wheel.read_entry(e.index).map_err(|e| err(e.to_string()))?;
+                std::fs::write(&t, bytes).map_err(|e| err(e.to_string()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Verify an artifact with an interpreter of the target version.
+#[allow(clippy::too_many_arguments)]
+pub fn verify(
+    artifact: &Path,
+    manifest: &ArtifactManifest,
+    target: &Target,
+    python: Option<&Path>,
+    cache: &Cache,
+    client: &IndexClient,
+    http: Option<&Http>,
+    reporter: &dyn Reporter,
+) -> Result<VerifyReport, VerifyError> {
+    let python = python.ok_or_else(|| VerifyError::NoPython(target.python_version()))?;
+    let tmp = tempfile::tempdir().map_err(|e| VerifyError::Io(e.to_string()))?;
+    let task = tmp.path().join("task");
+    extract_zip(artifact, &task)?;
+    let needs_runtime = manifest
+        .files
+        .iter()
+        .any(|f| f.action == Action::Drop && f.rule.as_deref() == Some("runtime-provided"));
+    let mut paths = vec![task.display().to_string()];
+    if needs_runtime {
+        let rt = tmp.path().join("runtime");
+        install_runtime(&rt, target, cache, client, http, reporter)?;
+        set_readonly(&rt, true);
+        paths.push(rt.display().to_string());
+    }
+    set_readonly(&task, true);
+
+    let modules = top_level_modules(manifest);
+    let mut removed_by: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for f in &manifest.files {
+        if f.action == Action::Drop
+            && let Some(r) = &f.rule
+        {
+            removed_by
+                .entry(f.package.as_str())
+                .or_default()
+                .insert(r.clone());
+        }
+    }
+    let pairs: Vec<(String, String)> = modules
+        .iter()
+        .flat_map(|(d, ms)| ms.iter().map(move |m| (d.clone(), m.clone())))
+        .collect();
+    let dists: Vec<String> = manifest.packages.iter().map(|p| p.name.clone()).collect();
+    let request = serde_json::json!({"paths": paths, "modules": pairs, "dists": dists});
+
+    let run = || -> Result<(String, String, bool), String> {
+        let mut child = Command::new(python)
+            .args(["-I", "-S", "-B", "-c", CHECKER])
+            .current_dir(tmp.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(request.to_string().as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        Ok((
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.status.success(),
+        ))
+    };
+    let result = run();
+    set_readonly(tmp.path(), false);
+    let (stdout, stderr, success) = result.map_err(VerifyError::Io)?;
+    if !success {
+        return Err(VerifyError::Io(format!(
+            "the checker crashed: {}",
+            stderr.lines().last().unwrap_or("")
+        )));
+    }
+    #[derive(Deserialize)]
+    struct Out {
+        imports: Vec<ImportResult>,
+        metadata: Vec<MetadataResult>,
+    }
+    let mut out: Out = serde_json::from_str(&stdout)
+        .map_err(|e| VerifyError::Io(format!("unreadable checker output: {e}")))?;
+    for i in &mut out.imports {
+        if !i.ok {
+            i.rules = removed_by
+                .get(i.dist.as_str())
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
+        }
+    }
+    let (_, version) = crate::slim::bytecode::python_version(python)
+        .map_err(|e| VerifyError::Io(e.to_string()))?;
+    Ok(VerifyReport {
+        python: format!(
+            "{} ({})",
+            python.display(),
+            version.lines().next().unwrap_or("")
+        ),
+        runtime_provided: needs_runtime,
+        imports: out.imports,
+        metadata: out.metadata,
+    })
+}
