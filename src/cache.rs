@@ -10,6 +10,7 @@
 //! index-v1/<sha256(url)>.json        the last file list read from an index page (for --offline)
 //! slim-v1/<k[0..2]>/<k>.zip|.json    a slimmed wheel (canonical zip fragment + records), keyed by
 //!                                    wheel sha256, recipes, bytecode plan, target, lpack version
+//! choices-v1/<key>                   the wheel a hashed pin chose for a target (skips the index)
 //! tmp/                               in-flight writes (same filesystem, so renames are atomic)
 //! ```
 //!
@@ -68,7 +69,23 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex(&h.finalize()))
 }
 
-const SUBDIRS: [&str; 5] = ["wheels-v1", "urls-v1", "index-v1", "slim-v1", "tmp"];
+/// A remembered wheel choice: which file, its digest, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Choice {
+    pub sha256: String,
+    pub filename: String,
+    pub url: String,
+    pub source: String,
+}
+
+const SUBDIRS: [&str; 6] = [
+    "wheels-v1",
+    "urls-v1",
+    "index-v1",
+    "slim-v1",
+    "choices-v1",
+    "tmp",
+];
 
 #[derive(Debug, Clone)]
 pub struct Cache {
@@ -114,6 +131,25 @@ impl Cache {
     pub fn wheel(&self, sha256: &str, filename: &str) -> Option<PathBuf> {
         let p = self.wheel_dir(sha256).join(filename);
         p.is_file().then_some(p)
+    }
+
+    /// Whether `path` is a wheel stored in this cache (content-addressed, verified on entry).
+    pub fn contains(&self, path: &Path) -> bool {
+        path.starts_with(self.root.join("wheels-v1"))
+    }
+
+    /// The wheel chosen for a hashed pin on a target last time (see `record_choice`).
+    pub fn choice(&self, key: &str) -> Option<Choice> {
+        let body = fs::read(self.root.join("choices-v1").join(key)).ok()?;
+        serde_json::from_slice(&body).ok()
+    }
+
+    /// Remember which wheel a hashed pin resolved to for a target. Valid forever: the pin's
+    /// hash list fixes the candidate files, and the choice among them depends only on tags.
+    pub fn record_choice(&self, key: &str, choice: &Choice) -> Result<(), CacheError> {
+        let p = self.root.join("choices-v1").join(key);
+        let body = serde_json::to_vec(choice).unwrap_or_default();
+        write_atomic(&self.root.join("tmp"), &p, &body)
     }
 
     /// Any cached wheel with this digest: (path, file name).

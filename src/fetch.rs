@@ -127,6 +127,10 @@ pub fn fetch(
     let mut missing = Vec::new();
     for w in &lock.wheels {
         let hit = match &w.location {
+            // A wheel found in the cache by digest was verified when it entered: no re-hash.
+            FileLocation::Path(p) if cache.contains(p) => {
+                w.index_sha256.clone().map(|h| (p.clone(), h))
+            }
             FileLocation::Path(_) => None,
             FileLocation::Url(_) => cached(cache, w),
         };

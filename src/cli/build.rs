@@ -100,6 +100,8 @@ struct JsonSummary<'a> {
     downloaded: usize,
     cached: usize,
     seconds: f64,
+    /// The artifact was already up to date and was not rewritten.
+    unchanged: bool,
     warnings: &'a [String],
 }
 
@@ -220,33 +222,62 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         }
     }
 
-    let opts = ZipOptions {
-        src: args.src.clone(),
-        conflicts: args.on_conflict,
-        epoch,
-        exclude: vec![output.clone(), manifest_file.clone()],
+    let exclude = vec![output.clone(), manifest_file.clone()];
+    let src_digests = match &args.src {
+        Some(src) => crate::emit::zip::src_digests(src, &exclude)?,
+        None => Vec::new(),
     };
-    let assembled = write_function_zip(&slimmed, &opts, &output, &reporter)
-        .with_context(|| format!("building {}", output.display()))?;
     let dists: std::collections::BTreeSet<String> =
         wheels.iter().map(|w| w.locked.name.clone()).collect();
     let stale_rules = recipes.stale(&dists);
 
     // Input hash: everything that decides the artifact's bytes.
-    let mut inputs = serde_json::json!({
+    let inputs = serde_json::json!({
+        "lpack": env!("CARGO_PKG_VERSION"),
         "format": "zip",
         "target": target.slug(),
         "source_date_epoch": epoch.0,
         "on_conflict": args.on_conflict,
         "recipes": recipes.digest,
-        "bytecode": plan.key_for(""),
+        "bytecode": plan.fingerprint(),
         "wheels": wheels.iter().map(|w| [&w.locked.name, &w.locked.version, &w.locked.filename, &w.sha256]).collect::<Vec<_>>(),
-        "src": assembled.src_digests,
+        "src": src_digests,
     });
-    if let Some(obj) = inputs.as_object_mut() {
-        obj.insert("lpack".into(), env!("CARGO_PKG_VERSION").into());
-    }
     let inputs_sha256 = sha256_hex(inputs.to_string().as_bytes());
+
+    // Nothing changed since the last build of this output: keep it, skip the write.
+    if let Some(previous) = up_to_date(&output, &manifest_file, &inputs_sha256) {
+        let seconds = started.elapsed().as_secs_f64();
+        report(
+            &args,
+            &output,
+            &manifest_file,
+            &previous,
+            &stats,
+            seconds,
+            true,
+        )?;
+        return verify_if_asked(
+            &args,
+            &output,
+            &previous,
+            &target,
+            &plan,
+            &cache,
+            &client,
+            http.as_ref(),
+            &reporter,
+        );
+    }
+
+    let opts = ZipOptions {
+        src: args.src.clone(),
+        conflicts: args.on_conflict,
+        epoch,
+        exclude,
+    };
+    let assembled = write_function_zip(&slimmed, &opts, &output, &reporter)
+        .with_context(|| format!("building {}", output.display()))?;
 
     for w in &assembled.warnings {
         if !warnings.contains(w) {
@@ -310,7 +341,94 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
     };
     manifest.write(&manifest_file)?;
     let seconds = started.elapsed().as_secs_f64();
+    report(
+        &args,
+        &output,
+        &manifest_file,
+        &manifest,
+        &stats,
+        seconds,
+        false,
+    )?;
+    verify_if_asked(
+        &args,
+        &output,
+        &manifest,
+        &target,
+        &plan,
+        &cache,
+        &client,
+        http.as_ref(),
+        &reporter,
+    )
+}
 
+/// The previous manifest, if it was made from the same inputs and the artifact is intact.
+fn up_to_date(
+    output: &Path,
+    manifest_file: &Path,
+    inputs_sha256: &str,
+) -> Option<ArtifactManifest> {
+    let previous = ArtifactManifest::read(manifest_file).ok()?;
+    if previous.inputs_sha256 != inputs_sha256 {
+        return None;
+    }
+    let meta = std::fs::metadata(output).ok()?;
+    if meta.len() != previous.artifact.size {
+        return None;
+    }
+    (crate::cache::sha256_file(output).ok()? == previous.artifact.sha256).then_some(previous)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verify_if_asked(
+    args: &BuildArgs,
+    output: &Path,
+    manifest: &ArtifactManifest,
+    target: &Target,
+    plan: &BytecodePlan,
+    cache: &Cache,
+    client: &IndexClient,
+    http: Option<&Http>,
+    reporter: &Bars,
+) -> anyhow::Result<Outcome> {
+    if !args.verify {
+        return Ok(Outcome::Ok);
+    }
+    let python = plan
+        .python
+        .clone()
+        .or_else(|| args.slim.python.clone())
+        .or_else(|| find_python(target.runtime.minor()));
+    let report = crate::verify::verify(
+        output,
+        manifest,
+        target,
+        python.as_deref(),
+        cache,
+        client,
+        http,
+        reporter,
+    )?;
+    super::verify::print(&report, args.json || args.quiet);
+    Ok(if report.ok() {
+        Outcome::Ok
+    } else {
+        Outcome::GateFailed
+    })
+}
+
+/// Print the build summary (human or `--json`).
+fn report(
+    args: &BuildArgs,
+    output: &Path,
+    manifest_file: &Path,
+    manifest: &ArtifactManifest,
+    stats: &crate::fetch::FetchStats,
+    seconds: f64,
+    unchanged: bool,
+) -> anyhow::Result<()> {
+    let warnings = &manifest.warnings;
     if args.json {
         let summary = JsonSummary {
             artifact: output.display().to_string(),
@@ -319,103 +437,101 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
             size: manifest.artifact.size,
             unzipped_size: manifest.artifact.unzipped_size,
             entries: manifest.artifact.entries,
-            target: &target_record,
+            target: &manifest.target,
             packages: manifest.packages.len(),
             downloaded: stats.downloaded,
             cached: stats.cached,
             seconds,
-            warnings: &warnings,
+            unchanged,
+            warnings,
         };
         println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else if !args.quiet {
-        for w in &warnings {
-            eprintln!("warning: {w}");
-        }
-        let a = &manifest.artifact;
-        let before: u64 = manifest
-            .packages
-            .iter()
-            .map(|p| p.original_size)
-            .sum::<u64>()
-            + manifest
-                .files
-                .iter()
-                .filter(|f| f.package == SRC_PACKAGE)
-                .map(|f| f.original_size)
-                .sum::<u64>();
-        println!("Built {} for {target}", output.display());
-        println!(
-            "  profile {} · bytecode {} · {} unzipped before slimming → {} after",
-            manifest.profile,
-            manifest.bytecode,
-            human_size(before),
-            human_size(a.unzipped_size)
-        );
-        let files = manifest
+        return Ok(());
+    }
+    if args.quiet {
+        return Ok(());
+    }
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    let a = &manifest.artifact;
+    let before: u64 = manifest
+        .packages
+        .iter()
+        .map(|p| p.original_size)
+        .sum::<u64>()
+        + manifest
             .files
             .iter()
-            .filter(|f| f.action == crate::artifact::Action::Keep)
-            .count();
+            .filter(|f| f.package == SRC_PACKAGE)
+            .map(|f| f.original_size)
+            .sum::<u64>();
+    let files = manifest
+        .files
+        .iter()
+        .filter(|f| f.action != crate::artifact::Action::Drop)
+        .count();
+    let (rt, arch, glibc) = (
+        &manifest.target.runtime,
+        &manifest.target.arch,
+        &manifest.target.glibc,
+    );
+    if unchanged {
         println!(
-            "  {} packages, {files} files · {} zipped · {} unzipped",
-            manifest.packages.len(),
-            human_size(a.size),
-            human_size(a.unzipped_size)
+            "{} is up to date for {rt} on {arch} (glibc {glibc})",
+            output.display()
         );
-        if a.unzipped_size > UNZIPPED_LIMIT {
-            println!(
-                "  over Lambda's unzipped limit by {} (limit {} for function + layers): Lambda will refuse this zip",
-                human_size(a.unzipped_size - UNZIPPED_LIMIT),
-                human_size(UNZIPPED_LIMIT)
-            );
-        } else {
-            println!(
-                "  {} of headroom under Lambda's unzipped limit ({})",
-                human_size(UNZIPPED_LIMIT - a.unzipped_size),
-                human_size(UNZIPPED_LIMIT)
-            );
-        }
-        if a.size > DIRECT_UPLOAD_LIMIT {
-            println!("  larger than 50 MB zipped: upload it through S3, not directly");
-        }
-        if !stale_rules.is_empty() {
-            println!(
-                "  stale rules (matched nothing): {}",
-                stale_rules.join(", ")
-            );
-        }
-        println!("  sha256 {}", a.sha256);
-        println!("  manifest {}", manifest_file.display());
+    } else {
         println!(
-            "  {} wheel(s) downloaded ({}), {} from cache · {:.2} s",
-            stats.downloaded,
-            human_size(stats.downloaded_bytes),
-            stats.cached,
-            seconds
+            "Built {} for {rt} on {arch} (glibc {glibc})",
+            output.display()
         );
     }
-    if args.verify {
-        let python = plan
-            .python
-            .clone()
-            .or_else(|| args.slim.python.clone())
-            .or_else(|| find_python(target.runtime.minor()));
-        let report = crate::verify::verify(
-            &output,
-            &manifest,
-            &target,
-            python.as_deref(),
-            &cache,
-            &client,
-            http.as_ref(),
-            &reporter,
-        )?;
-        super::verify::print(&report, args.json || args.quiet);
-        if !report.ok() {
-            return Ok(Outcome::GateFailed);
-        }
+    println!(
+        "  profile {} · bytecode {} · {} unzipped before slimming → {} after",
+        manifest.profile,
+        manifest.bytecode,
+        human_size(before),
+        human_size(a.unzipped_size)
+    );
+    println!(
+        "  {} packages, {files} files · {} zipped · {} unzipped",
+        manifest.packages.len(),
+        human_size(a.size),
+        human_size(a.unzipped_size)
+    );
+    if a.unzipped_size > UNZIPPED_LIMIT {
+        println!(
+            "  over Lambda's unzipped limit by {} (limit {} for function + layers): Lambda will refuse this zip",
+            human_size(a.unzipped_size - UNZIPPED_LIMIT),
+            human_size(UNZIPPED_LIMIT)
+        );
+    } else {
+        println!(
+            "  {} of headroom under Lambda's unzipped limit ({})",
+            human_size(UNZIPPED_LIMIT - a.unzipped_size),
+            human_size(UNZIPPED_LIMIT)
+        );
     }
-    Ok(Outcome::Ok)
+    if a.size > DIRECT_UPLOAD_LIMIT {
+        println!("  larger than 50 MB zipped: upload it through S3, not directly");
+    }
+    if !manifest.stale_rules.is_empty() {
+        println!(
+            "  stale rules (matched nothing): {}",
+            manifest.stale_rules.join(", ")
+        );
+    }
+    println!("  sha256 {}", a.sha256);
+    println!("  manifest {}", manifest_file.display());
+    println!(
+        "  {} wheel(s) downloaded ({}), {} from cache · {:.2} s",
+        stats.downloaded,
+        human_size(stats.downloaded_bytes),
+        stats.cached,
+        seconds
+    );
+    Ok(())
 }
 
 /// Load the effective recipe set from the slim flags.

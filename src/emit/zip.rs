@@ -60,8 +60,6 @@ pub struct Assembled {
     pub packages: Vec<PackageRecord>,
     pub unzipped_size: u64,
     pub warnings: Vec<String>,
-    /// sha256 of each handler file, by path (part of the build's input hash).
-    pub src_digests: Vec<(String, String)>,
 }
 
 enum Source {
@@ -116,11 +114,11 @@ fn skip_src(rel: &Path) -> bool {
     }) || rel.extension().is_some_and(|e| e == "pyc")
 }
 
-/// Collect handler files from `src`, compressed in parallel.
-fn read_src(
+/// The handler files under `src`: (archive path, disk path, executable), sorted.
+fn list_src(
     src: &Path,
     exclude: &[PathBuf],
-) -> Result<Vec<(ArchivePath, Prepared, bool, String)>, EmitError> {
+) -> Result<Vec<(ArchivePath, PathBuf, bool)>, EmitError> {
     if !src.is_dir() {
         return Err(EmitError::Src {
             path: src.to_path_buf(),
@@ -171,19 +169,44 @@ fn read_src(
         };
         files.push((ap, entry.path().to_path_buf(), executable));
     }
-    files
+    Ok(files)
+}
+
+/// sha256 of every handler file, by archive path (part of a build's input hash).
+pub fn src_digests(src: &Path, exclude: &[PathBuf]) -> Result<Vec<(String, String)>, EmitError> {
+    list_src(src, exclude)?
+        .into_par_iter()
+        .map(|(ap, path, exec)| {
+            let digest = crate::cache::sha256_file(&path).map_err(|e| EmitError::Src {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+            // The mode bit is part of the artifact too.
+            Ok((
+                ap.to_string(),
+                format!("{digest}{}", if exec { "+x" } else { "" }),
+            ))
+        })
+        .collect()
+}
+
+/// Collect handler files from `src`, compressed in parallel.
+fn read_src(
+    src: &Path,
+    exclude: &[PathBuf],
+) -> Result<Vec<(ArchivePath, Prepared, bool)>, EmitError> {
+    list_src(src, exclude)?
         .into_par_iter()
         .map(|(ap, path, exec)| {
             let data = std::fs::read(&path).map_err(|e| EmitError::Src {
                 path: path.clone(),
                 detail: e.to_string(),
             })?;
-            let digest = crate::cache::sha256_hex(&data);
             let prepared = Prepared::compress(&data).map_err(|e| EmitError::Src {
                 path: path.clone(),
                 detail: e.to_string(),
             })?;
-            Ok((ap, prepared, exec, digest))
+            Ok((ap, prepared, exec))
         })
         .collect()
 }
@@ -269,9 +292,8 @@ pub fn write_function_zip(
     }
 
     // 3. Handler code.
-    let mut src_digests = Vec::new();
     if let Some(src) = &opts.src {
-        for (path, prepared, exec, digest) in read_src(src, &opts.exclude)? {
+        for (path, prepared, exec) in read_src(src, &opts.exclude)? {
             if let Some(&wi) = owner.get(&path) {
                 return Err(EmitError::SrcConflict {
                     path: path.to_string(),
@@ -287,7 +309,6 @@ pub fn write_function_zip(
                 action: Action::Keep,
                 rule: None,
             });
-            src_digests.push((path.to_string(), digest));
             plan.insert(path, Source::Src(prepared, exec));
         }
     }
@@ -454,6 +475,5 @@ pub fn write_function_zip(
         packages,
         unzipped_size: unzipped,
         warnings,
-        src_digests,
     })
 }

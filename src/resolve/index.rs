@@ -140,6 +140,10 @@ impl IndexClient {
             .collect()
     }
 
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
     pub fn offline(&self) -> bool {
         self.offline
     }

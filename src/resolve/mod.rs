@@ -131,6 +131,11 @@ pub fn resolve_pinned(
 ) -> Result<Lock, ResolveError> {
     reporter.start(Phase::Index, set.pins.len() as u64);
     let results = parallel_map(&set.pins, 8, |pin| {
+        // A hashed pin resolved before for this target: the cache answers, no index needed.
+        if let Some(found) = remembered(pin, target, client) {
+            reporter.advance(Phase::Index, 1);
+            return Ok(found);
+        }
         // Offline with hashes: the cache alone can answer, no index page needed.
         if client.offline() && !pin.hashes.is_empty() {
             let cached = client.cached_files(&pin.hashes);
@@ -146,6 +151,9 @@ pub fn resolve_pinned(
                 source,
             })
             .and_then(|files| choose(pin, &files, target, client));
+        if let Ok((w, _)) = &r {
+            remember(pin, target, client, w);
+        }
         reporter.advance(Phase::Index, 1);
         r
     });
@@ -159,6 +167,68 @@ pub fn resolve_pinned(
     }
     wheels.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Lock { wheels, warnings })
+}
+
+fn choice_key(pin: &Pin, target: &Target) -> Option<String> {
+    if pin.hashes.is_empty() {
+        return None;
+    }
+    let mut hashes = pin.hashes.clone();
+    hashes.sort();
+    Some(crate::cache::sha256_hex(
+        format!(
+            "{}=={}|{}|{}",
+            pin.name,
+            pin.version,
+            hashes.join(","),
+            target.slug()
+        )
+        .as_bytes(),
+    ))
+}
+
+/// The remembered choice for a hashed pin, if its wheel is still in the cache.
+fn remembered(
+    pin: &Pin,
+    target: &Target,
+    client: &IndexClient,
+) -> Option<(LockedWheel, Vec<String>)> {
+    let key = choice_key(pin, target)?;
+    let c = client.cache().choice(&key)?;
+    // Only while the wheel itself is cached: otherwise ask the index as usual.
+    client.cache().wheel(&c.sha256, &c.filename)?;
+    let wf = WheelFilename::parse(&c.filename).ok()?;
+    wf.priority(target)?;
+    Some((
+        LockedWheel {
+            name: pin.name.clone(),
+            version: wf.version.clone(),
+            filename: c.filename,
+            location: FileLocation::Url(c.url),
+            index_sha256: Some(c.sha256),
+            allowed_sha256: pin.hashes.clone(),
+            source: c.source,
+        },
+        Vec::new(),
+    ))
+}
+
+fn remember(pin: &Pin, target: &Target, client: &IndexClient, w: &LockedWheel) {
+    // Only a digest the lock allows makes a stable choice.
+    if let (Some(key), Some(sha), FileLocation::Url(url)) = (
+        choice_key(pin, target),
+        w.index_sha256.as_ref(),
+        &w.location,
+    ) && pin.hashes.contains(sha)
+    {
+        let choice = crate::cache::Choice {
+            sha256: sha.clone(),
+            filename: w.filename.clone(),
+            url: url.clone(),
+            source: w.source.clone(),
+        };
+        let _ = client.cache().record_choice(&key, &choice);
+    }
 }
 
 fn version_eq(filename_version: &str, pin: &Version) -> bool {

@@ -190,6 +190,15 @@ impl BytecodePlan {
         format!("{:?}|{}|{subset}", self.mode, self.python_version)
     }
 
+    /// The whole plan as a string for input hashes (mode, interpreter, subset).
+    pub fn fingerprint(&self) -> String {
+        let subset = self
+            .subset
+            .as_ref()
+            .map(|m| crate::cache::sha256_hex(format!("{m:?}").as_bytes()));
+        format!("{:?}|{}|{subset:?}", self.mode, self.python_version)
+    }
+
     /// Should `path` of `dist` be compiled?
     pub fn wants(&self, dist: &str, path: &str) -> bool {
         if self.mode == BytecodeMode::None || !path.ends_with(".py") {

@@ -508,14 +508,21 @@ impl RecipeSet {
         }
     }
 
-    /// Rules that matched nothing although they could have: unscoped rules, and rules scoped to
-    /// a distribution that is part of the build. Protected and command-line rules included.
+    /// Rules that matched nothing although they should have: every user rule (`--keep`,
+    /// `--drop`, `--recipe`) that matched nothing, and built-in rules scoped to a distribution
+    /// that is in the build (an outdated recipe). Generic built-in rules (tests, headers, …)
+    /// matching nothing in a small build is normal and not reported.
     pub fn stale(&self, dists_in_build: &BTreeSet<String>) -> Vec<String> {
         self.rules
             .iter()
-            .filter(|r| r.tier != Tier::Protected)
             .filter(|r| r.hits() == 0)
-            .filter(|r| r.dists.is_empty() || r.dists.iter().any(|d| dists_in_build.contains(d)))
+            .filter(|r| match r.tier {
+                Tier::Protected => false,
+                Tier::UserKeep | Tier::UserDrop | Tier::UserFile => {
+                    r.dists.is_empty() || r.dists.iter().any(|d| dists_in_build.contains(d))
+                }
+                Tier::Builtin => r.dists.iter().any(|d| dists_in_build.contains(d)),
+            })
             .map(|r| r.id.clone())
             .collect()
     }
@@ -705,7 +712,9 @@ mod tests {
         let in_build: BTreeSet<String> = ["pyarrow".to_string()].into();
         let stale = s.stale(&in_build);
         assert!(stale.contains(&"pyarrow.cpp-sources".to_string()));
-        // A rule for a package that is not in the build is not stale, just not applicable.
+        // A rule for a package that is not in the build is not stale, just not applicable;
+        // generic built-in rules are not reported either.
         assert!(!stale.contains(&"runtime-data.botocore".to_string()));
+        assert!(!stale.contains(&"common.tests".to_string()));
     }
 }

@@ -307,6 +307,7 @@ pub fn fixtures() -> &'static Fixtures {
             );
         }
         std::fs::write(flat.join("onlysdist-1.0.tar.gz"), b"not really a tarball").expect("sdist");
+        abi_fixtures(&flat, &work);
 
         // Per-project tree for simple-repository-server.
         let tree = root.join("tree");
@@ -319,6 +320,92 @@ pub fn fixtures() -> &'static Fixtures {
         }
         Fixtures { flat, tree }
     })
+}
+
+/// Compile C with gcc into a shared library; panics with gcc's message on failure.
+pub fn gcc_shared(work: &Path, name: &str, code: &str, extra: &[&str]) -> Vec<u8> {
+    let src = work.join(format!("{name}.c"));
+    std::fs::write(&src, code).expect("write c");
+    let out = work.join(format!("{name}.so"));
+    let o = Command::new("gcc")
+        .args(["-shared", "-fPIC", "-g", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .args(extra)
+        .output()
+        .expect("gcc");
+    assert!(
+        o.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::read(&out).expect("read .so")
+}
+
+/// Wheels whose shared libraries the ABI audit and the stripper must judge.
+fn abi_fixtures(flat: &Path, work: &Path) {
+    let arch = std::env::consts::ARCH;
+    let tag = format!("cp311-cp311-manylinux_2_17_{arch}");
+    // Needs GLIBC_2.28 (statx) while claiming manylinux_2_17.
+    let so = gcc_shared(
+        work,
+        "glibcnew",
+        "#define _GNU_SOURCE\n#include <fcntl.h>\n#include <sys/stat.h>\nint probe(const char *p) { struct statx sx; return statx(AT_FDCWD, p, 0, STATX_SIZE, &sx); }\n",
+        &[],
+    );
+    write_wheel(
+        flat,
+        "glibcnew",
+        "1.0",
+        &tag,
+        &[
+            F("glibcnew/__init__.py", b""),
+            F("glibcnew/libprobe.so", &so),
+        ],
+    );
+    // Linked against a library the wheel does not ship.
+    gcc_shared(work, "libmissingdep", "int dep(void) { return 1; }\n", &[]);
+    let so = gcc_shared(
+        work,
+        "needsdep",
+        "int dep(void);\nint use(void) { return dep(); }\n",
+        &["-L", work.to_str().expect("utf-8 path"), "-lmissingdep"],
+    );
+    write_wheel(
+        flat,
+        "needsdep",
+        "1.0",
+        &tag,
+        &[F("needsdep/__init__.py", b""), F("needsdep/libuse.so", &so)],
+    );
+    // A library for another CPU: e_machine rewritten to aarch64 (or x86_64 on an arm host).
+    let mut so = gcc_shared(work, "otherarch", "int f(void) { return 2; }\n", &[]);
+    let other: u16 = if arch == "x86_64" { 183 } else { 62 };
+    so[0x12..0x14].copy_from_slice(&other.to_le_bytes());
+    write_wheel(
+        flat,
+        "wrongarch",
+        "1.0",
+        &tag,
+        &[F("wrongarch/__init__.py", b""), F("wrongarch/libf.so", &so)],
+    );
+    // A section with a flag bit no ELF spec defines: the stripper must leave the file alone.
+    let mut so = gcc_shared(work, "oddflags", "int g(void) { return 3; }\n", &[]);
+    let comment = {
+        let elf = lpack::slim::elf::Elf::parse(&so).expect("parse");
+        let i = (0..elf.shdrs.len())
+            .find(|&i| elf.section_name(i) == ".comment")
+            .expect(".comment section");
+        elf.shoff as usize + i * 64 + 8
+    };
+    so[comment] |= 0x08;
+    write_wheel(
+        flat,
+        "oddflags",
+        "1.0",
+        &tag,
+        &[F("oddflags/__init__.py", b""), F("oddflags/libg.so", &so)],
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,4 +3,5 @@
 mod build;
 mod harness;
 mod network;
+mod slim;
 mod tags;
