@@ -11,6 +11,7 @@
 //! slim-v1/<k[0..2]>/<k>.zip|.json    a slimmed wheel (canonical zip fragment + records), keyed by
 //!                                    wheel sha256, recipes, bytecode plan, target, lpack version
 //! choices-v1/<key>                   the wheel a hashed pin chose for a target (skips the index)
+//! trace-v1/<key>                     modules a handler's import loads (--bytecode-for-imports)
 //! tmp/                               in-flight writes (same filesystem, so renames are atomic)
 //! ```
 //!
@@ -78,12 +79,13 @@ pub struct Choice {
     pub source: String,
 }
 
-const SUBDIRS: [&str; 6] = [
+const SUBDIRS: [&str; 7] = [
     "wheels-v1",
     "urls-v1",
     "index-v1",
     "slim-v1",
     "choices-v1",
+    "trace-v1",
     "tmp",
 ];
 
@@ -150,6 +152,27 @@ impl Cache {
         let p = self.root.join("choices-v1").join(key);
         let body = serde_json::to_vec(choice).unwrap_or_default();
         write_atomic(&self.root.join("tmp"), &p, &body)
+    }
+
+    /// A cached import trace (`--bytecode-for-imports`): `.py` files by distribution.
+    pub fn read_trace(
+        &self,
+        key: &str,
+    ) -> Option<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>> {
+        serde_json::from_slice(&fs::read(self.root.join("trace-v1").join(key)).ok()?).ok()
+    }
+
+    pub fn write_trace(
+        &self,
+        key: &str,
+        subset: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+    ) -> Result<(), CacheError> {
+        let body = serde_json::to_vec(subset).unwrap_or_default();
+        write_atomic(
+            &self.root.join("tmp"),
+            &self.root.join("trace-v1").join(key),
+            &body,
+        )
     }
 
     /// Any cached wheel with this digest: (path, file name).

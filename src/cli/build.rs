@@ -143,46 +143,67 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
     // Slim: recipes, strip, bytecode (cached per wheel).
     let recipes = load_recipes(&args.slim)?;
     let mut plan = bytecode_plan(&args.slim, &target, &mut warnings)?;
+    let tracing = args.slim.bytecode_for_imports.is_some() && plan.mode != BytecodeMode::None;
+    // When bytecode is limited to what the handler imports, slim first without bytecode,
+    // trace the import on that, then add bytecode for the traced modules only.
+    let first_plan = if tracing {
+        BytecodePlan {
+            mode: BytecodeMode::None,
+            ..plan.clone()
+        }
+    } else {
+        plan.clone()
+    };
     let mut slimmed = slim(
         &wheels,
         &target,
         &SlimSettings {
             recipes: &recipes,
-            bytecode: &plan,
+            bytecode: &first_plan,
             epoch,
         },
         &cache,
         &reporter,
     )?;
-    if let Some(handler) = &args.slim.bytecode_for_imports
-        && plan.mode != BytecodeMode::None
+    let exclude = vec![output.clone(), manifest_file.clone()];
+    let src_digests = match &args.src {
+        Some(src) => crate::emit::zip::src_digests(src, &exclude)?,
+        None => Vec::new(),
+    };
+    if let Some(handler) = args
+        .slim
+        .bytecode_for_imports
+        .as_deref()
+        .filter(|_| tracing)
     {
-        // Omitted runtime-provided packages sit behind the bundle, as on Lambda.
-        let runtime_dir = tempfile::tempdir()?;
-        let mut behind = Vec::new();
-        if slimmed.iter().any(|s| {
-            s.meta
-                .records
-                .iter()
-                .any(|r| r.rule.as_deref() == Some("runtime-provided"))
-        }) {
-            crate::verify::install_runtime(
-                runtime_dir.path(),
-                &target,
-                &cache,
-                &client,
-                http.as_ref(),
-                &reporter,
-            )?;
-            behind.push(runtime_dir.path().to_path_buf());
-        }
-        let subset = crate::slim::trace::imported_files(
-            &slimmed,
-            args.src.as_deref(),
-            handler,
-            &plan,
-            &behind,
-        )?;
+        // The trace depends only on the unbytecoded fragments, the handler code, the handler
+        // name and the interpreter: cache it under those.
+        let trace_key = sha256_hex(
+            format!(
+                "{:?}|{src_digests:?}|{handler}|{}",
+                slimmed.iter().map(|s| &s.fragment).collect::<Vec<_>>(),
+                plan.python_version
+            )
+            .as_bytes(),
+        );
+        let subset = match cache.read_trace(&trace_key) {
+            Some(subset) => subset,
+            None => {
+                let subset = trace_handler(
+                    &slimmed,
+                    &args,
+                    handler,
+                    &plan,
+                    &target,
+                    &cache,
+                    &client,
+                    http.as_ref(),
+                    &reporter,
+                )?;
+                cache.write_trace(&trace_key, &subset)?;
+                subset
+            }
+        };
         plan.subset = Some(subset);
         recipes.reset_hits();
         slimmed = slim(
@@ -222,11 +243,6 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         }
     }
 
-    let exclude = vec![output.clone(), manifest_file.clone()];
-    let src_digests = match &args.src {
-        Some(src) => crate::emit::zip::src_digests(src, &exclude)?,
-        None => Vec::new(),
-    };
     let dists: std::collections::BTreeSet<String> =
         wheels.iter().map(|w| w.locked.name.clone()).collect();
     let stale_rules = recipes.stale(&dists);
@@ -361,6 +377,40 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         http.as_ref(),
         &reporter,
     )
+}
+
+/// Import the handler with the bundle (and, for aggressive builds, the runtime-provided
+/// packages behind it) and return the `.py` files it loads, by distribution.
+#[allow(clippy::too_many_arguments)]
+fn trace_handler(
+    slimmed: &[SlimmedWheel],
+    args: &BuildArgs,
+    handler: &str,
+    plan: &BytecodePlan,
+    target: &Target,
+    cache: &Cache,
+    client: &IndexClient,
+    http: Option<&Http>,
+    reporter: &Bars,
+) -> anyhow::Result<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>> {
+    let runtime_dir = tempfile::tempdir()?;
+    let mut behind = Vec::new();
+    if slimmed.iter().any(|s| {
+        s.meta
+            .records
+            .iter()
+            .any(|r| r.rule.as_deref() == Some("runtime-provided"))
+    }) {
+        crate::verify::install_runtime(runtime_dir.path(), target, cache, client, http, reporter)?;
+        behind.push(runtime_dir.path().to_path_buf());
+    }
+    Ok(crate::slim::trace::imported_files(
+        slimmed,
+        args.src.as_deref(),
+        handler,
+        plan,
+        &behind,
+    )?)
 }
 
 /// The previous manifest, if it was made from the same inputs and the artifact is intact.

@@ -178,6 +178,15 @@ impl BytecodePlan {
 
     /// The part of a fragment's cache key this plan contributes for one distribution.
     pub fn key_for(&self, dist: &str) -> String {
+        // Nothing to compile for this distribution: the same fragment as a bytecode-free build.
+        let nothing = self.mode == BytecodeMode::None
+            || self
+                .subset
+                .as_ref()
+                .is_some_and(|m| m.get(dist).is_none_or(BTreeSet::is_empty));
+        if nothing {
+            return "none".to_string();
+        }
         let subset = match &self.subset {
             None => "all".to_string(),
             Some(m) => crate::cache::sha256_hex(
