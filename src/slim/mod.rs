@@ -549,9 +549,11 @@ fn strip_entry(
             Ok(p) => result(Ok(Some(p)), facts),
             Err(e) => result(Err(e.to_string()), facts),
         },
-        strip::Stripped::Kept(strip::KeepReason::NotElf | strip::KeepReason::NothingToStrip) => {
-            result(Ok(None), facts)
-        }
+        strip::Stripped::Kept(
+            strip::KeepReason::NotElf
+            | strip::KeepReason::NothingToStrip
+            | strip::KeepReason::NotSmaller,
+        ) => result(Ok(None), facts),
         strip::Stripped::Kept(other) => result(Err(other.to_string()), facts),
     }
 }

@@ -55,3 +55,69 @@ fn seed_stack_zip_runs_the_workload() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 4's scenario: the python3.11 seed stack, safe and aggressive, builds, verifies, and
+/// runs the workload (aggressive with the runtime-provided packages behind it, as on Lambda).
+#[test]
+fn seed_stack_py311_profiles_verify_and_run() {
+    if !enabled("seed_stack_py311_profiles_verify_and_run") {
+        return;
+    }
+    let Some(py) = python(11) else {
+        panic!("python3.11 is required");
+    };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = scratch("net-seed311");
+    for profile in ["safe", "aggressive"] {
+        let zip = dir.join(format!("{profile}.zip"));
+        let out = run(lpack()
+            .current_dir(root)
+            .args([
+                "build",
+                "-r",
+                "requirements/datasci-py311.lock.txt",
+                "--runtime",
+                "python3.11",
+                "--src",
+                "benches/workload",
+                "--profile",
+                profile,
+                "--bytecode-for-imports",
+                "handler.handler",
+                "--verify",
+                "-o",
+            ])
+            .arg(&zip)
+            .arg("--cache-dir")
+            .arg(dir.join("cache")));
+        assert!(out.status.success(), "{profile}");
+        let tree = dir.join(format!("tree-{profile}"));
+        unzip(&zip, &tree);
+        let mut paths = vec![tree.to_string_lossy().into_owned()];
+        if profile == "aggressive" {
+            let rt = dir.join("runtime");
+            let pip = Command::new(&py)
+                .args(["-m", "pip", "install", "-q", "--no-deps", "--target"])
+                .arg(&rt)
+                .arg("-r")
+                .arg(root.join("data/lambda-runtime-provided.txt"))
+                .status()
+                .expect("pip");
+            assert!(pip.success());
+            paths.push(rt.to_string_lossy().into_owned());
+        }
+        let out = Command::new(&py)
+            .args(["-S", "-c"])
+            .arg(format!(
+                "import sys; sys.path[0:0] = {paths:?}\nimport handler\nr = handler.simulate(rows=5000)\nassert r['sensors'] == 50, r\nprint(r)"
+            ))
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .output()
+            .expect("python3.11");
+        assert!(
+            out.status.success(),
+            "{profile}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
