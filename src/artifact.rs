@@ -148,6 +148,9 @@ pub struct ArtifactManifest {
 pub struct RuleRecord {
     pub id: String,
     pub action: String,
+    /// Size-report category of the bytes this rule removes.
+    #[serde(default)]
+    pub category: String,
     pub reason: String,
     pub origin: String,
     pub hits: u64,

@@ -26,6 +26,7 @@ pub mod emit;
 pub mod fetch;
 pub mod http;
 pub mod progress;
+pub mod report;
 pub mod requirements;
 pub mod resolve;
 pub mod slim;

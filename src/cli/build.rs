@@ -273,6 +273,9 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
             seconds,
             true,
         )?;
+        if !gates_pass(&args, &previous) {
+            return Ok(Outcome::GateFailed);
+        }
         return verify_if_asked(
             &args,
             &output,
@@ -338,6 +341,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
             .map(|r| crate::artifact::RuleRecord {
                 id: r.id.clone(),
                 action: format!("{:?}", r.action).to_lowercase(),
+                category: r.category.clone(),
                 reason: r.reason.clone(),
                 origin: r.origin.clone(),
                 hits: r.hits(),
@@ -366,6 +370,9 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         seconds,
         false,
     )?;
+    if !gates_pass(&args, &manifest) {
+        return Ok(Outcome::GateFailed);
+    }
     verify_if_asked(
         &args,
         &output,
@@ -411,6 +418,16 @@ fn trace_handler(
         plan,
         &behind,
     )?)
+}
+
+/// `--max-unzipped` / `--max-zipped`: print what failed; the artifact stays for inspection.
+fn gates_pass(args: &BuildArgs, manifest: &ArtifactManifest) -> bool {
+    let r = crate::report::build(std::slice::from_ref(manifest));
+    let failures = crate::report::gate(&r, args.gates.max_unzipped, args.gates.max_zipped);
+    for f in &failures {
+        eprintln!("gate failed: {}", f.message);
+    }
+    failures.is_empty()
 }
 
 /// The previous manifest, if it was made from the same inputs and the artifact is intact.

@@ -10,6 +10,7 @@ pub mod build;
 pub mod cache;
 pub mod explain;
 pub mod progress;
+pub mod size_report;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Build a Lambda artifact from pinned requirements
     #[command(after_help = build::EXAMPLES)]
     Build(BuildArgs),
+    /// Where every byte went, per distribution and category, against Lambda's limits
+    #[command(after_help = SIZE_REPORT_EXAMPLES)]
+    SizeReport(SizeReportArgs),
     /// Check every ELF file of an artifact against a Lambda runtime (glibc, arch, libraries)
     Audit(AuditArgs),
     /// Import every package of an artifact with a Python of the target version
@@ -71,6 +75,55 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Inspect or clear lpack's download cache
     Cache(CacheArgs),
+}
+
+const SIZE_REPORT_EXAMPLES: &str = "\
+Examples:
+  lpack size-report dist/app.zip
+  lpack size-report dist/app.zip dist/layer.zip --top 10          # a function and its layer, summed
+  lpack size-report dist/app.zip --markdown >> \"$GITHUB_STEP_SUMMARY\"
+  lpack size-report dist/app.zip --svg size.svg --max-unzipped 250MiB
+  lpack size-report --diff main/app.zip.lpack.json dist/app.zip   # what grew in this change
+
+Reads only the .lpack.json manifests written beside artifacts. Exit 1 when a --max-* gate fails.";
+
+#[derive(Debug, Args)]
+pub struct SizeReportArgs {
+    /// Artifacts or their .lpack.json manifests (several: a function zip and its layers, summed)
+    #[arg(value_name = "ARTIFACT|MANIFEST")]
+    pub inputs: Vec<PathBuf>,
+    /// Show the N largest distributions and fold the rest into one row
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+    /// Machine-readable report (schema_version 1) on stdout
+    #[arg(long, conflicts_with = "markdown")]
+    pub json: bool,
+    /// GitHub-flavoured Markdown (e.g. for $GITHUB_STEP_SUMMARY)
+    #[arg(long)]
+    pub markdown: bool,
+    /// Also write an SVG chart (stacked bars per distribution, the Lambda limit line)
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Compare two builds: what grew or shrank per distribution
+    #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with = "inputs")]
+    pub diff: Option<Vec<PathBuf>>,
+    #[command(flatten)]
+    pub gates: GateArgs,
+}
+
+/// Size gates (shared by build and size-report); exit 1 when exceeded, 0 at exactly the limit.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GateArgs {
+    /// Fail (exit 1) when function + layers exceed SIZE unzipped (e.g. 250MiB, 262144000)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_unzipped: Option<u64>,
+    /// Fail (exit 1) when a zip exceeds SIZE (e.g. 50MiB for direct upload)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_zipped: Option<u64>,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    crate::report::parse_size(s)
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +250,9 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub slim: SlimArgs,
 
+    #[command(flatten)]
+    pub gates: GateArgs,
+
     /// Do not fail the build on ABI audit errors (they are still reported)
     #[arg(long)]
     pub no_audit: bool,
@@ -277,6 +333,7 @@ pub enum Outcome {
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Build(args) => build::run(args),
+        Command::SizeReport(args) => size_report::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Explain(args) => explain::run(args),

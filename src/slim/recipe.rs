@@ -144,7 +144,23 @@ struct RawRule {
     reason: String,
     #[serde(default)]
     warning: Option<String>,
+    #[serde(default)]
+    category: Option<Spanned<String>>,
 }
+
+/// Size-report categories a rule can file its removals under.
+pub const CATEGORIES: &[&str] = &[
+    "stripped",
+    "tests",
+    "sources",
+    "docs",
+    "bytecode",
+    "runtime-provided",
+    "optional",
+    "duplicates",
+    "user",
+    "other",
+];
 
 /// One validated rule.
 #[derive(Debug)]
@@ -158,6 +174,8 @@ pub struct Rule {
     pub profile: Profile,
     pub reason: String,
     pub warning: Option<String>,
+    /// Size-report category (see [`CATEGORIES`]).
+    pub category: String,
     pub tier: Tier,
     pub origin: String,
     hits: AtomicU64,
@@ -313,6 +331,22 @@ pub fn parse_file(name: &str, src: &str, tier: Tier) -> Result<Vec<Rule>, Recipe
                 format!("rule `{id}` would drop every file of every package; scope it with `dist`"),
             ));
         }
+        let category = match r.category {
+            Some(c) if CATEGORIES.contains(&c.get_ref().as_str()) => c.into_inner(),
+            Some(c) => {
+                return Err(err(
+                    c.span(),
+                    "R010",
+                    format!(
+                        "unknown category `{}` (expected one of {})",
+                        c.get_ref(),
+                        CATEGORIES.join(", ")
+                    ),
+                ));
+            }
+            None if tier == Tier::Builtin => "other".to_string(),
+            None => "user".to_string(),
+        };
         rules.push(Rule {
             id,
             action,
@@ -322,6 +356,7 @@ pub fn parse_file(name: &str, src: &str, tier: Tier) -> Result<Vec<Rule>, Recipe
             profile,
             reason: r.reason,
             warning: r.warning,
+            category,
             tier,
             origin: name.to_string(),
             hits: AtomicU64::new(0),
@@ -573,6 +608,7 @@ fn cli_rule(id: &str, glob: &str, action: Action, tier: Tier) -> Result<Rule, Re
             ),
         },
         warning: None,
+        category: "user".to_string(),
         tier,
         origin: "command line".to_string(),
         hits: AtomicU64::new(0),

@@ -308,6 +308,30 @@ pub fn fixtures() -> &'static Fixtures {
         }
         std::fs::write(flat.join("onlysdist-1.0.tar.gz"), b"not really a tarball").expect("sdist");
         abi_fixtures(&flat, &work);
+        // Deterministic bulk for size reports: 1.5 MB incompressible + 0.6 MB of test code.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let blob: Vec<u8> = (0..1_500_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        let tests = "def test_x():\n    assert 1 + 1 == 2\n".repeat(16_000);
+        for (v, n) in [("1.0", 1_500_000), ("2.0", 1_200_000)] {
+            write_wheel(
+                &flat,
+                "bigdata",
+                v,
+                "py3-none-any",
+                &[
+                    F("bigdata/__init__.py", b"SIZE = 1\n"),
+                    F("bigdata/blob.bin", &blob[..n]),
+                    F("bigdata/tests/test_big.py", tests.as_bytes()),
+                ],
+            );
+        }
 
         // Per-project tree for simple-repository-server.
         let tree = root.join("tree");

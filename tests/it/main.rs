@@ -3,5 +3,6 @@
 mod build;
 mod harness;
 mod network;
+mod report;
 mod slim;
 mod tags;

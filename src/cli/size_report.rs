@@ -1,0 +1,64 @@
+//! `lpack size-report`: where every byte went, against Lambda's limits.
+
+use std::path::Path;
+
+use super::{Outcome, SizeReportArgs};
+use crate::artifact::ArtifactManifest;
+use crate::report::{self, SizeReport, render};
+
+fn load(paths: &[std::path::PathBuf]) -> anyhow::Result<SizeReport> {
+    let manifests = paths
+        .iter()
+        .map(|p| ArtifactManifest::read(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(report::build(&manifests))
+}
+
+pub fn run(args: SizeReportArgs) -> anyhow::Result<Outcome> {
+    if let Some(pair) = &args.diff {
+        let (old, new) = (load(&pair[..1])?, load(&pair[1..])?);
+        let d = report::diff(&old, &new);
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&d)?);
+        } else {
+            print!("{}", render::diff_table(&d, args.markdown));
+        }
+        return gates(&new, &args);
+    }
+    if args.inputs.is_empty() {
+        anyhow::bail!(
+            "name at least one artifact or manifest (e.g. `lpack size-report dist/app.zip`), or use --diff OLD NEW"
+        );
+    }
+    let r = load(&args.inputs)?;
+    if let Some(svg) = &args.svg {
+        let body = report::svg::render(&r, args.top)
+            .map_err(|e| anyhow::anyhow!("drawing the chart: {e}"))?;
+        let dir = svg
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        crate::cache::write_atomic(dir, svg, body.as_bytes())?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else if args.markdown {
+        print!("{}", render::markdown(&r, args.top));
+    } else {
+        print!("{}", render::table(&r, args.top));
+    }
+    gates(&r, &args)
+}
+
+fn gates(r: &SizeReport, args: &SizeReportArgs) -> anyhow::Result<Outcome> {
+    let failures = report::gate(r, args.gates.max_unzipped, args.gates.max_zipped);
+    for f in &failures {
+        eprintln!("gate failed: {}", f.message);
+    }
+    Ok(if failures.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::GateFailed
+    })
+}
