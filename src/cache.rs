@@ -302,6 +302,11 @@ fn dir_size(p: &Path) -> u64 {
 pub fn write_atomic(tmp_dir: &Path, dest: &Path, data: &[u8]) -> Result<(), CacheError> {
     let mut tmp = NamedTempFile::new_in(tmp_dir).map_err(io_err(tmp_dir))?;
     tmp.write_all(data).map_err(io_err(dest))?;
+    {
+        // Temp files are created 0600; what we publish is readable like any other output.
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644));
+    }
     tmp.persist(dest).map_err(|e| CacheError::Io {
         path: dest.to_path_buf(),
         source: e.error,
