@@ -254,67 +254,7 @@ impl Wheel {
     /// Read the central directory of the wheel at `path`. `display_name` names it in errors.
     pub fn open(path: &Path, display_name: &str) -> Result<Wheel, WheelError> {
         let filename = WheelFilename::parse(display_name)?;
-        let mut archive = open_archive(path, display_name)?;
-        let mut entries = Vec::with_capacity(archive.len());
-        for index in 0..archive.len() {
-            let f = archive
-                .by_index_raw(index)
-                .map_err(|source| WheelError::Corrupt {
-                    wheel: display_name.to_string(),
-                    source,
-                })?;
-            let raw_name = String::from_utf8_lossy(f.name_raw()).into_owned();
-            let path = ArchivePath::new(&raw_name).map_err(|why| WheelError::UnsafePath {
-                wheel: display_name.to_string(),
-                path: raw_name.clone(),
-                why,
-            })?;
-            if std::str::from_utf8(f.name_raw()).is_err() {
-                return Err(WheelError::UnsafePath {
-                    wheel: display_name.to_string(),
-                    path: raw_name,
-                    why: "is not valid UTF-8",
-                });
-            }
-            if f.is_dir() {
-                continue;
-            }
-            let mode = f.unix_mode().unwrap_or(0o644);
-            if mode & 0o170000 == 0o120000 {
-                return Err(WheelError::Unsupported {
-                    wheel: display_name.to_string(),
-                    path: raw_name,
-                    what: "a symbolic link (Lambda zips do not support links)".to_string(),
-                });
-            }
-            if f.encrypted() {
-                return Err(WheelError::Unsupported {
-                    wheel: display_name.to_string(),
-                    path: raw_name,
-                    what: "encryption".to_string(),
-                });
-            }
-            let method = match f.compression() {
-                zip::CompressionMethod::Stored => Method::Stored,
-                zip::CompressionMethod::Deflated => Method::Deflated,
-                other => {
-                    return Err(WheelError::Unsupported {
-                        wheel: display_name.to_string(),
-                        path: raw_name,
-                        what: format!("compression method {other:?}"),
-                    });
-                }
-            };
-            entries.push(WheelEntry {
-                index,
-                path,
-                size: f.size(),
-                compressed_size: f.compressed_size(),
-                crc32: f.crc32(),
-                method,
-                executable: mode & 0o111 != 0,
-            });
-        }
+        let entries = list_entries(path, display_name)?;
         Ok(Wheel {
             filename,
             path: path.to_path_buf(),
@@ -333,23 +273,84 @@ impl Wheel {
         })
     }
 
-    /// Read one entry fully, decompressed (for small files such as METADATA).
+    /// Read one entry fully, decompressed.
     pub fn read_entry(&self, index: usize) -> Result<Vec<u8>, WheelError> {
-        let name = &self.filename.filename;
-        let mut archive = open_archive(&self.path, name)?;
-        let mut f = archive
-            .by_index(index)
+        read_entry_at(&self.path, &self.filename.filename, index)
+    }
+}
+
+/// The file entries of a zip (a wheel or a slim fragment), validated: safe UTF-8 paths, no
+/// links, no encryption, stored or deflated only. Directory entries are skipped.
+pub fn list_entries(path: &Path, display_name: &str) -> Result<Vec<WheelEntry>, WheelError> {
+    let mut archive = open_archive(path, display_name)?;
+    let mut entries = Vec::with_capacity(archive.len());
+    for index in 0..archive.len() {
+        let f = archive
+            .by_index_raw(index)
             .map_err(|source| WheelError::Corrupt {
-                wheel: name.clone(),
+                wheel: display_name.to_string(),
                 source,
             })?;
-        let mut buf = Vec::with_capacity(f.size() as usize);
-        f.read_to_end(&mut buf).map_err(|source| WheelError::Io {
-            path: self.path.clone(),
+        let raw_name = String::from_utf8_lossy(f.name_raw()).into_owned();
+        let unsafe_path = |why| WheelError::UnsafePath {
+            wheel: display_name.to_string(),
+            path: raw_name.clone(),
+            why,
+        };
+        let path = ArchivePath::new(&raw_name).map_err(unsafe_path)?;
+        if std::str::from_utf8(f.name_raw()).is_err() {
+            return Err(unsafe_path("is not valid UTF-8"));
+        }
+        if f.is_dir() {
+            continue;
+        }
+        let unsupported = |what: String| WheelError::Unsupported {
+            wheel: display_name.to_string(),
+            path: raw_name.clone(),
+            what,
+        };
+        let mode = f.unix_mode().unwrap_or(0o644);
+        if mode & 0o170000 == 0o120000 {
+            return Err(unsupported(
+                "a symbolic link (Lambda zips do not support links)".to_string(),
+            ));
+        }
+        if f.encrypted() {
+            return Err(unsupported("encryption".to_string()));
+        }
+        let method = match f.compression() {
+            zip::CompressionMethod::Stored => Method::Stored,
+            zip::CompressionMethod::Deflated => Method::Deflated,
+            other => return Err(unsupported(format!("compression method {other:?}"))),
+        };
+        entries.push(WheelEntry {
+            index,
+            path,
+            size: f.size(),
+            compressed_size: f.compressed_size(),
+            crc32: f.crc32(),
+            method,
+            executable: mode & 0o111 != 0,
+        });
+    }
+    Ok(entries)
+}
+
+/// Read entry `index` of the zip at `path`, decompressed.
+pub fn read_entry_at(path: &Path, display_name: &str, index: usize) -> Result<Vec<u8>, WheelError> {
+    let mut archive = open_archive(path, display_name)?;
+    let mut f = archive
+        .by_index(index)
+        .map_err(|source| WheelError::Corrupt {
+            wheel: display_name.to_string(),
             source,
         })?;
-        Ok(buf)
-    }
+    let mut buf = Vec::with_capacity(f.size() as usize);
+    f.read_to_end(&mut buf).map_err(|source| WheelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(buf)
 }
 
 /// Open a wheel's zip archive, mapping errors to [`WheelError`].

@@ -57,7 +57,7 @@ fn default_output(requirements: &Path) -> PathBuf {
 
 /// Merge command line, requirements file and environment into index settings.
 /// Precedence for the primary index: command line, requirements file, environment, default.
-fn index_sources(args: &BuildArgs, file: &IndexOptions) -> (Vec<String>, Vec<String>) {
+pub fn index_sources(args: &super::IndexArgs, file: &IndexOptions) -> (Vec<String>, Vec<String>) {
     let no_index = args.no_index || file.no_index;
     let mut indexes = Vec::new();
     if !no_index {
@@ -113,21 +113,16 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
     let reporter = Bars::new(!(args.quiet || args.json));
 
     let pinned = read_pinned(&args.requirements, &target)?;
-    let cache_root = args.cache_dir.clone().unwrap_or_else(Cache::default_root);
-    let cache = Cache::open(&cache_root)?;
-    let http = if args.offline {
-        None
-    } else {
-        Some(Http::new()?)
-    };
-    let (indexes, find_links) = index_sources(&args, &pinned.index);
-    let client = IndexClient::new(
-        http.clone(),
-        cache.clone(),
-        indexes,
-        find_links,
+    let super::Sources {
+        cache,
+        http,
+        client,
+    } = super::sources(
+        args.cache_dir.as_deref(),
         args.offline,
-    );
+        &args.index,
+        &pinned.index,
+    )?;
 
     let lock = resolve_pinned(&pinned, &target, &client, &reporter)?;
     let (wheels, stats) = fetch(&lock, &cache, http.as_ref(), args.offline, &reporter)?;
@@ -263,23 +258,17 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
 
     // Nothing changed since the last build of this output: keep it, skip the write.
     if let Some(previous) = up_to_date(&output, &manifest_file, &inputs_sha256) {
-        let seconds = started.elapsed().as_secs_f64();
-        report(
+        let done = Done {
+            output: &output,
+            manifest_file: &manifest_file,
+            manifest: &previous,
+            stats: &stats,
+            seconds: started.elapsed().as_secs_f64(),
+            unchanged: true,
+        };
+        return finish(
             &args,
-            &output,
-            &manifest_file,
-            &previous,
-            &stats,
-            seconds,
-            true,
-        )?;
-        if !gates_pass(&args, &previous) {
-            return Ok(Outcome::GateFailed);
-        }
-        return verify_if_asked(
-            &args,
-            &output,
-            &previous,
+            &done,
             &target,
             &plan,
             &cache,
@@ -360,29 +349,62 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         files: assembled.files.clone(),
     };
     manifest.write(&manifest_file)?;
-    let seconds = started.elapsed().as_secs_f64();
-    report(
+    let done = Done {
+        output: &output,
+        manifest_file: &manifest_file,
+        manifest: &manifest,
+        stats: &stats,
+        seconds: started.elapsed().as_secs_f64(),
+        unchanged: false,
+    };
+    finish(
         &args,
-        &output,
-        &manifest_file,
-        &manifest,
-        &stats,
-        seconds,
-        false,
-    )?;
-    if !gates_pass(&args, &manifest) {
-        return Ok(Outcome::GateFailed);
-    }
-    verify_if_asked(
-        &args,
-        &output,
-        &manifest,
+        &done,
         &target,
         &plan,
         &cache,
         &client,
         http.as_ref(),
         &reporter,
+    )
+}
+
+/// What a build produced (or found up to date).
+struct Done<'a> {
+    output: &'a Path,
+    manifest_file: &'a Path,
+    manifest: &'a ArtifactManifest,
+    stats: &'a crate::fetch::FetchStats,
+    seconds: f64,
+    unchanged: bool,
+}
+
+/// Summary, then the gates, then `--verify`: the same for fresh and up-to-date artifacts.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    args: &BuildArgs,
+    done: &Done<'_>,
+    target: &Target,
+    plan: &BytecodePlan,
+    cache: &Cache,
+    client: &IndexClient,
+    http: Option<&Http>,
+    reporter: &Bars,
+) -> anyhow::Result<Outcome> {
+    report(args, done)?;
+    if !gates_pass(args, done.manifest) {
+        return Ok(Outcome::GateFailed);
+    }
+    verify_if_asked(
+        args,
+        done.output,
+        done.manifest,
+        target,
+        plan,
+        cache,
+        client,
+        http,
+        reporter,
     )
 }
 
@@ -486,15 +508,15 @@ fn verify_if_asked(
 }
 
 /// Print the build summary (human or `--json`).
-fn report(
-    args: &BuildArgs,
-    output: &Path,
-    manifest_file: &Path,
-    manifest: &ArtifactManifest,
-    stats: &crate::fetch::FetchStats,
-    seconds: f64,
-    unchanged: bool,
-) -> anyhow::Result<()> {
+fn report(args: &BuildArgs, done: &Done<'_>) -> anyhow::Result<()> {
+    let Done {
+        output,
+        manifest_file,
+        manifest,
+        stats,
+        seconds,
+        unchanged,
+    } = *done;
     let warnings = &manifest.warnings;
     if args.json {
         let summary = JsonSummary {

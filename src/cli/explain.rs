@@ -1,12 +1,9 @@
 //! `lpack explain PATH -r LOCK`: which rule keeps, strips or drops a path, and why.
 
 use super::{ExplainArgs, Outcome};
-use crate::cache::Cache;
 use crate::fetch::fetch;
-use crate::http::Http;
 use crate::progress::Silent;
 use crate::requirements::read_pinned;
-use crate::resolve::index::{DEFAULT_INDEX, IndexClient};
 use crate::resolve::resolve_pinned;
 use crate::slim::recipe::{Action, Tier};
 use crate::slim::{Verdict, plan_entry};
@@ -19,32 +16,18 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Outcome> {
     let target = Target::new(runtime, arch);
     let recipes = super::build::load_recipes(&args.slim)?;
     let pinned = read_pinned(&args.requirements, &target)?;
-    let cache = Cache::open(&args.cache_dir.clone().unwrap_or_else(Cache::default_root))?;
-    let http = if args.offline {
-        None
-    } else {
-        Some(Http::new()?)
-    };
-    let mut indexes = vec![
-        args.index_url
-            .clone()
-            .or_else(|| pinned.index.index_url.clone())
-            .unwrap_or_else(|| DEFAULT_INDEX.to_string()),
-    ];
-    indexes.extend(pinned.index.extra_index_urls.iter().cloned());
-    let client = IndexClient::new(
-        http.clone(),
-        cache.clone(),
-        if pinned.index.no_index {
-            vec![]
-        } else {
-            indexes
-        },
-        pinned.index.find_links.clone(),
-        args.offline,
-    );
+    let super::Sources {
+        cache,
+        http,
+        client,
+    } = super::sources(
+        args.net.cache_dir.as_deref(),
+        args.net.offline,
+        &args.index,
+        &pinned.index,
+    )?;
     let lock = resolve_pinned(&pinned, &target, &client, &Silent)?;
-    let (wheels, _) = fetch(&lock, &cache, http.as_ref(), args.offline, &Silent)?;
+    let (wheels, _) = fetch(&lock, &cache, http.as_ref(), args.net.offline, &Silent)?;
     let wanted = args.path.trim_start_matches("./").trim_end_matches('/');
     let mut found = false;
     for w in &wheels {

@@ -148,15 +148,11 @@ pub struct VerifyArgs {
     /// Interpreter of the target version [default: python3.X on PATH or in pyenv]
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
-    /// Cache directory (for the runtime-provided packages of aggressive builds)
-    #[arg(long, env = "LPACK_CACHE_DIR", value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-    /// Index for the runtime-provided packages [default: $PIP_INDEX_URL, then PyPI]
-    #[arg(long, value_name = "URL")]
-    pub index_url: Option<String>,
-    /// Use only the cache
-    #[arg(long)]
-    pub offline: bool,
+    /// Where the runtime-provided packages of aggressive builds come from
+    #[command(flatten)]
+    pub index: IndexArgs,
+    #[command(flatten)]
+    pub net: CacheNetArgs,
     /// Machine-readable report on stdout
     #[arg(long)]
     pub json: bool,
@@ -172,18 +168,18 @@ pub struct ExplainArgs {
     /// The pinned requirements the artifact is built from
     #[arg(short = 'r', long = "requirements", value_name = "FILE")]
     pub requirements: PathBuf,
+    /// Lambda runtime
     #[arg(long, default_value = "python3.12")]
     pub runtime: String,
+    /// Lambda architecture
     #[arg(long, default_value = "x86_64")]
     pub arch: String,
     #[command(flatten)]
     pub slim: SlimArgs,
-    #[arg(long, env = "LPACK_CACHE_DIR", value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-    #[arg(long, value_name = "URL")]
-    pub index_url: Option<String>,
-    #[arg(long)]
-    pub offline: bool,
+    #[command(flatten)]
+    pub index: IndexArgs,
+    #[command(flatten)]
+    pub net: CacheNetArgs,
 }
 
 /// Artifact formats.
@@ -227,21 +223,8 @@ pub struct BuildArgs {
     #[arg(long)]
     pub offline: bool,
 
-    /// Primary package index (simple API) [default: the requirements file's --index-url, then $PIP_INDEX_URL / $UV_INDEX_URL, then https://pypi.org/simple]
-    #[arg(long, value_name = "URL")]
-    pub index_url: Option<String>,
-
-    /// Additional package index, searched after the primary one (repeatable)
-    #[arg(long, value_name = "URL")]
-    pub extra_index_url: Vec<String>,
-
-    /// Directory of wheels, or URL of an HTML page of links (repeatable)
-    #[arg(short = 'f', long, value_name = "DIR|URL")]
-    pub find_links: Vec<String>,
-
-    /// Ignore all indexes; use only --find-links
-    #[arg(long)]
-    pub no_index: bool,
+    #[command(flatten)]
+    pub index: IndexArgs,
 
     /// When two wheels write one path with different bytes
     #[arg(long, value_enum, default_value_t = ConflictPolicy::Error)]
@@ -268,6 +251,37 @@ pub struct BuildArgs {
     /// Print nothing but errors
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Where packages come from (shared by build and explain).
+#[derive(Debug, Args, Clone, Default)]
+pub struct IndexArgs {
+    /// Primary package index (simple API) [default: the requirements file's --index-url, then $PIP_INDEX_URL / $UV_INDEX_URL, then https://pypi.org/simple]
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+
+    /// Additional package index, searched after the primary one (repeatable)
+    #[arg(long, value_name = "URL")]
+    pub extra_index_url: Vec<String>,
+
+    /// Directory of wheels, or URL of an HTML page of links (repeatable)
+    #[arg(short = 'f', long, value_name = "DIR|URL")]
+    pub find_links: Vec<String>,
+
+    /// Ignore all indexes; use only --find-links
+    #[arg(long)]
+    pub no_index: bool,
+}
+
+/// The cache and network settings of commands that may fetch (verify, explain).
+#[derive(Debug, Args, Clone)]
+pub struct CacheNetArgs {
+    /// Cache directory [default: the user cache dir + /lpack]
+    #[arg(long, env = "LPACK_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Use only the cache; never touch the network
+    #[arg(long)]
+    pub offline: bool,
 }
 
 /// How wheels are slimmed (shared by build and explain).
@@ -339,6 +353,46 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Explain(args) => explain::run(args),
         Command::Cache(args) => cache::run(args),
     }
+}
+
+/// Cache, HTTP client and index client, set up the same way for every command that fetches.
+pub struct Sources {
+    pub cache: crate::cache::Cache,
+    pub http: Option<crate::http::Http>,
+    pub client: crate::resolve::index::IndexClient,
+}
+
+/// Open the cache and the package sources: `index` flags, then the requirements file's options
+/// (`file`), then the environment (see [`build::index_sources`]).
+pub fn sources(
+    cache_dir: Option<&std::path::Path>,
+    offline: bool,
+    index: &IndexArgs,
+    file: &crate::requirements::IndexOptions,
+) -> anyhow::Result<Sources> {
+    let root = cache_dir.map_or_else(
+        crate::cache::Cache::default_root,
+        std::path::Path::to_path_buf,
+    );
+    let cache = crate::cache::Cache::open(&root)?;
+    let http = if offline {
+        None
+    } else {
+        Some(crate::http::Http::new()?)
+    };
+    let (indexes, find_links) = build::index_sources(index, file);
+    let client = crate::resolve::index::IndexClient::new(
+        http.clone(),
+        cache.clone(),
+        indexes,
+        find_links,
+        offline,
+    );
+    Ok(Sources {
+        cache,
+        http,
+        client,
+    })
 }
 
 /// Human-readable size: `96.3 MB` (decimal megabytes, as Lambda's limits are stated).

@@ -2,10 +2,7 @@
 
 use super::{Outcome, VerifyArgs};
 use crate::artifact::ArtifactManifest;
-use crate::cache::Cache;
-use crate::http::Http;
 use crate::progress::Silent;
-use crate::resolve::index::{DEFAULT_INDEX, IndexClient};
 use crate::slim::bytecode::find_python;
 use crate::target::Target;
 use crate::verify::VerifyReport;
@@ -24,24 +21,16 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     } else {
         args.artifact.clone()
     };
-    let cache = Cache::open(&args.cache_dir.clone().unwrap_or_else(Cache::default_root))?;
-    let http = if args.offline {
-        None
-    } else {
-        Some(Http::new()?)
-    };
-    let index = args
-        .index_url
-        .clone()
-        .or_else(|| std::env::var("PIP_INDEX_URL").ok())
-        .unwrap_or_else(|| DEFAULT_INDEX.to_string());
-    let client = IndexClient::new(
-        http.clone(),
-        cache.clone(),
-        vec![index],
-        vec![],
-        args.offline,
-    );
+    let super::Sources {
+        cache,
+        http,
+        client,
+    } = super::sources(
+        args.net.cache_dir.as_deref(),
+        args.net.offline,
+        &args.index,
+        &Default::default(),
+    )?;
     let python = args
         .python
         .clone()

@@ -25,7 +25,7 @@ use super::{ConflictPolicy, EmitError};
 use crate::artifact::{Action, FileRecord, PackageRecord};
 use crate::progress::{Phase, Reporter};
 use crate::slim::SlimmedWheel;
-use crate::wheel::{ArchivePath, WheelEntry, WheelError, open_archive};
+use crate::wheel::{ArchivePath, WheelEntry, open_archive};
 
 /// Mark a kept record of `package` at `path` as dropped by `rule`.
 fn mark(records: &mut [FileRecord], package: &str, path: &str, rule: &str) {
@@ -69,21 +69,11 @@ enum Source {
 }
 
 fn read_entry(w: &SlimmedWheel, index: usize) -> Result<Vec<u8>, EmitError> {
-    let name = &w.wheel.locked.filename;
-    let mut archive = open_archive(&w.fragment, name)?;
-    let mut f = archive
-        .by_index(index)
-        .map_err(|source| WheelError::Corrupt {
-            wheel: name.clone(),
-            source,
-        })?;
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf).map_err(|e| EmitError::WheelData {
-        wheel: name.clone(),
-        path: String::new(),
-        detail: e.to_string(),
-    })?;
-    Ok(buf)
+    Ok(crate::wheel::read_entry_at(
+        &w.fragment,
+        &w.wheel.locked.filename,
+        index,
+    )?)
 }
 
 fn same_content(

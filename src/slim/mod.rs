@@ -37,7 +37,7 @@ use crate::emit::sink::{ArchiveSink, Epoch, Prepared, RawContent, ZipSink};
 use crate::fetch::FetchedWheel;
 use crate::progress::{Phase, Reporter};
 use crate::target::Target;
-use crate::wheel::{ArchivePath, Method, Wheel, WheelEntry, WheelError, open_archive};
+use crate::wheel::{ArchivePath, Wheel, WheelEntry, WheelError, open_archive};
 use bytecode::{BytecodePlan, CompileRequest};
 use recipe::{Action, RecipeSet};
 
@@ -221,42 +221,9 @@ fn load_cached(
     Some((entries, meta))
 }
 
-/// Entries of a fragment (or any canonical zip), validated like wheel entries.
+/// Entries of a fragment, validated like wheel entries.
 pub fn read_fragment_entries(path: &std::path::Path) -> Result<Vec<WheelEntry>, WheelError> {
-    let name = path.display().to_string();
-    let mut archive = open_archive(path, &name)?;
-    let mut entries = Vec::with_capacity(archive.len());
-    for index in 0..archive.len() {
-        let f = archive
-            .by_index_raw(index)
-            .map_err(|source| WheelError::Corrupt {
-                wheel: name.clone(),
-                source,
-            })?;
-        if f.is_dir() {
-            continue;
-        }
-        let raw = String::from_utf8_lossy(f.name_raw()).into_owned();
-        let p = ArchivePath::new(&raw).map_err(|why| WheelError::UnsafePath {
-            wheel: name.clone(),
-            path: raw.clone(),
-            why,
-        })?;
-        entries.push(WheelEntry {
-            index,
-            path: p,
-            size: f.size(),
-            compressed_size: f.compressed_size(),
-            crc32: f.crc32(),
-            method: if f.compression() == zip::CompressionMethod::Stored {
-                Method::Stored
-            } else {
-                Method::Deflated
-            },
-            executable: f.unix_mode().is_some_and(|m| m & 0o111 != 0),
-        });
-    }
-    Ok(entries)
+    crate::wheel::list_entries(path, &path.display().to_string())
 }
 
 enum Content {

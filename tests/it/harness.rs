@@ -59,29 +59,9 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Find `python3.<minor>`: on PATH, then in pyenv's versions.
+/// Find `python3.<minor>` the way lpack does (PATH, then pyenv).
 pub fn python(minor: u32) -> Option<PathBuf> {
-    let exe = format!("python3.{minor}");
-    if let Ok(path) = std::env::var("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let p = dir.join(&exe);
-            if p.is_file() && !dir.to_string_lossy().contains("shims") {
-                return Some(p);
-            }
-        }
-    }
-    let home = std::env::var("PYENV_ROOT")
-        .map(PathBuf::from)
-        .or_else(|_| std::env::var("HOME").map(|h| PathBuf::from(h).join(".pyenv")))
-        .ok()?;
-    let mut versions: Vec<PathBuf> = std::fs::read_dir(home.join("versions"))
-        .ok()?
-        .flatten()
-        .map(|e| e.path().join("bin").join(&exe))
-        .filter(|p| p.is_file())
-        .collect();
-    versions.sort();
-    versions.pop()
+    lpack::slim::bytecode::find_python(minor)
 }
 
 /// The interpreter that runs test helpers (pypiserver etc. are installed for it).
