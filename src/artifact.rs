@@ -18,6 +18,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[serde(rename_all = "kebab-case")]
 pub enum ArtifactKind {
     FunctionZip,
+    /// A Lambda layer zip (packages under `python/…`).
+    LayerZip,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -141,6 +143,14 @@ pub struct ArtifactManifest {
     /// ABI audit findings.
     #[serde(default)]
     pub audit: Vec<AuditRecord>,
+    /// For layers: the directory packages sit under (`python`, or
+    /// `python/lib/python3.X/site-packages`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_prefix: Option<String>,
+    /// For function zips built against layers (`--exclude-layer`): those layers, whose
+    /// distributions this zip leaves out and whose sizes count with it against the limit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<LayerRef>,
     pub files: Vec<FileRecord>,
 }
 
@@ -154,6 +164,14 @@ pub struct RuleRecord {
     pub reason: String,
     pub origin: String,
     pub hits: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRef {
+    pub file: String,
+    pub sha256: String,
+    pub unzipped_size: u64,
+    pub distributions: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::progress::Bars;
-use super::{BuildArgs, Outcome, human_size};
+use super::{BuildArgs, Format, Outcome, human_size};
 use crate::artifact::{
     ArtifactKind, ArtifactManifest, ArtifactRecord, SCHEMA_VERSION, SkippedRecord, TargetRecord,
     manifest_path,
@@ -241,68 +241,257 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
     let dists: std::collections::BTreeSet<String> =
         wheels.iter().map(|w| w.locked.name.clone()).collect();
     let stale_rules = recipes.stale(&dists);
-
-    // Input hash: everything that decides the artifact's bytes.
-    let inputs = serde_json::json!({
-        "lpack": env!("CARGO_PKG_VERSION"),
-        "format": "zip",
-        "target": target.slug(),
-        "source_date_epoch": epoch.0,
-        "on_conflict": args.on_conflict,
-        "recipes": recipes.digest,
-        "bytecode": plan.fingerprint(),
-        "wheels": wheels.iter().map(|w| [&w.locked.name, &w.locked.version, &w.locked.filename, &w.sha256]).collect::<Vec<_>>(),
-        "src": src_digests,
-    });
-    let inputs_sha256 = sha256_hex(inputs.to_string().as_bytes());
-
-    // Nothing changed since the last build of this output: keep it, skip the write.
-    if let Some(previous) = up_to_date(&output, &manifest_file, &inputs_sha256) {
-        let done = Done {
-            output: &output,
-            manifest_file: &manifest_file,
-            manifest: &previous,
-            stats: &stats,
-            seconds: started.elapsed().as_secs_f64(),
-            unchanged: true,
-        };
-        return finish(
+    let ctx = Ctx {
+        args: &args,
+        target: &target,
+        epoch,
+        recipes: &recipes,
+        plan: &plan,
+        findings: &findings,
+        stale_rules: &stale_rules,
+        warnings: &warnings,
+        skipped: &pinned.skipped,
+        reporter: &reporter,
+    };
+    let finish_one = |done: &Done<'_>| {
+        finish(
             &args,
-            &done,
+            done,
             &target,
             &plan,
             &cache,
             &client,
             http.as_ref(),
             &reporter,
-        );
-    }
-
-    let opts = ZipOptions {
-        src: args.src.clone(),
-        conflicts: args.on_conflict,
-        epoch,
-        exclude,
+        )
     };
-    let assembled = write_function_zip(&slimmed, &opts, &output, &reporter)
-        .with_context(|| format!("building {}", output.display()))?;
 
+    match args.format {
+        Format::Zip => {
+            // Distributions that --exclude-layer layers already hold stay out of the zip.
+            let layers = read_layers(&args.exclude_layer)?;
+            let in_layers: std::collections::BTreeMap<&str, &str> = layers
+                .iter()
+                .flat_map(|m| {
+                    m.packages
+                        .iter()
+                        .map(|p| (p.name.as_str(), p.version.as_str()))
+                })
+                .collect();
+            for w in &wheels {
+                if let Some(v) = in_layers.get(w.locked.name.as_str())
+                    && *v != w.locked.version
+                {
+                    anyhow::bail!(
+                        "{} is {} in {} but {v} in the layer; the function would import the layer's copy\n  hint: build the layer and the function from the same lock",
+                        w.locked.name,
+                        w.locked.version,
+                        args.requirements.display()
+                    );
+                }
+            }
+            let units: Vec<SlimmedWheel> = slimmed
+                .iter()
+                .filter(|s| !in_layers.contains_key(s.wheel.locked.name.as_str()))
+                .cloned()
+                .collect();
+            let layer_refs: Vec<crate::artifact::LayerRef> = layers
+                .iter()
+                .map(|m| crate::artifact::LayerRef {
+                    file: m.artifact.file.clone(),
+                    sha256: m.artifact.sha256.clone(),
+                    unzipped_size: m.artifact.unzipped_size,
+                    distributions: m.packages.iter().map(|p| p.name.clone()).collect(),
+                })
+                .collect();
+            let unit = Unit {
+                output: output.clone(),
+                kind: ArtifactKind::FunctionZip,
+                prefix: String::new(),
+                slimmed: units,
+                src: args.src.clone(),
+                src_digests: src_digests.clone(),
+                layers: layer_refs,
+            };
+            let (manifest, unchanged) = emit_unit(&ctx, &unit, &wheels)?;
+            let done = Done {
+                output: &output,
+                manifest_file: &manifest_file,
+                manifest: &manifest,
+                stats: &stats,
+                seconds: started.elapsed().as_secs_f64(),
+                unchanged,
+            };
+            let mut all = vec![manifest.clone()];
+            all.extend(layers);
+            if let Some(msg) = over_limit(&args, &all) {
+                report(&args, &done)?;
+                eprintln!("{msg}");
+                return Ok(Outcome::GateFailed);
+            }
+            finish_one(&done)
+        }
+        Format::Layer => {
+            if args.src.is_some() {
+                anyhow::bail!(
+                    "--src with --format layer: handler code belongs in the function zip, not a layer\n  hint: build the layer without --src, then `lpack build --format zip --src DIR --exclude-layer LAYER.zip.lpack.json`"
+                );
+            }
+            let prefix = args.layer_layout.prefix(&target);
+            let groups = match args.split.as_deref() {
+                None => vec![crate::emit::layer::Group {
+                    name: String::new(),
+                    distributions: dists.clone(),
+                }],
+                Some("auto") => crate::emit::layer::split_auto(
+                    &slimmed,
+                    args.layer_budget
+                        .unwrap_or(crate::emit::layer::DEFAULT_BUDGET),
+                )?,
+                Some(file) => {
+                    let specs = crate::emit::layer::load_specs(Path::new(file))?;
+                    crate::emit::layer::split_by_spec(&specs, &slimmed, &target)?
+                }
+            };
+            let mut manifests = Vec::new();
+            for g in &groups {
+                let out = if g.name.is_empty() {
+                    output.clone()
+                } else {
+                    sibling(&output, &g.name)
+                };
+                let unit = Unit {
+                    output: out.clone(),
+                    kind: ArtifactKind::LayerZip,
+                    prefix: prefix.clone(),
+                    slimmed: slimmed
+                        .iter()
+                        .filter(|s| g.distributions.contains(&s.wheel.locked.name))
+                        .cloned()
+                        .collect(),
+                    src: None,
+                    src_digests: Vec::new(),
+                    layers: Vec::new(),
+                };
+                let (manifest, unchanged) = emit_unit(&ctx, &unit, &wheels)?;
+                let mf = manifest_path(&out);
+                report(
+                    &args,
+                    &Done {
+                        output: &out,
+                        manifest_file: &mf,
+                        manifest: &manifest,
+                        stats: &stats,
+                        seconds: started.elapsed().as_secs_f64(),
+                        unchanged,
+                    },
+                )?;
+                manifests.push(manifest);
+            }
+            if groups.len() > 1 || args.split.is_some() {
+                write_layer_set(&output, &manifests)?;
+            }
+            if let Some(msg) = over_limit(&args, &manifests) {
+                eprintln!("{msg}");
+                return Ok(Outcome::GateFailed);
+            }
+            let r = crate::report::build(&manifests);
+            let failures = crate::report::gate(&r, args.gates.max_unzipped, args.gates.max_zipped);
+            for f in &failures {
+                eprintln!("gate failed: {}", f.message);
+            }
+            Ok(if failures.is_empty() {
+                Outcome::Ok
+            } else {
+                Outcome::GateFailed
+            })
+        }
+    }
+}
+
+/// Everything the emit step needs besides the unit itself.
+struct Ctx<'a> {
+    args: &'a BuildArgs,
+    target: &'a Target,
+    epoch: Epoch,
+    recipes: &'a RecipeSet,
+    plan: &'a BytecodePlan,
+    findings: &'a [Finding],
+    stale_rules: &'a [String],
+    warnings: &'a [String],
+    skipped: &'a [crate::requirements::Skipped],
+    reporter: &'a Bars,
+}
+
+/// One artifact to write: a function zip or one layer.
+struct Unit {
+    output: PathBuf,
+    kind: ArtifactKind,
+    prefix: String,
+    slimmed: Vec<SlimmedWheel>,
+    src: Option<PathBuf>,
+    src_digests: Vec<(String, String)>,
+    layers: Vec<crate::artifact::LayerRef>,
+}
+
+/// Write one artifact and its manifest (or find it up to date). Returns the manifest and
+/// whether the artifact was left as it was.
+fn emit_unit(
+    ctx: &Ctx<'_>,
+    unit: &Unit,
+    wheels: &[crate::fetch::FetchedWheel],
+) -> anyhow::Result<(ArtifactManifest, bool)> {
+    let args = ctx.args;
+    let manifest_file = manifest_path(&unit.output);
+    let in_unit: std::collections::BTreeSet<&str> = unit
+        .slimmed
+        .iter()
+        .map(|s| s.wheel.locked.name.as_str())
+        .collect();
+    // Input hash: everything that decides the artifact's bytes.
+    let inputs = serde_json::json!({
+        "lpack": env!("CARGO_PKG_VERSION"),
+        "kind": unit.kind,
+        "prefix": unit.prefix,
+        "target": ctx.target.slug(),
+        "source_date_epoch": ctx.epoch.0,
+        "on_conflict": args.on_conflict,
+        "recipes": ctx.recipes.digest,
+        "bytecode": ctx.plan.fingerprint(),
+        "wheels": wheels.iter().filter(|w| in_unit.contains(w.locked.name.as_str())).map(|w| [&w.locked.name, &w.locked.version, &w.locked.filename, &w.sha256]).collect::<Vec<_>>(),
+        "src": unit.src_digests,
+        "layers": unit.layers,
+    });
+    let inputs_sha256 = sha256_hex(inputs.to_string().as_bytes());
+    if let Some(previous) = up_to_date(&unit.output, &manifest_file, &inputs_sha256) {
+        return Ok((previous, true));
+    }
+    let opts = ZipOptions {
+        src: unit.src.clone(),
+        conflicts: args.on_conflict,
+        epoch: ctx.epoch,
+        exclude: vec![unit.output.clone(), manifest_file.clone()],
+        prefix: unit.prefix.clone(),
+    };
+    let assembled = write_function_zip(&unit.slimmed, &opts, &unit.output, ctx.reporter)
+        .with_context(|| format!("building {}", unit.output.display()))?;
+    let mut warnings = ctx.warnings.to_vec();
     for w in &assembled.warnings {
         if !warnings.contains(w) {
             warnings.push(w.clone());
         }
     }
-    let target_record = TargetRecord::of(&target);
     let manifest = ArtifactManifest {
         schema_version: SCHEMA_VERSION,
         lpack_version: env!("CARGO_PKG_VERSION").to_string(),
-        kind: ArtifactKind::FunctionZip,
-        target: target_record.clone(),
+        kind: unit.kind,
+        target: TargetRecord::of(ctx.target),
         inputs_sha256,
         requirements: args.requirements.display().to_string(),
-        source_date_epoch: epoch.0,
+        source_date_epoch: ctx.epoch.0,
         artifact: ArtifactRecord {
-            file: output
+            file: unit
+                .output
                 .file_name()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default(),
@@ -312,7 +501,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
             entries: assembled.summary.entries,
         },
         packages: assembled.packages.clone(),
-        skipped_requirements: pinned
+        skipped_requirements: ctx
             .skipped
             .iter()
             .map(|s| SkippedRecord {
@@ -320,10 +509,11 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
                 location: s.location.clone(),
             })
             .collect(),
-        warnings: warnings.clone(),
+        warnings,
         profile: format!("{:?}", args.slim.profile).to_lowercase(),
-        bytecode: format!("{:?}", plan.mode).to_lowercase(),
-        rules: recipes
+        bytecode: format!("{:?}", ctx.plan.mode).to_lowercase(),
+        rules: ctx
+            .recipes
             .rules()
             .iter()
             .filter(|r| r.hits() > 0)
@@ -336,8 +526,9 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
                 hits: r.hits(),
             })
             .collect(),
-        stale_rules: stale_rules.clone(),
-        audit: findings
+        stale_rules: ctx.stale_rules.to_vec(),
+        audit: ctx
+            .findings
             .iter()
             .map(|f| crate::artifact::AuditRecord {
                 severity: format!("{:?}", f.severity).to_lowercase(),
@@ -346,27 +537,136 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
                 message: f.message.clone(),
             })
             .collect(),
+        layer_prefix: (unit.kind == ArtifactKind::LayerZip).then(|| unit.prefix.clone()),
+        layers: unit.layers.clone(),
         files: assembled.files.clone(),
     };
     manifest.write(&manifest_file)?;
-    let done = Done {
-        output: &output,
-        manifest_file: &manifest_file,
-        manifest: &manifest,
-        stats: &stats,
-        seconds: started.elapsed().as_secs_f64(),
-        unchanged: false,
-    };
-    finish(
-        &args,
-        &done,
-        &target,
-        &plan,
-        &cache,
-        &client,
-        http.as_ref(),
-        &reporter,
-    )
+    Ok((manifest, false))
+}
+
+/// `dist/app.zip` + `datasci` → `dist/app-datasci.zip`.
+fn sibling(output: &Path, name: &str) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "layer".to_string());
+    output.with_file_name(format!("{stem}-{name}.zip"))
+}
+
+/// Manifests of the layers named by --exclude-layer (a layer zip or its manifest).
+fn read_layers(paths: &[PathBuf]) -> anyhow::Result<Vec<ArtifactManifest>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let m = ArtifactManifest::read(p)?;
+        if m.kind != ArtifactKind::LayerZip {
+            anyhow::bail!(
+                "--exclude-layer {}: that manifest describes a {:?}, not a layer\n  hint: pass the .lpack.json written beside a `--format layer` build",
+                p.display(),
+                m.kind
+            );
+        }
+        out.push(m);
+    }
+    if out.len() > crate::emit::layer::MAX_LAYERS {
+        anyhow::bail!(
+            "{} layers given; Lambda allows a function at most 5",
+            out.len()
+        );
+    }
+    let mut owner: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    for m in &out {
+        for p in &m.packages {
+            if let Some(first) = owner.insert(&p.name, &m.artifact.file) {
+                anyhow::bail!(
+                    "{} is in two layers ({first} and {}); Lambda extracts layers over each other, so only one copy would be used\n  hint: split distributions between layers without overlap (--split)",
+                    p.name,
+                    m.artifact.file
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Lambda's combined limit: function + layers unzipped. `None` when within it (or unchecked).
+fn over_limit(args: &BuildArgs, manifests: &[ArtifactManifest]) -> Option<String> {
+    if args.no_limit_check {
+        return None;
+    }
+    let total: u64 = manifests.iter().map(|m| m.artifact.unzipped_size).sum();
+    if total <= crate::report::UNZIPPED_LIMIT {
+        return None;
+    }
+    let r = crate::report::build(manifests);
+    let over = total - crate::report::UNZIPPED_LIMIT;
+    let biggest: Vec<String> = r
+        .distributions
+        .iter()
+        .take(5)
+        .map(|d| format!("{} {}", d.name, crate::report::render::mb(d.after)))
+        .collect();
+    // What would fit: the smallest single distribution whose removal brings it under.
+    let fits = r
+        .distributions
+        .iter()
+        .filter(|d| d.after >= over)
+        .min_by_key(|d| d.after)
+        .map(|d| {
+            format!(
+                "without {} ({}) it would fit",
+                d.name,
+                crate::report::render::mb(d.after)
+            )
+        })
+        .unwrap_or_else(|| "no single distribution's removal makes it fit".to_string());
+    Some(format!(
+        "over Lambda's limit: {} unzipped ({}) is {} more than 262,144,000 bytes (\"Unzipped size must be smaller than 262144000 bytes\")\n  biggest: {}\n  {fits}\n  hint: --profile aggressive, --drop what you do not import, or ship a container image; layers do not help (they count too). --no-limit-check builds anyway",
+        crate::report::render::mb(total),
+        if manifests.len() > 1 {
+            "function + layers"
+        } else {
+            "this artifact"
+        },
+        crate::report::render::mb(over),
+        biggest.join(", ")
+    ))
+}
+
+/// `dist/app.layers.lpack.json`: the layers of a split and their combined size.
+fn write_layer_set(output: &Path, manifests: &[ArtifactManifest]) -> anyhow::Result<()> {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "layer".to_string());
+    let path = output.with_file_name(format!("{stem}.layers.lpack.json"));
+    let layers: Vec<serde_json::Value> = manifests
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "file": m.artifact.file,
+                "manifest": format!("{}.lpack.json", m.artifact.file),
+                "sha256": m.artifact.sha256,
+                "zipped": m.artifact.size,
+                "unzipped": m.artifact.unzipped_size,
+                "distributions": m.packages.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let combined: u64 = manifests.iter().map(|m| m.artifact.unzipped_size).sum();
+    let body = serde_json::to_vec_pretty(&serde_json::json!({
+        "schema_version": 1,
+        "kind": "layer-set",
+        "layers": layers,
+        "combined_unzipped": combined,
+        "limit": crate::report::UNZIPPED_LIMIT,
+    }))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    crate::cache::write_atomic(dir, &path, &body)?;
+    Ok(())
 }
 
 /// What a build produced (or found up to date).
@@ -565,16 +865,23 @@ fn report(args: &BuildArgs, done: &Done<'_>) -> anyhow::Result<()> {
         &manifest.target.arch,
         &manifest.target.glibc,
     );
+    let what = match manifest.kind {
+        ArtifactKind::FunctionZip => "function zip",
+        ArtifactKind::LayerZip => "layer",
+    };
     if unchanged {
         println!(
-            "{} is up to date for {rt} on {arch} (glibc {glibc})",
+            "{what} {} is up to date for {rt} on {arch} (glibc {glibc})",
             output.display()
         );
     } else {
         println!(
-            "Built {} for {rt} on {arch} (glibc {glibc})",
+            "Built {what} {} for {rt} on {arch} (glibc {glibc})",
             output.display()
         );
+    }
+    if let Some(prefix) = &manifest.layer_prefix {
+        println!("  packages under {prefix}/ (on sys.path as /opt/{prefix})");
     }
     println!(
         "  profile {} · bytecode {} · {} unzipped before slimming → {} after",
@@ -589,16 +896,34 @@ fn report(args: &BuildArgs, done: &Done<'_>) -> anyhow::Result<()> {
         human_size(a.size),
         human_size(a.unzipped_size)
     );
-    if a.unzipped_size > UNZIPPED_LIMIT {
+    // Lambda counts the function with all its layers.
+    let layers: u64 = manifest.layers.iter().map(|l| l.unzipped_size).sum();
+    let counted = a.unzipped_size + layers;
+    let with_layers = if manifest.layers.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " with {} layer(s) ({}): {} in all",
+            manifest.layers.len(),
+            manifest
+                .layers
+                .iter()
+                .map(|l| l.file.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            human_size(counted)
+        )
+    };
+    if counted > UNZIPPED_LIMIT {
         println!(
-            "  over Lambda's unzipped limit by {} (limit {} for function + layers): Lambda will refuse this zip",
-            human_size(a.unzipped_size - UNZIPPED_LIMIT),
+            "  over Lambda's unzipped limit by {}{with_layers} (limit {} for function + layers)",
+            human_size(counted - UNZIPPED_LIMIT),
             human_size(UNZIPPED_LIMIT)
         );
     } else {
         println!(
-            "  {} of headroom under Lambda's unzipped limit ({})",
-            human_size(UNZIPPED_LIMIT - a.unzipped_size),
+            "  {} of headroom under Lambda's unzipped limit ({}){with_layers}",
+            human_size(UNZIPPED_LIMIT - counted),
             human_size(UNZIPPED_LIMIT)
         );
     }

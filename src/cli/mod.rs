@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::emit::ConflictPolicy;
+use crate::emit::layer::LayerLayout;
 use crate::slim::bytecode::BytecodeMode;
 use crate::slim::recipe::Profile;
 
@@ -187,6 +188,8 @@ pub struct ExplainArgs {
 pub enum Format {
     /// A function zip: packages and handler code at the root
     Zip,
+    /// A layer zip: packages under python/ (see --layer-layout, --split)
+    Layer,
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +238,26 @@ pub struct BuildArgs {
 
     #[command(flatten)]
     pub gates: GateArgs,
+
+    /// Where packages go inside a layer zip
+    #[arg(long, value_enum, default_value_t = LayerLayout::Python)]
+    pub layer_layout: LayerLayout,
+
+    /// With --format layer: split into several layers, `auto` or a layers/*.toml spec
+    #[arg(long, value_name = "auto|FILE", requires = "format")]
+    pub split: Option<String>,
+
+    /// With --split auto: at most SIZE zipped per layer [default: 50MiB, the direct-upload limit]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub layer_budget: Option<u64>,
+
+    /// Build a function zip without the distributions this layer holds (its .lpack.json; repeatable)
+    #[arg(long, value_name = "MANIFEST")]
+    pub exclude_layer: Vec<PathBuf>,
+
+    /// Do not fail (exit 1) when function + layers exceed Lambda's 262,144,000-byte limit
+    #[arg(long)]
+    pub no_limit_check: bool,
 
     /// Do not fail the build on ABI audit errors (they are still reported)
     #[arg(long)]

@@ -1,8 +1,10 @@
 //! Emit: write artifacts. Every format writes through the [`sink::ArchiveSink`] seam, which
 //! alone applies the reproducibility rules.
 //!
-//! - [`zip`]: the function zip (`lpack build --format zip`).
+//! - [`zip`]: zip artifacts — the function zip, and layer zips (the same writer with a path
+//!   prefix; [`layer`] decides prefixes and splits).
 
+pub mod layer;
 pub mod sink;
 pub mod zip;
 

@@ -50,6 +50,8 @@ pub struct ZipOptions {
     pub epoch: Epoch,
     /// Paths the walk of `src` must skip (the artifact itself, when written inside src).
     pub exclude: Vec<PathBuf>,
+    /// Directory every installed path goes under (`python` for layers; empty for functions).
+    pub prefix: String,
 }
 
 /// What was written.
@@ -218,9 +220,14 @@ pub fn write_function_zip(
     for (wi, sw) in wheels.iter().enumerate() {
         let name = &sw.wheel.locked.filename;
         warnings.extend(sw.meta.warnings.iter().cloned());
-        records.extend(sw.meta.records.iter().cloned());
+        records.extend(sw.meta.records.iter().cloned().map(|mut r| {
+            if !opts.prefix.is_empty() && r.action != Action::Drop {
+                r.path = format!("{}/{}", opts.prefix, r.path);
+            }
+            r
+        }));
         for entry in &sw.entries {
-            let installed = entry.path.clone();
+            let installed = entry.path.with_prefix(&opts.prefix);
             if let Some(&prev) = owner.get(&installed) {
                 let Some(Source::Wheel {
                     wheel: pw,

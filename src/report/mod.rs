@@ -242,7 +242,7 @@ pub fn build(manifests: &[ArtifactManifest]) -> SizeReport {
     let mut limits = Vec::new();
     let zips: Vec<&ArtifactSummary> = artifacts
         .iter()
-        .filter(|a| matches!(a.kind, ArtifactKind::FunctionZip))
+        .filter(|a| matches!(a.kind, ArtifactKind::FunctionZip | ArtifactKind::LayerZip))
         .collect();
     if !zips.is_empty() {
         limits.push(limit(
@@ -370,7 +370,7 @@ pub fn gate(
     }
     if let Some(d) = r.distributions.first() {
         hints.push(format!(
-            "move heavy distributions such as {} into a Lambda layer",
+            "move heavy distributions such as {} into a layer if the function zip is what's over (--format layer, then --exclude-layer)",
             d.name
         ));
     }

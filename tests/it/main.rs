@@ -2,6 +2,7 @@
 
 mod build;
 mod harness;
+mod layers;
 mod network;
 mod report;
 mod slim;
