@@ -60,7 +60,7 @@ def main():
     work = tempfile.mkdtemp(prefix="lpack-slim-bench-")
     src = os.path.join(ROOT, "benches/workload")
     variants = {
-        "raw": ["--profile", "none", "--bytecode", "none"],
+        "raw": ["--profile", "none", "--bytecode", "none", "--no-limit-check"],
         "safe": ["--profile", "safe", "--bytecode-for-imports", "handler.handler"],
         "safe-nopyc": ["--profile", "safe", "--bytecode", "none"],
         "aggressive": ["--profile", "aggressive", "--bytecode-for-imports", "handler.handler"],
