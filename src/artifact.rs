@@ -20,6 +20,8 @@ pub enum ArtifactKind {
     FunctionZip,
     /// A Lambda layer zip (packages under `python/…`).
     LayerZip,
+    /// An OCI container image (packages and handler under `/var/task`).
+    Image,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -151,6 +153,9 @@ pub struct ArtifactManifest {
     /// distributions this zip leaves out and whose sizes count with it against the limit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<LayerRef>,
+    /// For images: digests, base and layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageRecord>,
     pub files: Vec<FileRecord>,
 }
 
@@ -165,6 +170,27 @@ pub struct RuleRecord {
     pub origin: String,
     pub hits: u64,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// `sha256:…` of the image manifest (what a registry reports as the image digest).
+    pub manifest_digest: String,
+    pub config_digest: String,
+    pub base: String,
+    pub base_manifest_digest: String,
+    /// Layers lpack added, in order (base layers come first in the image).
+    pub layers: Vec<crate::emit::image::AppLayer>,
+    /// Where it was written.
+    pub outputs: Vec<String>,
+}
+
+impl PartialEq for ImageRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.manifest_digest == other.manifest_digest && self.outputs == other.outputs
+    }
+}
+
+impl Eq for ImageRecord {}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerRef {

@@ -12,6 +12,8 @@
 //!                                    wheel sha256, recipes, bytecode plan, target, lpack version
 //! choices-v1/<key>                   the wheel a hashed pin chose for a target (skips the index)
 //! trace-v1/<key>                     modules a handler's import loads (--bytecode-for-imports)
+//! blobs-v1/sha256/<hex>               OCI blobs: image layers built by lpack, configs, base layers
+//! layers-v1/<key>                     which blob an image layer's content key produced
 //! tmp/                               in-flight writes (same filesystem, so renames are atomic)
 //! ```
 //!
@@ -79,13 +81,15 @@ pub struct Choice {
     pub source: String,
 }
 
-const SUBDIRS: [&str; 7] = [
+const SUBDIRS: [&str; 9] = [
     "wheels-v1",
     "urls-v1",
     "index-v1",
     "slim-v1",
     "choices-v1",
     "trace-v1",
+    "blobs-v1",
+    "layers-v1",
     "tmp",
 ];
 
@@ -171,6 +175,50 @@ impl Cache {
         write_atomic(
             &self.root.join("tmp"),
             &self.root.join("trace-v1").join(key),
+            &body,
+        )
+    }
+
+    /// An OCI blob by digest (`sha256:<hex>`), if cached.
+    pub fn blob(&self, digest: &str) -> Option<PathBuf> {
+        let hex = digest.strip_prefix("sha256:")?;
+        let p = self.root.join("blobs-v1").join("sha256").join(hex);
+        p.is_file().then_some(p)
+    }
+
+    /// Store a fully written temp file as the blob `digest`.
+    pub fn commit_blob(&self, tmp: NamedTempFile, digest: &str) -> Result<PathBuf, CacheError> {
+        let hex = digest.trim_start_matches("sha256:");
+        let dest = self.root.join("blobs-v1").join("sha256").join(hex);
+        self.commit_file(tmp, &dest)
+    }
+
+    /// Store bytes as the blob `digest`.
+    pub fn write_blob(&self, digest: &str, data: &[u8]) -> Result<PathBuf, CacheError> {
+        let hex = digest.trim_start_matches("sha256:");
+        let dir = self.root.join("blobs-v1").join("sha256");
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let dest = dir.join(hex);
+        if !dest.is_file() {
+            write_atomic(&self.root.join("tmp"), &dest, data)?;
+        }
+        Ok(dest)
+    }
+
+    /// A built image layer, by its content key.
+    pub fn read_layer(&self, key: &str) -> Option<crate::emit::image::AppLayer> {
+        serde_json::from_slice(&fs::read(self.root.join("layers-v1").join(key)).ok()?).ok()
+    }
+
+    pub fn write_layer(
+        &self,
+        key: &str,
+        layer: &crate::emit::image::AppLayer,
+    ) -> Result<(), CacheError> {
+        let body = serde_json::to_vec(layer).unwrap_or_default();
+        write_atomic(
+            &self.root.join("tmp"),
+            &self.root.join("layers-v1").join(key),
             &body,
         )
     }

@@ -331,6 +331,20 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
             }
             finish_one(&done)
         }
+        Format::Image => {
+            let manifest = build_image(&ctx, &slimmed, &cache)?;
+            let r = crate::report::build(std::slice::from_ref(&manifest));
+            let failures = crate::report::gate(&r, args.gates.max_unzipped, args.gates.max_zipped);
+            for f in &failures {
+                eprintln!("gate failed: {}", f.message);
+            }
+            let _ = stats;
+            Ok(if failures.is_empty() {
+                Outcome::Ok
+            } else {
+                Outcome::GateFailed
+            })
+        }
         Format::Layer => {
             if args.src.is_some() {
                 anyhow::bail!(
@@ -539,10 +553,226 @@ fn emit_unit(
             .collect(),
         layer_prefix: (unit.kind == ArtifactKind::LayerZip).then(|| unit.prefix.clone()),
         layers: unit.layers.clone(),
+        image: None,
         files: assembled.files.clone(),
     };
     manifest.write(&manifest_file)?;
     Ok((manifest, false))
+}
+
+/// `--format image`: app layers on a base image, written to every `--image-out`.
+fn build_image(
+    ctx: &Ctx<'_>,
+    slimmed: &[SlimmedWheel],
+    cache: &Cache,
+) -> anyhow::Result<ArtifactManifest> {
+    use crate::emit::image::{self as img, ImageOut};
+    let args = ctx.args;
+    let handler = args.handler.clone().ok_or_else(|| {
+        anyhow::anyhow!(
+            "--format image needs --handler MODULE.FUNCTION (the image's CMD), e.g. --handler app.handler"
+        )
+    })?;
+    let Some((module, _func)) = handler.rsplit_once('.') else {
+        anyhow::bail!("--handler `{handler}` must be MODULE.FUNCTION, e.g. app.handler");
+    };
+    let src_files: Vec<(String, PathBuf, bool)> = match &args.src {
+        Some(src) => crate::emit::zip::list_src(src, &[])?
+            .into_iter()
+            .map(|(p, d, x)| (p.to_string(), d, x))
+            .collect(),
+        None => Vec::new(),
+    };
+    let module_path = module.replace('.', "/");
+    let candidates = [
+        format!("{module_path}.py"),
+        format!("{module_path}/__init__.py"),
+    ];
+    let in_src = src_files.iter().any(|(p, _, _)| candidates.contains(p));
+    let in_deps = slimmed.iter().any(|s| {
+        s.entries
+            .iter()
+            .any(|e| candidates.iter().any(|c| c == e.path.as_str()))
+    });
+    if !in_src && !in_deps {
+        anyhow::bail!(
+            "handler module `{module}` is not in the image: no {} in --src{}\n  hint: pass --src with your handler code, or fix --handler",
+            candidates[0],
+            args.src
+                .as_ref()
+                .map(|s| format!(" {}", s.display()))
+                .unwrap_or_else(|| " (none given)".to_string())
+        );
+    }
+    if args.image_out.is_empty() {
+        anyhow::bail!(
+            "--format image needs --image-out oci-layout:DIR[:TAG] or docker-archive:FILE.tar[:TAG]"
+        );
+    }
+    let outs: Vec<ImageOut> = args
+        .image_out
+        .iter()
+        .map(|o| ImageOut::parse(o).map_err(|e| anyhow::anyhow!("--image-out {e}")))
+        .collect::<Result<_, _>>()?;
+    let spec = img::spec_for(ctx.target);
+    let base_ref = args.base.clone().unwrap_or_else(|| spec.base.clone());
+    let base = match base_ref.strip_prefix("oci-layout:") {
+        Some(rest) => {
+            let (dir, tag) = match rest.rsplit_once(':') {
+                Some((d, t)) if !t.contains('/') => (PathBuf::from(d), Some(t.to_string())),
+                _ => (PathBuf::from(rest), None),
+            };
+            img::read_oci_layout(&dir, tag.as_deref(), ctx.target.arch)?
+        }
+        None => anyhow::bail!(
+            "base image `{base_ref}`: pulling from a registry is not built yet\n  hint: copy it into an OCI layout once (`skopeo copy docker://{base_ref} oci:base:latest`) and pass --base oci-layout:base:latest"
+        ),
+    };
+    let settings = img::ImageSettings {
+        entrypoint: spec.entrypoint.clone(),
+        cmd: vec![handler.clone()],
+        workdir: spec.workdir.clone(),
+        env: spec.env.clone(),
+        heavy_threshold: args.heavy_threshold,
+        epoch: ctx.epoch,
+        gzip_level: 6,
+    };
+    let built = img::build_image(slimmed, &src_files, ctx.target, base, &settings, cache)?;
+    let mut written = Vec::new();
+    for out in &outs {
+        match out {
+            ImageOut::OciLayout { dir, tag } => {
+                img::write_oci_layout(&built, dir, tag)?;
+                written.push(format!("oci-layout:{}:{tag}", dir.display()));
+            }
+            ImageOut::DockerArchive { file, tag } => {
+                img::write_docker_archive(&built, file, tag, ctx.epoch)?;
+                written.push(format!("docker-archive:{}:{tag}", file.display()));
+            }
+        }
+    }
+
+    // Records: the app files under /var/task.
+    let mut files: Vec<crate::artifact::FileRecord> = Vec::new();
+    for s in slimmed {
+        files.extend(s.meta.records.iter().cloned().map(|mut r| {
+            if r.action != crate::artifact::Action::Drop {
+                r.path = format!("var/task/{}", r.path);
+            }
+            r
+        }));
+    }
+    for (p, disk, _) in &src_files {
+        let size = std::fs::metadata(disk).map(|m| m.len()).unwrap_or(0);
+        files.push(crate::artifact::FileRecord {
+            path: format!("var/task/{p}"),
+            package: SRC_PACKAGE.to_string(),
+            original_size: size,
+            size,
+            compressed_size: 0,
+            action: crate::artifact::Action::Keep,
+            rule: None,
+        });
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path).then(a.package.cmp(&b.package)));
+    let unzipped: u64 = files
+        .iter()
+        .filter(|f| f.action != crate::artifact::Action::Drop)
+        .map(|f| f.size)
+        .sum();
+    let total_blobs: u64 =
+        built.blobs.iter().map(|b| b.size).sum::<u64>() + built.manifest.len() as u64;
+    let first = outs.first().map(|o| match o {
+        ImageOut::OciLayout { dir, .. } => dir.clone(),
+        ImageOut::DockerArchive { file, .. } => file.clone(),
+    });
+    let manifest_file = manifest_path(first.as_deref().unwrap_or(Path::new("image")));
+    let manifest = ArtifactManifest {
+        schema_version: SCHEMA_VERSION,
+        lpack_version: env!("CARGO_PKG_VERSION").to_string(),
+        kind: ArtifactKind::Image,
+        target: TargetRecord::of(ctx.target),
+        inputs_sha256: sha256_hex(built.manifest_digest.as_bytes()),
+        requirements: args.requirements.display().to_string(),
+        source_date_epoch: ctx.epoch.0,
+        artifact: ArtifactRecord {
+            file: written.first().cloned().unwrap_or_default(),
+            sha256: built
+                .manifest_digest
+                .trim_start_matches("sha256:")
+                .to_string(),
+            size: total_blobs,
+            unzipped_size: unzipped,
+            entries: files.len(),
+        },
+        packages: crate::emit::zip::package_records(slimmed, &files),
+        skipped_requirements: ctx
+            .skipped
+            .iter()
+            .map(|s| SkippedRecord {
+                requirement: s.requirement.clone(),
+                location: s.location.clone(),
+            })
+            .collect(),
+        warnings: ctx.warnings.to_vec(),
+        profile: format!("{:?}", args.slim.profile).to_lowercase(),
+        bytecode: format!("{:?}", ctx.plan.mode).to_lowercase(),
+        rules: Vec::new(),
+        stale_rules: ctx.stale_rules.to_vec(),
+        audit: Vec::new(),
+        layer_prefix: None,
+        layers: Vec::new(),
+        image: Some(crate::artifact::ImageRecord {
+            manifest_digest: built.manifest_digest.clone(),
+            config_digest: built.config_digest.clone(),
+            base: built.base.reference.clone(),
+            base_manifest_digest: built.base.manifest_digest.clone(),
+            layers: built.layers.clone(),
+            outputs: written.clone(),
+        }),
+        files,
+    };
+    manifest.write(&manifest_file)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "image": written,
+                "manifest_digest": built.manifest_digest,
+                "config_digest": built.config_digest,
+                "layers": built.layers,
+                "manifest": manifest_file.display().to_string(),
+            }))?
+        );
+    } else if !args.quiet {
+        for w in ctx.warnings {
+            eprintln!("warning: {w}");
+        }
+        println!(
+            "Built image for {} (base {})",
+            ctx.target, built.base.reference
+        );
+        for w in &written {
+            println!("  {w}");
+        }
+        println!("  manifest digest {}", built.manifest_digest);
+        println!(
+            "  {} base layer(s) + {} app layer(s) under /var/task, CMD [\"{handler}\"]:",
+            built.base.layers.len(),
+            built.layers.len()
+        );
+        for l in &built.layers {
+            println!(
+                "    {}  {} zipped · {} unzipped  {}",
+                &l.digest[..19],
+                human_size(l.size),
+                human_size(l.tar_size),
+                l.description
+            );
+        }
+        println!("  lpack manifest {}", manifest_file.display());
+    }
+    Ok(manifest)
 }
 
 /// `dist/app.zip` + `datasci` → `dist/app-datasci.zip`.
@@ -868,6 +1098,7 @@ fn report(args: &BuildArgs, done: &Done<'_>) -> anyhow::Result<()> {
     let what = match manifest.kind {
         ArtifactKind::FunctionZip => "function zip",
         ArtifactKind::LayerZip => "layer",
+        ArtifactKind::Image => "image",
     };
     if unchanged {
         println!(

@@ -64,7 +64,7 @@ pub struct Cli {
 pub enum Command {
     /// Build a Lambda artifact from pinned requirements
     #[command(after_help = build::EXAMPLES)]
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Where every byte went, per distribution and category, against Lambda's limits
     #[command(after_help = SIZE_REPORT_EXAMPLES)]
     SizeReport(SizeReportArgs),
@@ -190,6 +190,8 @@ pub enum Format {
     Zip,
     /// A layer zip: packages under python/ (see --layer-layout, --split)
     Layer,
+    /// An OCI image on an AWS Lambda base image (see --handler, --base, --image-out)
+    Image,
 }
 
 #[derive(Debug, Args)]
@@ -254,6 +256,22 @@ pub struct BuildArgs {
     /// Build a function zip without the distributions this layer holds (its .lpack.json; repeatable)
     #[arg(long, value_name = "MANIFEST")]
     pub exclude_layer: Vec<PathBuf>,
+
+    /// Images: the handler, e.g. `app.handler` (the image's CMD)
+    #[arg(long, value_name = "MODULE.FUNCTION")]
+    pub handler: Option<String>,
+
+    /// Images: base image [default: the runtime's AWS base image from images/]; `oci-layout:DIR[:TAG]` reads a local OCI layout
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+
+    /// Images: where to write it, `oci-layout:DIR[:TAG]` or `docker-archive:FILE.tar[:TAG]` (repeatable)
+    #[arg(long, value_name = "DEST")]
+    pub image_out: Vec<String>,
+
+    /// Images: distributions at least this large (unzipped) get their own layer
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "10MB")]
+    pub heavy_threshold: u64,
 
     /// Do not fail (exit 1) when function + layers exceed Lambda's 262,144,000-byte limit
     #[arg(long)]
@@ -369,7 +387,7 @@ pub enum Outcome {
 /// Parse nothing more; run the command.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
-        Command::Build(args) => build::run(args),
+        Command::Build(args) => build::run(*args),
         Command::SizeReport(args) => size_report::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Verify(args) => verify::run(args),

@@ -4,8 +4,10 @@
 //! - [`zip`]: zip artifacts — the function zip, and layer zips (the same writer with a path
 //!   prefix; [`layer`] decides prefixes and splits).
 
+pub mod image;
 pub mod layer;
 pub mod sink;
+pub mod tar;
 pub mod zip;
 
 use std::path::PathBuf;

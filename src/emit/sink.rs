@@ -53,7 +53,7 @@ impl Epoch {
 }
 
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -161,10 +161,20 @@ pub trait ArchiveSink {
     }
 }
 
-struct HashingWriter<W: Write> {
-    inner: W,
-    hasher: Sha256,
-    written: u64,
+pub(crate) struct HashingWriter<W: Write> {
+    pub(crate) inner: W,
+    pub(crate) hasher: Sha256,
+    pub(crate) written: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub(crate) fn new(inner: W) -> HashingWriter<W> {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
+    }
 }
 
 impl<W: Write> Write for HashingWriter<W> {

@@ -27,6 +27,43 @@ use crate::progress::{Phase, Reporter};
 use crate::slim::SlimmedWheel;
 use crate::wheel::{ArchivePath, WheelEntry, open_archive};
 
+/// One record per distribution, summed from its file records.
+pub fn package_records(wheels: &[SlimmedWheel], records: &[FileRecord]) -> Vec<PackageRecord> {
+    wheels
+        .iter()
+        .map(|sw| {
+            let w = &sw.wheel;
+            let name = w.locked.name.clone();
+            let (mut files, mut orig, mut size, mut comp) = (0, 0, 0, 0);
+            for r in records.iter().filter(|r| r.package == name) {
+                orig += r.original_size;
+                if r.action != Action::Drop {
+                    files += 1;
+                    size += r.size;
+                    comp += r.compressed_size;
+                }
+            }
+            PackageRecord {
+                name,
+                version: w.locked.version.clone(),
+                filename: w.locked.filename.clone(),
+                sha256: w.sha256.clone(),
+                source: w.locked.source.clone(),
+                url: match &w.locked.location {
+                    crate::resolve::index::FileLocation::Url(_) => {
+                        Some(w.locked.location.display())
+                    }
+                    crate::resolve::index::FileLocation::Path(_) => None,
+                },
+                files,
+                original_size: orig,
+                size,
+                compressed_size: comp,
+            }
+        })
+        .collect()
+}
+
 /// Mark a kept record of `package` at `path` as dropped by `rule`.
 fn mark(records: &mut [FileRecord], package: &str, path: &str, rule: &str) {
     if let Some(r) = records
@@ -107,7 +144,7 @@ fn skip_src(rel: &Path) -> bool {
 }
 
 /// The handler files under `src`: (archive path, disk path, executable), sorted.
-fn list_src(
+pub fn list_src(
     src: &Path,
     exclude: &[PathBuf],
 ) -> Result<Vec<(ArchivePath, PathBuf, bool)>, EmitError> {
@@ -438,34 +475,7 @@ pub fn write_function_zip(
             .then(a.package.cmp(&b.package))
             .then(a.action.cmp(&b.action))
     });
-    for sw in wheels {
-        let w = &sw.wheel;
-        let name = w.locked.name.clone();
-        let (mut files, mut orig, mut size, mut comp) = (0, 0, 0, 0);
-        for r in records.iter().filter(|r| r.package == name) {
-            orig += r.original_size;
-            if r.action != Action::Drop {
-                files += 1;
-                size += r.size;
-                comp += r.compressed_size;
-            }
-        }
-        packages.push(PackageRecord {
-            name,
-            version: w.locked.version.clone(),
-            filename: w.locked.filename.clone(),
-            sha256: w.sha256.clone(),
-            source: w.locked.source.clone(),
-            url: match &w.locked.location {
-                crate::resolve::index::FileLocation::Url(_) => Some(w.locked.location.display()),
-                crate::resolve::index::FileLocation::Path(_) => None,
-            },
-            files,
-            original_size: orig,
-            size,
-            compressed_size: comp,
-        });
-    }
+    packages.extend(package_records(wheels, &records));
     Ok(Assembled {
         summary,
         files: records,

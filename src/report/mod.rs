@@ -264,6 +264,17 @@ pub fn build(manifests: &[ArtifactManifest]) -> SizeReport {
             ));
         }
     }
+    for a in artifacts.iter().filter(|a| a.kind == ArtifactKind::Image) {
+        limits.push(limit(
+            "image",
+            format!(
+                "{} app files, unzipped (image limit 10 GB with its base)",
+                a.file
+            ),
+            a.unzipped,
+            IMAGE_LIMIT,
+        ));
+    }
     SizeReport {
         schema_version: SCHEMA_VERSION,
         artifacts,

@@ -2,6 +2,7 @@
 
 mod build;
 mod harness;
+mod image;
 mod layers;
 mod network;
 mod report;
