@@ -238,16 +238,7 @@ impl ArtifactManifest {
         };
         let mut json = serde_json::to_vec_pretty(self).map_err(|e| err(e.to_string()))?;
         json.push(b'\n');
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        crate::cache::write_atomic(dir, path, &json).map_err(|e| err(e.to_string()))?;
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644));
-        }
-        Ok(())
+        crate::cache::write_output(path, &json).map_err(|e| err(e.to_string()))
     }
 
     /// Read a manifest, or the manifest beside an artifact.

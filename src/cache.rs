@@ -346,6 +346,27 @@ fn dir_size(p: &Path) -> u64 {
         .sum()
 }
 
+/// Write a user-facing output file atomically: its directory is created, the bytes go to a
+/// temp file beside it, which is made 0644 and renamed over `dest`.
+pub fn write_output(dest: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".lpack-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(data)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.persist(dest).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Write `data` to `dest` atomically via a temp file in `tmp_dir`.
 pub fn write_atomic(tmp_dir: &Path, dest: &Path, data: &[u8]) -> Result<(), CacheError> {
     let mut tmp = NamedTempFile::new_in(tmp_dir).map_err(io_err(tmp_dir))?;

@@ -125,6 +125,33 @@ impl Http {
         }
     }
 
+    /// POST `body` with `headers`; the answer's body on 2xx, else an error with its text.
+    pub fn post(
+        &self,
+        url: &str,
+        body: &str,
+        headers: &[(&str, String)],
+    ) -> Result<String, HttpError> {
+        let mut req = self.client.post(url).body(body.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        let resp = req.send().map_err(|e| HttpError::Unreachable {
+            url: redact(url),
+            detail: error_chain(&e),
+        })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap_or_default();
+        if (200..300).contains(&status) {
+            Ok(text)
+        } else {
+            Err(HttpError::Status {
+                url: redact(url),
+                status,
+            })
+        }
+    }
+
     /// Describe a mid-transfer read failure.
     pub fn transfer_error(url: &str, e: &dyn std::error::Error) -> HttpError {
         HttpError::Unreachable {

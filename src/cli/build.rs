@@ -604,11 +604,16 @@ fn build_image(
                 .unwrap_or_else(|| " (none given)".to_string())
         );
     }
-    if args.image_out.is_empty() {
+    if args.image_out.is_empty() && args.push.is_none() {
         anyhow::bail!(
-            "--format image needs --image-out oci-layout:DIR[:TAG] or docker-archive:FILE.tar[:TAG]"
+            "--format image needs --image-out oci-layout:DIR[:TAG] or docker-archive:FILE.tar[:TAG], or --push REF"
         );
     }
+    // Fail on a bad push reference before any work.
+    let registry = match &args.push {
+        Some(r) => Some(crate::emit::registry::Registry::connect(r)?),
+        None => None,
+    };
     let outs: Vec<ImageOut> = args
         .image_out
         .iter()
@@ -624,9 +629,8 @@ fn build_image(
             };
             img::read_oci_layout(&dir, tag.as_deref(), ctx.target.arch)?
         }
-        None => anyhow::bail!(
-            "base image `{base_ref}`: pulling from a registry is not built yet\n  hint: copy it into an OCI layout once (`skopeo copy docker://{base_ref} oci:base:latest`) and pass --base oci-layout:base:latest"
-        ),
+        None => crate::emit::registry::Registry::connect(&base_ref)?
+            .pull_base(ctx.target.arch, cache)?,
     };
     let settings = img::ImageSettings {
         entrypoint: spec.entrypoint.clone(),
@@ -651,6 +655,15 @@ fn build_image(
             }
         }
     }
+
+    let pushed = match &registry {
+        Some(reg) => {
+            let report = reg.push(&built)?;
+            written.push(format!("{}@{}", report.reference, report.digest));
+            Some(report)
+        }
+        None => None,
+    };
 
     // Records: the app files under /var/task.
     let mut files: Vec<crate::artifact::FileRecord> = Vec::new();
@@ -686,7 +699,12 @@ fn build_image(
         ImageOut::OciLayout { dir, .. } => dir.clone(),
         ImageOut::DockerArchive { file, .. } => file.clone(),
     });
-    let manifest_file = manifest_path(first.as_deref().unwrap_or(Path::new("image")));
+    // Without a local output the manifest goes where -o (or its default) points.
+    let manifest_file = manifest_path(&first.unwrap_or_else(|| {
+        args.output
+            .clone()
+            .unwrap_or_else(|| default_output(&args.requirements).with_extension("image"))
+    }));
     let manifest = ArtifactManifest {
         schema_version: SCHEMA_VERSION,
         lpack_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -742,6 +760,7 @@ fn build_image(
                 "config_digest": built.config_digest,
                 "layers": built.layers,
                 "manifest": manifest_file.display().to_string(),
+                "push": pushed,
             }))?
         );
     } else if !args.quiet {
@@ -756,6 +775,16 @@ fn build_image(
             println!("  {w}");
         }
         println!("  manifest digest {}", built.manifest_digest);
+        if let Some(p) = &pushed {
+            println!(
+                "  pushed {}@{}: {} blob(s) uploaded ({}), {} already there",
+                p.reference,
+                p.digest,
+                p.uploaded,
+                human_size(p.uploaded_bytes),
+                p.already_present
+            );
+        }
         println!(
             "  {} base layer(s) + {} app layer(s) under /var/task, CMD [\"{handler}\"]:",
             built.base.layers.len(),
@@ -891,12 +920,8 @@ fn write_layer_set(output: &Path, manifests: &[ArtifactManifest]) -> anyhow::Res
         "combined_unzipped": combined,
         "limit": crate::report::UNZIPPED_LIMIT,
     }))?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    crate::cache::write_atomic(dir, &path, &body)?;
-    Ok(())
+    crate::cache::write_output(&path, &body)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
 /// What a build produced (or found up to date).

@@ -261,13 +261,17 @@ pub struct BuildArgs {
     #[arg(long, value_name = "MODULE.FUNCTION")]
     pub handler: Option<String>,
 
-    /// Images: base image [default: the runtime's AWS base image from images/]; `oci-layout:DIR[:TAG]` reads a local OCI layout
+    /// Images: base image, a registry reference [default: the runtime's AWS base image from images/] or `oci-layout:DIR[:TAG]`
     #[arg(long, value_name = "REF")]
     pub base: Option<String>,
 
     /// Images: where to write it, `oci-layout:DIR[:TAG]` or `docker-archive:FILE.tar[:TAG]` (repeatable)
     #[arg(long, value_name = "DEST")]
     pub image_out: Vec<String>,
+
+    /// Images: push to this registry reference (only missing blobs are uploaded; prints the digest)
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
 
     /// Images: distributions at least this large (unzipped) get their own layer
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "10MB")]

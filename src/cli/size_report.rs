@@ -1,7 +1,5 @@
 //! `lpack size-report`: where every byte went, against Lambda's limits.
 
-use std::path::Path;
-
 use super::{Outcome, SizeReportArgs};
 use crate::artifact::ArtifactManifest;
 use crate::report::{self, SizeReport, render};
@@ -34,12 +32,8 @@ pub fn run(args: SizeReportArgs) -> anyhow::Result<Outcome> {
     if let Some(svg) = &args.svg {
         let body = report::svg::render(&r, args.top)
             .map_err(|e| anyhow::anyhow!("drawing the chart: {e}"))?;
-        let dir = svg
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        crate::cache::write_atomic(dir, svg, body.as_bytes())?;
+        crate::cache::write_output(svg, body.as_bytes())
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", svg.display()))?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);

@@ -6,6 +6,7 @@
 
 pub mod image;
 pub mod layer;
+pub mod registry;
 pub mod sink;
 pub mod tar;
 pub mod zip;

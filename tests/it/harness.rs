@@ -443,7 +443,7 @@ fn free_port() -> u16 {
 }
 
 /// A watchdog wrapper: the server dies when our stdin closes (i.e. when the test exits).
-const WATCHDOG: &str = "import subprocess, sys\np = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=sys.stderr)\ntry:\n    sys.stdin.read()\nfinally:\n    p.terminate()\n    p.wait()\n";
+const WATCHDOG: &str = "import subprocess, sys\np = subprocess.Popen(sys.argv[1:], stdout=sys.stderr, stderr=sys.stderr)\ntry:\n    sys.stdin.read()\nfinally:\n    p.terminate()\n    p.wait()\n";
 
 impl Index {
     pub fn start(kind: IndexKind) -> Index {
@@ -493,6 +493,58 @@ impl Index {
             std::thread::sleep(Duration::from_millis(100));
         }
         idx
+    }
+}
+
+/// A local service (e.g. an OCI registry) under the watchdog, killed when dropped or when the
+/// test process exits. Its stderr goes to `log`.
+pub struct Service {
+    child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Service {
+    /// Start `program args…` (`{port}` in an argument is replaced) and wait for the port.
+    pub fn start(program: &str, args: &[String], log: &Path) -> Service {
+        let port = free_port();
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.replace("{port}", &port.to_string()))
+            .collect();
+        let py = helper_python();
+        let logfile = std::fs::File::create(log).expect("log file");
+        let child = Command::new(&py)
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg(program)
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(logfile)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        let svc = Service {
+            child,
+            port,
+            log: log.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{program} did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        svc
     }
 }
 

@@ -5,6 +5,7 @@ mod harness;
 mod image;
 mod layers;
 mod network;
+mod registry;
 mod report;
 mod slim;
 mod tags;
