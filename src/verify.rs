@@ -238,6 +238,31 @@ pub fn verify(
         .iter()
         .any(|f| f.action == Action::Drop && f.rule.as_deref() == Some("runtime-provided"));
     let mut paths = vec![task.display().to_string()];
+    // Layers the function was built against, extracted like /opt, in Lambda's order:
+    // /opt/python/lib/python3.X/site-packages, then /opt/python.
+    let mut layer_modules: Vec<ArtifactManifest> = Vec::new();
+    if !manifest.layers.is_empty() {
+        let opt = tmp.path().join("opt");
+        let beside = artifact.parent().unwrap_or(Path::new("."));
+        for l in &manifest.layers {
+            let zip = beside.join(&l.file);
+            if !zip.is_file() {
+                return Err(VerifyError::Io(format!(
+                    "layer {} (used by this function) is not beside {}; verify needs it to import what the function leaves to it",
+                    l.file,
+                    artifact.display()
+                )));
+            }
+            extract_zip(&zip, &opt)?;
+            if let Ok(m) = ArtifactManifest::read(&zip) {
+                layer_modules.push(m);
+            }
+        }
+        let site = opt.join(target.layer_site_packages());
+        paths.push(site.display().to_string());
+        paths.push(opt.join("python").display().to_string());
+        set_readonly(&opt, true);
+    }
     if needs_runtime {
         let rt = tmp.path().join("runtime");
         install_runtime(&rt, target, cache, client, http, reporter)?;
@@ -246,7 +271,20 @@ pub fn verify(
     }
     set_readonly(&task, true);
 
-    let modules = top_level_modules(manifest);
+    let mut modules = top_level_modules(manifest);
+    for lm in &layer_modules {
+        // Layer records carry the `python/…` prefix; strip it to get importable names.
+        let prefix = lm.layer_prefix.clone().unwrap_or_default();
+        let mut stripped = lm.clone();
+        for f in &mut stripped.files {
+            if let Some(rest) = f.path.strip_prefix(&format!("{prefix}/")) {
+                f.path = rest.to_string();
+            }
+        }
+        for (d, ms) in top_level_modules(&stripped) {
+            modules.entry(d).or_default().extend(ms);
+        }
+    }
     let mut removed_by: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for f in &manifest.files {
         if f.action == Action::Drop
@@ -262,7 +300,12 @@ pub fn verify(
         .iter()
         .flat_map(|(d, ms)| ms.iter().map(move |m| (d.clone(), m.clone())))
         .collect();
-    let dists: Vec<String> = manifest.packages.iter().map(|p| p.name.clone()).collect();
+    let dists: Vec<String> = manifest
+        .packages
+        .iter()
+        .chain(layer_modules.iter().flat_map(|m| m.packages.iter()))
+        .map(|p| p.name.clone())
+        .collect();
     let request = serde_json::json!({"paths": paths, "modules": pairs, "dists": dists});
 
     let run = || -> Result<(String, String, bool), String> {

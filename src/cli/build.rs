@@ -266,6 +266,11 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         )
     };
 
+    if args.verify && args.format != Format::Zip {
+        anyhow::bail!(
+            "--verify checks function zips (with the layers given by --exclude-layer); build the function zip with --verify, or unpack an image with umoci and import from its /var/task"
+        );
+    }
     match args.format {
         Format::Zip => {
             // Distributions that --exclude-layer layers already hold stay out of the zip.
