@@ -338,17 +338,10 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         }
         Format::Image => {
             let manifest = build_image(&ctx, &slimmed, &cache)?;
-            let r = crate::report::build(std::slice::from_ref(&manifest));
-            let failures = crate::report::gate(&r, args.gates.max_unzipped, args.gates.max_zipped);
-            for f in &failures {
-                eprintln!("gate failed: {}", f.message);
-            }
-            let _ = stats;
-            Ok(if failures.is_empty() {
-                Outcome::Ok
-            } else {
-                Outcome::GateFailed
-            })
+            Ok(super::check_gates(
+                std::slice::from_ref(&manifest),
+                &args.gates,
+            ))
         }
         Format::Layer => {
             if args.src.is_some() {
@@ -414,16 +407,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
                 eprintln!("{msg}");
                 return Ok(Outcome::GateFailed);
             }
-            let r = crate::report::build(&manifests);
-            let failures = crate::report::gate(&r, args.gates.max_unzipped, args.gates.max_zipped);
-            for f in &failures {
-                eprintln!("gate failed: {}", f.message);
-            }
-            Ok(if failures.is_empty() {
-                Outcome::Ok
-            } else {
-                Outcome::GateFailed
-            })
+            Ok(super::check_gates(&manifests, &args.gates))
         }
     }
 }
@@ -1004,12 +988,7 @@ fn trace_handler(
 
 /// `--max-unzipped` / `--max-zipped`: print what failed; the artifact stays for inspection.
 fn gates_pass(args: &BuildArgs, manifest: &ArtifactManifest) -> bool {
-    let r = crate::report::build(std::slice::from_ref(manifest));
-    let failures = crate::report::gate(&r, args.gates.max_unzipped, args.gates.max_zipped);
-    for f in &failures {
-        eprintln!("gate failed: {}", f.message);
-    }
-    failures.is_empty()
+    super::check_gates(std::slice::from_ref(manifest), &args.gates) == Outcome::Ok
 }
 
 /// The previous manifest, if it was made from the same inputs and the artifact is intact.

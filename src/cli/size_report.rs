@@ -46,13 +46,5 @@ pub fn run(args: SizeReportArgs) -> anyhow::Result<Outcome> {
 }
 
 fn gates(r: &SizeReport, args: &SizeReportArgs) -> anyhow::Result<Outcome> {
-    let failures = report::gate(r, args.gates.max_unzipped, args.gates.max_zipped);
-    for f in &failures {
-        eprintln!("gate failed: {}", f.message);
-    }
-    Ok(if failures.is_empty() {
-        Outcome::Ok
-    } else {
-        Outcome::GateFailed
-    })
+    Ok(super::gate_report(r, &args.gates))
 }

@@ -72,7 +72,7 @@ pub struct BaseImage {
     pub layers: Vec<Blob>,
 }
 
-fn oci_arch(arch: Arch) -> &'static str {
+pub fn oci_arch(arch: Arch) -> &'static str {
     match arch {
         Arch::X86_64 => "amd64",
         Arch::Arm64 => "arm64",
@@ -99,6 +99,27 @@ fn read_blob(dir: &Path, digest: &str, base: &str) -> Result<Vec<u8>, ImageError
         return Err(err(format!("blob {digest} does not match its digest")));
     }
     Ok(bytes)
+}
+
+/// From an index's `manifests`, the entry for linux/`arch`, or an error listing what it offers.
+pub fn pick_platform(list: &[Value], arch: Arch) -> Result<Value, String> {
+    let want = oci_arch(arch);
+    list.iter()
+        .find(|m| m["platform"]["architecture"] == want && m["platform"]["os"] == "linux")
+        .cloned()
+        .ok_or_else(|| {
+            let offered: Vec<String> = list
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{}/{}",
+                        m["platform"]["os"].as_str().unwrap_or("?"),
+                        m["platform"]["architecture"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect();
+            format!("no linux/{want} image; it offers {}", offered.join(", "))
+        })
 }
 
 /// Read a base image from an OCI image layout directory (`tag` picks a manifest by its
@@ -137,28 +158,7 @@ pub fn read_oci_layout(dir: &Path, tag: Option<&str>, arch: Arch) -> Result<Base
         let inner: Value = serde_json::from_slice(&read_blob(dir, digest, &reference)?)
             .map_err(|e| err(e.to_string()))?;
         let list = inner["manifests"].as_array().cloned().unwrap_or_default();
-        let offered: Vec<String> = list
-            .iter()
-            .map(|m| {
-                format!(
-                    "{}/{}",
-                    m["platform"]["os"].as_str().unwrap_or("?"),
-                    m["platform"]["architecture"].as_str().unwrap_or("?")
-                )
-            })
-            .collect();
-        desc = list
-            .into_iter()
-            .find(|m| {
-                m["platform"]["architecture"] == oci_arch(arch) && m["platform"]["os"] == "linux"
-            })
-            .ok_or_else(|| {
-                err(format!(
-                    "no linux/{} image; it offers {}",
-                    oci_arch(arch),
-                    offered.join(", ")
-                ))
-            })?;
+        desc = pick_platform(&list, arch).map_err(err)?;
     }
     let manifest_digest = desc["digest"]
         .as_str()

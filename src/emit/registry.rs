@@ -64,20 +64,6 @@ fn is_local(registry: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.starts_with("127.")
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
-}
-
 /// A connection to one registry.
 pub struct Registry {
     client: Client,
@@ -120,7 +106,7 @@ impl Registry {
     }
 
     fn err(&self, e: &dyn std::error::Error) -> RegistryError {
-        let detail = chain(e);
+        let detail = crate::http::error_chain(e);
         let lower = detail.to_ascii_lowercase();
         let hint = if lower.contains("401")
             || lower.contains("unauthorized")
@@ -148,10 +134,7 @@ impl Registry {
     /// Pull the image for `arch` into the cache.
     pub fn pull_base(&self, arch: Arch, cache: &Cache) -> Result<BaseImage, RegistryError> {
         let accept = [MT_MANIFEST, MT_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
-        let want = match arch {
-            Arch::X86_64 => "amd64",
-            Arch::Arm64 => "arm64",
-        };
+        let want = super::image::oci_arch(arch);
         let (mut bytes, mut digest) = self
             .rt
             .block_on(
@@ -167,24 +150,13 @@ impl Registry {
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
-            let offered: Vec<String> = list
-                .iter()
-                .map(|m| {
-                    format!(
-                        "{}/{}",
-                        m["platform"]["os"].as_str().unwrap_or("?"),
-                        m["platform"]["architecture"].as_str().unwrap_or("?")
-                    )
-                })
-                .collect();
-            let entry = list
-                .iter()
-                .find(|m| m["platform"]["architecture"] == want && m["platform"]["os"] == "linux")
-                .ok_or_else(|| RegistryError::Registry {
+            let entry = super::image::pick_platform(&list, arch).map_err(|detail| {
+                RegistryError::Registry {
                     reference: self.display.clone(),
-                    detail: format!("no linux/{want} image; it offers {}", offered.join(", ")),
+                    detail,
                     hint: String::new(),
-                })?;
+                }
+            })?;
             let d = entry["digest"].as_str().unwrap_or("").to_string();
             let by_digest = self.reference.clone_with_digest(d.clone());
             let (b, got) = self

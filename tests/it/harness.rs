@@ -64,6 +64,15 @@ pub fn python(minor: u32) -> Option<PathBuf> {
     lpack::slim::bytecode::find_python(minor)
 }
 
+/// Whether a command is on PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// The interpreter that runs test helpers (pypiserver etc. are installed for it).
 pub fn helper_python() -> PathBuf {
     std::env::var("LPACK_TEST_PYTHON")

@@ -6,14 +6,6 @@ use std::process::Command;
 
 use crate::harness::*;
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn tools() -> bool {
     let ok = have("skopeo") && have("umoci");
     if !ok {

@@ -6,14 +6,6 @@ use std::process::Command;
 
 use crate::harness::*;
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn ready() -> bool {
     let ok = have("docker-registry") && have("skopeo") && std::env::consts::ARCH == "x86_64";
     if !ok {

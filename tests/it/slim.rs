@@ -157,13 +157,6 @@ fn odd_elf_is_left_untouched_with_a_warning() {
 /// it under qemu. Skipped (saying so) where the cross toolchain or qemu is missing.
 #[test]
 fn strips_aarch64_libraries_that_still_load() {
-    let have = |c: &str| {
-        Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {c}"))
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
     if !(have("aarch64-linux-gnu-gcc")
         && have("qemu-aarch64")
         && Path::new("/usr/aarch64-linux-gnu").is_dir())
