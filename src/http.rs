@@ -113,6 +113,41 @@ impl Http {
         })
     }
 
+    /// GET with `If-None-Match` / `If-Modified-Since` when validators are known (a 304 answer
+    /// is returned to the caller).
+    pub fn get_conditional(
+        &self,
+        url: &str,
+        accept: &'static str,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<Response, HttpError> {
+        if etag.is_none() && last_modified.is_none() {
+            return self.get(url, Some(accept));
+        }
+        let shown = redact(url);
+        let mut req = self
+            .client
+            .get(url)
+            .header(ACCEPT, HeaderValue::from_static(accept));
+        if let Some(e) = etag.and_then(|e| HeaderValue::from_str(e).ok()) {
+            req = req.header(reqwest::header::IF_NONE_MATCH, e);
+        }
+        if let Some(m) = last_modified.and_then(|m| HeaderValue::from_str(m).ok()) {
+            req = req.header(reqwest::header::IF_MODIFIED_SINCE, m);
+        }
+        match req.send() {
+            Ok(r) => Ok(r),
+            // One plain retry path for transient failures.
+            Err(_) => self
+                .get(url, Some(accept))
+                .map_err(|_| HttpError::Unreachable {
+                    url: shown,
+                    detail: "conditional request failed".to_string(),
+                }),
+        }
+    }
+
     /// GET that must succeed with 2xx.
     pub fn get_ok(&self, url: &str, accept: Option<&'static str>) -> Result<Response, HttpError> {
         let resp = self.get(url, accept)?;

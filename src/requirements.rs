@@ -30,7 +30,7 @@ pub enum RequirementsError {
     #[error("{location}: {message}")]
     Syntax { location: String, message: String },
     #[error(
-        "{count} requirement(s) are not pinned to an exact version:\n{lines}\n  hint: `lpack build` needs every line as `name==version` (as `uv pip compile --generate-hashes` writes); resolving loose requirements is the job of `lpack lock`"
+        "{count} requirement(s) are not pinned to an exact version:\n{lines}\n  hint: resolve them with `lpack lock -r FILE -o pylock.toml` (or let `lpack build` resolve them)"
     )]
     Unpinned { count: usize, lines: String },
     #[error(
@@ -180,26 +180,57 @@ struct Reader {
     env: MarkerEnvironment,
     pins: BTreeMap<String, Pin>,
     unpinned: Vec<String>,
+    all: Vec<Requirement<pep508_rs::VerbatimUrl>>,
     skipped: Vec<Skipped>,
     index: IndexOptions,
     stack: Vec<PathBuf>,
 }
 
-/// Read a fully pinned requirements file for `target`.
-pub fn read_pinned(path: &Path, target: &Target) -> Result<PinnedSet, RequirementsError> {
+/// A requirements file read for one target: the exact pins, and every requirement (pinned or
+/// not) for the resolver.
+#[derive(Debug, Clone)]
+pub struct RequirementSet {
+    /// The pinned lines (with their hashes); when `unpinned` is empty this is the whole set.
+    pub pinned: PinnedSet,
+    /// Every requirement whose marker holds for the target, as written.
+    pub requirements: Vec<Requirement<pep508_rs::VerbatimUrl>>,
+    /// `file:line: spec` of each requirement that is not `name==version`.
+    pub unpinned: Vec<String>,
+}
+
+/// Read a requirements file for `target`, pinned or loose.
+pub fn read_requirements(
+    path: &Path,
+    target: &Target,
+) -> Result<RequirementSet, RequirementsError> {
     let mut reader = Reader {
         env: marker_environment(target),
         pins: BTreeMap::new(),
         unpinned: Vec::new(),
+        all: Vec::new(),
         skipped: Vec::new(),
         index: IndexOptions::default(),
         stack: Vec::new(),
     };
     reader.read_file(path, None)?;
-    if !reader.unpinned.is_empty() {
+    Ok(RequirementSet {
+        pinned: PinnedSet {
+            pins: reader.pins.into_values().collect(),
+            index: reader.index,
+            skipped: reader.skipped,
+        },
+        requirements: reader.all,
+        unpinned: reader.unpinned,
+    })
+}
+
+/// Read a fully pinned requirements file for `target`; unpinned lines are an error.
+pub fn read_pinned(path: &Path, target: &Target) -> Result<PinnedSet, RequirementsError> {
+    let set = read_requirements(path, target)?;
+    if !set.unpinned.is_empty() {
         return Err(RequirementsError::Unpinned {
-            count: reader.unpinned.len(),
-            lines: reader
+            count: set.unpinned.len(),
+            lines: set
                 .unpinned
                 .iter()
                 .map(|l| format!("    {l}"))
@@ -207,11 +238,7 @@ pub fn read_pinned(path: &Path, target: &Target) -> Result<PinnedSet, Requiremen
                 .join("\n"),
         });
     }
-    Ok(PinnedSet {
-        pins: reader.pins.into_values().collect(),
-        index: reader.index,
-        skipped: reader.skipped,
-    })
+    Ok(set.pinned)
 }
 
 impl Reader {
@@ -351,6 +378,7 @@ impl Reader {
             return Ok(());
         }
         let name = normalize_name(req.name.as_ref());
+        self.all.push(req.clone());
         let version = match &req.version_or_url {
             Some(VersionOrUrl::VersionSpecifier(specs)) if specs.len() == 1 => {
                 let s = &specs[0];

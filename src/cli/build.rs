@@ -18,9 +18,8 @@ use crate::emit::sink::Epoch;
 use crate::emit::zip::{SRC_PACKAGE, ZipOptions, write_function_zip};
 use crate::fetch::fetch;
 use crate::http::Http;
-use crate::requirements::{IndexOptions, read_pinned};
+use crate::requirements::IndexOptions;
 use crate::resolve::index::{DEFAULT_INDEX, IndexClient};
-use crate::resolve::resolve_pinned;
 use crate::slim::audit::{Finding, Severity, audit};
 use crate::slim::bytecode::{BytecodeMode, BytecodePlan, find_python};
 use crate::slim::recipe::RecipeSet;
@@ -112,7 +111,18 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
     let target = Target::new(runtime, arch);
     let reporter = Bars::new(!(args.quiet || args.json));
 
-    let pinned = read_pinned(&args.requirements, &target)?;
+    let set = if crate::resolve::pylock::is_pylock(&args.requirements) {
+        None
+    } else {
+        Some(crate::requirements::read_requirements(
+            &args.requirements,
+            &target,
+        )?)
+    };
+    let file_index = set
+        .as_ref()
+        .map(|s| s.pinned.index.clone())
+        .unwrap_or_default();
     let super::Sources {
         cache,
         http,
@@ -121,10 +131,18 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         args.cache_dir.as_deref(),
         args.offline,
         &args.index,
-        &pinned.index,
+        &file_index,
     )?;
-
-    let lock = resolve_pinned(&pinned, &target, &client, &reporter)?;
+    let (lock, pinned) = super::lock::lock_input(
+        &args.requirements,
+        set,
+        &target,
+        &client,
+        &cache,
+        http.as_ref(),
+        args.prerelease,
+        &reporter,
+    )?;
     let (wheels, stats) = fetch(&lock, &cache, http.as_ref(), args.offline, &reporter)?;
     let mut warnings = lock.warnings.clone();
 

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod build;
 pub mod cache;
 pub mod explain;
+pub mod lock;
 pub mod progress;
 pub mod size_report;
 pub mod verify;
@@ -65,6 +66,9 @@ pub enum Command {
     /// Build a Lambda artifact from pinned requirements
     #[command(after_help = build::EXAMPLES)]
     Build(Box<BuildArgs>),
+    /// Resolve requirements for a Lambda runtime and write a pylock.toml (PEP 751)
+    #[command(after_help = lock::EXAMPLES)]
+    Lock(LockArgs),
     /// Where every byte went, per distribution and category, against Lambda's limits
     #[command(after_help = SIZE_REPORT_EXAMPLES)]
     SizeReport(SizeReportArgs),
@@ -125,6 +129,37 @@ pub struct GateArgs {
 
 fn parse_size(s: &str) -> Result<u64, String> {
     crate::report::parse_size(s)
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Requirements file (loose or pinned)
+    #[arg(short = 'r', long = "requirements", value_name = "FILE")]
+    pub requirements: PathBuf,
+    /// Lambda runtime
+    #[arg(long, default_value = "python3.12")]
+    pub runtime: String,
+    /// Lambda architecture
+    #[arg(long, default_value = "x86_64")]
+    pub arch: String,
+    /// Where to write the lock
+    #[arg(
+        short = 'o',
+        long = "output",
+        default_value = "pylock.toml",
+        value_name = "FILE"
+    )]
+    pub output: PathBuf,
+    /// Pre-releases: only when nothing else matches, or always
+    #[arg(long, value_enum, default_value_t = crate::resolve::solver::Prerelease::IfNecessary)]
+    pub prerelease: crate::resolve::solver::Prerelease,
+    #[command(flatten)]
+    pub index: IndexArgs,
+    #[command(flatten)]
+    pub net: CacheNetArgs,
+    /// Print nothing but errors
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -196,9 +231,13 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Requirements file, every line pinned `name==version` (as `uv pip compile --generate-hashes` writes)
+    /// Requirements: a requirements file (pinned, e.g. by `uv pip compile --generate-hashes`, or loose — then resolved for the target) or a pylock.toml
     #[arg(short = 'r', long = "requirements", value_name = "FILE")]
     pub requirements: PathBuf,
+
+    /// Pre-releases: only when nothing else matches, or always
+    #[arg(long, value_enum, default_value_t = crate::resolve::solver::Prerelease::IfNecessary)]
+    pub prerelease: crate::resolve::solver::Prerelease,
 
     /// Lambda runtime: python3.9, python3.10, python3.11, python3.12, python3.13 or python3.14
     #[arg(long, default_value = "python3.12", value_name = "RUNTIME")]
@@ -392,6 +431,7 @@ pub enum Outcome {
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Build(args) => build::run(*args),
+        Command::Lock(args) => lock::run(args),
         Command::SizeReport(args) => size_report::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Verify(args) => verify::run(args),

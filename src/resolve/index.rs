@@ -87,6 +87,16 @@ pub struct IndexClient {
     indexes: Vec<String>,
     find_links: Vec<String>,
     offline: bool,
+    /// Pages already read in this run (resolution and wheel choice both ask).
+    seen: std::sync::Mutex<std::collections::HashMap<String, Vec<DistFile>>>,
+}
+
+/// A stored index page with its HTTP validators, for conditional requests.
+#[derive(Serialize, Deserialize)]
+struct StoredPage {
+    etag: Option<String>,
+    last_modified: Option<String>,
+    files: Vec<DistFile>,
 }
 
 impl IndexClient {
@@ -103,6 +113,7 @@ impl IndexClient {
             indexes,
             find_links,
             offline,
+            seen: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -170,18 +181,49 @@ impl IndexClient {
     }
 
     fn index_page(&self, name: &str, url: &str) -> Result<Vec<DistFile>, IndexError> {
+        if let Ok(seen) = self.seen.lock()
+            && let Some(files) = seen.get(url)
+        {
+            return Ok(files.clone());
+        }
+        let files = self.index_page_uncached(name, url)?;
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.insert(url.to_string(), files.clone());
+        }
+        Ok(files)
+    }
+
+    /// The stored copy of a page (files and validators); older caches held just the files.
+    fn stored(&self, url: &str) -> Option<StoredPage> {
+        let body = self.cache.read_index_page(url)?;
+        serde_json::from_slice::<StoredPage>(&body)
+            .ok()
+            .or_else(|| {
+                serde_json::from_slice::<Vec<DistFile>>(&body)
+                    .ok()
+                    .map(|files| StoredPage {
+                        etag: None,
+                        last_modified: None,
+                        files,
+                    })
+            })
+    }
+
+    fn store(&self, url: &str, page: &StoredPage) {
+        if let Ok(json) = serde_json::to_vec(page) {
+            let _ = self.cache.write_index_page(url, &json);
+        }
+    }
+
+    fn index_page_uncached(&self, name: &str, url: &str) -> Result<Vec<DistFile>, IndexError> {
+        let stored = self.stored(url);
         if self.offline {
-            let body = self
-                .cache
-                .read_index_page(url)
+            return stored
+                .map(|p| p.files)
                 .ok_or_else(|| IndexError::OfflineMiss {
                     name: name.to_string(),
                     url: redact(url),
-                })?;
-            return serde_json::from_slice(&body).map_err(|e| IndexError::Parse {
-                url: redact(url),
-                detail: format!("cached copy unreadable ({e}); run once without --offline"),
-            });
+                });
         }
         let Some(http) = &self.http else {
             return Err(IndexError::OfflineMiss {
@@ -189,11 +231,33 @@ impl IndexClient {
                 url: redact(url),
             });
         };
-        let resp = http.get(url, Some(ACCEPT))?;
+        // Revalidate a stored copy (ETag / Last-Modified): a 304 costs no page transfer.
+        let validators = stored
+            .as_ref()
+            .map(|p| (p.etag.clone(), p.last_modified.clone()))
+            .unwrap_or((None, None));
+        let resp = http.get_conditional(
+            url,
+            ACCEPT,
+            validators.0.as_deref(),
+            validators.1.as_deref(),
+        )?;
         let status = resp.status().as_u16();
+        if status == 304
+            && let Some(page) = stored
+        {
+            return Ok(page.files);
+        }
         if status == 404 || status == 410 {
             // Unknown project on this index; remember that for offline builds too.
-            let _ = self.cache.write_index_page(url, b"[]");
+            self.store(
+                url,
+                &StoredPage {
+                    etag: None,
+                    last_modified: None,
+                    files: Vec::new(),
+                },
+            );
             return Ok(Vec::new());
         }
         if !resp.status().is_success() {
@@ -203,12 +267,17 @@ impl IndexClient {
             }
             .into());
         }
+        let header = |h: reqwest::header::HeaderName| {
+            resp.headers()
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let etag = header(reqwest::header::ETAG);
+        let last_modified = header(reqwest::header::LAST_MODIFIED);
         let final_url = resp.url().to_string();
-        let content_type = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+        let content_type = header(reqwest::header::CONTENT_TYPE)
+            .unwrap_or_default()
             .to_ascii_lowercase();
         let body = resp.text().map_err(|e| Http::transfer_error(url, &e))?;
         let source = redact(url);
@@ -220,9 +289,14 @@ impl IndexClient {
         } else {
             parse_html(&body, &final_url, &source)
         };
-        if let Ok(json) = serde_json::to_vec(&files) {
-            let _ = self.cache.write_index_page(url, &json);
-        }
+        self.store(
+            url,
+            &StoredPage {
+                etag,
+                last_modified,
+                files: files.clone(),
+            },
+        );
         Ok(files)
     }
 }

@@ -13,6 +13,8 @@
 //! The `pubgrub` resolver for loose requirements (`lpack lock`) will live beside this module.
 
 pub mod index;
+pub mod pylock;
+pub mod solver;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;

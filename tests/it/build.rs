@@ -330,14 +330,22 @@ fn fails(name: &str, body: &str, index_url: &str, extra: &[&str], needles: &[&st
 }
 
 #[test]
-fn bad_unpinned_line() {
-    fails(
-        "bad-unpinned",
-        "purelib>=1.0\nfastmath==1.0\n",
-        index(IndexKind::Html),
-        &[],
-        &["requirements.txt:1: purelib>=1.0", "lpack lock"],
-    );
+fn loose_lines_are_resolved_for_the_target() {
+    let dir = scratch("loose");
+    let r = req(&dir, "purelib>=1.0\nfastmath==1.0\n");
+    let out = run(&mut build(&dir, &r, index(IndexKind::Html), &["-q"]));
+    assert!(out.status.success());
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("out/fn.zip.lpack.json")).expect("manifest"),
+    )
+    .expect("json");
+    let purelib = m["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .find(|p| p["name"] == "purelib")
+        .expect("purelib");
+    assert_eq!(purelib["version"], "2.0", "the newest version that fits");
 }
 
 #[test]
