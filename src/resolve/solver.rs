@@ -362,23 +362,31 @@ impl<'a> Provider<'a> {
                 groups.entry(why).or_default().push(v);
             }
             for (why, vs) in groups {
+                let one = vs.len() == 1;
                 let span = match (vs.first(), vs.last()) {
-                    (Some(a), Some(b)) if a == b => format!("version {a}"),
-                    (Some(a), Some(b)) => format!("versions {a} … {b} ({} in all)", vs.len()),
+                    (Some(a), Some(b)) if a == b => format!("{a}"),
+                    (Some(a), Some(b)) => format!("{a} … {b} ({} versions)", vs.len()),
                     _ => continue,
+                };
+                let (has, ships, requires, is) = if one {
+                    ("has", "ships", "requires", "is")
+                } else {
+                    ("have", "ship", "require", "are")
                 };
                 let reason = match why {
                     Rejection::NoWheelForTarget => format!(
-                        "have no wheel for {} on {} (glibc {gmaj}.{gmin})",
+                        "{has} no wheel for {} on {} (glibc {gmaj}.{gmin})",
                         self.target.runtime,
                         self.target.arch.machine()
                     ),
-                    Rejection::SdistOnly => "ship only source distributions (Lambda needs wheels; build one and pass --find-links)".to_string(),
+                    Rejection::SdistOnly => format!(
+                        "{ships} only source distributions (Lambda needs wheels; build one and pass --find-links)"
+                    ),
                     Rejection::RequiresPython(rp) => format!(
-                        "require Python {rp}, not {}",
+                        "{requires} Python {rp}, not {}",
                         self.target.runtime.full_version()
                     ),
-                    Rejection::Yanked => "are yanked (pin one exactly to use it anyway)".to_string(),
+                    Rejection::Yanked => format!("{is} yanked (pin one exactly to use it anyway)"),
                 };
                 out.push_str(&format!("\n  {name} {span} {reason}"));
             }
@@ -532,7 +540,10 @@ pub fn solve(provider: &Provider<'_>) -> Result<BTreeMap<String, Version>, Solve
             .collect()),
         Err(PubGrubError::NoSolution(mut tree)) => {
             tree.collapse_no_versions();
-            let report = DefaultStringReporter::report(&tree);
+            // pubgrub names the root by its placeholder version; say it in words.
+            let report = DefaultStringReporter::report(&tree)
+                .replace("your requirements 0 ", "your requirements ")
+                .replace("your requirements 0,", "your requirements,");
             let mut names = BTreeSet::new();
             for p in tree.packages() {
                 if let Pkg::Dist(n) | Pkg::Extra(n, _) = p {

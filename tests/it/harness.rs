@@ -88,6 +88,27 @@ pub struct F<'a>(pub &'a str, pub &'a [u8]);
 
 /// Write a wheel with the given files plus a minimal dist-info.
 pub fn write_wheel(dir: &Path, name: &str, version: &str, tag: &str, files: &[F]) -> PathBuf {
+    write_wheel_requiring(dir, name, version, tag, files, &[])
+}
+
+/// The METADATA text of a test wheel.
+pub fn metadata_text(name: &str, version: &str, requires: &[&str]) -> String {
+    let mut m = format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n");
+    for r in requires {
+        m.push_str(&format!("Requires-Dist: {r}\n"));
+    }
+    m
+}
+
+/// [`write_wheel`] with `Requires-Dist` lines.
+pub fn write_wheel_requiring(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    tag: &str,
+    files: &[F],
+    requires: &[&str],
+) -> PathBuf {
     let dist = name.replace('-', "_");
     let filename = format!("{dist}-{version}-{tag}.whl");
     let path = dir.join(&filename);
@@ -104,7 +125,7 @@ pub fn write_wheel(dir: &Path, name: &str, version: &str, tag: &str, files: &[F]
         .collect();
     all.push((
         format!("{di}/METADATA"),
-        format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n").into_bytes(),
+        metadata_text(name, version, requires).into_bytes(),
     ));
     all.push((
         format!("{di}/WHEEL"),

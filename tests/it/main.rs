@@ -4,6 +4,7 @@ mod build;
 mod harness;
 mod image;
 mod layers;
+mod lock;
 mod network;
 mod registry;
 mod report;
