@@ -181,6 +181,7 @@ struct Reader {
     pins: BTreeMap<String, Pin>,
     unpinned: Vec<String>,
     all: Vec<Requirement<pep508_rs::VerbatimUrl>>,
+    constraints: Vec<Requirement<pep508_rs::VerbatimUrl>>,
     skipped: Vec<Skipped>,
     index: IndexOptions,
     stack: Vec<PathBuf>,
@@ -196,6 +197,9 @@ pub struct RequirementSet {
     pub requirements: Vec<Requirement<pep508_rs::VerbatimUrl>>,
     /// `file:line: spec` of each requirement that is not `name==version`.
     pub unpinned: Vec<String>,
+    /// Constraints (`-c FILE`): they narrow a package's versions wherever it is required,
+    /// without requiring it.
+    pub constraints: Vec<Requirement<pep508_rs::VerbatimUrl>>,
 }
 
 /// Read a requirements file for `target`, pinned or loose.
@@ -208,6 +212,7 @@ pub fn read_requirements(
         pins: BTreeMap::new(),
         unpinned: Vec::new(),
         all: Vec::new(),
+        constraints: Vec::new(),
         skipped: Vec::new(),
         index: IndexOptions::default(),
         stack: Vec::new(),
@@ -221,6 +226,7 @@ pub fn read_requirements(
         },
         requirements: reader.all,
         unpinned: reader.unpinned,
+        constraints: reader.constraints,
     })
 }
 
@@ -314,10 +320,34 @@ impl Reader {
                 need(v)?;
             } else if matches!(*tok, "--prefer-binary" | "--pre" | "--require-hashes") {
                 // Accepted: lpack only uses wheels; pins make --pre moot; hashes are always checked.
-            } else if take_value(tok, &["-c", "--constraint"], &mut it).is_some() {
-                return Err(syntax(
-                    "constraints files (`-c`) shape resolution, which `lpack lock` does; a pinned build does not take them".to_string(),
-                ));
+            } else if let Some(v) = take_value(tok, &["-c", "--constraint"], &mut it) {
+                let file = base.join(need(v)?);
+                let text =
+                    std::fs::read_to_string(&file).map_err(|source| RequirementsError::Read {
+                        path: file.clone(),
+                        source,
+                    })?;
+                for ll in logical_lines(&text) {
+                    if ll.text.starts_with('-') {
+                        continue;
+                    }
+                    let spec: Vec<&str> = ll
+                        .text
+                        .split_whitespace()
+                        .take_while(|t| !t.starts_with("--"))
+                        .collect();
+                    let spec = spec.join(" ");
+                    let r =
+                        Requirement::<pep508_rs::VerbatimUrl>::from_str(&spec).map_err(|e| {
+                            RequirementsError::Syntax {
+                                location: format!("{}:{}", file.display(), ll.line),
+                                message: format!("cannot parse constraint `{spec}`: {e}"),
+                            }
+                        })?;
+                    if r.evaluate_markers(&self.env, &[]) {
+                        self.constraints.push(r);
+                    }
+                }
             } else if matches!(*tok, "-e" | "--editable") || tok.starts_with("--editable=") {
                 return Err(syntax(
                     "editable requirements (`-e`) cannot be packaged for Lambda\n  hint: build a wheel of the project and pin it, or put its code in --src".to_string(),

@@ -111,15 +111,14 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
     let target = Target::new(runtime, arch);
     let reporter = Bars::new(!(args.quiet || args.json));
 
-    let set = if crate::resolve::pylock::is_pylock(&args.requirements) {
-        None
-    } else {
-        Some(crate::requirements::read_requirements(
-            &args.requirements,
-            &target,
-        )?)
-    };
-    let file_index = set
+    let input = super::lock::read_input(
+        args.requirements.as_deref(),
+        &target,
+        &args.extra,
+        &args.group,
+    )?;
+    let file_index = input
+        .set
         .as_ref()
         .map(|s| s.pinned.index.clone())
         .unwrap_or_default();
@@ -134,9 +133,9 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         &file_index,
     )?;
     let (lock, pinned) = super::lock::lock_input(
-        &args.requirements,
-        set,
+        &input,
         &target,
+        &args.extra,
         &client,
         &cache,
         http.as_ref(),
@@ -149,7 +148,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
     let output = args
         .output
         .clone()
-        .unwrap_or_else(|| default_output(&args.requirements));
+        .unwrap_or_else(|| default_output(&input.path));
     let manifest_file = manifest_path(&output);
     let epoch = Epoch::from_env();
 
@@ -261,6 +260,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
     let stale_rules = recipes.stale(&dists);
     let ctx = Ctx {
         args: &args,
+        input: &input.path,
         target: &target,
         epoch,
         recipes: &recipes,
@@ -309,7 +309,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
                         "{} is {} in {} but {v} in the layer; the function would import the layer's copy\n  hint: build the layer and the function from the same lock",
                         w.locked.name,
                         w.locked.version,
-                        args.requirements.display()
+                        input.path.display()
                     );
                 }
             }
@@ -433,6 +433,8 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
 /// Everything the emit step needs besides the unit itself.
 struct Ctx<'a> {
     args: &'a BuildArgs,
+    /// The input file built from.
+    input: &'a Path,
     target: &'a Target,
     epoch: Epoch,
     recipes: &'a RecipeSet,
@@ -508,7 +510,7 @@ fn emit_unit(
         kind: unit.kind,
         target: TargetRecord::of(ctx.target),
         inputs_sha256,
-        requirements: args.requirements.display().to_string(),
+        requirements: ctx.input.display().to_string(),
         source_date_epoch: ctx.epoch.0,
         artifact: ArtifactRecord {
             file: unit
@@ -710,7 +712,7 @@ fn build_image(
     let manifest_file = manifest_path(&first.unwrap_or_else(|| {
         args.output
             .clone()
-            .unwrap_or_else(|| default_output(&args.requirements).with_extension("image"))
+            .unwrap_or_else(|| default_output(ctx.input).with_extension("image"))
     }));
     let manifest = ArtifactManifest {
         schema_version: SCHEMA_VERSION,
@@ -718,7 +720,7 @@ fn build_image(
         kind: ArtifactKind::Image,
         target: TargetRecord::of(ctx.target),
         inputs_sha256: sha256_hex(built.manifest_digest.as_bytes()),
-        requirements: args.requirements.display().to_string(),
+        requirements: ctx.input.display().to_string(),
         source_date_epoch: ctx.epoch.0,
         artifact: ArtifactRecord {
             file: written.first().cloned().unwrap_or_default(),

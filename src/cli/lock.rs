@@ -22,33 +22,80 @@ Examples:
 Versions are chosen so that every package has a wheel for the runtime's Python and glibc
 (python3.9-3.11: 2.26, python3.12+: 2.34) and architecture; the lock records that target.";
 
-/// Turn a build input into the wheels to use: a pylock.toml is read as is; a pinned
-/// requirements file needs only a wheel choice per pin; loose requirements are resolved first.
+/// What a command was asked to build or lock from.
+pub struct Input {
+    pub path: std::path::PathBuf,
+    pub kind: crate::resolve::inputs::InputKind,
+    /// Requirements read from a requirements file or pyproject.toml (None for locks).
+    pub set: Option<RequirementSet>,
+}
+
+/// Find and read the input: `-r FILE`, or the project's own in the current directory.
+pub fn read_input(
+    given: Option<&Path>,
+    target: &Target,
+    extras: &[String],
+    groups: &[String],
+) -> anyhow::Result<Input> {
+    use crate::resolve::inputs::{self, InputKind};
+    let path = match given {
+        Some(p) => p.to_path_buf(),
+        None => inputs::find_input(Path::new("."))?,
+    };
+    let kind = inputs::kind_of(&path);
+    let set = match kind {
+        InputKind::Requirements => Some(crate::requirements::read_requirements(&path, target)?),
+        InputKind::Pyproject => Some(inputs::read_pyproject(&path, target, extras, groups)?),
+        InputKind::Pylock | InputKind::UvLock => None,
+    };
+    if !extras.is_empty() && kind == InputKind::Requirements {
+        anyhow::bail!(
+            "--extra applies to pyproject.toml and uv.lock inputs; write `name[extra]` in a requirements file"
+        );
+    }
+    Ok(Input { path, kind, set })
+}
+
+/// Turn an input into the wheels to use: a pylock.toml or uv.lock is read as is; a pinned
+/// requirements file needs only a wheel choice per pin; loose requirements (or constraints) are
+/// resolved first.
 #[allow(clippy::too_many_arguments)]
 pub fn lock_input(
-    path: &Path,
-    set: Option<RequirementSet>,
+    input: &Input,
     target: &Target,
+    extras: &[String],
     client: &IndexClient,
     cache: &Cache,
     http: Option<&Http>,
     prerelease: Prerelease,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<(Lock, PinnedSet)> {
-    let Some(set) = set else {
-        let lock = pylock::read(path, target)?;
-        let pinned = PinnedSet {
-            pins: Vec::new(),
-            index: Default::default(),
-            skipped: Vec::new(),
-        };
-        return Ok((lock, pinned));
+    use crate::resolve::inputs::InputKind;
+    let empty = || PinnedSet {
+        pins: Vec::new(),
+        index: Default::default(),
+        skipped: Vec::new(),
     };
-    let pinned = if set.unpinned.is_empty() {
+    let Some(set) = &input.set else {
+        let lock = match input.kind {
+            InputKind::UvLock => crate::resolve::inputs::read_uv_lock(&input.path, target, extras)?,
+            _ => pylock::read(&input.path, target)?,
+        };
+        return Ok((lock, empty()));
+    };
+    let pinned = if set.unpinned.is_empty() && set.constraints.is_empty() {
         set.pinned.clone()
     } else {
-        let provider = Provider::new(client, cache, http, target, &set.requirements, prerelease)?;
-        pylock::resolve_requirements(&set, &provider)?
+        let provider = Provider::new(
+            client,
+            cache,
+            http,
+            target,
+            &set.requirements,
+            &set.constraints,
+            prerelease,
+        )?;
+        pylock::resolve_requirements(set, &provider)?
     };
     let lock = resolve_pinned(&pinned, target, client, reporter)?;
     Ok((lock, pinned))
@@ -60,7 +107,17 @@ pub fn run(args: LockArgs) -> anyhow::Result<Outcome> {
     let arch: Arch = args.arch.parse()?;
     let target = Target::new(runtime, arch);
     let reporter = Bars::new(!args.quiet);
-    let set = crate::requirements::read_requirements(&args.requirements, &target)?;
+    let input = read_input(
+        args.requirements.as_deref(),
+        &target,
+        &args.extra,
+        &args.group,
+    )?;
+    let file_index = input
+        .set
+        .as_ref()
+        .map(|s| s.pinned.index.clone())
+        .unwrap_or_default();
     let super::Sources {
         cache,
         http,
@@ -69,13 +126,17 @@ pub fn run(args: LockArgs) -> anyhow::Result<Outcome> {
         args.net.cache_dir.as_deref(),
         args.net.offline,
         &args.index,
-        &set.pinned.index,
+        &file_index,
     )?;
-    let requested: Vec<String> = set.requirements.iter().map(|r| r.to_string()).collect();
+    let requested: Vec<String> = input
+        .set
+        .as_ref()
+        .map(|s| s.requirements.iter().map(|r| r.to_string()).collect())
+        .unwrap_or_default();
     let (lock, _) = lock_input(
-        &args.requirements,
-        Some(set),
+        &input,
         &target,
+        &args.extra,
         &client,
         &cache,
         http.as_ref(),

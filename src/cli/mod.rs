@@ -133,9 +133,15 @@ fn parse_size(s: &str) -> Result<u64, String> {
 
 #[derive(Debug, Args)]
 pub struct LockArgs {
-    /// Requirements file (loose or pinned)
+    /// Input: requirements file (loose or pinned), pyproject.toml or uv.lock [default: found here]
     #[arg(short = 'r', long = "requirements", value_name = "FILE")]
-    pub requirements: PathBuf,
+    pub requirements: Option<PathBuf>,
+    /// pyproject.toml / uv.lock: include this optional-dependencies extra (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub extra: Vec<String>,
+    /// pyproject.toml: include this dependency group (PEP 735; repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub group: Vec<String>,
     /// Lambda runtime
     #[arg(long, default_value = "python3.12")]
     pub runtime: String,
@@ -231,9 +237,17 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Requirements: a requirements file (pinned, e.g. by `uv pip compile --generate-hashes`, or loose — then resolved for the target) or a pylock.toml
+    /// Input: requirements file (pinned or loose), pyproject.toml, uv.lock or pylock.toml [default: the first of pylock.toml, uv.lock, requirements.txt, pyproject.toml here]
     #[arg(short = 'r', long = "requirements", value_name = "FILE")]
-    pub requirements: PathBuf,
+    pub requirements: Option<PathBuf>,
+
+    /// pyproject.toml / uv.lock: include this optional-dependencies extra (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub extra: Vec<String>,
+
+    /// pyproject.toml: include this dependency group (PEP 735; repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub group: Vec<String>,
 
     /// Pre-releases: only when nothing else matches, or always
     #[arg(long, value_enum, default_value_t = crate::resolve::solver::Prerelease::IfNecessary)]

@@ -13,6 +13,7 @@
 //! The `pubgrub` resolver for loose requirements (`lpack lock`) will live beside this module.
 
 pub mod index;
+pub mod inputs;
 pub mod pylock;
 pub mod solver;
 

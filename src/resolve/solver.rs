@@ -90,6 +90,8 @@ pub struct Provider<'a> {
     candidates: RefCell<HashMap<String, BTreeMap<Version, Vec<DistFile>>>>,
     rejected: RefCell<HashMap<String, BTreeMap<Version, Rejection>>>,
     error: RefCell<Option<String>>,
+    /// Constraints by package: intersected into every range that requires it.
+    constraints: HashMap<String, Vs>,
     /// The order in which packages were first seen (root requirements first, then breadth
     /// first): earlier packages are decided first, as uv does.
     discovered: RefCell<HashMap<String, usize>>,
@@ -125,9 +127,20 @@ impl<'a> Provider<'a> {
         http: Option<&'a Http>,
         target: &'a Target,
         requirements: &[Requirement<VerbatimUrl>],
+        constraints: &[Requirement<VerbatimUrl>],
         prerelease: Prerelease,
     ) -> Result<Provider<'a>, SolveError> {
         let env = crate::requirements::marker_environment(target);
+        let mut constrained: HashMap<String, Vs> = HashMap::new();
+        for c in constraints {
+            let name = normalize_name(c.name.as_ref());
+            let range = to_range(c.version_or_url.as_ref())
+                .map_err(|e| SolveError::Failed(format!("constraint on {name}: {e}")))?;
+            let merged = constrained
+                .get(&name)
+                .map_or(range.clone(), |prev| prev.intersection(&range));
+            constrained.insert(name, merged);
+        }
         let mut root = Vec::new();
         let mut exact = BTreeSet::new();
         for r in requirements {
@@ -161,6 +174,7 @@ impl<'a> Provider<'a> {
             candidates: RefCell::new(HashMap::new()),
             rejected: RefCell::new(HashMap::new()),
             error: RefCell::new(None),
+            constraints: constrained,
             discovered: RefCell::new(HashMap::new()),
         })
     }
@@ -349,6 +363,16 @@ impl<'a> Provider<'a> {
         (reqs, requires_python)
     }
 
+    fn constrain(&self, p: &Pkg, range: Vs) -> Vs {
+        match p {
+            Pkg::Dist(n) | Pkg::Extra(n, _) => match self.constraints.get(n) {
+                Some(c) => range.intersection(c),
+                None => range,
+            },
+            Pkg::Root => range,
+        }
+    }
+
     /// Plain-words explanation of versions that exist but are not candidates.
     fn explain_rejections(&self, names: &BTreeSet<String>) -> String {
         let (gmaj, gmin) = self.target.glibc();
@@ -515,6 +539,7 @@ impl DependencyProvider for Provider<'_> {
                 .map_err(|e| SolveError::Failed(format!("{name} {version} requires {dep}: {e}")))?;
             names.push(dep.clone());
             let key = Pkg::Dist(dep.clone());
+            let range = self.constrain(&key, range);
             let merged = deps
                 .get(&key)
                 .map_or(range.clone(), |prev: &Vs| prev.intersection(&range));
