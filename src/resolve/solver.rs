@@ -64,7 +64,13 @@ pub enum SolveError {
     Unsatisfiable(String),
     #[error("{0}")]
     Failed(String),
+    /// Internal: start over with this package decided early (see [`solve`]).
+    #[error("restart with {0} first")]
+    Restart(String),
 }
+
+/// Conflicts one package may cause before resolution restarts with it decided early.
+const RESTART_AFTER: u32 = 12;
 
 /// Why an existing version is not a candidate.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -90,6 +96,10 @@ pub struct Provider<'a> {
     candidates: RefCell<HashMap<String, BTreeMap<Version, Vec<DistFile>>>>,
     rejected: RefCell<HashMap<String, BTreeMap<Version, Rejection>>>,
     error: RefCell<Option<String>>,
+    /// Packages decided before all others (they kept conflicting in an earlier attempt).
+    promoted: RefCell<BTreeSet<String>>,
+    /// Set when a package conflicted too often: the current attempt stops (see [`solve`]).
+    restart_for: RefCell<Option<String>>,
     /// Constraints by package: intersected into every range that requires it.
     constraints: HashMap<String, Vs>,
     /// The order in which packages were first seen (root requirements first, then breadth
@@ -175,6 +185,8 @@ impl<'a> Provider<'a> {
             rejected: RefCell::new(HashMap::new()),
             error: RefCell::new(None),
             constraints: constrained,
+            promoted: RefCell::new(BTreeSet::new()),
+            restart_for: RefCell::new(None),
             discovered: RefCell::new(HashMap::new()),
         })
     }
@@ -433,19 +445,35 @@ impl DependencyProvider for Provider<'_> {
         _range: &Vs,
         stats: &PackageResolutionStatistics,
     ) -> Self::Priority {
-        // Conflict-prone packages first; then in discovery order (direct requirements before
-        // their dependencies), which is what keeps e.g. botocore's `python-dateutil<3` from
-        // being discovered only after a newer dateutil was chosen.
+        // Promoted packages first, then conflict-prone ones, then discovery order (direct
+        // requirements before their dependencies, breadth first).
         let order = match package {
             Pkg::Root => 0,
-            Pkg::Dist(name) | Pkg::Extra(name, _) => self
-                .discovered
-                .borrow()
-                .get(name)
-                .copied()
-                .unwrap_or(usize::MAX),
+            Pkg::Dist(name) | Pkg::Extra(name, _) => {
+                if self.promoted.borrow().contains(name) {
+                    return (u32::MAX, std::cmp::Reverse(0));
+                }
+                // A package that keeps conflicting with earlier decisions (every botocore
+                // version needs python-dateutil<3 once dateutil 4 is chosen) is better decided
+                // before them: stop and start over with it promoted.
+                if stats.conflict_count() > RESTART_AFTER && self.restart_for.borrow().is_none() {
+                    self.restart_for.replace(Some(name.clone()));
+                }
+                self.discovered
+                    .borrow()
+                    .get(name)
+                    .copied()
+                    .unwrap_or(usize::MAX)
+            }
         };
         (stats.conflict_count(), std::cmp::Reverse(order))
+    }
+
+    fn should_cancel(&self) -> Result<(), SolveError> {
+        match self.restart_for.borrow().clone() {
+            Some(name) => Err(SolveError::Restart(name)),
+            None => Ok(()),
+        }
     }
 
     fn choose_version(&self, package: &Pkg, range: &Vs) -> Result<Option<Version>, SolveError> {
@@ -554,7 +582,30 @@ impl DependencyProvider for Provider<'_> {
 }
 
 /// Resolve `requirements` for the target: name → version, sorted.
+///
+/// When one package keeps conflicting with an earlier decision, the attempt is abandoned and
+/// resolution starts over with that package decided first (at most a few times); metadata read
+/// so far is cached, so a restart costs little.
 pub fn solve(provider: &Provider<'_>) -> Result<BTreeMap<String, Version>, SolveError> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        provider.restart_for.replace(None);
+        match solve_once(provider) {
+            Err(SolveError::Restart(name)) if attempts < 6 => {
+                provider.promoted.borrow_mut().insert(name);
+            }
+            Err(SolveError::Restart(name)) => {
+                return Err(SolveError::Failed(format!(
+                    "resolution keeps backtracking over {name}; pin it (or its dependents) more tightly"
+                )));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn solve_once(provider: &Provider<'_>) -> Result<BTreeMap<String, Version>, SolveError> {
     match pubgrub::resolve(provider, Pkg::Root, Version::new([0])) {
         Ok(selected) => Ok(selected
             .into_iter()
@@ -587,7 +638,7 @@ pub fn solve(provider: &Provider<'_>) -> Result<BTreeMap<String, Version>, Solve
             )))
         }
         Err(PubGrubError::ErrorChoosingVersion { source, .. })
-        | Err(PubGrubError::ErrorRetrievingDependencies { source, .. }) => Err(source),
-        Err(e) => Err(SolveError::Failed(e.to_string())),
+        | Err(PubGrubError::ErrorRetrievingDependencies { source, .. })
+        | Err(PubGrubError::ErrorInShouldCancel(source)) => Err(source),
     }
 }

@@ -121,3 +121,112 @@ fn seed_stack_py311_profiles_verify_and_run() {
         );
     }
 }
+
+/// Issue 3's comparison: `lpack lock` on the seed stack for python3.12 picks the same versions as
+/// `uv pip compile --python-platform x86_64-manylinux_2_34 --python-version 3.12 --only-binary
+/// :all:`, and for python3.11 every chosen wheel carries a tag AL2 (glibc 2.26) can run.
+#[test]
+fn lock_matches_uv_and_respects_al2() {
+    if !enabled("lock_matches_uv_and_respects_al2") {
+        return;
+    }
+    if !have("uv") {
+        eprintln!("skipped the uv half: uv not on PATH (pip install uv)");
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = scratch("net-lock");
+    let out = run(lpack()
+        .current_dir(root)
+        .args([
+            "lock",
+            "-r",
+            "requirements/datasci.txt",
+            "--runtime",
+            "python3.12",
+            "-q",
+            "-o",
+        ])
+        .arg(dir.join("pylock312.toml"))
+        .arg("--cache-dir")
+        .arg(dir.join("cache")));
+    assert!(out.status.success());
+    let uv = Command::new("uv")
+        .current_dir(root)
+        .args([
+            "pip",
+            "compile",
+            "requirements/datasci.txt",
+            "--python-platform",
+            "x86_64-manylinux_2_34",
+            "--python-version",
+            "3.12",
+            "--only-binary",
+            ":all:",
+            "--no-header",
+            "--no-annotate",
+            "-q",
+        ])
+        .output()
+        .expect("uv");
+    assert!(
+        uv.status.success(),
+        "{}",
+        String::from_utf8_lossy(&uv.stderr)
+    );
+    let theirs: std::collections::BTreeSet<String> = String::from_utf8_lossy(&uv.stdout)
+        .lines()
+        .filter(|l| l.contains("=="))
+        .map(|l| l.trim().to_string())
+        .collect();
+    let text = std::fs::read_to_string(dir.join("pylock312.toml")).expect("lock");
+    let mut ours = std::collections::BTreeSet::new();
+    let mut name = None;
+    for line in text.lines() {
+        if let Some(v) = line
+            .strip_prefix("name = \"")
+            .filter(|v| !v.ends_with(".whl\""))
+        {
+            name = Some(v.trim_end_matches('"').to_string());
+        } else if let Some(v) = line.strip_prefix("version = \"")
+            && let Some(n) = name.take()
+        {
+            ours.insert(format!("{n}=={}", v.trim_end_matches('"')));
+        }
+    }
+    assert_eq!(ours, theirs, "same versions as uv for python3.12");
+
+    let out = run(lpack()
+        .current_dir(root)
+        .args([
+            "lock",
+            "-r",
+            "requirements/datasci.txt",
+            "--runtime",
+            "python3.11",
+            "-q",
+            "-o",
+        ])
+        .arg(dir.join("pylock311.toml"))
+        .arg("--cache-dir")
+        .arg(dir.join("cache")));
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(dir.join("pylock311.toml")).expect("lock");
+    let target = lpack::target::Target::new(
+        lpack::target::Runtime::Python311,
+        lpack::target::Arch::X86_64,
+    );
+    for line in text.lines() {
+        if let Some(f) = line
+            .strip_prefix("name = \"")
+            .filter(|v| v.ends_with(".whl\""))
+        {
+            let w =
+                lpack::wheel::WheelFilename::parse(f.trim_end_matches('"')).expect("wheel name");
+            assert!(
+                w.priority(&target).is_some(),
+                "{f} does not run on AL2 (glibc 2.26)"
+            );
+        }
+    }
+}
