@@ -68,6 +68,8 @@ pub struct Pin {
     pub hashes: Vec<String>,
     /// `file:line` where the pin was written.
     pub location: String,
+    /// A direct wheel (`name @ URL`): (file name, where it is). No index is asked.
+    pub direct: Option<(String, crate::resolve::index::FileLocation)>,
 }
 
 /// A requirement skipped because its marker is false for the target.
@@ -417,11 +419,8 @@ impl Reader {
                     _ => None,
                 }
             }
-            Some(VersionOrUrl::Url(_)) => {
-                return Err(syntax(format!(
-                    "direct URL requirement `{spec}`: pinned builds take `name==version` from an index or --find-links\n  hint: put the wheel in a directory and pass `--find-links DIR` with `{name}==<version>`"
-                )));
-            }
+            // A direct wheel is resolved (its dependencies come from its metadata).
+            Some(VersionOrUrl::Url(_)) => None,
             _ => None,
         };
         let Some(version) = version else {
@@ -457,6 +456,7 @@ impl Reader {
                         version,
                         hashes,
                         location: location.to_string(),
+                        direct: None,
                     },
                 );
             }

@@ -134,6 +134,21 @@ pub fn resolve_pinned(
 ) -> Result<Lock, ResolveError> {
     reporter.start(Phase::Index, set.pins.len() as u64);
     let results = parallel_map(&set.pins, 8, |pin| {
+        if let Some((filename, location)) = &pin.direct {
+            reporter.advance(Phase::Index, 1);
+            return Ok((
+                LockedWheel {
+                    name: pin.name.clone(),
+                    version: pin.version.to_string(),
+                    filename: filename.clone(),
+                    location: location.clone(),
+                    index_sha256: None,
+                    allowed_sha256: pin.hashes.clone(),
+                    source: location.display(),
+                },
+                Vec::new(),
+            ));
+        }
         // A hashed pin resolved before for this target: the cache answers, no index needed.
         if let Some(found) = remembered(pin, target, client) {
             reporter.advance(Phase::Index, 1);
@@ -463,6 +478,7 @@ mod tests {
             version: Version::from_str(v).expect("version"),
             hashes: vec![],
             location: "req.txt:1".into(),
+            direct: None,
         }
     }
 

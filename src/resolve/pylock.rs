@@ -68,11 +68,13 @@ pub fn resolve_requirements(
                 .filter(|p| p.version == version)
                 .map(|p| p.hashes.clone())
                 .unwrap_or_default();
+            let direct = provider.direct_wheel(&name);
             Pin {
                 location: "(resolved)".to_string(),
                 name,
                 version,
                 hashes,
+                direct,
             }
         })
         .collect();

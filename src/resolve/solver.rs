@@ -96,6 +96,8 @@ pub struct Provider<'a> {
     candidates: RefCell<HashMap<String, BTreeMap<Version, Vec<DistFile>>>>,
     rejected: RefCell<HashMap<String, BTreeMap<Version, Rejection>>>,
     error: RefCell<Option<String>>,
+    /// Direct wheels by package (`name @ URL`): their only candidate.
+    direct: HashMap<String, DistFile>,
     /// Packages decided before all others (they kept conflicting in an earlier attempt).
     promoted: RefCell<BTreeSet<String>>,
     /// Set when a package conflicted too often: the current attempt stops (see [`solve`]).
@@ -111,10 +113,49 @@ fn to_range(spec: Option<&VersionOrUrl<VerbatimUrl>>) -> Result<Vs, String> {
     match spec {
         None => Ok(Ranges::full()),
         Some(VersionOrUrl::VersionSpecifier(s)) => Ok(Ranges::from(s.clone())),
-        Some(VersionOrUrl::Url(u)) => Err(format!(
-            "direct URL requirement ({u}): put the wheel in a directory and use --find-links"
-        )),
+        // Direct wheels: the only candidate is the wheel itself (see `direct`).
+        Some(VersionOrUrl::Url(_)) => Ok(Ranges::full()),
     }
+}
+
+/// A `name @ URL` requirement's wheel: `https://…/x.whl` or `file:///…/x.whl`.
+fn direct_file(url: &VerbatimUrl) -> Result<DistFile, String> {
+    let u: &url::Url = url;
+    let (clean, sha256) = {
+        let mut c = u.clone();
+        let sha = u
+            .fragment()
+            .and_then(|f| f.strip_prefix("sha256="))
+            .map(str::to_ascii_lowercase);
+        c.set_fragment(None);
+        (c, sha)
+    };
+    let filename = clean
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .map(str::to_string)
+        .filter(|f| f.ends_with(".whl"))
+        .ok_or_else(|| {
+            format!("{u} is not a wheel (lpack needs .whl files; build one for the target)")
+        })?;
+    let location = match clean.scheme() {
+        "file" => FileLocation::Path(
+            clean
+                .to_file_path()
+                .map_err(|_| format!("bad file URL {u}"))?,
+        ),
+        "http" | "https" => FileLocation::Url(clean.to_string()),
+        other => return Err(format!("{u}: unsupported URL scheme `{other}`")),
+    };
+    Ok(DistFile {
+        filename,
+        location,
+        sha256,
+        yanked: None,
+        requires_python: None,
+        core_metadata: false,
+        source: crate::http::redact(u.as_str()),
+    })
 }
 
 fn python_ok(requires: Option<&str>, target: &Target) -> Result<(), String> {
@@ -153,6 +194,7 @@ impl<'a> Provider<'a> {
         }
         let mut root = Vec::new();
         let mut exact = BTreeSet::new();
+        let mut direct = HashMap::new();
         for r in requirements {
             if !r.evaluate_markers(&env, &[]) {
                 continue;
@@ -166,6 +208,11 @@ impl<'a> Provider<'a> {
                         exact.insert((name.clone(), spec.version().clone()));
                     }
                 }
+            }
+            if let Some(VersionOrUrl::Url(u)) = &r.version_or_url {
+                let file =
+                    direct_file(u).map_err(|e| SolveError::Failed(format!("{name}: {e}")))?;
+                direct.insert(name.clone(), file);
             }
             root.push((Pkg::Dist(name.clone()), range.clone()));
             for e in &r.extras {
@@ -185,6 +232,7 @@ impl<'a> Provider<'a> {
             rejected: RefCell::new(HashMap::new()),
             error: RefCell::new(None),
             constraints: constrained,
+            direct,
             promoted: RefCell::new(BTreeSet::new()),
             restart_for: RefCell::new(None),
             discovered: RefCell::new(HashMap::new()),
@@ -198,6 +246,31 @@ impl<'a> Provider<'a> {
             for n in names {
                 let next = d.len();
                 d.entry(n.clone()).or_insert(next);
+            }
+        }
+        for n in names {
+            if let Some(f) = self.direct.get(n)
+                && !self.candidates.borrow().contains_key(n)
+            {
+                let v = super::index::file_version(&f.filename)
+                    .and_then(|v| Version::from_str(&v).ok());
+                let runs = WheelFilename::parse(&f.filename)
+                    .ok()
+                    .and_then(|w| w.priority(self.target))
+                    .is_some();
+                let mut m = BTreeMap::new();
+                if let Some(v) = v {
+                    if runs {
+                        m.insert(v, vec![f.clone()]);
+                    } else {
+                        self.rejected
+                            .borrow_mut()
+                            .entry(n.clone())
+                            .or_default()
+                            .insert(v, Rejection::NoWheelForTarget);
+                    }
+                }
+                self.candidates.borrow_mut().insert(n.clone(), m);
             }
         }
         let todo: Vec<String> = names
@@ -271,6 +344,13 @@ impl<'a> Provider<'a> {
         }
         self.candidates.borrow_mut().insert(name.to_string(), good);
         self.rejected.borrow_mut().insert(name.to_string(), bad);
+    }
+
+    /// The direct wheel given for `name`, if any: (file name, location).
+    pub fn direct_wheel(&self, name: &str) -> Option<(String, FileLocation)> {
+        self.direct
+            .get(name)
+            .map(|f| (f.filename.clone(), f.location.clone()))
     }
 
     /// The wheel of `name==version` whose metadata describes its dependencies.

@@ -277,6 +277,52 @@ fn resolution_scenarios() {
     assert!(o.status.success());
     assert!(has(&versions(&p), "pre", "2.0b1"));
 
+    // A direct wheel (`name @ file://…`) that is on no index, with dependencies of its own.
+    let wheels = dir.join("direct");
+    std::fs::create_dir_all(&wheels).expect("mkdir");
+    let w = write_wheel_requiring(
+        &wheels,
+        "directpkg",
+        "3.0",
+        "py3-none-any",
+        &[F("directpkg/__init__.py", b"D = 3\n")],
+        &["shared<2"],
+    );
+    let (o, p) = lock(
+        &dir,
+        &url,
+        &format!("directpkg @ file://{}\n", w.display()),
+        &[],
+    );
+    assert!(o.status.success());
+    let v = versions(&p);
+    assert!(
+        has(&v, "directpkg", "3.0") && has(&v, "shared", "1.0"),
+        "{v:?}"
+    );
+    let b = run(lpack()
+        .current_dir(&dir)
+        .args([
+            "build",
+            "-r",
+            "req.txt",
+            "--index-url",
+            &url,
+            "--bytecode",
+            "none",
+            "-q",
+            "-o",
+            "out/direct.zip",
+        ])
+        .arg("--cache-dir")
+        .arg(dir.join("cache")));
+    assert!(b.status.success());
+    assert!(
+        zip_names(&dir.join("out/direct.zip"))
+            .iter()
+            .any(|n| n == "directpkg/__init__.py")
+    );
+
     // The lock builds offline, and refuses another target.
     let (o, p) = lock(&dir, &url, "app\n", &["--runtime", "python3.11"]);
     assert!(o.status.success());
