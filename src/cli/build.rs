@@ -111,37 +111,29 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
     let target = Target::new(runtime, arch);
     let reporter = Bars::new(!(args.quiet || args.json));
 
-    let input = super::lock::read_input(
-        args.requirements.as_deref(),
+    let super::lock::Locked {
+        input,
+        sources: super::Sources {
+            cache,
+            http,
+            client,
+        },
+        lock,
+        pinned,
+    } = super::lock::read_and_lock(
+        &super::lock::LockRequest {
+            requirements: args.requirements.as_deref(),
+            extra: &args.extra,
+            group: &args.group,
+            cache_dir: args.cache_dir.as_deref(),
+            offline: args.offline,
+            index: &args.index,
+            prerelease: args.prerelease,
+        },
         &target,
-        &args.extra,
-        &args.group,
-    )?;
-    let file_index = input
-        .set
-        .as_ref()
-        .map(|s| s.pinned.index.clone())
-        .unwrap_or_default();
-    let super::Sources {
-        cache,
-        http,
-        client,
-    } = super::sources(
-        args.cache_dir.as_deref(),
-        args.offline,
-        &args.index,
-        &file_index,
-    )?;
-    let (lock, pinned) = super::lock::lock_input(
-        &input,
-        &target,
-        &args.extra,
-        &client,
-        &cache,
-        http.as_ref(),
-        args.prerelease,
         &reporter,
     )?;
+
     let (wheels, stats) = fetch(&lock, &cache, http.as_ref(), args.offline, &reporter)?;
     let mut warnings = lock.warnings.clone();
 

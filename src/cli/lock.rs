@@ -101,48 +101,90 @@ pub fn lock_input(
     Ok((lock, pinned))
 }
 
+/// Everything a command needs after reading its input and locking it.
+pub struct Locked {
+    pub input: Input,
+    pub sources: super::Sources,
+    pub lock: Lock,
+    pub pinned: PinnedSet,
+}
+
+/// How to read and lock an input (shared by `build` and `lock`).
+pub struct LockRequest<'a> {
+    pub requirements: Option<&'a Path>,
+    pub extra: &'a [String],
+    pub group: &'a [String],
+    pub cache_dir: Option<&'a Path>,
+    pub offline: bool,
+    pub index: &'a super::IndexArgs,
+    pub prerelease: Prerelease,
+}
+
+/// Read the input, open the sources it names, and lock it for the target.
+pub fn read_and_lock(
+    req: &LockRequest<'_>,
+    target: &Target,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Locked> {
+    let input = read_input(req.requirements, target, req.extra, req.group)?;
+    let file_index = input
+        .set
+        .as_ref()
+        .map(|s| s.pinned.index.clone())
+        .unwrap_or_default();
+    let sources = super::sources(req.cache_dir, req.offline, req.index, &file_index)?;
+    let (lock, pinned) = lock_input(
+        &input,
+        target,
+        req.extra,
+        &sources.client,
+        &sources.cache,
+        sources.http.as_ref(),
+        req.prerelease,
+        reporter,
+    )?;
+    Ok(Locked {
+        input,
+        sources,
+        lock,
+        pinned,
+    })
+}
+
 pub fn run(args: LockArgs) -> anyhow::Result<Outcome> {
     let started = std::time::Instant::now();
     let runtime: Runtime = args.runtime.parse()?;
     let arch: Arch = args.arch.parse()?;
     let target = Target::new(runtime, arch);
     let reporter = Bars::new(!args.quiet);
-    let input = read_input(
-        args.requirements.as_deref(),
+    let Locked {
+        input,
+        sources:
+            super::Sources {
+                cache,
+                http,
+                client: _,
+            },
+        lock,
+        pinned: _,
+    } = read_and_lock(
+        &LockRequest {
+            requirements: args.requirements.as_deref(),
+            extra: &args.extra,
+            group: &args.group,
+            cache_dir: args.net.cache_dir.as_deref(),
+            offline: args.net.offline,
+            index: &args.index,
+            prerelease: args.prerelease,
+        },
         &target,
-        &args.extra,
-        &args.group,
-    )?;
-    let file_index = input
-        .set
-        .as_ref()
-        .map(|s| s.pinned.index.clone())
-        .unwrap_or_default();
-    let super::Sources {
-        cache,
-        http,
-        client,
-    } = super::sources(
-        args.net.cache_dir.as_deref(),
-        args.net.offline,
-        &args.index,
-        &file_index,
+        &reporter,
     )?;
     let requested: Vec<String> = input
         .set
         .as_ref()
         .map(|s| s.requirements.iter().map(|r| r.to_string()).collect())
         .unwrap_or_default();
-    let (lock, _) = lock_input(
-        &input,
-        &target,
-        &args.extra,
-        &client,
-        &cache,
-        http.as_ref(),
-        args.prerelease,
-        &reporter,
-    )?;
     // Every wheel needs a sha256 in the lock: the index's, or the file's own (fetched).
     let (missing, known): (Vec<_>, Vec<_>) = lock
         .wheels

@@ -19,7 +19,7 @@ use super::index::FileLocation;
 use super::{Lock, LockedWheel};
 use crate::requirements::{IndexOptions, PinnedSet, RequirementSet};
 use crate::target::Target;
-use crate::wheel::{WheelFilename, normalize_name};
+use crate::wheel::normalize_name;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
@@ -311,17 +311,14 @@ pub fn read_uv_lock(path: &Path, target: &Target, extras: &[String]) -> Result<L
         }
         let Some(p) = pick(name) else { continue };
         let version = p.version.clone().unwrap_or_default();
-        let best = p
-            .wheels
-            .iter()
-            .filter_map(|w| {
+        let best = super::best_listed(
+            p.wheels.iter().filter_map(|w| {
                 let loc = w.url.as_deref().or(w.path.as_deref())?;
-                let filename = loc.rsplit('/').next()?.to_string();
-                let prio = WheelFilename::parse(&filename).ok()?.priority(target)?;
-                Some((prio, filename, w))
-            })
-            .min_by_key(|(p, _, _)| *p);
-        let Some((_, filename, w)) = best else {
+                Some((loc.rsplit('/').next()?.to_string(), w))
+            }),
+            target,
+        );
+        let Some((filename, w)) = best else {
             return Err(err(format!(
                 "no wheel of {name} {version} in the lock runs on {target}\n  hint: re-lock with wheels for this platform, or resolve with `lpack lock`"
             )));

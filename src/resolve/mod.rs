@@ -451,6 +451,22 @@ fn no_compatible(pin: &Pin, files: &[&DistFile], target: &Target) -> ResolveErro
     }))
 }
 
+/// Among listed wheels (file name, item) — as a lock file lists them — the one the target
+/// prefers by tag; `None` when none runs there.
+pub fn best_listed<T>(
+    items: impl IntoIterator<Item = (String, T)>,
+    target: &Target,
+) -> Option<(String, T)> {
+    items
+        .into_iter()
+        .filter_map(|(f, t)| {
+            let p = WheelFilename::parse(&f).ok()?.priority(target)?;
+            Some((p, f, t))
+        })
+        .min_by_key(|(p, _, _)| *p)
+        .map(|(_, f, t)| (f, t))
+}
+
 /// Group a lock's wheels by name (used by the manifest and reports).
 pub fn by_name(lock: &Lock) -> BTreeMap<&str, &LockedWheel> {
     lock.wheels.iter().map(|w| (w.name.as_str(), w)).collect()

@@ -225,10 +225,8 @@ pub fn read(path: &Path, target: &Target) -> Result<Lock, LockError> {
     for p in f.packages {
         let name = normalize_name(&p.name);
         let version = p.version.clone().unwrap_or_default();
-        let best = p
-            .wheels
-            .iter()
-            .filter_map(|w| {
+        let best = super::best_listed(
+            p.wheels.iter().filter_map(|w| {
                 let filename = w.name.clone().or_else(|| {
                     w.url
                         .as_deref()
@@ -236,11 +234,11 @@ pub fn read(path: &Path, target: &Target) -> Result<Lock, LockError> {
                         .and_then(|u| u.rsplit('/').next())
                         .map(str::to_string)
                 })?;
-                let prio = WheelFilename::parse(&filename).ok()?.priority(target)?;
-                Some((prio, filename, w))
-            })
-            .min_by_key(|(p, _, _)| *p);
-        let Some((_, filename, w)) = best else {
+                Some((filename, w))
+            }),
+            target,
+        );
+        let Some((filename, w)) = best else {
             return Err(LockError::NoWheel {
                 path: shown,
                 name,
