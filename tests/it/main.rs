@@ -1,6 +1,8 @@
 //! Integration tests: one binary, real local services, fixtures built at test time.
 
 mod build;
+mod corpus;
+mod guard;
 mod harness;
 mod image;
 mod layers;
