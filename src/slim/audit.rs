@@ -99,7 +99,8 @@ pub fn audit(
         }
         if let Some(reason) = why.get(&f.path) {
             f.severity = Severity::Warning;
-            f.message = format!("{}; {reason}", f.message);
+            let fact = f.message.split(HINT).next().unwrap_or("");
+            f.message = format!("{fact}; {reason}");
         } else if !is_extension_module(&f.path) {
             let base = f.path.rsplit('/').next().unwrap_or(&f.path);
             let soname = elfs
@@ -113,6 +114,9 @@ pub fn audit(
                 );
             }
         }
+    }
+    for f in &mut out {
+        f.message = f.message.replace(HINT, "");
     }
     out.sort_by(|a, b| (a.severity, &a.path, a.code).cmp(&(b.severity, &b.path, b.code)));
     out
@@ -134,9 +138,10 @@ fn optional_reasons(
     let mut why: BTreeMap<String, String> = BTreeMap::new();
     for (path, site) in optional {
         let module = super::imports::module_name(path).unwrap_or_else(|| path.clone());
+        let package = module.split('.').next().unwrap_or(&module).to_string();
         why.insert(
             path.clone(),
-            format!("{module} is imported only under try/except ImportError ({site}), so the package runs without it"),
+            format!("{module} is imported only under try/except ImportError ({site}), so {package} runs without it (what it adds is missing at run time)"),
         );
     }
     loop {
@@ -172,6 +177,9 @@ fn optional_reasons(
     }
     why
 }
+
+/// Where a finding's message ends and its advice (dropped for optional modules) begins.
+const HINT: &str = "\u{1f}";
 
 fn audit_files(elfs: &[ElfFacts], bundle: &BTreeSet<String>, target: &Target) -> Vec<Finding> {
     let (provided, max_cxx) = runtime_libs(target.runtime.os());
@@ -220,7 +228,7 @@ fn audit_files(elfs: &[ElfFacts], bundle: &BTreeSet<String>, target: &Target) ->
                 code: "A002",
                 path: e.path.clone(),
                 message: format!(
-                    "needs {name}, but {} has glibc {gmaj}.{gmin}: the import will fail with \"version `{name}' not found\"; use a wheel built for manylinux_2_{gmin} or older, or a newer runtime",
+                    "needs {name}, but {} has glibc {gmaj}.{gmin}{HINT}: the import will fail with \"version `{name}' not found\"; use a wheel built for manylinux_2_{gmin} or older, or a newer runtime",
                     target.runtime
                 ),
             });
@@ -251,7 +259,7 @@ fn audit_files(elfs: &[ElfFacts], bundle: &BTreeSet<String>, target: &Target) ->
                     code: "A003",
                     path: e.path.clone(),
                     message: format!(
-                        "needs {n}, which is neither in the bundle nor provided by the {} runtime; bundle it (e.g. `auditwheel repair` puts it in a .libs directory)",
+                        "needs {n}, which is neither in the bundle nor provided by the {} runtime{HINT}; bundle it (e.g. `auditwheel repair` puts it in a .libs directory)",
                         target.runtime
                     ),
                 });

@@ -111,11 +111,18 @@ fn one(
     unzip(&zip, &tree);
     let script = std::fs::read_to_string(corpus_dir().join(format!("{stack}.py")))
         .map_err(|e| e.to_string())?;
+    // Aggressive builds leave out what the runtime provides: put it behind, as Lambda does.
+    let behind = if profile == "aggressive" {
+        runtime_dir(minor, work, cache)?
+    } else {
+        work.join("nothing")
+    };
     let o = Command::new(&py)
         .args(["-I", "-S", "-B", "-c"])
         .arg(format!(
-            "import sys; sys.path.insert(0, {:?})\n{script}",
-            tree.to_string_lossy()
+            "import sys; sys.path[0:0] = [{:?}, {:?}]\n{script}",
+            tree.to_string_lossy(),
+            behind.to_string_lossy()
         ))
         .output()
         .map_err(|e| e.to_string())?;
@@ -143,6 +150,38 @@ fn one(
         v["pre_existing"].as_array().map(Vec::len).unwrap_or(0),
         String::from_utf8_lossy(&o.stdout).trim()
     ))
+}
+
+/// The packages the Lambda runtime provides (`data/lambda-runtime-provided.txt`), unpacked once
+/// per Python version.
+fn runtime_dir(minor: u32, work: &Path, cache: &Path) -> Result<PathBuf, String> {
+    let dir = work.join(format!("runtime-py3{minor}"));
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    let zip = work.join(format!("runtime-py3{minor}.zip"));
+    let o = run(lpack()
+        .args(["build", "-r"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/lambda-runtime-provided.txt"))
+        .args([
+            "--runtime",
+            &format!("python3.{minor}"),
+            "--profile",
+            "none",
+            "--bytecode",
+            "none",
+            "--no-verify",
+            "-q",
+        ])
+        .arg("-o")
+        .arg(&zip)
+        .arg("--cache-dir")
+        .arg(cache));
+    if !o.status.success() {
+        return Err(format!("runtime packages: {}", stderr(&o)));
+    }
+    unzip(&zip, &dir);
+    Ok(dir)
 }
 
 #[test]
