@@ -1185,9 +1185,13 @@ fn verify_after_build(
         ));
     };
     // A verified artifact (with the same layers and interpreter) stays verified.
-    let version = crate::slim::bytecode::python_version(&python)
-        .map(|(_, v)| v)
-        .unwrap_or_default();
+    let version = if plan.python.as_deref() == Some(python.as_path()) {
+        plan.python_version.clone()
+    } else {
+        crate::slim::bytecode::python_version(&python)
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    };
     let key = sha256_hex(
         format!(
             "verify 1\n{}\n{:?}\n{version}\n",
