@@ -238,6 +238,18 @@ pub fn manifest_path(artifact: &Path) -> PathBuf {
 }
 
 impl ArtifactManifest {
+    /// A file record's path as Python sees it on `sys.path`: layer records carry the layer's
+    /// `python/…` prefix, which this strips.
+    pub fn installed_path<'a>(&self, path: &'a str) -> &'a str {
+        match &self.layer_prefix {
+            Some(p) => path
+                .strip_prefix(p.as_str())
+                .and_then(|r| r.strip_prefix('/'))
+                .unwrap_or(path),
+            None => path,
+        }
+    }
+
     /// Write atomically beside the artifact.
     pub fn write(&self, path: &Path) -> Result<(), ManifestError> {
         let err = |detail: String| ManifestError::Write {

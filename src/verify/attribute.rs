@@ -55,16 +55,11 @@ impl Dropped {
     pub fn index(manifests: &[&ArtifactManifest]) -> Dropped {
         let mut files = Vec::new();
         for m in manifests {
-            let prefix = m
-                .layer_prefix
-                .as_deref()
-                .map(|p| format!("{p}/"))
-                .unwrap_or_default();
             for f in &m.files {
                 if f.action != Action::Drop {
                     continue;
                 }
-                let path = f.path.strip_prefix(&prefix).unwrap_or(&f.path).to_string();
+                let path = m.installed_path(&f.path).to_string();
                 files.push(DroppedFile {
                     module: module_name(&path),
                     base: path.rsplit('/').next().unwrap_or(&path).to_string(),

@@ -316,17 +316,12 @@ pub fn deep_verify(
 
     let mut shipped: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for m in std::iter::once(manifest).chain(layers.iter()) {
-        let prefix = m
-            .layer_prefix
-            .as_deref()
-            .map(|p| format!("{p}/"))
-            .unwrap_or_default();
         for f in &m.files {
             if f.action != Action::Drop
                 && f.package != crate::emit::zip::SRC_PACKAGE
                 && installed.contains(&f.package)
             {
-                let path = f.path.strip_prefix(&prefix).unwrap_or(&f.path);
+                let path = m.installed_path(&f.path);
                 shipped
                     .entry(f.package.clone())
                     .or_default()

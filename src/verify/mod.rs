@@ -355,12 +355,9 @@ pub fn verify(
     let mut modules = top_level_modules(manifest);
     for lm in &layer_modules {
         // Layer records carry the `python/…` prefix; strip it to get importable names.
-        let prefix = lm.layer_prefix.clone().unwrap_or_default();
         let mut stripped = lm.clone();
         for f in &mut stripped.files {
-            if let Some(rest) = f.path.strip_prefix(&format!("{prefix}/")) {
-                f.path = rest.to_string();
-            }
+            f.path = lm.installed_path(&f.path).to_string();
         }
         for (d, ms) in top_level_modules(&stripped) {
             modules.entry(d).or_default().extend(ms);

@@ -2,16 +2,11 @@
 //! audit, the default verify, deep verify's regressions and attribution, the bytecode budget and
 //! RECORD files that tell the truth.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::harness::*;
-
-fn req(dir: &Path, body: &str) -> PathBuf {
-    let p = dir.join("requirements.txt");
-    std::fs::write(&p, body).expect("write requirements");
-    p
-}
+use crate::slim::{manifest, python311, record, req};
 
 fn build(dir: &Path, requirements: &Path, extra: &[&str]) -> Output {
     run(lpack()
@@ -30,24 +25,6 @@ fn build(dir: &Path, requirements: &Path, extra: &[&str]) -> Output {
         .arg("-o")
         .arg(dir.join("out/fn.zip"))
         .args(extra))
-}
-
-fn manifest(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("out/fn.zip.lpack.json")).expect("manifest"))
-        .expect("manifest json")
-}
-
-fn record<'a>(m: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
-    m["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .find(|f| f["path"] == path)
-        .unwrap_or_else(|| panic!("no record for {path}"))
-}
-
-fn python311() -> PathBuf {
-    python(11).expect("python3.11 is required (see .ci/run)")
 }
 
 fn py(root: &Path, code: &str) -> Output {

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use crate::harness::*;
 
-fn req(dir: &Path, body: &str) -> PathBuf {
+pub(crate) fn req(dir: &Path, body: &str) -> PathBuf {
     let p = dir.join("requirements.txt");
     std::fs::write(&p, body).expect("write requirements");
     p
@@ -32,12 +32,12 @@ fn build(dir: &Path, requirements: &Path, extra: &[&str]) -> Command {
     c
 }
 
-fn manifest(dir: &Path) -> serde_json::Value {
+pub(crate) fn manifest(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("out/fn.zip.lpack.json")).expect("manifest"))
         .expect("manifest json")
 }
 
-fn record<'a>(m: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+pub(crate) fn record<'a>(m: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
     m["files"]
         .as_array()
         .expect("files")
@@ -46,7 +46,7 @@ fn record<'a>(m: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("no record for {path}"))
 }
 
-fn python311() -> PathBuf {
+pub(crate) fn python311() -> PathBuf {
     python(11).expect("python3.11 is required (see .ci/run)")
 }
 
