@@ -37,7 +37,8 @@ def sh(cmd, **kw):
 
 def find_python(minor):
     for c in [shutil.which(f"python3.{minor}")] + sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/3.{minor}*/bin/python3.{minor}"))):
-        if c and os.path.exists(c):
+        # pyenv's shims need pyenv's environment; the interpreters behind them do not.
+        if c and os.path.exists(c) and "/shims/" not in c:
             return c
     sys.exit(f"python3.{minor} not found")
 
