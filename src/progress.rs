@@ -14,6 +14,8 @@ pub enum Phase {
     Slim,
     /// Writing the artifact.
     Assemble,
+    /// Cold starts and invokes of `lpack bench`.
+    Bench,
 }
 
 impl Phase {
@@ -23,6 +25,7 @@ impl Phase {
             Phase::Download => "Fetching",
             Phase::Slim => "Slimming",
             Phase::Assemble => "Assembling",
+            Phase::Bench => "Benching",
         }
     }
 }
