@@ -106,6 +106,9 @@ pub struct BenchArgs {
     pub index: IndexArgs,
     #[command(flatten)]
     pub net: CacheNetArgs,
+    /// Lay deployments out here and keep them afterwards (for inspecting what the runtime saw)
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub keep_work: Option<PathBuf>,
     /// Print summary.json on stdout instead of the table
     #[arg(long)]
     pub json: bool,
@@ -233,6 +236,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         python
     };
     let work = tempfile::Builder::new().prefix("lpack-bench-").tempdir()?;
+    let work_dir = match &args.keep_work {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            std::fs::canonicalize(d)?.join("w")
+        }
+        None => work.path().join("w"),
+    };
     let settings = bench::Settings {
         deployments,
         runs: args.runs.or(file.runs).unwrap_or(20).max(1),
@@ -247,7 +257,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         region: args.region.clone(),
         cold_share: args.cold_share,
         import_profile: !args.no_import_profile,
-        work: work.path().join("w"),
+        work: work_dir,
     };
     install_ctrl_c();
     let bars = super::progress::Bars::new(!args.quiet && !args.json && !args.verbose);
@@ -258,7 +268,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         }
     };
     let result = bench::bench(&settings, &bars, &on_sample);
-    bench::cleanup(work.path());
+    if args.keep_work.is_none() {
+        bench::cleanup(work.path());
+    }
     let results = result?;
     crate::bench::output::write_all(&results, &args.out)
         .map_err(|e| anyhow::anyhow!("writing {}: {e}", args.out.display()))?;

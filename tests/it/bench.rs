@@ -107,7 +107,7 @@ fn wheels(dir: &Path) -> PathBuf {
 const HANDLERS: &[(&str, &str)] = &[
     (
         "ok.py",
-        "import os, tempfile, tinydep\ndef handler(event, context):\n    p = os.path.join(tempfile.gettempdir(), 'x.txt')\n    open(p, 'w').write('hi')\n    assert os.environ['TMPDIR'] == tempfile.gettempdir()\n    assert context.memory_limit_in_mb == int(os.environ['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'])\n    return {'value': tinydep.VALUE, 'event': event}\n",
+        "import os, tempfile, tinydep\ndef handler(event, context):\n    p = os.path.join(tempfile.gettempdir(), 'x.txt')\n    open(p, 'w').write('hi')\n    assert os.environ['TMPDIR'] == tempfile.gettempdir()\n    assert int(context.memory_limit_in_mb) == int(os.environ['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'])\n    return {'value': tinydep.VALUE, 'event': event}\n",
     ),
     (
         "importerr.py",
@@ -203,14 +203,17 @@ fn bench(dir: &Path, deployments: &[&str], extra: &[&str]) -> (Output, Option<Va
         .arg(runtime_dir().expect("runtime"))
         .arg("--out")
         .arg(&out_dir)
-        .args([
-            "--json",
-            "--runs",
-            "2",
-            "--no-import-profile",
-            "--timeout",
-            "5",
-        ])
+        .args(["--json", "--no-import-profile"])
+        .args(if extra.contains(&"--runs") {
+            &[][..]
+        } else {
+            &["--runs", "2"][..]
+        })
+        .args(if extra.contains(&"--timeout") {
+            &[][..]
+        } else {
+            &["--timeout", "5"][..]
+        })
         .args(extra));
     let summary = std::fs::read(out_dir.join("summary.json"))
         .ok()
@@ -404,12 +407,33 @@ fn code_is_read_only_and_gets_no_pycache() {
     let d = first(&s);
     let t = d["first_error"]["errorType"].as_str().unwrap_or("");
     assert!(t == "PermissionError" || t == "OSError", "{d}");
-    // The outputs' directory never holds a laid-out tree; the temp work dir is gone.
-    let leftovers: Vec<String> = walk(dir)
-        .into_iter()
-        .filter(|p| p.contains("__pycache__"))
-        .collect();
+
+    // The runtime imported ok.py and tinydep but could not leave bytecode beside them.
+    let keep = dir.join("kept-work");
+    let (out, _) = bench(
+        dir,
+        &["fn.zip.lpack.json"],
+        &[
+            "--handler",
+            "ok.handler",
+            "--runs",
+            "1",
+            "--keep-work",
+            keep.to_str().expect("utf8"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let task = keep.join("w/d0/task");
+    assert!(task.join("ok.py").is_file());
+    let all = walk(&task);
+    let leftovers: Vec<&String> = all.iter().filter(|p| p.contains("__pycache__")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    // Make it removable for the next run.
+    let _ = Command::new("chmod")
+        .arg("-R")
+        .arg("u+w")
+        .arg(&keep)
+        .status();
 }
 
 fn walk(dir: &Path) -> Vec<String> {
