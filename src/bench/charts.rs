@@ -26,6 +26,17 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// `m` shortened from the left to at most `n` characters (the leaf of a dotted name matters).
+fn short(m: &str, n: usize) -> String {
+    let count = m.chars().count();
+    if count <= n {
+        m.to_string()
+    } else {
+        let tail: String = m.chars().skip(count - (n - 1)).collect();
+        format!("…{tail}")
+    }
+}
+
 /// Round tick step for a range (1, 2, 2.5, 5 × 10^k).
 fn ticks(max: f64, want: usize) -> Vec<f64> {
     if !max.is_finite() || max <= 0.0 {
@@ -134,26 +145,26 @@ pub fn init_ecdf(results: &[DeploymentResult], samples: &[Sample]) -> String {
             fmt_ms(*t)
         );
     }
-    for p in [0.0, 0.25, 0.5, 0.75, 0.95, 1.0] {
+    for p in [0.0, 0.25, 0.5, 0.75, 1.0] {
         let _ = writeln!(
             out,
-            "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"{2}\"/><text x=\"{3}\" y=\"{4:.1}\" text-anchor=\"end\">{5}</text>",
+            "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"{2}\"/><text x=\"{3}\" y=\"{4:.1}\" text-anchor=\"end\">{5:.0} %</text>",
             y(p),
             left + pw,
-            if p == 0.5 || p == 0.95 {
-                "#bbbbbb"
-            } else {
-                "#eeeeee"
-            },
+            if p == 0.5 { "#bbbbbb" } else { "#eeeeee" },
             left - 6.0,
             y(p) + 4.0,
-            if p == 0.95 {
-                "p95".to_string()
-            } else {
-                format!("{:.0} %", p * 100.0)
-            }
+            p * 100.0
         );
     }
+    let _ = writeln!(
+        out,
+        "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#bbbbbb\" stroke-dasharray=\"4 3\"/><text x=\"{2}\" y=\"{3:.1}\" text-anchor=\"end\" fill=\"#777\" font-size=\"11\">p95</text>",
+        y(0.95),
+        left + pw,
+        left + pw - 4.0,
+        y(0.95) + 12.0
+    );
     let _ = writeln!(
         out,
         "<rect x=\"{left}\" y=\"{top}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#333\"/>\n<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">Init Duration (ms)</text>",
@@ -298,7 +309,7 @@ pub fn imports(profiles: &[ImportProfile], top: usize) -> String {
     let per = profiles.len().max(1) as f64;
     let bar = 12.0;
     let group = bar * per + 10.0;
-    let (left, top_y, pw) = (230.0, 45.0, W - 230.0 - 80.0);
+    let (left, top_y, pw) = (300.0, 45.0, W - 300.0 - 80.0);
     let ph = group * modules.len().max(1) as f64;
     let h = top_y + ph + 50.0 + 18.0 * profiles.len() as f64;
     let mut out = header(
@@ -326,7 +337,7 @@ pub fn imports(profiles: &[ImportProfile], top: usize) -> String {
             "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
             left - 8.0,
             y0 + group / 2.0,
-            esc(m)
+            esc(&short(m, 44))
         );
         for (k, p) in profiles.iter().enumerate() {
             let v = p.top.iter().find(|(n, _)| n == m).map_or(0.0, |e| e.1);

@@ -9,6 +9,7 @@
 //! interleaved so drift on the machine spreads evenly over them. One extra cold start per
 //! deployment runs under `-X importtime` for the import profile and is not counted.
 
+pub mod cgroup;
 pub mod charts;
 pub mod layout;
 pub mod output;
@@ -101,6 +102,8 @@ pub struct Settings {
     pub import_profile: bool,
     /// Where layouts and environments live while running.
     pub work: PathBuf,
+    /// A delegated cgroup v2 directory to shape CPU and memory in (`LPACK_CGROUP`).
+    pub cgroup: Option<PathBuf>,
 }
 
 /// One invocation as recorded in the samples files.
@@ -300,6 +303,14 @@ pub fn bench(
     }
     let python_desc = check_python(&s.python, &target)?;
     let readonly = runner::probe_readonly(&s.python, &s.work);
+    let subtree = match &s.cgroup {
+        Some(d) => Some(
+            cgroup::Subtree::open(d)
+                .map_err(|e| BenchError::Input(format!("--cgroup / LPACK_CGROUP: {e}")))?,
+        ),
+        None => None,
+    };
+    let subtree = subtree.as_ref();
     let handlers: Vec<String> = s
         .deployments
         .iter()
@@ -323,8 +334,9 @@ pub fn bench(
         s.work
             .join(format!("env{}", env_counter.fetch_add(1, Ordering::SeqCst)))
     };
-    let config =
-        |l, h, memory, importtime, work| env_config(s, l, h, memory, importtime, work, readonly);
+    let config = |l, h, memory, importtime, work| {
+        env_config(s, l, h, memory, importtime, work, readonly, subtree)
+    };
 
     // Import profiles first (this also warms the page cache for every deployment equally).
     let mut import_profiles = Vec::new();
@@ -334,7 +346,7 @@ pub fn bench(
             let top = runner::parse_importtime(&r.log)
                 .into_iter()
                 .filter(|(m, _)| m != h.rsplit_once('.').map_or(h.as_str(), |(m, _)| m))
-                .take(15)
+                .take(50)
                 .map(|(m, us)| (m, us as f64 / 1000.0))
                 .collect();
             import_profiles.push(ImportProfile {
@@ -448,7 +460,10 @@ pub fn bench(
     let (cpu, ncpu) = host_cpu();
     let mut notes: Vec<String> = layouts.iter().flat_map(|l| l.notes.clone()).collect();
     notes.dedup();
-    notes.push("local backend: no code download from S3 or image chunk cache, no Firecracker microVM, a warm page cache; CPU not shaped to the memory size".to_string());
+    notes.push(format!(
+        "local backend: no code download from S3 or image chunk cache, no Firecracker microVM, a warm page cache{}",
+        if subtree.is_some() { "" } else { "; CPU not shaped to the memory size" }
+    ));
     if readonly == ReadOnly::RootPermissionsOnly {
         notes.push("running as root without mount namespaces: code directories are read-only by mode only, which root ignores".to_string());
     }
@@ -472,8 +487,18 @@ pub fn bench(
             python: python_desc,
             host_cpu: cpu,
             host_cpus: ncpu,
-            cpu_shaping: "none".to_string(),
-            memory_source: "VmHWM of the runtime process (/proc), ru_maxrss at exit".to_string(),
+            cpu_shaping: match subtree {
+                Some(t) => format!(
+                    "cgroup v2 {}: 2 CPUs during init, memory/1769 CPUs during invokes, memory.max = memory size",
+                    t.path().display()
+                ),
+                None => "none".to_string(),
+            },
+            memory_source: if subtree.is_some() {
+                "memory.peak of the environment's cgroup".to_string()
+            } else {
+                "VmHWM of the runtime process (/proc), ru_maxrss at exit".to_string()
+            },
             read_only: readonly,
             runs: s.runs,
             warm: s.warm,
@@ -499,6 +524,7 @@ fn env_config<'a>(
     importtime: bool,
     work: PathBuf,
     readonly: ReadOnly,
+    cgroup: Option<&'a cgroup::Subtree>,
 ) -> EnvConfig<'a> {
     EnvConfig {
         layout: l,
@@ -513,6 +539,7 @@ fn env_config<'a>(
         importtime,
         work,
         readonly,
+        cgroup,
     }
 }
 

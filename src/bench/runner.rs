@@ -72,6 +72,8 @@ pub struct EnvConfig<'a> {
     /// A fresh directory for this environment (its /tmp and its log).
     pub work: PathBuf,
     pub readonly: ReadOnly,
+    /// Shape CPU and memory in a group of this delegated cgroup subtree.
+    pub cgroup: Option<&'a super::cgroup::Subtree>,
 }
 
 /// One invocation, in Lambda's terms.
@@ -215,7 +217,10 @@ fn cstr(p: &Path) -> Result<CString, BenchError> {
 
 /// In the child, before exec: die with lpack; with `ro`, make those directories read-only in
 /// a private mount namespace.
-fn child_setup(ro: &[CString]) -> std::io::Result<()> {
+fn child_setup(ro: &[CString], cgroup: Option<&CString>) -> std::io::Result<()> {
+    if let Some(procs) = cgroup {
+        super::cgroup::join(procs)?;
+    }
     // SAFETY: only async-signal-safe calls (prctl, unshare, mount) between fork and exec.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -282,7 +287,7 @@ pub fn probe_readonly(python: &Path, scratch: &Path) -> ReadOnly {
     // SAFETY: child_setup only makes async-signal-safe calls.
     unsafe {
         use std::os::unix::process::CommandExt;
-        cmd.pre_exec(move || child_setup(&ro));
+        cmd.pre_exec(move || child_setup(&ro, None));
     }
     let ok = cmd.status().is_ok_and(|s| !s.success()) && !probe.exists();
     let _ = std::fs::remove_dir_all(&dir);
@@ -412,12 +417,27 @@ pub fn run_env(cfg: &EnvConfig) -> Result<EnvResult, BenchError> {
     } else {
         Vec::new()
     };
+    let group = match cfg.cgroup {
+        Some(sub) => {
+            let name = format!(
+                "lpack-{}-{}",
+                std::process::id(),
+                cfg.work
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            );
+            Some(sub.group(&name, cfg.memory_mb).map_err(BenchError::Run)?)
+        }
+        None => None,
+    };
+    let procs = group.as_ref().and_then(|g| g.procs());
     {
         use std::os::unix::process::CommandExt;
         cmd.process_group(0);
         // SAFETY: child_setup only makes async-signal-safe calls.
         unsafe {
-            cmd.pre_exec(move || child_setup(&ro));
+            cmd.pre_exec(move || child_setup(&ro, procs.as_ref()));
         }
     }
 
@@ -440,7 +460,8 @@ pub fn run_env(cfg: &EnvConfig) -> Result<EnvResult, BenchError> {
                 return Err(BenchError::Interrupted);
             }
             proc.poll_memory();
-            if proc.peak_kb > limit_kb {
+            // Without a cgroup, lpack enforces the memory size itself.
+            if group.is_none() && proc.peak_kb > limit_kb {
                 return Ok(Waited::OutOfMemory);
             }
             let now = Instant::now();
@@ -459,6 +480,9 @@ pub fn run_env(cfg: &EnvConfig) -> Result<EnvResult, BenchError> {
                 if let Ok(e) = endpoint.events.recv_timeout(Duration::from_millis(50)) {
                     return Ok(Waited::Event(e));
                 }
+                if group.as_ref().is_some_and(|g| g.oom_killed()) {
+                    return Ok(Waited::OutOfMemory);
+                }
                 return Ok(Waited::Exited(exit));
             }
             if Instant::now() >= deadline {
@@ -476,6 +500,9 @@ pub fn run_env(cfg: &EnvConfig) -> Result<EnvResult, BenchError> {
         Waited::Event(Event::Next { at, reply }) => {
             init_ms = Some(ms(at - t0));
             next_reply = Some(reply);
+            if let Some(g) = &group {
+                g.invoke_phase(cfg.memory_mb).map_err(BenchError::Run)?;
+            }
         }
         Waited::Event(Event::InitError { at, error }) => {
             samples.push(failed(0, Some(ms(at - t0)), None, &proc, error));
@@ -608,7 +635,12 @@ pub fn run_env(cfg: &EnvConfig) -> Result<EnvResult, BenchError> {
             break;
         }
         proc.poll_memory();
-        m.max_memory_mb = Some(proc.peak_mb());
+        m.max_memory_mb = Some(
+            group
+                .as_ref()
+                .and_then(|g| g.peak_mb())
+                .unwrap_or_else(|| proc.peak_mb()),
+        );
         samples.push(m);
         invocation += 1;
         if !alive || invocation > cfg.warm {

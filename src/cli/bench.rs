@@ -106,6 +106,9 @@ pub struct BenchArgs {
     pub index: IndexArgs,
     #[command(flatten)]
     pub net: CacheNetArgs,
+    /// A delegated cgroup v2 directory: shape CPU (2 CPUs in init, memory/1769 after) and memory per environment [default: none, unthrottled]
+    #[arg(long, env = "LPACK_CGROUP", value_name = "DIR")]
+    pub cgroup: Option<PathBuf>,
     /// Lay deployments out here and keep them afterwards (for inspecting what the runtime saw)
     #[arg(long, value_name = "DIR", hide = true)]
     pub keep_work: Option<PathBuf>,
@@ -258,6 +261,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         cold_share: args.cold_share,
         import_profile: !args.no_import_profile,
         work: work_dir,
+        cgroup: args.cgroup.clone(),
     };
     install_ctrl_c();
     let bars = super::progress::Bars::new(!args.quiet && !args.json && !args.verbose);
