@@ -516,6 +516,7 @@ pub fn bench(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn env_config<'a>(
     s: &'a Settings,
     l: &'a Layout,
