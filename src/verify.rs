@@ -366,9 +366,8 @@ pub fn verify(
         set_readonly(&opt, true);
     }
     if needs_runtime {
-        let rt = tmp.path().join("runtime");
-        install_runtime(&rt, target, cache, client, http, reporter)?;
-        set_readonly(&rt, true);
+        // The same cached runtime directory `lpack bench` uses (without the runtime client).
+        let rt = runtime_dir(target, python, false, cache, client, http, reporter)?;
         paths.push(rt.display().to_string());
     }
     set_readonly(&task, true);

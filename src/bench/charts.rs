@@ -211,7 +211,7 @@ pub fn init_percentiles(results: &[DeploymentResult]) -> String {
         .len()
         > 1;
     let rows: Vec<&DeploymentResult> = results.iter().filter(|r| r.init_ms.is_some()).collect();
-    let (left, top, pw) = (230.0, 50.0, W - 230.0 - 40.0);
+    let (left, top, pw) = (230.0, 50.0, W - 230.0 - 120.0);
     let row_h = 46.0;
     let ph = row_h * rows.len().max(1) as f64;
     let h = top + ph + 60.0;
@@ -353,7 +353,7 @@ pub fn imports(profiles: &[ImportProfile], top: usize) -> String {
                 if v > 0.0 {
                     format!("{} ms", fmt_ms(v))
                 } else {
-                    "not in its top".to_string()
+                    "–".to_string()
                 }
             );
         }

@@ -346,7 +346,7 @@ pub fn bench(
             let top = runner::parse_importtime(&r.log)
                 .into_iter()
                 .filter(|(m, _)| m != h.rsplit_once('.').map_or(h.as_str(), |(m, _)| m))
-                .take(50)
+                .take(200)
                 .map(|(m, us)| (m, us as f64 / 1000.0))
                 .collect();
             import_profiles.push(ImportProfile {
