@@ -460,3 +460,104 @@ pub fn apply_layer(blob: &Path, root: &Path) -> Result<(), BenchError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(path: &Path, entries: &[(&str, Option<&[u8]>)]) {
+        let f = std::fs::File::create(path).expect("create");
+        let gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        let mut t = tar::Builder::new(gz);
+        for (name, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            match data {
+                Some(d) => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(d.len() as u64);
+                    h.set_mode(0o644);
+                    h.set_cksum();
+                    t.append_data(&mut h, name, *d).expect("file");
+                }
+                None => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    h.set_mode(0o755);
+                    h.set_cksum();
+                    t.append_data(&mut h, name, std::io::empty()).expect("dir");
+                }
+            }
+        }
+        t.into_inner().expect("tar").finish().expect("gz");
+    }
+
+    #[test]
+    fn layers_apply_in_order_with_whiteouts() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().join("root");
+        let (l1, l2) = (dir.path().join("l1.tgz"), dir.path().join("l2.tgz"));
+        layer(
+            &l1,
+            &[
+                ("var/task/", None),
+                ("var/task/a.py", Some(b"A = 1\n")),
+                ("var/task/gone.py", Some(b"x")),
+                ("var/task/old/", None),
+                ("var/task/old/x.py", Some(b"x")),
+                ("var/task/keep/", None),
+                ("var/task/keep/stale.py", Some(b"x")),
+            ],
+        );
+        layer(
+            &l2,
+            &[
+                ("var/task/a.py", Some(b"A = 2\n")),
+                ("var/task/.wh.gone.py", Some(b"")),
+                ("var/task/.wh.old", Some(b"")),
+                ("var/task/keep/.wh..wh..opq", Some(b"")),
+                ("var/task/keep/new.py", Some(b"y")),
+            ],
+        );
+        apply_layer(&l1, &root).expect("l1");
+        apply_layer(&l2, &root).expect("l2");
+        let task = root.join("var/task");
+        assert_eq!(std::fs::read(task.join("a.py")).expect("a"), b"A = 2\n");
+        assert!(!task.join("gone.py").exists());
+        assert!(!task.join("old").exists());
+        assert!(!task.join("keep/stale.py").exists());
+        assert!(task.join("keep/new.py").is_file());
+    }
+
+    #[test]
+    fn unsafe_layer_paths_are_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let l = dir.path().join("bad.tgz");
+        // tar::Builder refuses `..` itself, so write the name into the header by hand.
+        let f = std::fs::File::create(&l).expect("create");
+        let gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        let mut t = tar::Builder::new(gz);
+        let mut h = tar::Header::new_gnu();
+        h.as_gnu_mut().expect("gnu").name[..12].copy_from_slice(b"../escape.py");
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append(&h, &b"x"[..]).expect("append");
+        t.into_inner().expect("tar").finish().expect("gz");
+        let e = apply_layer(&l, &dir.path().join("root")).expect_err("refused");
+        assert!(e.to_string().contains("escape.py"), "{e}");
+        assert!(!dir.path().join("escape.py").exists());
+    }
+
+    #[test]
+    fn manifest_paths_name_their_artifact() {
+        assert_eq!(
+            artifact_of(Path::new("dist/fn.zip.lpack.json")),
+            PathBuf::from("dist/fn.zip")
+        );
+        assert_eq!(
+            artifact_of(Path::new("dist/fn.zip")),
+            PathBuf::from("dist/fn.zip")
+        );
+    }
+}

@@ -550,6 +550,10 @@ pub fn run_env(cfg: &EnvConfig) -> Result<EnvResult, BenchError> {
         }
     }
 
+    if cfg.importtime {
+        // The import profile needs init only; the handler is not invoked.
+        next_reply = None;
+    }
     let mut invocation = 0u32;
     while let Some(reply) = next_reply.take() {
         let id = request_id();
