@@ -49,14 +49,15 @@ fn ticks(max: f64, want: usize) -> Vec<f64> {
         .map(|m| m * mag)
         .find(|s| *s >= raw)
         .unwrap_or(10.0 * mag);
+    // Up to the first tick at or beyond `max`, so every value is inside the axis.
     let mut v = Vec::new();
     let mut t = 0.0;
-    while t <= max + step * 0.5 {
+    loop {
         v.push(t);
-        t += step;
-        if v.len() > 50 {
+        if t >= max || v.len() > 50 {
             break;
         }
+        t += step;
     }
     v
 }
@@ -382,6 +383,8 @@ mod tests {
             vec![0.0, 200.0, 400.0, 600.0, 800.0, 1000.0]
         );
         assert_eq!(ticks(0.0, 5), vec![0.0, 1.0]);
+        // 5,467 with a step of 1,000 needs a 6,000 tick.
+        assert_eq!(ticks(5467.0, 8).last(), Some(&6000.0));
     }
 
     #[test]

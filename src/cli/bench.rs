@@ -22,7 +22,7 @@ Examples:
       dist/img.lpack.json --handler handler.handler --runs 50 --warm 3 --out results/
 
   # A plan file (deployments, handler, event, memory sizes) and a CI gate against main
-  lpack bench --plan benches/seed.toml --max-init-p95 1500 \\
+  lpack bench --plan benches/seed.toml --out results/ --max-init-p95 1500 \\
       --baseline main-results/summary.json --max-regression 10
   cat results/summary.md >> \"$GITHUB_STEP_SUMMARY\"
 
@@ -109,6 +109,10 @@ pub struct BenchArgs {
     /// A delegated cgroup v2 directory: shape CPU (2 CPUs in init, memory/1769 after) and memory per environment [default: none, unthrottled]
     #[arg(long, env = "LPACK_CGROUP", value_name = "DIR")]
     pub cgroup: Option<PathBuf>,
+    /// Render the outputs (summary.md, charts, report.html) again from a previous run's DIR
+    /// (its summary.json and samples.json), without running anything
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["deployments", "plan"])]
+    pub render: Option<PathBuf>,
     /// Lay deployments out here and keep them afterwards (for inspecting what the runtime saw)
     #[arg(long, value_name = "DIR", hide = true)]
     pub keep_work: Option<PathBuf>,
@@ -148,8 +152,31 @@ fn install_ctrl_c() {
     }
 }
 
+/// Read a previous run's results back from its output directory.
+fn read_results(dir: &Path) -> anyhow::Result<Results> {
+    let read = |f: &str| -> anyhow::Result<Vec<u8>> {
+        let p = dir.join(f);
+        std::fs::read(&p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
+    };
+    let mut r: Results = serde_json::from_slice(&read("summary.json")?)
+        .map_err(|e| anyhow::anyhow!("{}/summary.json: {e}", dir.display()))?;
+    r.samples = serde_json::from_slice(&read("samples.json")?)
+        .map_err(|e| anyhow::anyhow!("{}/samples.json: {e}", dir.display()))?;
+    Ok(r)
+}
+
 pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
+    if let Some(dir) = &args.render {
+        let r = read_results(dir)?;
+        crate::bench::output::write_all(&r, dir)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", dir.display()))?;
+        if !args.quiet {
+            print!("{}", crate::bench::output::text_table(&r));
+            println!("Rendered {} again", dir.display());
+        }
+        return gate(&r, &args);
+    }
     let (file, mut deployments) = match &args.plan {
         Some(p) => plan::read_plan(p)?,
         None => (plan::PlanFile::default(), Vec::new()),
