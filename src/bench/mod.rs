@@ -497,7 +497,7 @@ pub fn bench(
             memory_source: if subtree.is_some() {
                 "memory.peak of the environment's cgroup".to_string()
             } else {
-                "VmHWM of the runtime process (/proc), ru_maxrss at exit".to_string()
+                "VmHWM of the runtime process, with the RSS of processes it started summed in (/proc, every 10 ms), ru_maxrss at exit".to_string()
             },
             read_only: readonly,
             runs: s.runs,

@@ -11,7 +11,8 @@
 //! Measured, in Lambda's terms: Init Duration from just before the process is started to its
 //! first `GET /next` (or `/init/error`); Duration from the event handed out to the response or
 //! error posted; Max Memory Used as the process's peak resident set (`VmHWM` from
-//! `/proc/PID/status`, polled, and `ru_maxrss` at exit); and the round trip of a cold start.
+//! `/proc/PID/status`, polled every 10 ms with the summed RSS of any processes it started, and
+//! `ru_maxrss` at exit); and the round trip of a cold start.
 //! The process runs in its own process group, dies with lpack (`PR_SET_PDEATHSIG`), and is
 //! killed and reaped on every path: success, timeout, memory over the limit, Ctrl-C.
 //! Running as root, where file modes do not stop writes, the code directories are additionally
@@ -127,13 +128,44 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Peak resident set of a live process in kB (`VmHWM`).
-fn vm_hwm_kb(pid: i32) -> Option<u64> {
+/// A `kB` field of `/proc/PID/status`.
+fn status_kb(pid: i32, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
+}
+
+/// Peak resident set of a live process in kB (`VmHWM`).
+fn vm_hwm_kb(pid: i32) -> Option<u64> {
+    status_kb(pid, "VmHWM:")
+}
+
+/// Every live descendant of `pid` (from each thread's `children` list; at most 256).
+fn descendants(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(p) = queue.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            let Ok(list) = std::fs::read_to_string(t.path().join("children")) else {
+                continue;
+            };
+            for c in list
+                .split_whitespace()
+                .filter_map(|c| c.parse::<i32>().ok())
+            {
+                if out.len() < 256 && !out.contains(&c) {
+                    out.push(c);
+                    queue.push(c);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A started runtime process; killed (whole process group) and reaped on drop.
@@ -145,10 +177,20 @@ struct Proc {
 
 impl Proc {
     fn poll_memory(&mut self) {
-        if self.exit.is_none()
-            && let Some(kb) = vm_hwm_kb(self.pid)
-        {
+        if self.exit.is_some() {
+            return;
+        }
+        if let Some(kb) = vm_hwm_kb(self.pid) {
             self.peak_kb = self.peak_kb.max(kb);
+        }
+        // Processes the runtime started count too (sampled: their RSS summed with ours).
+        let kids = descendants(self.pid);
+        if !kids.is_empty() {
+            let tree: u64 = std::iter::once(self.pid)
+                .chain(kids)
+                .filter_map(|p| status_kb(p, "VmRSS:"))
+                .sum();
+            self.peak_kb = self.peak_kb.max(tree);
         }
     }
 

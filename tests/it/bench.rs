@@ -140,6 +140,14 @@ const HANDLERS: &[(&str, &str)] = &[
         "import os, sys, tinydep\ndef handler(e, c):\n    assert os.environ.get('LANG') == 'C.UTF-8', os.environ.get('LANG')\n    assert os.getcwd() == os.environ['LAMBDA_TASK_ROOT']\n    assert not any('site-packages' in p and 'runtime' not in p for p in sys.path), sys.path\n    return 'ok'\n",
     ),
     ("empty.py", "def handler(e, c):\n    return None\n"),
+    (
+        "forker.py",
+        "import subprocess, sys\ndef handler(e, c):\n    subprocess.run([sys.executable, '-I', '-S', '-c', 'b = bytearray(150 << 20); b[::4096] = b\"x\" * len(b[::4096]); import time; time.sleep(0.3)'], check=True)\n    return 'ok'\n",
+    ),
+    (
+        "hog.py",
+        "def handler(e, c):\n    b = bytearray(400 << 20)\n    b[::4096] = b'x' * len(b[::4096])\n    import time; time.sleep(1)\n    return len(b)\n",
+    ),
 ];
 
 fn src_dir(dir: &Path) -> PathBuf {
@@ -630,4 +638,30 @@ fn report_html_has_table_and_charts_in_chromium() {
     );
     assert_eq!(dom.matches("<svg").count(), 3, "every chart is in the page");
     assert!(dom.contains("Init Duration: cumulative distribution"));
+}
+
+#[test]
+fn memory_counts_child_processes_and_over_the_size_is_out_of_memory() {
+    let Some(dir) = zip_fixture() else { return };
+    let (out, s) = bench(
+        dir,
+        &["fn.zip.lpack.json"],
+        &["--handler", "forker.handler", "--runs", "1"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let d = first(&s);
+    let peak = d["max_memory_mb"]["max"].as_f64().unwrap_or(0.0);
+    assert!(
+        peak >= 150.0,
+        "a 150 MB child must show in Max Memory Used: {d}"
+    );
+
+    let (out, s) = bench(
+        dir,
+        &["fn.zip.lpack.json"],
+        &["--handler", "hog.handler", "--runs", "1", "--memory", "128"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let d = first(&s);
+    assert_eq!(d["first_error"]["errorType"], "Runtime.OutOfMemory", "{d}");
 }
