@@ -14,6 +14,7 @@ pub mod charts;
 pub mod layout;
 pub mod output;
 pub mod plan;
+pub mod proc;
 pub mod runner;
 pub mod server;
 pub mod stats;
@@ -28,7 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::progress::{Phase, Reporter};
 use layout::{DeploymentSpec, Layout};
-use runner::{EnvConfig, Measured, ReadOnly};
+use proc::ReadOnly;
+use runner::{EnvConfig, Measured};
 use server::ErrorInfo;
 use stats::Figure;
 
@@ -302,7 +304,7 @@ pub fn bench(
         )));
     }
     let python_desc = check_python(&s.python, &target)?;
-    let readonly = runner::probe_readonly(&s.python, &s.work);
+    let readonly = proc::probe_readonly(&s.python, &s.work);
     let subtree = match &s.cgroup {
         Some(d) => Some(
             cgroup::Subtree::open(d)
