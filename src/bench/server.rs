@@ -192,7 +192,11 @@ fn read_head(r: &mut BufReader<TcpStream>) -> Option<Request> {
     // Skip stray empty lines between requests.
     loop {
         line.clear();
-        let n = r.read_line(&mut line).ok()?;
+        let n = r
+            .by_ref()
+            .take(MAX_HEADER as u64)
+            .read_line(&mut line)
+            .ok()?;
         if n == 0 {
             return None;
         }
@@ -207,7 +211,7 @@ fn read_head(r: &mut BufReader<TcpStream>) -> Option<Request> {
     let mut headers = BTreeMap::new();
     loop {
         let mut h = String::new();
-        let n = r.read_line(&mut h).ok()?;
+        let n = r.by_ref().take(MAX_HEADER as u64).read_line(&mut h).ok()?;
         total += n;
         if n == 0 || total > MAX_HEADER {
             return None;
@@ -248,7 +252,7 @@ fn read_body(
             }
             left -= want;
         }
-        total += n;
+        total = total.saturating_add(n);
         if total > MAX_DISCARD { Err(()) } else { Ok(()) }
     };
     let chunked = req
@@ -258,16 +262,25 @@ fn read_body(
     if chunked {
         loop {
             let mut size = String::new();
-            if r.read_line(&mut size).map_err(|_| ())? == 0 {
+            if r.by_ref().take(1024).read_line(&mut size).map_err(|_| ())? == 0 {
                 return Err(());
             }
             let hex = size.trim().split(';').next().unwrap_or("");
             let n = usize::from_str_radix(hex, 16).map_err(|_| ())?;
+            if n > MAX_DISCARD {
+                return Err(());
+            }
             if n == 0 {
                 // Trailers until an empty line.
                 loop {
                     let mut t = String::new();
-                    if r.read_line(&mut t).map_err(|_| ())? == 0 || t.trim().is_empty() {
+                    if r.by_ref()
+                        .take(MAX_HEADER as u64)
+                        .read_line(&mut t)
+                        .map_err(|_| ())?
+                        == 0
+                        || t.trim().is_empty()
+                    {
                         break;
                     }
                 }

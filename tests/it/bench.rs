@@ -141,6 +141,10 @@ const HANDLERS: &[(&str, &str)] = &[
     ),
     ("empty.py", "def handler(e, c):\n    return None\n"),
     (
+        "evcheck.py",
+        "def handler(e, c):\n    assert e == {'rows': 3, 'name': 'x'}, e\n    assert c.aws_request_id and c.invoked_function_arn.startswith('arn:aws:lambda:')\n    assert c.get_remaining_time_in_millis() > 0\n    return e\n",
+    ),
+    (
         "forker.py",
         "import subprocess, sys\ndef handler(e, c):\n    subprocess.run([sys.executable, '-I', '-S', '-c', 'b = bytearray(150 << 20); b[::4096] = b\"x\" * len(b[::4096]); import time; time.sleep(0.3)'], check=True)\n    return 'ok'\n",
     ),
@@ -664,4 +668,28 @@ fn memory_counts_child_processes_and_over_the_size_is_out_of_memory() {
     assert_eq!(out.status.code(), Some(2));
     let d = first(&s);
     assert_eq!(d["first_error"]["errorType"], "Runtime.OutOfMemory", "{d}");
+}
+
+#[test]
+fn plan_file_with_named_deployments_and_event() {
+    let Some(dir) = zip_fixture() else { return };
+    std::fs::write(dir.join("event.json"), r#"{"rows": 3, "name": "x"}"#).expect("event");
+    std::fs::write(
+        dir.join("plan.toml"),
+        "runs = 2\nwarm = 1\nmemory = [256]\nhandler = \"evcheck.handler\"\nevent = \"event.json\"\n\n\
+         [[deployment]]\nname = \"first\"\nartifacts = [\"fn.zip.lpack.json\"]\n\n\
+         [[deployment]]\nname = \"second\"\nartifacts = [\"fn.zip.lpack.json\"]\nhandler = \"empty.handler\"\n",
+    )
+    .expect("plan");
+    let (out, s) = bench(dir, &["--plan", "plan.toml"], &["--timeout", "10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = s.expect("summary");
+    let ds = s["deployments"].as_array().expect("deployments");
+    let names: Vec<&str> = ds.iter().filter_map(|d| d["name"].as_str()).collect();
+    assert_eq!(names, vec!["first", "second"]);
+    for d in ds {
+        assert_eq!(d["memory_mb"], 256);
+        assert_eq!(d["n"], 4, "{d}");
+    }
+    assert_eq!(ds[1]["handler"], "empty.handler");
 }
