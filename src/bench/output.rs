@@ -271,11 +271,12 @@ pub fn html(r: &Results, svgs: &[(&str, String)]) -> String {
     );
     let _ = writeln!(
         out,
-        "<p class=\"note\">{} · {} · {} cold starts per deployment × memory, {} warm invokes each · {}</p>",
+        "<p class=\"note\">{} · {} · {} cold starts per deployment × memory, {} warm invokes each · CPU shaping: {} · {}</p>",
         esc(&p.target),
         esc(&p.python),
         p.runs,
         p.warm,
+        esc(&p.cpu_shaping),
         esc(&p.date)
     );
     out.push_str("<table id=\"summary\"><thead><tr>");
@@ -351,7 +352,17 @@ pub fn html(r: &Results, svgs: &[(&str, String)]) -> String {
     kv("host CPU", format!("{} ({} CPUs)", p.host_cpu, p.host_cpus));
     kv("CPU shaping", p.cpu_shaping.clone());
     kv("Max Memory Used from", p.memory_source.clone());
-    kv("code read-only by", format!("{:?}", p.read_only));
+    kv(
+        "code read-only by",
+        match p.read_only {
+            super::ReadOnly::Permissions => "file modes (not root)",
+            super::ReadOnly::MountNamespace => "file modes and a read-only bind mount",
+            super::ReadOnly::RootPermissionsOnly => {
+                "file modes only, which root ignores (no mount namespace)"
+            }
+        }
+        .to_string(),
+    );
     kv("timeout", format!("{} s", p.timeout_s));
     for a in &p.artifacts {
         kv(
