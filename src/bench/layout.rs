@@ -12,7 +12,6 @@
 //! adds a read-only bind mount where it can), and every artifact's sha256 is checked against
 //! its manifest so the numbers belong to the bytes the manifest describes.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -87,12 +86,15 @@ pub fn extract_zip(zip: &Path, dest: &Path) -> Result<(), BenchError> {
         if let Some(d) = target.parent() {
             std::fs::create_dir_all(d).map_err(|e| err(e.to_string()))?;
         }
-        let mut buf = Vec::with_capacity(f.size().min(1 << 30) as usize);
-        f.read_to_end(&mut buf).map_err(|e| err(e.to_string()))?;
         if target.is_dir() {
             let _ = std::fs::remove_dir_all(&target);
         }
-        std::fs::write(&target, buf).map_err(|e| err(e.to_string()))?;
+        // Written in io::copy's small chunks, as image layers are: one big write can give the
+        // file huge page-cache folios, which a mapped .so then counts whole in the runtime's RSS
+        // (measured: +40 MB Max Memory Used for the same files), and deployments would differ
+        // by how lpack wrote them rather than by what they hold.
+        let mut out = std::fs::File::create(&target).map_err(|e| err(e.to_string()))?;
+        std::io::copy(&mut f, &mut out).map_err(|e| err(e.to_string()))?;
         if f.unix_mode().is_some_and(|m| m & 0o111 != 0) {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755));
