@@ -558,6 +558,28 @@ fn image_from_the_test_base_with_workdir_env_and_cmd() {
         ],
     );
     assert!(o.status.success());
+    // A docker-archive output is read too (lpack's archives hold an OCI layout).
+    let o = build(
+        &dir,
+        "tinydep==1.0\n",
+        &[
+            "--format",
+            "image",
+            "--src",
+            "app",
+            "--handler",
+            "envcheck.handler",
+            "--base",
+            "oci-layout:base:base",
+            "--image-out",
+            "docker-archive:arch.tar:acme/fn:v1",
+        ],
+    );
+    assert!(o.status.success());
+    let (out, s) = bench(&dir, &["arch.tar.lpack.json"], &["--runs", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(first(&s)["errors"], 0);
+
     // No --handler: the image's CMD is used.
     let (out, s) = bench(&dir, &["img.lpack.json"], &["--runs", "1", "--warm", "1"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
