@@ -18,8 +18,10 @@
 //! - [`slim`]: per-entry verdicts, each naming the rule that decided it.
 //! - [`emit`]: canonical archive writing behind one sink trait; the function zip.
 //! - [`artifact`]: the JSON manifest written beside every artifact, read by later commands.
+//! - [`bench`]: cold starts of built artifacts through the real runtime client, locally.
 
 pub mod artifact;
+pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod emit;

@@ -16,6 +16,8 @@ pub enum Phase {
     Assemble,
     /// Importing modules from the artifact (and the wheels) with the target Python.
     Verify,
+    /// Cold starts and invokes of `lpack bench`.
+    Bench,
 }
 
 impl Phase {
@@ -26,6 +28,7 @@ impl Phase {
             Phase::Slim => "Slimming",
             Phase::Assemble => "Assembling",
             Phase::Verify => "Verifying",
+            Phase::Bench => "Benching",
         }
     }
 }

@@ -985,23 +985,25 @@ impl SlimJob<'_> {
         if let Some(subset) = self.cache.read_trace(&key) {
             return Ok(subset);
         }
-        let runtime_dir = tempfile::tempdir()?;
         let mut behind = Vec::new();
-        if bare.iter().any(|s| {
-            s.meta
-                .records
-                .iter()
-                .any(|r| r.rule.as_deref() == Some("runtime-provided"))
-        }) {
-            crate::verify::install_runtime(
-                runtime_dir.path(),
+        if let Some(python) = &plan.python
+            && bare.iter().any(|s| {
+                s.meta
+                    .records
+                    .iter()
+                    .any(|r| r.rule.as_deref() == Some("runtime-provided"))
+            })
+        {
+            // The cached runtime directory verify and bench use.
+            behind.push(crate::verify::runtime_dir(
                 self.target,
+                python,
+                false,
                 self.cache,
                 self.client,
                 self.http,
                 self.reporter,
-            )?;
-            behind.push(runtime_dir.path().to_path_buf());
+            )?);
         }
         let src = match roots {
             TraceRoots::Handler(_) => self.args.src.as_deref(),

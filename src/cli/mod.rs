@@ -6,6 +6,7 @@
 //! stderr.
 
 pub mod audit;
+pub mod bench;
 pub mod build;
 pub mod cache;
 pub mod explain;
@@ -80,6 +81,9 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Inspect or clear lpack's download cache
     Cache(CacheArgs),
+    /// Cold starts of built artifacts, locally through the real Lambda runtime client
+    #[command(after_help = bench::EXAMPLES)]
+    Bench(Box<bench::BenchArgs>),
 }
 
 const SIZE_REPORT_EXAMPLES: &str = "\
@@ -466,6 +470,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Verify(args) => verify::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Cache(args) => cache::run(args),
+        Command::Bench(args) => bench::run(*args),
     }
 }
 

@@ -273,6 +273,7 @@ pub fn deep_verify(
         artifact,
         manifest,
         target,
+        python,
         tmp.path(),
         cache,
         client,
@@ -312,7 +313,7 @@ pub fn deep_verify(
     set_readonly(&reference, true);
     let mut ref_paths = vec![reference.display().to_string()];
     // The same runtime directory behind both trees.
-    ref_paths.extend(paths.iter().filter(|p| p.ends_with("runtime")).cloned());
+    ref_paths.extend(runtime.iter().map(|p| p.display().to_string()));
 
     let mut shipped: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for m in std::iter::once(manifest).chain(layers.iter()) {
@@ -360,7 +361,7 @@ pub fn deep_verify(
     let index = Dropped::index(&all);
     let mut report = DeepReport {
         python: super::describe_python(python)?,
-        runtime_provided: runtime,
+        runtime_provided: runtime.is_some(),
         modules: modules.len(),
         ok: 0,
         regressions: Vec::new(),

@@ -33,6 +33,7 @@ use crate::target::Target;
 use crate::wheel::{ArchivePath, Wheel, open_archive};
 
 const RUNTIME_PROVIDED: &str = include_str!("../../data/lambda-runtime-provided.txt");
+const RUNTIME_CLIENT: &str = include_str!("../../data/lambda-runtime-client.txt");
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -200,11 +201,37 @@ pub fn install_runtime(
     http: Option<&Http>,
     reporter: &dyn Reporter,
 ) -> Result<(), VerifyError> {
+    install_pinned(
+        RUNTIME_PROVIDED,
+        dest,
+        target,
+        cache,
+        client,
+        http,
+        reporter,
+    )
+}
+
+/// Install a pinned requirement set (text) into `dest` through lpack's resolver and cache.
+fn install_pinned(
+    text: &str,
+    dest: &Path,
+    target: &Target,
+    cache: &Cache,
+    client: &IndexClient,
+    http: Option<&Http>,
+    reporter: &dyn Reporter,
+) -> Result<(), VerifyError> {
     let err = |e: String| VerifyError::Runtime(e);
-    let req = cache.root().join("tmp").join("lambda-runtime-provided.txt");
-    std::fs::write(&req, RUNTIME_PROVIDED).map_err(|e| err(e.to_string()))?;
-    let pinned = crate::requirements::read_pinned(&req, target).map_err(|e| err(e.to_string()))?;
-    let _ = std::fs::remove_file(&req);
+    let tmp = tempfile::Builder::new()
+        .prefix("runtime-")
+        .suffix(".txt")
+        .tempfile_in(cache.root())
+        .map_err(|e| err(e.to_string()))?;
+    std::fs::write(tmp.path(), text).map_err(|e| err(e.to_string()))?;
+    let pinned =
+        crate::requirements::read_pinned(tmp.path(), target).map_err(|e| err(e.to_string()))?;
+    drop(tmp);
     let lock = crate::resolve::resolve_pinned(&pinned, target, client, reporter)
         .map_err(|e| err(e.to_string()))?;
     let (wheels, _) = crate::fetch::fetch(&lock, cache, http, client.offline(), reporter)
@@ -245,6 +272,81 @@ pub(crate) fn install_wheel(
     Ok(out)
 }
 
+/// The runtime directory of `target` — what `/var/lang/lib/python3.X/site-packages` holds on
+/// Lambda: the runtime-provided packages (boto3 and its dependencies) and, with
+/// `runtime_client`, awslambdaric — installed once through lpack's resolver and cache into
+/// `CACHE/runtime/KEY`, compiled to bytecode by `python` (as Lambda's own directory is), and
+/// reused. Shared by `lpack verify` and `lpack bench`.
+#[allow(clippy::too_many_arguments)]
+pub fn runtime_dir(
+    target: &Target,
+    python: &Path,
+    runtime_client: bool,
+    cache: &Cache,
+    client: &IndexClient,
+    http: Option<&Http>,
+    reporter: &dyn Reporter,
+) -> Result<std::path::PathBuf, VerifyError> {
+    let err = |e: String| VerifyError::Runtime(e);
+    let (_, version) =
+        crate::slim::bytecode::python_version(python).map_err(|e| err(e.to_string()))?;
+    let mut text = RUNTIME_PROVIDED.to_string();
+    if runtime_client {
+        text.push_str(RUNTIME_CLIENT);
+    }
+    let key = crate::cache::sha256_hex(
+        format!(
+            "{text}\n{}\n{}",
+            target.slug(),
+            version.lines().next().unwrap_or("")
+        )
+        .as_bytes(),
+    );
+    let parent = cache.root().join("runtime");
+    let dir = parent.join(&key[..16]);
+    if dir.join(".complete").is_file() {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&parent).map_err(|e| err(e.to_string()))?;
+    let staged = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(&parent)
+        .map_err(|e| err(e.to_string()))?;
+    install_pinned(&text, staged.path(), target, cache, client, http, reporter)?;
+    let out = Command::new(python)
+        .args(["-I", "-m", "compileall", "-q", "-j", "0"])
+        .arg(staged.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| err(format!("compiling with {}: {e}", python.display())))?;
+    if !out.status.success() {
+        return Err(err(format!(
+            "compiling with {}: {}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        )));
+    }
+    std::fs::write(staged.path().join(".complete"), key.as_bytes())
+        .map_err(|e| err(e.to_string()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(staged.path(), std::fs::Permissions::from_mode(0o755));
+    }
+    let kept = staged.keep();
+    if std::fs::rename(&kept, &dir).is_err() {
+        // Another lpack finished first: use its copy.
+        let _ = std::fs::remove_dir_all(&kept);
+        if !dir.join(".complete").is_file() {
+            return Err(err(format!("cannot create {}", dir.display())));
+        }
+    }
+    Ok(dir)
+}
+
 /// `/path/to/python3.12 (3.12.1 (main, …))`
 pub(crate) fn describe_python(python: &Path) -> Result<String, VerifyError> {
     let (_, version) = crate::slim::bytecode::python_version(python)
@@ -261,16 +363,18 @@ pub(crate) fn describe_python(python: &Path) -> Result<String, VerifyError> {
 pub(crate) struct Layout {
     pub paths: Vec<String>,
     pub layers: Vec<ArtifactManifest>,
-    pub runtime: bool,
+    /// The runtime directory behind the artifact (builds that left its packages out).
+    pub runtime: Option<std::path::PathBuf>,
 }
 
-/// Unpack the artifact into `root/task` (read-only), its layers into `root/opt`, and (for builds
-/// that left them out) the runtime-provided packages into `root/runtime`.
+/// Unpack the artifact into `root/task` (read-only) and its layers into `root/opt`; for builds
+/// that left them out, the runtime-provided packages go behind ([`runtime_dir`], cached).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn lay_out(
     artifact: &Path,
     manifest: &ArtifactManifest,
     target: &Target,
+    python: &Path,
     root: &Path,
     cache: &Cache,
     client: &IndexClient,
@@ -309,17 +413,18 @@ pub(crate) fn lay_out(
         paths.push(opt.join("python").display().to_string());
         set_readonly(&opt, true);
     }
+    let mut runtime = None;
     if needs_runtime {
-        let rt = root.join("runtime");
-        install_runtime(&rt, target, cache, client, http, reporter)?;
-        set_readonly(&rt, true);
+        // The same cached runtime directory `lpack bench` uses (without the runtime client).
+        let rt = runtime_dir(target, python, false, cache, client, http, reporter)?;
         paths.push(rt.display().to_string());
+        runtime = Some(rt);
     }
     set_readonly(&task, true);
     Ok(Layout {
         paths,
         layers,
-        runtime: needs_runtime,
+        runtime,
     })
 }
 
@@ -340,11 +445,12 @@ pub fn verify(
     let Layout {
         paths,
         layers: layer_modules,
-        runtime: needs_runtime,
+        runtime,
     } = lay_out(
         artifact,
         manifest,
         target,
+        python,
         tmp.path(),
         cache,
         client,
@@ -434,7 +540,7 @@ pub fn verify(
     }
     Ok(VerifyReport {
         python: describe_python(python)?,
-        runtime_provided: needs_runtime,
+        runtime_provided: runtime.is_some(),
         imports: out.imports,
         metadata: out.metadata,
     })

@@ -1,0 +1,442 @@
+//! `lpack bench`: cold starts of built artifacts, measured locally through the real runtime
+//! client. Maps flags and the plan file to [`crate::bench::Settings`], prepares the runtime
+//! directory, runs the bench, writes the outputs and renders the table, REPORT lines, the gate.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use super::{CacheNetArgs, IndexArgs, Outcome};
+use crate::artifact::ArtifactManifest;
+use crate::bench::{self, Results, Sample, plan, stats};
+use crate::target::Target;
+
+pub const EXAMPLES: &str = "\
+Examples:
+  # Cold starts of a function zip (20 fresh processes, 1024 MB), results in bench-results/
+  lpack bench dist/app.zip.lpack.json --handler app.handler
+
+  # Zip vs zip + layer vs image, side by side, 50 runs each, 3 warm invokes per environment
+  lpack bench dist/fat.zip.lpack.json dist/fn.zip.lpack.json+dist/deps.zip.lpack.json \\
+      dist/img.lpack.json --handler handler.handler --runs 50 --warm 3 --out results/
+
+  # A plan file (deployments, handler, event, memory sizes) and a CI gate against main
+  lpack bench --plan benches/seed.toml --out results/ --max-init-p95 1500 \\
+      --baseline main-results/summary.json --max-regression 10
+  cat results/summary.md >> \"$GITHUB_STEP_SUMMARY\"
+
+What it does: each deployment is laid out once as Lambda does (zip → task root, layers → /opt
+in order, image → its layers with WORKDIR, ENV and CMD), read-only, and every run starts a
+fresh `python -m awslambdaric MOD.FUNC` of the target version against lpack's own Runtime API
+on 127.0.0.1. Init Duration = process start → first GET /next; Duration = event → response;
+Max Memory Used = peak RSS. One extra cold start under -X importtime gives the import profile.
+
+Outputs in --out: samples.csv, samples.json, summary.json, summary.md, init-ecdf.svg,
+init-percentiles.svg, imports.svg, report.html (self-contained).
+
+Not modelled locally: code download from S3 / image chunk cache, the Firecracker microVM, a
+cold page cache, CPU scaled to memory (unless a delegated cgroup is available).
+
+Exit codes: 0 ok, 1 a gate (--max-init-p50/--max-init-p95/--max-regression) failed, 2 an
+invocation failed or another error.";
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Deployments: an artifact manifest each (function zip or image), a function with its layers as FN.zip.lpack.json+LAYER.zip.lpack.json
+    #[arg(value_name = "MANIFEST[+LAYER...]")]
+    pub deployments: Vec<String>,
+    /// A plan file: deployments, handler, event, memory sizes, runs, warm, concurrency (flags override it)
+    #[arg(long, value_name = "PLAN.toml")]
+    pub plan: Option<PathBuf>,
+    /// Handler as MODULE.FUNCTION [default: the image's CMD]
+    #[arg(long, value_name = "MODULE.FUNCTION")]
+    pub handler: Option<String>,
+    /// Event passed to every invocation (JSON file) [default: {}]
+    #[arg(long, value_name = "FILE")]
+    pub event: Option<PathBuf>,
+    /// Cold starts per deployment × memory size [default: 20]
+    #[arg(long, value_name = "N")]
+    pub runs: Option<u32>,
+    /// Further (warm) invokes on each environment after its cold start [default: 0]
+    #[arg(long, value_name = "N")]
+    pub warm: Option<u32>,
+    /// Environments running at once [default: 1]
+    #[arg(long, value_name = "C")]
+    pub concurrency: Option<u32>,
+    /// Memory sizes in MB, comma separated [default: 1024]
+    #[arg(long, value_name = "MB,...")]
+    pub memory: Option<String>,
+    /// Invocation timeout in seconds; init gets 10 s more, as on Lambda [default: 30]
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
+    /// Interpreter of the target version [default: python3.X on PATH or in pyenv]
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// A directory holding awslambdaric (and what the runtime provides) to use as the runtime
+    /// directory instead of installing the pinned set from data/ through lpack's cache
+    #[arg(long, value_name = "DIR")]
+    pub runtime_dir: Option<PathBuf>,
+    /// Where to write samples, summary, charts and report.html
+    #[arg(long, value_name = "DIR", default_value = "bench-results")]
+    pub out: PathBuf,
+    /// Region whose prices the cost uses (see data/lambda-prices.toml)
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+    /// Share of invocations that are cold starts, for the cost (e.g. 1% or 0.01)
+    #[arg(long, value_name = "SHARE", default_value = "1%", value_parser = parse_share)]
+    pub cold_share: f64,
+    /// Skip the extra -X importtime cold start per deployment
+    #[arg(long)]
+    pub no_import_profile: bool,
+    /// Fail (exit 1) when a deployment's Init Duration p50 exceeds MS
+    #[arg(long, value_name = "MS")]
+    pub max_init_p50: Option<f64>,
+    /// Fail (exit 1) when a deployment's Init Duration p95 exceeds MS
+    #[arg(long, value_name = "MS")]
+    pub max_init_p95: Option<f64>,
+    /// A previous run's summary.json to compare against (with --max-regression)
+    #[arg(long, value_name = "SUMMARY.json")]
+    pub baseline: Option<PathBuf>,
+    /// Fail (exit 1) when Init p50 or p95 grew more than PCT percent over --baseline
+    #[arg(long, value_name = "PCT", requires = "baseline")]
+    pub max_regression: Option<f64>,
+    /// Where the runtime directory's packages come from
+    #[command(flatten)]
+    pub index: IndexArgs,
+    #[command(flatten)]
+    pub net: CacheNetArgs,
+    /// A delegated cgroup v2 directory: shape CPU (2 CPUs in init, memory/1769 after) and memory per environment [default: none, unthrottled]
+    #[arg(long, env = "LPACK_CGROUP", value_name = "DIR")]
+    pub cgroup: Option<PathBuf>,
+    /// Render the outputs (summary.md, charts, report.html) again from a previous run's DIR
+    /// (its summary.json and samples.json), without running anything
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["deployments", "plan"])]
+    pub render: Option<PathBuf>,
+    /// Lay deployments out here and keep them afterwards (for inspecting what the runtime saw)
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub keep_work: Option<PathBuf>,
+    /// Print summary.json on stdout instead of the table
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing but errors and gate failures
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// A REPORT line (as Lambda logs it) per invocation on stderr
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    let (num, pct) = match s.trim().strip_suffix('%') {
+        Some(n) => (n.trim(), true),
+        None => (s.trim(), false),
+    };
+    let v: f64 = num.parse().map_err(|_| format!("`{s}` is not a share"))?;
+    let v = if pct { v / 100.0 } else { v };
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!("`{s}`: a share is between 0 and 100 %"));
+    }
+    Ok(v)
+}
+
+extern "C" fn on_signal(_: libc::c_int) {
+    bench::interrupt();
+}
+
+fn install_ctrl_c() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+}
+
+/// Read a previous run's results back from its output directory.
+fn read_results(dir: &Path) -> anyhow::Result<Results> {
+    let read = |f: &str| -> anyhow::Result<Vec<u8>> {
+        let p = dir.join(f);
+        std::fs::read(&p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
+    };
+    let mut r: Results = serde_json::from_slice(&read("summary.json")?)
+        .map_err(|e| anyhow::anyhow!("{}/summary.json: {e}", dir.display()))?;
+    r.samples = serde_json::from_slice(&read("samples.json")?)
+        .map_err(|e| anyhow::anyhow!("{}/samples.json: {e}", dir.display()))?;
+    Ok(r)
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    if let Some(dir) = &args.render {
+        let r = read_results(dir)?;
+        crate::bench::output::write_all(&r, dir)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", dir.display()))?;
+        if !args.quiet {
+            print!("{}", crate::bench::output::text_table(&r));
+            println!("Rendered {} again", dir.display());
+        }
+        return gate(&r, &args);
+    }
+    let (file, mut deployments) = match &args.plan {
+        Some(p) => plan::read_plan(p)?,
+        None => (plan::PlanFile::default(), Vec::new()),
+    };
+    if !args.deployments.is_empty() {
+        deployments = args
+            .deployments
+            .iter()
+            .map(|a| plan::deployment_arg(a))
+            .collect();
+    }
+    if deployments.is_empty() {
+        anyhow::bail!(
+            "nothing to bench\n  hint: name artifact manifests (dist/app.zip.lpack.json) or pass --plan PLAN.toml"
+        );
+    }
+    let memory = match &args.memory {
+        Some(m) => plan::parse_memory(m).map_err(|e| anyhow::anyhow!("--memory: {e}"))?,
+        None => file.memory.clone().unwrap_or_else(|| vec![1024]),
+    };
+    let event_path = args.event.clone().or(file.event.clone());
+    let event = match &event_path {
+        Some(p) => {
+            let b = std::fs::read(p)
+                .map_err(|e| anyhow::anyhow!("cannot read the event {}: {e}", p.display()))?;
+            serde_json::from_slice::<serde_json::Value>(&b)
+                .map_err(|e| anyhow::anyhow!("the event {} is not JSON: {e}", p.display()))?;
+            b
+        }
+        None => b"{}".to_vec(),
+    };
+    let timeout = args.timeout.or(file.timeout).unwrap_or(30.0);
+    if !(timeout > 0.0 && timeout <= 900.0) {
+        anyhow::bail!("--timeout must be between 0 and 900 seconds (Lambda's maximum)");
+    }
+
+    // The target, from the first deployment's first manifest.
+    let first = deployments[0]
+        .artifacts
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let m = ArtifactManifest::read(&first)?;
+    let target = Target::new(m.target.runtime.parse()?, m.target.arch.parse()?);
+    let python = match args
+        .python
+        .clone()
+        .or_else(|| crate::slim::bytecode::find_python(target.runtime.minor()))
+    {
+        Some(p) => p,
+        None => {
+            return Err(bench::BenchError::NoPython {
+                version: target.python_version(),
+                why: "none found on PATH or in pyenv".into(),
+            }
+            .into());
+        }
+    };
+    bench::check_python(&python, &target)?;
+    let runtime_dir = match &args.runtime_dir {
+        Some(d) => d.clone(),
+        None => {
+            let s = super::sources(
+                args.net.cache_dir.as_deref(),
+                args.net.offline,
+                &args.index,
+                &Default::default(),
+            )?;
+            let bars = super::progress::Bars::new(!args.quiet && !args.json);
+            crate::verify::runtime_dir(
+                &target,
+                &python,
+                true,
+                &s.cache,
+                &s.client,
+                s.http.as_ref(),
+                &bars,
+            )?
+        }
+    };
+    // Absolute: the runtime runs in the task root.
+    let runtime_dir = std::fs::canonicalize(&runtime_dir)
+        .map_err(|e| anyhow::anyhow!("the runtime directory {}: {e}", runtime_dir.display()))?;
+    let python = if python.components().count() > 1 {
+        std::fs::canonicalize(&python).unwrap_or(python)
+    } else {
+        python
+    };
+    let work = tempfile::Builder::new().prefix("lpack-bench-").tempdir()?;
+    let work_dir = match &args.keep_work {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            std::fs::canonicalize(d)?.join("w")
+        }
+        None => work.path().join("w"),
+    };
+    let settings = bench::Settings {
+        deployments,
+        runs: args.runs.or(file.runs).unwrap_or(20).max(1),
+        warm: args.warm.or(file.warm).unwrap_or(0),
+        concurrency: args.concurrency.or(file.concurrency).unwrap_or(1).max(1),
+        memory,
+        timeout: Duration::from_secs_f64(timeout),
+        handler: args.handler.clone().or(file.handler.clone()),
+        event,
+        python,
+        runtime_dir,
+        region: args.region.clone(),
+        cold_share: args.cold_share,
+        import_profile: !args.no_import_profile,
+        work: work_dir,
+        cgroup: args.cgroup.clone(),
+    };
+    install_ctrl_c();
+    let bars = super::progress::Bars::new(!args.quiet && !args.json && !args.verbose);
+    let verbose = args.verbose;
+    let on_sample = move |s: &Sample| {
+        if verbose {
+            print_report(s);
+        }
+    };
+    let result = bench::bench(&settings, &bars, &on_sample);
+    if args.keep_work.is_none() {
+        bench::cleanup(work.path());
+    }
+    let results = result?;
+    crate::bench::output::write_all(&results, &args.out)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", args.out.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else if !args.quiet {
+        print_human(&results, &args.out, started);
+    }
+    let outcome = gate(&results, &args)?;
+    let errors = results.errors();
+    if errors > 0 {
+        for d in results.deployments.iter().filter(|d| d.errors > 0) {
+            if let Some(e) = &d.first_error {
+                eprintln!(
+                    "bench: {} @ {} MB: {} of {} invocations failed; first: {}: {}",
+                    d.name,
+                    d.memory_mb,
+                    d.errors,
+                    d.errors + d.n,
+                    e.error_type,
+                    e.error_message
+                );
+                for l in e.stack_trace.iter().take(12) {
+                    eprintln!("    {}", l.trim_end());
+                }
+            }
+        }
+        anyhow::bail!(
+            "{errors} invocation(s) failed (details in {})",
+            args.out.join("summary.md").display()
+        );
+    }
+    Ok(outcome)
+}
+
+fn print_report(s: &Sample) {
+    let m = &s.measured;
+    let line = stats::report_line(
+        if m.request_id.is_empty() {
+            "-"
+        } else {
+            &m.request_id
+        },
+        m.duration_ms.unwrap_or(0.0),
+        s.memory_mb,
+        m.max_memory_mb.unwrap_or(0),
+        m.init_ms,
+    );
+    eprintln!("[{} @ {} MB] {line}", s.deployment, s.memory_mb);
+    if let Some(e) = &m.error {
+        eprintln!(
+            "[{} @ {} MB] ERROR {}: {}",
+            s.deployment, s.memory_mb, e.error_type, e.error_message
+        );
+    }
+}
+
+fn print_human(r: &Results, out: &Path, started: Instant) {
+    print!("{}", crate::bench::output::text_table(r));
+    let lines = crate::bench::output::import_lines(r, 5);
+    if !lines.is_empty() {
+        let names: Vec<&str> = r
+            .import_profiles
+            .iter()
+            .map(|p| p.deployment.as_str())
+            .collect();
+        println!("\nSlowest imports ({}):", names.join(" → "));
+        for l in lines {
+            println!("  {l}");
+        }
+    }
+    let p = &r.provenance;
+    println!(
+        "\n{} · {} · CPU shaping: {} · {:.1} s wall",
+        p.target,
+        p.python,
+        p.cpu_shaping,
+        started.elapsed().as_secs_f64()
+    );
+    for n in &p.notes {
+        println!("note: {n}");
+    }
+    println!("Wrote {} (open report.html)", out.display());
+}
+
+fn gate_inputs(r: &Results) -> Vec<stats::GateInput<'_>> {
+    r.deployments
+        .iter()
+        .map(|d| stats::GateInput {
+            name: &d.name,
+            memory_mb: d.memory_mb,
+            init_p50: d.init_ms.as_ref().map(|f| f.p50),
+            init_p95: d.init_ms.as_ref().map(|f| f.p95),
+        })
+        .collect()
+}
+
+fn gate(r: &Results, args: &BenchArgs) -> anyhow::Result<Outcome> {
+    let baseline: Option<Results> = match &args.baseline {
+        Some(p) => {
+            let b = std::fs::read(p)
+                .map_err(|e| anyhow::anyhow!("cannot read the baseline {}: {e}", p.display()))?;
+            Some(
+                serde_json::from_slice(&b).map_err(|e| {
+                    anyhow::anyhow!("{} is not a bench summary.json: {e}", p.display())
+                })?,
+            )
+        }
+        None => None,
+    };
+    let old = baseline.as_ref().map(gate_inputs).unwrap_or_default();
+    let g = stats::Gate {
+        max_init_p50: args.max_init_p50,
+        max_init_p95: args.max_init_p95,
+        max_regression: args.max_regression,
+    };
+    let failures = stats::gate(&gate_inputs(r), &old, &g);
+    for f in &failures {
+        eprintln!("gate failed: {f}");
+    }
+    Ok(if failures.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::GateFailed
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cold_share_accepts_percent_and_fraction() {
+        assert_eq!(parse_share("1%"), Ok(0.01));
+        assert_eq!(parse_share("0.25"), Ok(0.25));
+        assert!(parse_share("150%").is_err());
+    }
+}
