@@ -11,6 +11,7 @@
 //! slim-v1/<k[0..2]>/<k>.zip|.json    a slimmed wheel (canonical zip fragment + records), keyed by
 //!                                    wheel sha256, recipes, bytecode plan, target, lpack version
 //! choices-v1/<key>                   the wheel a hashed pin chose for a target (skips the index)
+//! checks-v1/<h>.json                 what the integrity check found in the wheel whose sha256 is <h>
 //! trace-v1/<key>                     modules a handler's import loads (--bytecode-for-imports)
 //! blobs-v1/sha256/<hex>               OCI blobs: image layers built by lpack, configs, base layers
 //! layers-v1/<key>                     which blob an image layer's content key produced
@@ -21,6 +22,12 @@
 //! download never leaves a partial file at a final path, and two builds sharing a cache can write
 //! the same entry concurrently: both renames install identical bytes. Nothing is ever written to a
 //! wheel path before its sha256 has been checked.
+//!
+//! A build killed mid-write (SIGKILL, OOM killer) cannot remove its temp file, so every temp file
+//! is held under an exclusive `flock` by its writer ([`locked_temp_in`]); the kernel releases the
+//! lock when the process dies, however it dies. [`sweep_stale_temps`] (run when a cache is opened
+//! and before an artifact is written) deletes temp files nobody holds: there are no lock files
+//! that could outlive a build and block the next one.
 
 use std::fs;
 use std::io::Write;
@@ -81,8 +88,9 @@ pub struct Choice {
     pub source: String,
 }
 
-const SUBDIRS: [&str; 9] = [
+const SUBDIRS: [&str; 10] = [
     "wheels-v1",
+    "checks-v1",
     "urls-v1",
     "index-v1",
     "slim-v1",
@@ -112,6 +120,7 @@ impl Cache {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
+        sweep_stale_temps(&root.join("tmp"), TEMP_PREFIX, "");
         let tag = root.join("CACHEDIR.TAG");
         if !tag.exists() {
             let body = "Signature: 8a477f597d28d172789f06886806bc55\n# This file marks the lpack cache (https://bford.info/cachedir/).\n";
@@ -156,6 +165,20 @@ impl Cache {
         let p = self.root.join("choices-v1").join(key);
         let body = serde_json::to_vec(choice).unwrap_or_default();
         write_atomic(&self.root.join("tmp"), &p, &body)
+    }
+
+    /// What the integrity check remembered about the wheel with this sha256 (raw JSON).
+    pub fn read_check(&self, sha256: &str) -> Option<Vec<u8>> {
+        fs::read(self.root.join("checks-v1").join(format!("{sha256}.json"))).ok()
+    }
+
+    /// Remember an integrity check's findings for a wheel.
+    pub fn write_check(&self, sha256: &str, body: &[u8]) -> Result<(), CacheError> {
+        write_atomic(
+            &self.root.join("tmp"),
+            &self.root.join("checks-v1").join(format!("{sha256}.json")),
+            body,
+        )
     }
 
     /// A cached import trace (`--bytecode-for-imports`): `.py` files by distribution.
@@ -234,10 +257,10 @@ impl Cache {
         Some((entry.path(), name))
     }
 
-    /// A temporary file for an in-flight write.
+    /// A temporary file for an in-flight write (locked by this process until dropped).
     pub fn temp_file(&self) -> Result<NamedTempFile, CacheError> {
         let dir = self.root.join("tmp");
-        NamedTempFile::new_in(&dir).map_err(io_err(&dir))
+        locked_temp_in(&dir, TEMP_PREFIX, "").map_err(io_err(&dir))
     }
 
     /// Move a fully written, already verified temp file into place as a wheel.
@@ -346,6 +369,60 @@ fn dir_size(p: &Path) -> u64 {
         .sum()
 }
 
+/// Prefix of the cache's temp files under `tmp/`.
+const TEMP_PREFIX: &str = ".tmp";
+/// Prefix and suffix of in-flight output files beside an artifact.
+pub const OUTPUT_TEMP_PREFIX: &str = ".lpack-";
+pub const OUTPUT_TEMP_SUFFIX: &str = ".tmp";
+/// A temp file younger than this is never swept: its writer may not have locked it yet.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A temp file in `dir`, exclusively `flock`ed by this process until the file is closed.
+pub fn locked_temp_in(dir: &Path, prefix: &str, suffix: &str) -> std::io::Result<NamedTempFile> {
+    let tmp = tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(suffix)
+        .tempfile_in(dir)?;
+    tmp.as_file().try_lock().map_err(std::io::Error::other)?;
+    Ok(tmp)
+}
+
+/// An in-flight output file beside an artifact in `dir` (after sweeping what killed builds left).
+pub fn output_temp(dir: &Path) -> std::io::Result<NamedTempFile> {
+    sweep_stale_temps(dir, OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX);
+    locked_temp_in(dir, OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX)
+}
+
+/// Delete temp files in `dir` (named `prefix…suffix`) that no live process holds: litter of
+/// builds that were killed. Best effort; returns how many were removed.
+pub fn sweep_stale_temps(dir: &Path, prefix: &str, suffix: &str) -> usize {
+    let Ok(rd) = fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in rd.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with(prefix) || !name.ends_with(suffix) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age >= STALE_AFTER);
+        if !meta.is_file() || !old {
+            continue;
+        }
+        let Ok(f) = fs::File::open(entry.path()) else {
+            continue;
+        };
+        if f.try_lock().is_ok() && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Write a user-facing output file atomically: its directory is created, the bytes go to a
 /// temp file beside it, which is made 0644 and renamed over `dest`.
 pub fn write_output(dest: &Path, data: &[u8]) -> std::io::Result<()> {
@@ -354,10 +431,7 @@ pub fn write_output(dest: &Path, data: &[u8]) -> std::io::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".lpack-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut tmp = output_temp(dir)?;
     tmp.write_all(data)?;
     {
         use std::os::unix::fs::PermissionsExt;
@@ -369,7 +443,7 @@ pub fn write_output(dest: &Path, data: &[u8]) -> std::io::Result<()> {
 
 /// Write `data` to `dest` atomically via a temp file in `tmp_dir`.
 pub fn write_atomic(tmp_dir: &Path, dest: &Path, data: &[u8]) -> Result<(), CacheError> {
-    let mut tmp = NamedTempFile::new_in(tmp_dir).map_err(io_err(tmp_dir))?;
+    let mut tmp = locked_temp_in(tmp_dir, TEMP_PREFIX, "").map_err(io_err(tmp_dir))?;
     tmp.write_all(data).map_err(io_err(dest))?;
     {
         // Temp files are created 0600; what we publish is readable like any other output.
