@@ -706,11 +706,7 @@ pub fn write_docker_archive(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(werr)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".lpack-")
-        .suffix(".tmp")
-        .tempfile_in(parent)
-        .map_err(werr)?;
+    let tmp = crate::cache::output_temp(parent).map_err(werr)?;
     let repo_tag = if tag.contains(':') {
         tag.to_string()
     } else {

@@ -1,7 +1,9 @@
 //! Integration tests: one binary, real local services, fixtures built at test time.
 
 mod build;
+mod faults;
 mod harness;
+mod hostile;
 mod image;
 mod layers;
 mod lock;
