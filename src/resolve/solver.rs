@@ -437,7 +437,7 @@ impl<'a> Provider<'a> {
     }
 
     /// `Requires-Dist` and `Requires-Python` of a metadata text.
-    fn parse_metadata(text: &str) -> (Vec<Requirement<VerbatimUrl>>, Option<String>) {
+    pub fn parse_metadata(text: &str) -> (Vec<Requirement<VerbatimUrl>>, Option<String>) {
         let mut reqs = Vec::new();
         let mut requires_python = None;
         for line in text.lines() {

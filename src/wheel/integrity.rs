@@ -490,12 +490,15 @@ mod tests {
         record_hash(data)
     }
 
+    type Files<'a> = [(&'a str, &'a [u8])];
+    type RecordFn<'a> = &'a dyn Fn(&Files<'_>) -> String;
+
     /// Write a wheel; `record` decides RECORD's text from the files (None: no RECORD).
     fn wheel(
         dir: &Path,
         filename: &str,
         files: &[(&str, &[u8])],
-        record: Option<&dyn Fn(&[(&str, &[u8])]) -> String>,
+        record: Option<RecordFn<'_>>,
     ) -> std::path::PathBuf {
         let path = dir.join(filename);
         let mut z = zip::ZipWriter::new(std::fs::File::create(&path).expect("create"));
@@ -541,7 +544,7 @@ mod tests {
             dir.path(),
             FNAME,
             files,
-            record.then_some(&good_record as &dyn Fn(&[(&str, &[u8])]) -> String),
+            record.then_some(&good_record as RecordFn<'_>),
         );
         inspect(&p, FNAME, &limit())
     }
