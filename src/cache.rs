@@ -462,6 +462,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sweeps_only_temp_files_nobody_holds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        // Held by a live writer (this process), even though old.
+        let held = locked_temp_in(dir.path(), OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX).expect("tmp");
+        held.as_file().set_modified(old).expect("mtime");
+        // Left by a killed writer: nobody holds its lock.
+        let orphan = dir.path().join(".lpack-orphan.tmp");
+        let f = fs::File::create(&orphan).expect("create");
+        f.set_modified(old).expect("mtime");
+        drop(f);
+        // Too young to judge, and not a temp file at all.
+        let young = dir.path().join(".lpack-young.tmp");
+        fs::write(&young, b"").expect("write");
+        let other = dir.path().join("fn.zip");
+        fs::File::create(&other)
+            .and_then(|f| f.set_modified(old))
+            .expect("other");
+        assert_eq!(
+            sweep_stale_temps(dir.path(), OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX),
+            1
+        );
+        assert!(!orphan.exists());
+        assert!(held.path().exists() && young.exists() && other.exists());
+    }
+
+    #[test]
     fn commit_and_lookup() {
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = Cache::open(dir.path()).expect("open");
