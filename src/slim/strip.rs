@@ -126,6 +126,9 @@ fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
         return Err(KeepReason::Layout("extended section numbering"));
     }
     let n = elf.shdrs.len();
+    if elf.shstrndx >= n {
+        return Err(KeepReason::Layout("section name table index out of range"));
+    }
     for (i, s) in elf.shdrs.iter().enumerate() {
         if s.flags & !KNOWN_FLAGS != 0 {
             return Err(KeepReason::UnknownFlags(elf.section_name(i).to_string()));
@@ -481,6 +484,17 @@ mod tests {
                 assert!(e.shdrs.iter().all(|s| s.typ != SHT_SYMTAB));
             }
             Stripped::Kept(r) => panic!("expected the test binary to strip, kept: {r}"),
+        }
+    }
+
+    #[test]
+    fn a_section_name_table_index_past_the_table_is_kept_not_a_panic() {
+        // Regression (fuzzing): e_shstrndx was used to index the section table unchecked.
+        let mut exe = std::fs::read("/proc/self/exe").expect("read self");
+        let shnum = u16::from_le_bytes([exe[0x3c], exe[0x3d]]);
+        for bad in [shnum, shnum + 1, 0xfeff] {
+            exe[0x3e..0x40].copy_from_slice(&bad.to_le_bytes());
+            assert!(matches!(strip(&exe), Stripped::Kept(_)), "e_shstrndx {bad}");
         }
     }
 
