@@ -393,8 +393,9 @@ pub fn output_temp(dir: &Path) -> std::io::Result<NamedTempFile> {
     locked_temp_in(dir, OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX)
 }
 
-/// Delete temp files in `dir` (named `prefix…suffix`) that no live process holds: litter of
-/// builds that were killed. Best effort; returns how many were removed.
+/// Delete temp files (or staging directories) in `dir`, named `prefix…suffix`, that no live
+/// process holds locked: litter of builds that were killed. Best effort; returns how many were
+/// removed.
 pub fn sweep_stale_temps(dir: &Path, prefix: &str, suffix: &str) -> usize {
     let Ok(rd) = fs::read_dir(dir) else { return 0 };
     let mut removed = 0;
@@ -410,13 +411,22 @@ pub fn sweep_stale_temps(dir: &Path, prefix: &str, suffix: &str) -> usize {
             .ok()
             .and_then(|m| m.elapsed().ok())
             .is_some_and(|age| age >= STALE_AFTER);
-        if !meta.is_file() || !old {
+        if !old {
             continue;
         }
+        // Directories (an image layout being staged) are locked the same way, on the directory.
         let Ok(f) = fs::File::open(entry.path()) else {
             continue;
         };
-        if f.try_lock().is_ok() && fs::remove_file(entry.path()).is_ok() {
+        if f.try_lock().is_err() {
+            continue;
+        }
+        let gone = if meta.is_dir() {
+            fs::remove_dir_all(entry.path())
+        } else {
+            fs::remove_file(entry.path())
+        };
+        if gone.is_ok() {
             removed += 1;
         }
     }
@@ -480,11 +490,17 @@ mod tests {
         fs::File::create(&other)
             .and_then(|f| f.set_modified(old))
             .expect("other");
+        // A staging directory of a killed build.
+        let orphan_dir = dir.path().join(".lpack-stage.tmp");
+        fs::create_dir_all(orphan_dir.join("blobs")).expect("mkdir");
+        fs::File::open(&orphan_dir)
+            .and_then(|f| f.set_modified(old))
+            .expect("dir mtime");
         assert_eq!(
             sweep_stale_temps(dir.path(), OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX),
-            1
+            2
         );
-        assert!(!orphan.exists());
+        assert!(!orphan.exists() && !orphan_dir.exists());
         assert!(held.path().exists() && young.exists() && other.exists());
     }
 
