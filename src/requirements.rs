@@ -508,6 +508,7 @@ mod tests {
         // Regression (fuzzing, metadata target): pep508_rs panics on these.
         for bad in [
             "numpy.;python_version>'3'",
+            "aws-lambda-`owertools",
             "numpy- >=1",
             "pkg[a.]",
             "pkg [x, y_ ]>=1",
