@@ -157,6 +157,32 @@ pub fn parse_requirement(
         len: name.len(),
         input: spec.to_string(),
     };
+    // pep508_rs 0.9.2 also slices its input by a character count after a marker expression
+    // (panics inside a multi-byte character): non-ASCII text is accepted only inside a direct
+    // URL (`name @ URL`, before any `;`), where its parser counts bytes.
+    let url = spec
+        .find('@')
+        .filter(|&at| spec.find(';').is_none_or(|semi| at < semi));
+    let url_span = url.map(|at| {
+        let from = at + 1 + (spec[at + 1..].len() - spec[at + 1..].trim_start().len());
+        let to = spec[from..]
+            .find(char::is_whitespace)
+            .map_or(spec.len(), |i| from + i);
+        from..to
+    });
+    if let Some((i, c)) = spec
+        .char_indices()
+        .find(|&(i, c)| !c.is_ascii() && !url_span.as_ref().is_some_and(|r| r.contains(&i)))
+    {
+        return Err(pep508_rs::Pep508Error {
+            message: pep508_rs::Pep508ErrorSource::String(format!(
+                "non-ASCII character `{c}` outside a URL"
+            )),
+            start: i,
+            len: c.len_utf8(),
+            input: spec.to_string(),
+        });
+    }
     let start = spec.len() - spec.trim_start().len();
     let rest = &spec[start..];
     let end = rest.find(|c: char| !is_name(c)).unwrap_or(rest.len());
@@ -512,6 +538,9 @@ mod tests {
             "numpy- >=1",
             "pkg[a.]",
             "pkg [x, y_ ]>=1",
+            // Regression (fuzzing): a character count used as a byte length after a marker.
+            "numpy>=1.26; python_version >= \"3\" p\u{fffd}\tsDist",
+            "x ; python_version>\"1\" @\u{e9}",
         ] {
             assert!(parse_requirement(bad).is_err(), "{bad}");
         }
@@ -521,6 +550,7 @@ mod tests {
             "pandas[excel] (>=2)",
             "a.b-c_d==1",
             "x @ https://e/x.whl",
+            "x @ file:///home/jos\u{e9}/x-1.0-py3-none-any.whl ; python_version > \"3\"",
         ] {
             assert_eq!(
                 parse_requirement(good).is_ok(),

@@ -1,6 +1,6 @@
 //! ELF reader and stripper. Round trip: a stripped file is smaller, re-parses, keeps every
 //! program header (only where a segment sits in the file may move, and then congruent to its
-//! address modulo its alignment), keeps every segment's bytes, and keeps its dynamic facts.
+//! address modulo the page size and its alignment), and keeps its dynamic facts.
 #![no_main]
 use lpack::slim::elf::{Elf, PT_LOAD};
 use lpack::slim::strip::{Stripped, strip};
@@ -26,11 +26,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         for (a, b) in before.phdrs.iter().zip(&after.phdrs) {
             let same = |p: &lpack::slim::elf::Phdr| (p.typ, p.flags, p.vaddr, p.paddr, p.filesz, p.memsz, p.align);
             assert_eq!(same(a), same(b), "program header kept (but its offset)");
-            assert_eq!(
-                bytes(data, a.offset, a.filesz),
-                bytes(&out, b.offset, b.filesz),
-                "segment bytes kept"
-            );
+            // Segment bytes are not compared here: the ELF header, the program header table and
+            // `.dynsym` section indices live in loaded segments and are rewritten on purpose;
+            // the stripper's own verify() compares everything else and keeps the original on
+            // any difference. A segment must still lie inside the output.
+            assert!(bytes(&out, b.offset, b.filesz).is_some(), "segment inside the file");
             // Congruence the loader needs (page size) and the one the file asks for (p_align).
             for m in [4096, a.align] {
                 if a.typ == PT_LOAD && m > 1 && a.offset % m == a.vaddr % m {
