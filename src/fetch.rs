@@ -289,7 +289,7 @@ fn check_one(
     let remembered = cache
         .read_check(&w.sha256)
         .and_then(|b| serde_json::from_slice::<Facts>(&b).ok())
-        .filter(|f| f.format == FACTS_FORMAT);
+        .filter(|f| f.format == FACTS_FORMAT && &f.filename == name);
     let facts = match remembered {
         Some(f) => {
             f.check_size(name, &policy.limit)?;

@@ -79,6 +79,9 @@ pub enum IntegrityError {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Facts {
     pub format: u32,
+    /// The file name checked against the dist-info (the same bytes under another name are
+    /// checked again).
+    pub filename: String,
     pub entries: usize,
     /// Sum of the declared unzipped sizes of its files.
     pub total_size: u64,
@@ -115,7 +118,7 @@ impl Facts {
     }
 }
 
-fn size_facts(entries: &[WheelEntry]) -> Facts {
+fn size_facts(filename: &str, entries: &[WheelEntry]) -> Facts {
     let mut total = 0u64;
     let mut largest = ("", 0u64);
     for e in entries {
@@ -126,6 +129,7 @@ fn size_facts(entries: &[WheelEntry]) -> Facts {
     }
     Facts {
         format: FACTS_FORMAT,
+        filename: filename.to_string(),
         entries: entries.len(),
         total_size: total,
         largest: largest.0.to_string(),
@@ -142,7 +146,7 @@ pub fn inspect(path: &Path, filename: &str, limit: &SizeLimit) -> Result<Facts, 
     };
     let parsed = WheelFilename::parse(filename)?;
     let entries = list_entries(path, filename)?;
-    let mut facts = size_facts(&entries);
+    let mut facts = size_facts(filename, &entries);
     facts.check_size(filename, limit)?;
 
     // Exactly one dist-info directory, named after the wheel.
