@@ -11,6 +11,7 @@
 //! slim-v1/<k[0..2]>/<k>.zip|.json    a slimmed wheel (canonical zip fragment + records), keyed by
 //!                                    wheel sha256, recipes, bytecode plan, target, lpack version
 //! choices-v1/<key>                   the wheel a hashed pin chose for a target (skips the index)
+//! checks-v1/<h>.json                 what the integrity check found in the wheel whose sha256 is <h>
 //! trace-v1/<key>                     modules a handler's import loads (--bytecode-for-imports)
 //! graph-v1/<key>                     a wheel's import graph (modules and what each imports)
 //! guard-v1/<key>                     the import guard's verdicts for one set of wheels + recipes
@@ -24,6 +25,12 @@
 //! download never leaves a partial file at a final path, and two builds sharing a cache can write
 //! the same entry concurrently: both renames install identical bytes. Nothing is ever written to a
 //! wheel path before its sha256 has been checked.
+//!
+//! A build killed mid-write (SIGKILL, OOM killer) cannot remove its temp file, so every temp file
+//! is held under an exclusive `flock` by its writer ([`locked_temp_in`]); the kernel releases the
+//! lock when the process dies, however it dies. [`sweep_stale_temps`] (run when a cache is opened
+//! and before an artifact is written) deletes temp files nobody holds: there are no lock files
+//! that could outlive a build and block the next one.
 
 use std::fs;
 use std::io::Write;
@@ -84,8 +91,9 @@ pub struct Choice {
     pub source: String,
 }
 
-const SUBDIRS: [&str; 12] = [
+const SUBDIRS: [&str; 13] = [
     "wheels-v1",
+    "checks-v1",
     "graph-v1",
     "guard-v1",
     "verify-v1",
@@ -118,6 +126,7 @@ impl Cache {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
+        sweep_stale_temps(&root.join("tmp"), TEMP_PREFIX, "");
         let tag = root.join("CACHEDIR.TAG");
         if !tag.exists() {
             let body = "Signature: 8a477f597d28d172789f06886806bc55\n# This file marks the lpack cache (https://bford.info/cachedir/).\n";
@@ -162,6 +171,20 @@ impl Cache {
         let p = self.root.join("choices-v1").join(key);
         let body = serde_json::to_vec(choice).unwrap_or_default();
         write_atomic(&self.root.join("tmp"), &p, &body)
+    }
+
+    /// What the integrity check remembered about the wheel with this sha256 (raw JSON).
+    pub fn read_check(&self, sha256: &str) -> Option<Vec<u8>> {
+        fs::read(self.root.join("checks-v1").join(format!("{sha256}.json"))).ok()
+    }
+
+    /// Remember an integrity check's findings for a wheel.
+    pub fn write_check(&self, sha256: &str, body: &[u8]) -> Result<(), CacheError> {
+        write_atomic(
+            &self.root.join("tmp"),
+            &self.root.join("checks-v1").join(format!("{sha256}.json")),
+            body,
+        )
     }
 
     /// A cached import trace (`--bytecode-for-imports`): `.py` files by distribution.
@@ -254,10 +277,10 @@ impl Cache {
         Some((entry.path(), name))
     }
 
-    /// A temporary file for an in-flight write.
+    /// A temporary file for an in-flight write (locked by this process until dropped).
     pub fn temp_file(&self) -> Result<NamedTempFile, CacheError> {
         let dir = self.root.join("tmp");
-        NamedTempFile::new_in(&dir).map_err(io_err(&dir))
+        locked_temp_in(&dir, TEMP_PREFIX, "").map_err(io_err(&dir))
     }
 
     /// Move a fully written, already verified temp file into place as a wheel.
@@ -366,6 +389,70 @@ fn dir_size(p: &Path) -> u64 {
         .sum()
 }
 
+/// Prefix of the cache's temp files under `tmp/`.
+const TEMP_PREFIX: &str = ".tmp";
+/// Prefix and suffix of in-flight output files beside an artifact.
+pub const OUTPUT_TEMP_PREFIX: &str = ".lpack-";
+pub const OUTPUT_TEMP_SUFFIX: &str = ".tmp";
+/// A temp file younger than this is never swept: its writer may not have locked it yet.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A temp file in `dir`, exclusively `flock`ed by this process until the file is closed.
+pub fn locked_temp_in(dir: &Path, prefix: &str, suffix: &str) -> std::io::Result<NamedTempFile> {
+    let tmp = tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(suffix)
+        .tempfile_in(dir)?;
+    tmp.as_file().try_lock().map_err(std::io::Error::other)?;
+    Ok(tmp)
+}
+
+/// An in-flight output file beside an artifact in `dir` (after sweeping what killed builds left).
+pub fn output_temp(dir: &Path) -> std::io::Result<NamedTempFile> {
+    sweep_stale_temps(dir, OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX);
+    locked_temp_in(dir, OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX)
+}
+
+/// Delete temp files (or staging directories) in `dir`, named `prefix…suffix`, that no live
+/// process holds locked: litter of builds that were killed. Best effort; returns how many were
+/// removed.
+pub fn sweep_stale_temps(dir: &Path, prefix: &str, suffix: &str) -> usize {
+    let Ok(rd) = fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in rd.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with(prefix) || !name.ends_with(suffix) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age >= STALE_AFTER);
+        if !old {
+            continue;
+        }
+        // Directories (an image layout being staged) are locked the same way, on the directory.
+        let Ok(f) = fs::File::open(entry.path()) else {
+            continue;
+        };
+        if f.try_lock().is_err() {
+            continue;
+        }
+        let gone = if meta.is_dir() {
+            fs::remove_dir_all(entry.path())
+        } else {
+            fs::remove_file(entry.path())
+        };
+        if gone.is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Write a user-facing output file atomically: its directory is created, the bytes go to a
 /// temp file beside it, which is made 0644 and renamed over `dest`.
 pub fn write_output(dest: &Path, data: &[u8]) -> std::io::Result<()> {
@@ -374,10 +461,7 @@ pub fn write_output(dest: &Path, data: &[u8]) -> std::io::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".lpack-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut tmp = output_temp(dir)?;
     tmp.write_all(data)?;
     {
         use std::os::unix::fs::PermissionsExt;
@@ -389,7 +473,7 @@ pub fn write_output(dest: &Path, data: &[u8]) -> std::io::Result<()> {
 
 /// Write `data` to `dest` atomically via a temp file in `tmp_dir`.
 pub fn write_atomic(tmp_dir: &Path, dest: &Path, data: &[u8]) -> Result<(), CacheError> {
-    let mut tmp = NamedTempFile::new_in(tmp_dir).map_err(io_err(tmp_dir))?;
+    let mut tmp = locked_temp_in(tmp_dir, TEMP_PREFIX, "").map_err(io_err(tmp_dir))?;
     tmp.write_all(data).map_err(io_err(dest))?;
     {
         // Temp files are created 0600; what we publish is readable like any other output.
@@ -406,6 +490,39 @@ pub fn write_atomic(tmp_dir: &Path, dest: &Path, data: &[u8]) -> Result<(), Cach
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sweeps_only_temp_files_nobody_holds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        // Held by a live writer (this process), even though old.
+        let held = locked_temp_in(dir.path(), OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX).expect("tmp");
+        held.as_file().set_modified(old).expect("mtime");
+        // Left by a killed writer: nobody holds its lock.
+        let orphan = dir.path().join(".lpack-orphan.tmp");
+        let f = fs::File::create(&orphan).expect("create");
+        f.set_modified(old).expect("mtime");
+        drop(f);
+        // Too young to judge, and not a temp file at all.
+        let young = dir.path().join(".lpack-young.tmp");
+        fs::write(&young, b"").expect("write");
+        let other = dir.path().join("fn.zip");
+        fs::File::create(&other)
+            .and_then(|f| f.set_modified(old))
+            .expect("other");
+        // A staging directory of a killed build.
+        let orphan_dir = dir.path().join(".lpack-stage.tmp");
+        fs::create_dir_all(orphan_dir.join("blobs")).expect("mkdir");
+        fs::File::open(&orphan_dir)
+            .and_then(|f| f.set_modified(old))
+            .expect("dir mtime");
+        assert_eq!(
+            sweep_stale_temps(dir.path(), OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX),
+            2
+        );
+        assert!(!orphan.exists() && !orphan_dir.exists());
+        assert!(held.path().exists() && young.exists() && other.exists());
+    }
 
     #[test]
     fn commit_and_lookup() {

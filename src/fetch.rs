@@ -8,6 +8,9 @@
 //! used where they are.
 //!
 //! `--offline` never touches the network and names every wheel that is not cached.
+//!
+//! [`check_wheels`] then checks every fetched wheel's integrity and declared size
+//! ([`crate::wheel::integrity`]) once per wheel sha256, remembering the findings in the cache.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -19,6 +22,7 @@ use crate::http::{Http, HttpError};
 use crate::progress::{Phase, Reporter};
 use crate::resolve::index::FileLocation;
 use crate::resolve::{Lock, LockedWheel, parallel_map};
+use crate::wheel::integrity::{FACTS_FORMAT, Facts, IntegrityError, SizeLimit, inspect};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -41,6 +45,12 @@ pub enum FetchError {
         #[source]
         source: HttpError,
     },
+    #[error("writing {path}: {source}\n  hint: free space there, or point --cache-dir elsewhere")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("reading {path}: {source}")]
     Local {
         path: PathBuf,
@@ -49,6 +59,8 @@ pub enum FetchError {
     },
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error(transparent)]
+    Integrity(#[from] IntegrityError),
 }
 
 /// A wheel available on local disk with a verified digest.
@@ -219,7 +231,7 @@ fn download(
         };
         hasher.update(&buf[..n]);
         tmp.write_all(&buf[..n])
-            .map_err(|source| FetchError::Local {
+            .map_err(|source| FetchError::Write {
                 path: tmp.path().to_path_buf(),
                 source,
             })?;
@@ -238,4 +250,68 @@ fn download(
         sha256: sha,
         downloaded: true,
     })
+}
+
+/// What [`check_wheels`] enforces.
+#[derive(Debug, Clone)]
+pub struct CheckPolicy {
+    pub limit: SizeLimit,
+    /// `false` (`--no-verify-record`): RECORD problems become warnings.
+    pub verify_record: bool,
+}
+
+/// Check every wheel's integrity and size ([`crate::wheel::integrity`]); findings are cached by
+/// wheel sha256, so each wheel is inflated for hashing once. Returns warnings (RECORD problems
+/// shipped anyway under `--no-verify-record`).
+pub fn check_wheels(
+    wheels: &[FetchedWheel],
+    cache: &Cache,
+    policy: &CheckPolicy,
+) -> Result<Vec<String>, FetchError> {
+    use rayon::prelude::*;
+    let results: Vec<Result<Option<String>, FetchError>> = wheels
+        .par_iter()
+        .map(|w| check_one(w, cache, policy))
+        .collect();
+    let mut warnings = Vec::new();
+    for r in results {
+        warnings.extend(r?);
+    }
+    Ok(warnings)
+}
+
+fn check_one(
+    w: &FetchedWheel,
+    cache: &Cache,
+    policy: &CheckPolicy,
+) -> Result<Option<String>, FetchError> {
+    let name = &w.locked.filename;
+    let remembered = cache
+        .read_check(&w.sha256)
+        .and_then(|b| serde_json::from_slice::<Facts>(&b).ok())
+        .filter(|f| f.format == FACTS_FORMAT && &f.filename == name);
+    let facts = match remembered {
+        Some(f) => {
+            f.check_size(name, &policy.limit)?;
+            f
+        }
+        None => {
+            let f = inspect(&w.path, name, &policy.limit)?;
+            if let Ok(body) = serde_json::to_vec(&f) {
+                cache.write_check(&w.sha256, &body)?;
+            }
+            f
+        }
+    };
+    match facts.record_problem {
+        None => Ok(None),
+        Some(problem) if policy.verify_record => Err(IntegrityError::Record {
+            wheel: name.clone(),
+            problem,
+        }
+        .into()),
+        Some(problem) => Ok(Some(format!(
+            "--no-verify-record: shipping {name} although its RECORD check failed: {problem}"
+        ))),
+    }
 }

@@ -141,6 +141,68 @@ fn logical_lines(content: &str) -> Vec<LogicalLine> {
     out
 }
 
+/// Parse one PEP 508 requirement. Use this, never `Requirement::from_str` directly:
+/// pep508_rs 0.9.2 panics (an `expect`) on a project or extra name that ends in `.`, `-` or `_`
+/// and is followed by more text (`numpy.;…`, `pkg[a.]`), which any METADATA or requirements
+/// file can hold (found by fuzzing). Such names are refused here first.
+pub fn parse_requirement(
+    spec: &str,
+) -> Result<Requirement<pep508_rs::VerbatimUrl>, pep508_rs::Pep508Error<pep508_rs::VerbatimUrl>> {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    let bad = |name: &str, start: usize| pep508_rs::Pep508Error {
+        message: pep508_rs::Pep508ErrorSource::String(format!(
+            "name `{name}` must end with a letter or digit"
+        )),
+        start,
+        len: name.len(),
+        input: spec.to_string(),
+    };
+    // pep508_rs 0.9.2 also slices its input by a character count after a marker expression
+    // (panics inside a multi-byte character): non-ASCII text is accepted only inside a direct
+    // URL (`name @ URL`, before any `;`), where its parser counts bytes.
+    let url = spec
+        .find('@')
+        .filter(|&at| spec.find(';').is_none_or(|semi| at < semi));
+    let url_span = url.map(|at| {
+        let from = at + 1 + (spec[at + 1..].len() - spec[at + 1..].trim_start().len());
+        let to = spec[from..]
+            .find(char::is_whitespace)
+            .map_or(spec.len(), |i| from + i);
+        from..to
+    });
+    if let Some((i, c)) = spec
+        .char_indices()
+        .find(|&(i, c)| !c.is_ascii() && !url_span.as_ref().is_some_and(|r| r.contains(&i)))
+    {
+        return Err(pep508_rs::Pep508Error {
+            message: pep508_rs::Pep508ErrorSource::String(format!(
+                "non-ASCII character `{c}` outside a URL"
+            )),
+            start: i,
+            len: c.len_utf8(),
+            input: spec.to_string(),
+        });
+    }
+    let start = spec.len() - spec.trim_start().len();
+    let rest = &spec[start..];
+    let end = rest.find(|c: char| !is_name(c)).unwrap_or(rest.len());
+    let name = &rest[..end];
+    if name.ends_with(['.', '-', '_']) {
+        return Err(bad(name, start));
+    }
+    let after = rest[end..].trim_start();
+    if let Some(extras) = after.strip_prefix('[') {
+        let extras = extras.split(']').next().unwrap_or("");
+        for extra in extras.split(',').map(str::trim) {
+            let name_part = &extra[..extra.find(|c: char| !is_name(c)).unwrap_or(extra.len())];
+            if name_part.ends_with(['.', '-', '_']) {
+                return Err(bad(name_part, start));
+            }
+        }
+    }
+    Requirement::from_str(spec)
+}
+
 /// pip's rule: `#` at the start of a line or after whitespace begins a comment.
 fn strip_comment(line: &str) -> &str {
     let bytes = line.as_bytes();
@@ -339,13 +401,10 @@ impl Reader {
                         .take_while(|t| !t.starts_with("--"))
                         .collect();
                     let spec = spec.join(" ");
-                    let r =
-                        Requirement::<pep508_rs::VerbatimUrl>::from_str(&spec).map_err(|e| {
-                            RequirementsError::Syntax {
-                                location: format!("{}:{}", file.display(), ll.line),
-                                message: format!("cannot parse constraint `{spec}`: {e}"),
-                            }
-                        })?;
+                    let r = parse_requirement(&spec).map_err(|e| RequirementsError::Syntax {
+                        location: format!("{}:{}", file.display(), ll.line),
+                        message: format!("cannot parse constraint `{spec}`: {e}"),
+                    })?;
                     if r.evaluate_markers(&self.env, &[]) {
                         self.constraints.push(r);
                     }
@@ -400,7 +459,7 @@ impl Reader {
             }
         }
         let spec = spec.join(" ");
-        let req = Requirement::<pep508_rs::VerbatimUrl>::from_str(&spec)
+        let req = parse_requirement(&spec)
             .map_err(|e| syntax(format!("cannot parse requirement `{spec}`: {e}")))?;
         if !req.evaluate_markers(&self.env, &[]) {
             self.skipped.push(Skipped {
@@ -469,6 +528,37 @@ impl Reader {
 mod tests {
     use super::*;
     use crate::target::{Arch, Runtime};
+
+    #[test]
+    fn names_ending_in_a_separator_are_errors_not_panics() {
+        // Regression (fuzzing, metadata target): pep508_rs panics on these.
+        for bad in [
+            "numpy.;python_version>'3'",
+            "aws-lambda-`owertools",
+            "numpy- >=1",
+            "pkg[a.]",
+            "pkg [x, y_ ]>=1",
+            // Regression (fuzzing): a character count used as a byte length after a marker.
+            "numpy>=1.26; python_version >= \"3\" p\u{fffd}\tsDist",
+            "x ; python_version>\"1\" @\u{e9}",
+        ] {
+            assert!(parse_requirement(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "numpy>=1.26",
+            "numpy.",
+            "pandas[excel] (>=2)",
+            "a.b-c_d==1",
+            "x @ https://e/x.whl",
+            "x @ file:///home/jos\u{e9}/x-1.0-py3-none-any.whl ; python_version > \"3\"",
+        ] {
+            assert_eq!(
+                parse_requirement(good).is_ok(),
+                Requirement::<pep508_rs::VerbatimUrl>::from_str(good).is_ok(),
+                "{good}"
+            );
+        }
+    }
 
     fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
         let p = dir.join(name);

@@ -9,10 +9,17 @@
 //! `..` and `.` components, backslashes, NUL bytes and empty components, so nothing a wheel says
 //! can make an artifact write outside its root (zip-slip). Wheels are never extracted to disk;
 //! entries are located here and raw-copied by the emit stage.
+//!
+//! Nothing a zip declares is trusted: a central directory with two entries of the same name is
+//! refused, and every read stops at the entry's declared size (more or fewer bytes, or a CRC
+//! mismatch, is a corrupt wheel). What a well-formed wheel must hold (dist-info, RECORD hashes)
+//! and how large it may be is checked in [`integrity`].
+
+pub mod integrity;
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::target::{Tag, Target};
@@ -60,6 +67,18 @@ pub enum WheelError {
         wheel: String,
         path: String,
         what: String,
+    },
+    #[error(
+        "wheel {wheel} holds two entries named `{path}`; installers refuse such wheels (which copy wins is undefined)\n  hint: the wheel is malformed; report it to its maintainers or rebuild it"
+    )]
+    DuplicateEntry { wheel: String, path: String },
+    #[error(
+        "wheel {wheel}: entry `{path}` is corrupt ({why})\n  hint: the wheel is damaged or was tampered with; re-download it (`lpack cache clean`) or rebuild it"
+    )]
+    CorruptEntry {
+        wheel: String,
+        path: String,
+        why: String,
     },
     #[error("cannot read wheel {path}: {source}")]
     Io {
@@ -273,9 +292,31 @@ impl Wheel {
         })
     }
 
-    /// Read one entry fully, decompressed.
+    /// Read one entry fully, decompressed (at most its declared size).
     pub fn read_entry(&self, index: usize) -> Result<Vec<u8>, WheelError> {
         read_entry_at(&self.path, &self.filename.filename, index)
+    }
+
+    /// The first `n` bytes of an entry (fewer if it is shorter), inflating no more than that.
+    pub fn read_entry_prefix(&self, index: usize, n: usize) -> Result<Vec<u8>, WheelError> {
+        let name = &self.filename.filename;
+        let mut archive = open_archive(&self.path, name)?;
+        let f = archive
+            .by_index(index)
+            .map_err(|source| WheelError::Corrupt {
+                wheel: name.clone(),
+                source,
+            })?;
+        let path = String::from_utf8_lossy(f.name_raw()).into_owned();
+        let mut buf = Vec::with_capacity(n.min(1 << 16));
+        f.take(n as u64)
+            .read_to_end(&mut buf)
+            .map_err(|e| WheelError::CorruptEntry {
+                wheel: name.clone(),
+                path,
+                why: e.to_string(),
+            })?;
+        Ok(buf)
     }
 }
 
@@ -283,6 +324,12 @@ impl Wheel {
 /// links, no encryption, stored or deflated only. Directory entries are skipped.
 pub fn list_entries(path: &Path, display_name: &str) -> Result<Vec<WheelEntry>, WheelError> {
     let mut archive = open_archive(path, display_name)?;
+    if archive.has_duplicate_names() {
+        return Err(WheelError::DuplicateEntry {
+            wheel: display_name.to_string(),
+            path: first_duplicate(path).unwrap_or_else(|| "(unknown)".to_string()),
+        });
+    }
     let mut entries = Vec::with_capacity(archive.len());
     for index in 0..archive.len() {
         let f = archive
@@ -336,21 +383,76 @@ pub fn list_entries(path: &Path, display_name: &str) -> Result<Vec<WheelEntry>, 
     Ok(entries)
 }
 
+/// The first name that occurs twice in a zip's central directory (the map the zip crate builds
+/// keeps only one of them, so the directory is walked again).
+fn first_duplicate(path: &Path) -> Option<String> {
+    let file = File::open(path).ok()?;
+    let mut it =
+        zip::unstable::read::ZipIterable::try_new(BufReader::new(file), Default::default()).ok()?;
+    let files = it.files().ok()?;
+    let mut seen = std::collections::HashSet::new();
+    while let Some(Ok(f)) = files.next() {
+        let name = String::from_utf8_lossy(f.name_raw()).into_owned();
+        if !seen.insert(name.clone()) {
+            return Some(name);
+        }
+    }
+    None
+}
+
+/// Largest buffer reserved up front from a size the zip declares; reads grow beyond it only as
+/// real bytes arrive, so a lying header cannot make lpack allocate.
+const MAX_PREALLOC: u64 = 64 << 20;
+
 /// Read entry `index` of the zip at `path`, decompressed.
 pub fn read_entry_at(path: &Path, display_name: &str, index: usize) -> Result<Vec<u8>, WheelError> {
     let mut archive = open_archive(path, display_name)?;
-    let mut f = archive
+    let declared = archive
+        .by_index_raw(index)
+        .map_err(|source| WheelError::Corrupt {
+            wheel: display_name.to_string(),
+            source,
+        })?
+        .size();
+    let mut buf = Vec::with_capacity(declared.min(MAX_PREALLOC) as usize);
+    copy_entry(&mut archive, display_name, index, &mut buf)?;
+    Ok(buf)
+}
+
+/// Inflate entry `index` into `out`, stopping one byte past its declared size: fewer or more
+/// bytes than declared, or a CRC mismatch, is [`WheelError::CorruptEntry`]. Returns the size.
+pub fn copy_entry<R: Read + std::io::Seek>(
+    archive: &mut zip::ZipArchive<R>,
+    display_name: &str,
+    index: usize,
+    out: &mut dyn Write,
+) -> Result<u64, WheelError> {
+    let f = archive
         .by_index(index)
         .map_err(|source| WheelError::Corrupt {
             wheel: display_name.to_string(),
             source,
         })?;
-    let mut buf = Vec::with_capacity(f.size() as usize);
-    f.read_to_end(&mut buf).map_err(|source| WheelError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(buf)
+    let declared = f.size();
+    let path = String::from_utf8_lossy(f.name_raw()).into_owned();
+    let corrupt = |why: String| WheelError::CorruptEntry {
+        wheel: display_name.to_string(),
+        path: path.clone(),
+        why,
+    };
+    let mut limited = f.take(declared.saturating_add(1));
+    let n = std::io::copy(&mut limited, out).map_err(|e| corrupt(e.to_string()))?;
+    if n != declared {
+        return Err(corrupt(format!(
+            "it inflates to {} bytes, the zip declares {declared}",
+            if n > declared {
+                format!("more than {declared}")
+            } else {
+                n.to_string()
+            }
+        )));
+    }
+    Ok(n)
 }
 
 /// Open a wheel's zip archive, mapping errors to [`WheelError`].
@@ -427,6 +529,71 @@ mod tests {
         ] {
             assert!(ArchivePath::new(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    /// A deflated zip of `files`, as bytes.
+    fn zip_bytes(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (p, d) in files {
+            z.start_file(*p, zip::write::SimpleFileOptions::default())
+                .expect("start");
+            z.write_all(d).expect("write");
+        }
+        z.finish().expect("finish").into_inner()
+    }
+
+    fn replace_all(data: &mut [u8], from: &[u8], to: &[u8]) {
+        let mut i = 0;
+        while i + from.len() <= data.len() {
+            if &data[i..i + from.len()] == from {
+                data[i..i + from.len()].copy_from_slice(to);
+            }
+            i += 1;
+        }
+    }
+
+    #[test]
+    fn duplicate_names_are_refused_and_named() {
+        let mut bytes = zip_bytes(&[("dup/a.py", b"A = 1\n"), ("dup/b.py", b"A = 2\n")]);
+        replace_all(&mut bytes, b"dup/b.py", b"dup/a.py");
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("x.whl");
+        std::fs::write(&p, &bytes).expect("write");
+        match list_entries(&p, "x.whl") {
+            Err(WheelError::DuplicateEntry { path, .. }) => assert_eq!(path, "dup/a.py"),
+            other => panic!("expected a duplicate error, got {other:?}"),
+        }
+    }
+
+    /// Set the declared uncompressed size of the only entry (local and central headers).
+    fn set_declared_size(bytes: &mut [u8], size: u32) {
+        for (sig, off) in [(b"PK\x03\x04", 22), (b"PK\x01\x02", 24)] {
+            let at = bytes
+                .windows(4)
+                .position(|w| w == sig)
+                .expect("header signature");
+            bytes[at + off..at + off + 4].copy_from_slice(&size.to_le_bytes());
+        }
+    }
+
+    #[test]
+    fn reads_stop_at_the_declared_size() {
+        let data = vec![b'x'; 100_000];
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("x.whl");
+        for declared in [10u32, 200_000, 0xffff_fff0] {
+            let mut bytes = zip_bytes(&[("big.bin", &data)]);
+            set_declared_size(&mut bytes, declared);
+            std::fs::write(&p, &bytes).expect("write");
+            let r = read_entry_at(&p, "x.whl", 0);
+            assert!(
+                matches!(r, Err(WheelError::CorruptEntry { .. })),
+                "declared {declared}: {r:?}"
+            );
+        }
+        let bytes = zip_bytes(&[("big.bin", &data)]);
+        std::fs::write(&p, &bytes).expect("write");
+        assert_eq!(read_entry_at(&p, "x.whl", 0).expect("read").len(), 100_000);
     }
 
     #[test]

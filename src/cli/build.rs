@@ -16,7 +16,7 @@ use crate::artifact::{
 use crate::cache::{Cache, sha256_hex};
 use crate::emit::sink::Epoch;
 use crate::emit::zip::{SRC_PACKAGE, ZipOptions, write_function_zip};
-use crate::fetch::fetch;
+use crate::fetch::{CheckPolicy, check_wheels, fetch};
 use crate::http::Http;
 use crate::requirements::IndexOptions;
 use crate::resolve::index::{DEFAULT_INDEX, IndexClient};
@@ -27,6 +27,7 @@ use crate::slim::trace::TraceRoots;
 use crate::slim::{SlimSettings, SlimmedWheel, slim};
 use crate::target::{Arch, Runtime, Target};
 use std::collections::{BTreeMap, BTreeSet};
+use crate::wheel::integrity::SizeLimit;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -41,6 +42,22 @@ The artifact is byte-reproducible: set SOURCE_DATE_EPOCH to choose its single ti
 pub const UNZIPPED_LIMIT: u64 = 262_144_000;
 /// Lambda's limit on a zip uploaded directly (not via S3).
 pub const DIRECT_UPLOAD_LIMIT: u64 = 50 * 1024 * 1024;
+
+/// How large one wheel may be, unzipped, for this build's format (checked from declared sizes
+/// before anything is inflated).
+fn wheel_limit(args: &BuildArgs) -> SizeLimit {
+    if args.format == Format::Image || args.no_limit_check {
+        SizeLimit {
+            bytes: args.max_image_size,
+            what: "the image size cap (--max-image-size)".to_string(),
+        }
+    } else {
+        SizeLimit {
+            bytes: UNZIPPED_LIMIT,
+            what: "Lambda's unzipped limit for zips and layers".to_string(),
+        }
+    }
+}
 
 fn default_output(requirements: &Path) -> PathBuf {
     let stem = requirements
@@ -141,6 +158,19 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
 
     let (wheels, stats) = fetch(&lock, &cache, http.as_ref(), args.offline, &reporter)?;
     let mut warnings = lock.warnings.clone();
+    if args.no_verify_record {
+        eprintln!(
+            "warning: --no-verify-record: wheels whose RECORD does not match their files are shipped anyway; a corrupt or tampered file would not be caught"
+        );
+    }
+    warnings.extend(check_wheels(
+        &wheels,
+        &cache,
+        &CheckPolicy {
+            limit: wheel_limit(&args),
+            verify_record: !args.no_verify_record,
+        },
+    )?);
 
     let output = args
         .output

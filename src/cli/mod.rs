@@ -339,8 +339,19 @@ pub struct BuildArgs {
     pub heavy_threshold: u64,
 
     /// Do not fail (exit 1) when function + layers exceed Lambda's 262,144,000-byte limit
+    /// (wheels are then only held to --max-image-size)
     #[arg(long)]
     pub no_limit_check: bool,
+
+    /// Refuse any wheel declaring more than SIZE unzipped when building an image (or with
+    /// --no-limit-check); zips and layers refuse wheels over Lambda's 262,144,000 bytes
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "10GB")]
+    pub max_image_size: u64,
+
+    /// Ship wheels whose RECORD (file hashes and sizes) does not match their contents, with a
+    /// warning. Only for a broken wheel you must ship anyway: a tampered file would pass too
+    #[arg(long)]
+    pub no_verify_record: bool,
 
     /// Do not fail the build on ABI audit errors (they are still reported)
     #[arg(long)]

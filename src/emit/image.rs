@@ -652,10 +652,15 @@ pub fn write_oci_layout(img: &BuiltImage, dir: &Path, tag: &str) -> Result<(), I
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(werr)?;
+    crate::cache::sweep_stale_temps(parent, ".lpack-image-", "");
     let tmp = tempfile::Builder::new()
         .prefix(".lpack-image-")
         .tempdir_in(parent)
         .map_err(werr)?;
+    // Held until this function returns: a killed build's staging directory is unlocked, and the
+    // next build's sweep removes it.
+    let staging_lock = std::fs::File::open(tmp.path()).map_err(werr)?;
+    staging_lock.try_lock().map_err(werr)?;
     let blobs = tmp.path().join("blobs").join("sha256");
     std::fs::create_dir_all(&blobs).map_err(werr)?;
     std::fs::write(
@@ -706,11 +711,7 @@ pub fn write_docker_archive(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(werr)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".lpack-")
-        .suffix(".tmp")
-        .tempfile_in(parent)
-        .map_err(werr)?;
+    let tmp = crate::cache::output_temp(parent).map_err(werr)?;
     let repo_tag = if tag.contains(':') {
         tag.to_string()
     } else {

@@ -13,7 +13,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::str::FromStr;
 
 use serde::Deserialize;
 
@@ -145,7 +144,7 @@ pub fn requires(w: &SlimmedWheel, target: &Target) -> Result<Vec<String>, LayerE
         let Some(spec) = line.strip_prefix("Requires-Dist:") else {
             continue;
         };
-        if let Ok(req) = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(spec.trim())
+        if let Ok(req) = crate::requirements::parse_requirement(spec.trim())
             && req.evaluate_markers(&env, &[])
         {
             out.push(normalize_name(req.name.as_ref()));

@@ -377,14 +377,10 @@ pub fn write_function_zip(
         path: out.to_path_buf(),
         source,
     })?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".lpack-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|source| EmitError::Output {
-            path: out.to_path_buf(),
-            source,
-        })?;
+    let tmp = crate::cache::output_temp(dir).map_err(|source| EmitError::Output {
+        path: out.to_path_buf(),
+        source,
+    })?;
     let out_err = |source| EmitError::Output {
         path: out.to_path_buf(),
         source,

@@ -466,7 +466,9 @@ fn decode_entities(s: &str) -> String {
     while let Some(pos) = rest.find('&') {
         out.push_str(&rest[..pos]);
         rest = &rest[pos..];
-        let Some(end) = rest[..rest.len().min(12)].find(';') else {
+        // Bytes, not a str slice: byte 12 may fall inside a character; `;` is ASCII, so its
+        // position is a character boundary.
+        let Some(end) = rest.bytes().take(12).position(|b| b == b';') else {
             out.push('&');
             rest = &rest[1..];
             continue;
@@ -688,6 +690,15 @@ mod tests {
             decode_entities("a &lt;b&gt; &#38; &#x26; &bogus; &"),
             "a <b> & & &bogus; &"
         );
+    }
+
+    #[test]
+    fn entity_lookahead_does_not_split_a_character() {
+        // Regression (fuzzing): the 12-byte lookahead for `;` sliced inside a UTF-8 character.
+        assert_eq!(decode_entities("&abcdefghijé;x"), "&abcdefghijé;x");
+        assert_eq!(decode_entities("&€€€€;"), "&€€€€;");
+        let page = "<a href=\"x-1.0-py3-none-any.whl\" data-x=\"&abcdefghijé;\">x</a>";
+        let _ = parse_html(page, "https://i.example/simple/x/", "fuzz");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use pep508_rs::{MarkerEnvironment, MarkerTree, Requirement, VerbatimUrl};
+use pep508_rs::{MarkerEnvironment, MarkerTree};
 use serde::Deserialize;
 
 use super::index::FileLocation;
@@ -157,7 +157,7 @@ pub fn read_pyproject(
     let mut requirements = Vec::new();
     let mut skipped = Vec::new();
     for spec in specs {
-        let r = Requirement::<VerbatimUrl>::from_str(&spec)
+        let r = crate::requirements::parse_requirement(&spec)
             .map_err(|e| err(format!("cannot parse `{spec}`: {e}")))?;
         if r.evaluate_markers(&env, &[]) {
             requirements.push(r);

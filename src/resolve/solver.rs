@@ -437,7 +437,7 @@ impl<'a> Provider<'a> {
     }
 
     /// `Requires-Dist` and `Requires-Python` of a metadata text.
-    fn parse_metadata(text: &str) -> (Vec<Requirement<VerbatimUrl>>, Option<String>) {
+    pub fn parse_metadata(text: &str) -> (Vec<Requirement<VerbatimUrl>>, Option<String>) {
         let mut reqs = Vec::new();
         let mut requires_python = None;
         for line in text.lines() {
@@ -445,7 +445,7 @@ impl<'a> Provider<'a> {
                 break;
             }
             if let Some(spec) = line.strip_prefix("Requires-Dist:") {
-                if let Ok(r) = Requirement::<VerbatimUrl>::from_str(spec.trim()) {
+                if let Ok(r) = crate::requirements::parse_requirement(spec.trim()) {
                     reqs.push(r);
                 }
             } else if let Some(rp) = line.strip_prefix("Requires-Python:") {

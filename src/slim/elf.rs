@@ -52,21 +52,21 @@ pub fn is_elf(data: &[u8]) -> bool {
 
 fn u16_at(d: &[u8], off: u64) -> Result<u16, ElfError> {
     let o = usize::try_from(off).map_err(|_| ElfError::Malformed("offset"))?;
-    d.get(o..o + 2)
+    d.get(o..o.checked_add(2).ok_or(ElfError::Malformed("offset"))?)
         .map(|b| u16::from_le_bytes([b[0], b[1]]))
         .ok_or(ElfError::Malformed("truncated"))
 }
 
 fn u32_at(d: &[u8], off: u64) -> Result<u32, ElfError> {
     let o = usize::try_from(off).map_err(|_| ElfError::Malformed("offset"))?;
-    d.get(o..o + 4)
+    d.get(o..o.checked_add(4).ok_or(ElfError::Malformed("offset"))?)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .ok_or(ElfError::Malformed("truncated"))
 }
 
 fn u64_at(d: &[u8], off: u64) -> Result<u64, ElfError> {
     let o = usize::try_from(off).map_err(|_| ElfError::Malformed("offset"))?;
-    d.get(o..o + 8)
+    d.get(o..o.checked_add(8).ok_or(ElfError::Malformed("offset"))?)
         .map(|b| {
             let mut a = [0u8; 8];
             a.copy_from_slice(b);
@@ -165,6 +165,16 @@ impl<'a> Elf<'a> {
         if phnum > 0 && phentsize != 56 {
             return Err(ElfError::Malformed("program header size"));
         }
+        // Every table lies inside the file, so no `offset + field` below can overflow.
+        let fits = |off: u64, count: u64, size: u64| {
+            count
+                .checked_mul(size)
+                .and_then(|n| off.checked_add(n))
+                .is_some_and(|end| end <= data.len() as u64)
+        };
+        if !fits(phoff, u64::from(phnum), 56) {
+            return Err(ElfError::Malformed("program headers outside the file"));
+        }
         let mut phdrs = Vec::with_capacity(phnum as usize);
         for i in 0..u64::from(phnum) {
             let o = phoff
@@ -186,6 +196,9 @@ impl<'a> Elf<'a> {
             if shentsize != 64 {
                 return Err(ElfError::Malformed("section header size"));
             }
+            if !fits(shoff, shnum.max(1), 64) {
+                return Err(ElfError::Malformed("section headers outside the file"));
+            }
             // Extended numbering: the real counts live in section 0.
             if shnum == 0 {
                 shnum = u64_at(data, shoff + 32)?;
@@ -193,7 +206,7 @@ impl<'a> Elf<'a> {
             if shstrndx == 0xffff {
                 shstrndx = u64::from(u32_at(data, shoff + 40)?);
             }
-            if shnum > 65_536 * 16 {
+            if shnum > 65_536 * 16 || !fits(shoff, shnum, 64) {
                 return Err(ElfError::Malformed("section count"));
             }
             for i in 0..shnum {
@@ -366,6 +379,34 @@ mod tests {
         h[5] = 1;
         h.truncate(40);
         assert!(Elf::parse(&h).is_err());
+    }
+
+    /// A 64-byte little-endian ELF64 header with the given table offsets and counts.
+    fn header(phoff: u64, phnum: u16, shoff: u64, shnum: u16) -> Vec<u8> {
+        let mut h = vec![0u8; 64];
+        h[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        h[0x20..0x28].copy_from_slice(&phoff.to_le_bytes());
+        h[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
+        h[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        h[0x38..0x3a].copy_from_slice(&phnum.to_le_bytes());
+        h[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+        h[0x3c..0x3e].copy_from_slice(&shnum.to_le_bytes());
+        h
+    }
+
+    #[test]
+    fn table_offsets_near_the_end_of_the_address_space_are_malformed_not_a_panic() {
+        // Regression (fuzzing): `offset + field` overflowed before the bounds check.
+        for (phoff, phnum, shoff, shnum) in [
+            (u64::MAX - 3, 1, 0, 0),
+            (u64::MAX - 60, 2, 0, 0),
+            (0, 0, u64::MAX - 20, 0),
+            (0, 0, u64::MAX - 100, 1),
+            (0, 0, u64::MAX, 0),
+        ] {
+            let h = header(phoff, phnum, shoff, shnum);
+            assert!(Elf::parse(&h).is_err(), "{phoff} {phnum} {shoff} {shnum}");
+        }
     }
 
     #[test]

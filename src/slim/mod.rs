@@ -451,6 +451,9 @@ fn slim_one(
         if let Content::Raw(e) = content
             && !elf.iter().any(|f| f.path == path.as_str())
             && looks_like_library(path.as_str())
+            && wheel
+                .read_entry_prefix(e.index, 4)
+                .is_ok_and(|m| elf::is_elf(&m))
             && let Ok(data) = wheel.read_entry(e.index)
             && let Some(f) = elf_facts(path.as_str(), &data)
         {
@@ -525,10 +528,10 @@ fn slim_one(
 
     // Write the fragment.
     let tmp = cache.temp_file()?;
-    let file = tmp
-        .as_file()
-        .try_clone()
-        .map_err(|e| SlimError::Write(e.to_string()))?;
+    // Write errors (a full disk) name the file being written.
+    let tmp_path = tmp.path().to_path_buf();
+    let werr = |e: &dyn std::fmt::Display| SlimError::Write(format!("{}: {e}", tmp_path.display()));
+    let file = tmp.as_file().try_clone().map_err(|e| werr(&e))?;
     let mut sink = ZipSink::new(BufWriter::with_capacity(1 << 20, file), settings.epoch);
     let mut archive = open_archive(&w.path, &w.locked.filename)?;
     for (path, (content, ri)) in &plan {
@@ -552,21 +555,18 @@ fn slim_one(
                         reader: &mut raw as &mut dyn Read,
                     },
                 )
-                .map_err(|e| SlimError::Write(format!("{}: {e}", w.locked.filename)))?;
+                .map_err(|e| werr(&format!("{}: {e}", w.locked.filename)))?;
                 e.size
             }
             Content::New(p, exec, _) => {
-                sink.add_prepared(path, *exec, p)
-                    .map_err(|e| SlimError::Write(e.to_string()))?;
+                sink.add_prepared(path, *exec, p).map_err(|e| werr(&e))?;
                 p.size
             }
         };
         records[*ri].size = written;
     }
-    let (_, writer) = sink.finish().map_err(|e| SlimError::Write(e.to_string()))?;
-    writer
-        .into_inner()
-        .map_err(|e| SlimError::Write(e.to_string()))?;
+    let (_, writer) = sink.finish().map_err(|e| werr(&e))?;
+    writer.into_inner().map_err(|e| werr(&e.error()))?;
     let fragment = cache.commit_file(tmp, &frag_path)?;
     let entries = read_fragment_entries(&fragment)?;
     let compressed: BTreeMap<&str, u64> = entries
@@ -666,12 +666,21 @@ fn strip_entry(
         outcome,
         facts,
     };
+    // Look at the magic first: a file that is not ELF is raw-copied without being inflated
+    // into memory (a `.so` of 2 GiB of zeros costs four bytes here).
+    match wheel.read_entry_prefix(entry.index, 4) {
+        Ok(magic) if elf::is_elf(&magic) => {}
+        Ok(_) => return result(Ok(None), None),
+        Err(e) => return result(Err(e.to_string()), None),
+    }
     let data = match wheel.read_entry(entry.index) {
         Ok(d) => d,
         Err(e) => return result(Err(e.to_string()), None),
     };
     let facts = elf_facts(path.as_str(), &data);
-    match strip::strip(&data) {
+    let stripped = strip::strip(&data);
+    drop(data);
+    match stripped {
         strip::Stripped::Done { data: out, .. } => match Prepared::compress(&out) {
             Ok(p) => result(Ok(Some((p, record_hash(&out)))), facts),
             Err(e) => result(Err(e.to_string()), facts),

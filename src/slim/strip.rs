@@ -71,6 +71,10 @@ const KNOWN_FLAGS: u64 = 0x1
     | 0x0ff0_0000
     | 0xf000_0000;
 
+/// The smallest page size a Lambda kernel uses (x86_64 and arm64 both run 4 KiB pages); segments
+/// move only by multiples of this or of their own larger alignment.
+const PAGE: u64 = 4096;
+
 fn removable_name(name: &str) -> bool {
     name.starts_with(".debug_")
         || name.starts_with(".zdebug_")
@@ -126,6 +130,9 @@ fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
         return Err(KeepReason::Layout("extended section numbering"));
     }
     let n = elf.shdrs.len();
+    if elf.shstrndx >= n {
+        return Err(KeepReason::Layout("section name table index out of range"));
+    }
     for (i, s) in elf.shdrs.iter().enumerate() {
         if s.flags & !KNOWN_FLAGS != 0 {
             return Err(KeepReason::UnknownFlags(elf.section_name(i).to_string()));
@@ -211,7 +218,8 @@ fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
         .map(|p| Group {
             start: p.offset,
             end: p.offset + p.filesz,
-            align: p.align.max(1),
+            // The loader maps whole pages whatever p_align says: never move a segment by less.
+            align: p.align.max(PAGE),
             new: 0,
         })
         .collect();
@@ -481,6 +489,38 @@ mod tests {
                 assert!(e.shdrs.iter().all(|s| s.typ != SHT_SYMTAB));
             }
             Stripped::Kept(r) => panic!("expected the test binary to strip, kept: {r}"),
+        }
+    }
+
+    #[test]
+    fn a_section_name_table_index_past_the_table_is_kept_not_a_panic() {
+        // Regression (fuzzing): e_shstrndx was used to index the section table unchecked.
+        let mut exe = std::fs::read("/proc/self/exe").expect("read self");
+        let shnum = u16::from_le_bytes([exe[0x3c], exe[0x3d]]);
+        for bad in [shnum, shnum + 1, 0xfeff] {
+            exe[0x3e..0x40].copy_from_slice(&bad.to_le_bytes());
+            assert!(matches!(strip(&exe), Stripped::Kept(_)), "e_shstrndx {bad}");
+        }
+    }
+
+    #[test]
+    fn segments_keep_page_congruence_even_when_p_align_says_less() {
+        // Regression (fuzzing, elf_strip): a PT_LOAD with p_align 0 or 1 was moved by any amount,
+        // but the loader maps whole pages and needs offset ≡ vaddr (mod page size) regardless.
+        let mut exe = std::fs::read("/proc/self/exe").expect("read self");
+        let elf = Elf::parse(&exe).expect("parse");
+        let phoff = elf.phoff as usize;
+        let loads: Vec<usize> = (0..elf.phdrs.len())
+            .filter(|&k| elf.phdrs[k].typ == PT_LOAD)
+            .collect();
+        for k in loads {
+            exe[phoff + k * 56 + 48..phoff + k * 56 + 56].copy_from_slice(&0u64.to_le_bytes());
+        }
+        if let Stripped::Done { data, .. } = strip(&exe) {
+            let out = Elf::parse(&data).expect("parse output");
+            for p in out.phdrs.iter().filter(|p| p.typ == PT_LOAD) {
+                assert_eq!(p.offset % PAGE, p.vaddr % PAGE, "{p:?}");
+            }
         }
     }
 

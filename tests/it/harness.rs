@@ -135,8 +135,14 @@ pub fn write_wheel_requiring(
         )
         .into_bytes(),
     ));
-    for (p, _) in &all {
-        record.push_str(&format!("{p},,\n"));
+    for (p, data) in &all {
+        let hash = lpack::wheel::integrity::record_hash(data);
+        let p = if p.contains(',') {
+            format!("\"{p}\"")
+        } else {
+            p.clone()
+        };
+        record.push_str(&format!("{p},{hash},{}\n", data.len()));
     }
     record.push_str(&format!("{di}/RECORD,,\n"));
     all.push((format!("{di}/RECORD"), record.into_bytes()));
