@@ -26,8 +26,8 @@ use crate::slim::recipe::RecipeSet;
 use crate::slim::trace::TraceRoots;
 use crate::slim::{SlimSettings, SlimmedWheel, slim};
 use crate::target::{Arch, Runtime, Target};
-use std::collections::{BTreeMap, BTreeSet};
 use crate::wheel::integrity::SizeLimit;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -1160,6 +1160,16 @@ fn up_to_date(
     manifest_file: &Path,
     inputs_sha256: &str,
 ) -> Option<ArtifactManifest> {
+    // An up-to-date artifact is not rewritten, so sweep what killed builds left beside it here.
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    crate::cache::sweep_stale_temps(
+        dir,
+        crate::cache::OUTPUT_TEMP_PREFIX,
+        crate::cache::OUTPUT_TEMP_SUFFIX,
+    );
     let previous = ArtifactManifest::read(manifest_file).ok()?;
     if previous.inputs_sha256 != inputs_sha256 {
         return None;

@@ -90,8 +90,11 @@ impl VerifyReport {
 }
 
 const CHECKER: &str = r#"
-import sys, json, importlib, importlib.metadata, traceback
+import sys, os, json, importlib, importlib.metadata, traceback
 req = json.loads(sys.stdin.read())
+# What imported modules print must not mix with the report: it goes to /dev/null.
+report = os.fdopen(os.dup(1), "w")
+os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
 sys.path[0:0] = req["paths"]
 out = {"imports": [], "metadata": []}
 for dist, mod in req["modules"]:
@@ -106,7 +109,8 @@ for dist in req["dists"]:
         out["metadata"].append({"dist": dist, "ok": True, "version": v})
     except BaseException as e:
         out["metadata"].append({"dist": dist, "ok": False, "error": "%s: %s" % (type(e).__name__, e)})
-sys.stdout.write(json.dumps(out))
+report.write(json.dumps(out))
+report.flush()
 "#;
 
 fn is_identifier(s: &str) -> bool {

@@ -3,8 +3,8 @@
 mod bench;
 mod build;
 mod corpus;
-mod guard;
 mod faults;
+mod guard;
 mod harness;
 mod hostile;
 mod image;
