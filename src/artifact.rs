@@ -107,6 +107,10 @@ pub struct FileRecord {
     pub action: Action,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// Why the rule applied where that needs more than its id (e.g. `guard.imported-by`: the
+    /// importer and the rule that wanted the file gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +140,10 @@ pub struct ArtifactManifest {
     /// Bytecode mode (`none`, `compile`, `only`).
     #[serde(default)]
     pub bytecode: String,
+    /// When bytecode was narrowed (or left out) so the artifact fits its size budget: what was
+    /// compiled and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytecode_note: Option<String>,
     /// Rules that decided at least one file, with their reasons.
     #[serde(default)]
     pub rules: Vec<RuleRecord>,

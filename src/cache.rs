@@ -12,6 +12,9 @@
 //!                                    wheel sha256, recipes, bytecode plan, target, lpack version
 //! choices-v1/<key>                   the wheel a hashed pin chose for a target (skips the index)
 //! trace-v1/<key>                     modules a handler's import loads (--bytecode-for-imports)
+//! graph-v1/<key>                     a wheel's import graph (modules and what each imports)
+//! guard-v1/<key>                     the import guard's verdicts for one set of wheels + recipes
+//! verify-v1/<key>                    an artifact (+ layers, interpreter) that passed verify
 //! blobs-v1/sha256/<hex>               OCI blobs: image layers built by lpack, configs, base layers
 //! layers-v1/<key>                     which blob an image layer's content key produced
 //! tmp/                               in-flight writes (same filesystem, so renames are atomic)
@@ -81,8 +84,11 @@ pub struct Choice {
     pub source: String,
 }
 
-const SUBDIRS: [&str; 9] = [
+const SUBDIRS: [&str; 12] = [
     "wheels-v1",
+    "graph-v1",
+    "guard-v1",
+    "verify-v1",
     "urls-v1",
     "index-v1",
     "slim-v1",
@@ -176,6 +182,20 @@ impl Cache {
             &self.root.join("tmp"),
             &self.root.join("trace-v1").join(key),
             &body,
+        )
+    }
+
+    /// A small record (JSON) of `kind` (a versioned directory such as `graph-v1`) by key.
+    pub fn read_record(&self, kind: &str, key: &str) -> Option<Vec<u8>> {
+        fs::read(self.root.join(kind).join(key)).ok()
+    }
+
+    /// Store a small record atomically (temp file + rename).
+    pub fn write_record(&self, kind: &str, key: &str, body: &[u8]) -> Result<(), CacheError> {
+        write_atomic(
+            &self.root.join("tmp"),
+            &self.root.join(kind).join(key),
+            body,
         )
     }
 

@@ -14,6 +14,8 @@ pub enum Phase {
     Slim,
     /// Writing the artifact.
     Assemble,
+    /// Importing modules from the artifact (and the wheels) with the target Python.
+    Verify,
     /// Cold starts and invokes of `lpack bench`.
     Bench,
 }
@@ -25,6 +27,7 @@ impl Phase {
             Phase::Download => "Fetching",
             Phase::Slim => "Slimming",
             Phase::Assemble => "Assembling",
+            Phase::Verify => "Verifying",
             Phase::Bench => "Benching",
         }
     }

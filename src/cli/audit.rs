@@ -27,11 +27,21 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
     let mut archive = open_archive(&args.artifact, &name)?;
     let mut bundle = BTreeSet::new();
     let mut elfs = Vec::new();
+    let mut files: Vec<(String, Option<String>)> = Vec::new();
     for i in 0..archive.len() {
         let mut f = archive.by_index(i)?;
         let path = String::from_utf8_lossy(f.name_raw()).into_owned();
         if let Some(base) = path.trim_end_matches('/').rsplit('/').next() {
             bundle.insert(base.to_string());
+        }
+        if path.ends_with(".py") && !f.is_dir() {
+            let mut src = Vec::new();
+            f.read_to_end(&mut src)?;
+            files.push((path, Some(String::from_utf8_lossy(&src).into_owned())));
+            continue;
+        }
+        if !f.is_dir() && (path.ends_with(".so") || path.ends_with(".pyc")) {
+            files.push((path.clone(), None));
         }
         if f.is_dir() || f.size() < 64 {
             continue;
@@ -46,7 +56,9 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
             elfs.push(facts);
         }
     }
-    let findings = audit(&elfs, &bundle, &target);
+    // Extension modules only guarded imports load are optional (warnings, not errors).
+    let optional = crate::slim::guard::optional_in(files);
+    let findings = audit(&elfs, &bundle, &target, &optional);
     let errors = findings
         .iter()
         .filter(|f| f.severity == Severity::Error)

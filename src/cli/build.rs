@@ -23,8 +23,10 @@ use crate::resolve::index::{DEFAULT_INDEX, IndexClient};
 use crate::slim::audit::{Finding, Severity, audit};
 use crate::slim::bytecode::{BytecodeMode, BytecodePlan, find_python};
 use crate::slim::recipe::RecipeSet;
+use crate::slim::trace::TraceRoots;
 use crate::slim::{SlimSettings, SlimmedWheel, slim};
 use crate::target::{Arch, Runtime, Target};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -102,6 +104,9 @@ struct JsonSummary<'a> {
     /// The artifact was already up to date and was not rewritten.
     unchanged: bool,
     warnings: &'a [String],
+    /// `verified …`, `not verified: …` or `verify failed: …`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verify: Option<&'a str>,
 }
 
 pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
@@ -144,84 +149,29 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
     let manifest_file = manifest_path(&output);
     let epoch = Epoch::from_env();
 
-    // Slim: recipes, strip, bytecode (cached per wheel).
+    // Slim: recipes, strip, bytecode (cached per wheel), within the size budget.
     let recipes = load_recipes(&args.slim)?;
-    let mut plan = bytecode_plan(&args.slim, &target, &mut warnings)?;
-    let tracing = args.slim.bytecode_for_imports.is_some() && plan.mode != BytecodeMode::None;
-    // When bytecode is limited to what the handler imports, slim first without bytecode,
-    // trace the import on that, then add bytecode for the traced modules only.
-    let first_plan = if tracing {
-        BytecodePlan {
-            mode: BytecodeMode::None,
-            ..plan.clone()
-        }
-    } else {
-        plan.clone()
-    };
-    let mut slimmed = slim(
-        &wheels,
-        &target,
-        &SlimSettings {
-            recipes: &recipes,
-            bytecode: &first_plan,
-            epoch,
-        },
-        &cache,
-        &reporter,
-    )?;
+    let plan = bytecode_plan(&args.slim, &target, &mut warnings)?;
     let exclude = vec![output.clone(), manifest_file.clone()];
     let src_digests = match &args.src {
         Some(src) => crate::emit::zip::src_digests(src, &exclude)?,
         None => Vec::new(),
     };
-    if let Some(handler) = args
-        .slim
-        .bytecode_for_imports
-        .as_deref()
-        .filter(|_| tracing)
-    {
-        // The trace depends only on the unbytecoded fragments, the handler code, the handler
-        // name and the interpreter: cache it under those.
-        let trace_key = sha256_hex(
-            format!(
-                "{:?}|{src_digests:?}|{handler}|{}",
-                slimmed.iter().map(|s| &s.fragment).collect::<Vec<_>>(),
-                plan.python_version
-            )
-            .as_bytes(),
-        );
-        let subset = match cache.read_trace(&trace_key) {
-            Some(subset) => subset,
-            None => {
-                let subset = trace_handler(
-                    &slimmed,
-                    &args,
-                    handler,
-                    &plan,
-                    &target,
-                    &cache,
-                    &client,
-                    http.as_ref(),
-                    &reporter,
-                )?;
-                cache.write_trace(&trace_key, &subset)?;
-                subset
-            }
-        };
-        plan.subset = Some(subset);
-        recipes.reset_hits();
-        slimmed = slim(
-            &wheels,
-            &target,
-            &SlimSettings {
-                recipes: &recipes,
-                bytecode: &plan,
-                epoch,
-            },
-            &cache,
-            &reporter,
-        )?;
-    }
+    let (slimmed, plan, bytecode_note) = slim_within_budget(
+        &SlimJob {
+            args: &args,
+            wheels: &wheels,
+            target: &target,
+            recipes: &recipes,
+            epoch,
+            cache: &cache,
+            client: &client,
+            http: http.as_ref(),
+            reporter: &reporter,
+            src_digests: &src_digests,
+        },
+        plan,
+    )?;
 
     // ABI audit before anything is written.
     let findings = audit_bundle(&slimmed, args.src.as_deref(), &target);
@@ -257,6 +207,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
         epoch,
         recipes: &recipes,
         plan: &plan,
+        bytecode_note: bytecode_note.as_deref(),
         findings: &findings,
         stale_rules: &stale_rules,
         warnings: &warnings,
@@ -340,7 +291,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
             let mut all = vec![manifest.clone()];
             all.extend(layers);
             if let Some(msg) = over_limit(&args, &all) {
-                report(&args, &done)?;
+                report(&args, &done, None)?;
                 eprintln!("{msg}");
                 return Ok(Outcome::GateFailed);
             }
@@ -407,6 +358,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
                         seconds: started.elapsed().as_secs_f64(),
                         unchanged,
                     },
+                    None,
                 )?;
                 manifests.push(manifest);
             }
@@ -431,6 +383,8 @@ struct Ctx<'a> {
     epoch: Epoch,
     recipes: &'a RecipeSet,
     plan: &'a BytecodePlan,
+    /// Why bytecode was narrowed or left out to fit the size budget.
+    bytecode_note: Option<&'a str>,
     findings: &'a [Finding],
     stale_rules: &'a [String],
     warnings: &'a [String],
@@ -527,6 +481,7 @@ fn emit_unit(
         warnings,
         profile: format!("{:?}", args.slim.profile).to_lowercase(),
         bytecode: format!("{:?}", ctx.plan.mode).to_lowercase(),
+        bytecode_note: ctx.bytecode_note.map(str::to_string),
         rules: ctx
             .recipes
             .rules()
@@ -686,6 +641,7 @@ fn build_image(
             compressed_size: 0,
             action: crate::artifact::Action::Keep,
             rule: None,
+            note: None,
         });
     }
     files.sort_by(|a, b| a.path.cmp(&b.path).then(a.package.cmp(&b.package)));
@@ -736,6 +692,7 @@ fn build_image(
         warnings: ctx.warnings.to_vec(),
         profile: format!("{:?}", args.slim.profile).to_lowercase(),
         bytecode: format!("{:?}", ctx.plan.mode).to_lowercase(),
+        bytecode_note: ctx.bytecode_note.map(str::to_string),
         rules: Vec::new(),
         stale_rules: ctx.stale_rules.to_vec(),
         audit: Vec::new(),
@@ -947,11 +904,7 @@ fn finish(
     http: Option<&Http>,
     reporter: &Bars,
 ) -> anyhow::Result<Outcome> {
-    report(args, done)?;
-    if !gates_pass(args, done.manifest) {
-        return Ok(Outcome::GateFailed);
-    }
-    verify_if_asked(
+    let (verified, status) = verify_after_build(
         args,
         done.output,
         done.manifest,
@@ -961,44 +914,210 @@ fn finish(
         client,
         http,
         reporter,
-    )
+    )?;
+    report(args, done, Some(&status))?;
+    if let Some(r) = &verified {
+        super::verify::print(r, true);
+    }
+    if !gates_pass(args, done.manifest) {
+        return Ok(Outcome::GateFailed);
+    }
+    Ok(match verified {
+        Some(r) if !r.ok() => Outcome::GateFailed,
+        _ => Outcome::Ok,
+    })
 }
 
 /// Import the handler with the bundle (and, for aggressive builds, the runtime-provided
 /// packages behind it) and return the `.py` files it loads, by distribution.
-#[allow(clippy::too_many_arguments)]
-fn trace_handler(
-    slimmed: &[SlimmedWheel],
-    args: &BuildArgs,
-    handler: &str,
-    plan: &BytecodePlan,
-    target: &Target,
-    cache: &Cache,
-    client: &IndexClient,
-    http: Option<&Http>,
-    reporter: &Bars,
-) -> anyhow::Result<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>> {
-    let runtime_dir = tempfile::tempdir()?;
-    let mut behind = Vec::new();
-    if slimmed.iter().any(|s| {
-        s.meta
-            .records
-            .iter()
-            .any(|r| r.rule.as_deref() == Some("runtime-provided"))
-    }) {
-        crate::verify::install_runtime(runtime_dir.path(), target, cache, client, http, reporter)?;
-        behind.push(runtime_dir.path().to_path_buf());
-    }
-    Ok(crate::slim::trace::imported_files(
-        slimmed,
-        args.src.as_deref(),
-        handler,
-        plan,
-        &behind,
-    )?)
+/// What slimming a build needs.
+struct SlimJob<'a> {
+    args: &'a BuildArgs,
+    wheels: &'a [crate::fetch::FetchedWheel],
+    target: &'a Target,
+    recipes: &'a RecipeSet,
+    epoch: Epoch,
+    cache: &'a Cache,
+    client: &'a IndexClient,
+    http: Option<&'a Http>,
+    reporter: &'a Bars,
+    src_digests: &'a [(String, String)],
 }
 
-/// `--max-unzipped` / `--max-zipped`: print what failed; the artifact stays for inspection.
+impl SlimJob<'_> {
+    fn slim(&self, plan: &BytecodePlan) -> anyhow::Result<Vec<SlimmedWheel>> {
+        // Rule hits are counted per pass; the last pass is the build's.
+        self.recipes.reset_hits();
+        Ok(slim(
+            self.wheels,
+            self.target,
+            &SlimSettings {
+                recipes: self.recipes,
+                bytecode: plan,
+                epoch: self.epoch,
+            },
+            self.cache,
+            self.reporter,
+        )?)
+    }
+
+    /// Which modules importing `roots` loads, traced on `bare` (fragments without bytecode) and
+    /// cached under the fragments, the handler code, the roots and the interpreter.
+    fn trace(
+        &self,
+        bare: &[SlimmedWheel],
+        roots: TraceRoots<'_>,
+        plan: &BytecodePlan,
+    ) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
+        let what = match roots {
+            TraceRoots::Handler(h) => h.to_string(),
+            TraceRoots::TopLevel => "<top-level>".to_string(),
+        };
+        let key = sha256_hex(
+            format!(
+                "{:?}|{:?}|{what}|{}",
+                bare.iter().map(|s| &s.fragment).collect::<Vec<_>>(),
+                self.src_digests,
+                plan.python_version
+            )
+            .as_bytes(),
+        );
+        if let Some(subset) = self.cache.read_trace(&key) {
+            return Ok(subset);
+        }
+        let runtime_dir = tempfile::tempdir()?;
+        let mut behind = Vec::new();
+        if bare.iter().any(|s| {
+            s.meta
+                .records
+                .iter()
+                .any(|r| r.rule.as_deref() == Some("runtime-provided"))
+        }) {
+            crate::verify::install_runtime(
+                runtime_dir.path(),
+                self.target,
+                self.cache,
+                self.client,
+                self.http,
+                self.reporter,
+            )?;
+            behind.push(runtime_dir.path().to_path_buf());
+        }
+        let src = match roots {
+            TraceRoots::Handler(_) => self.args.src.as_deref(),
+            TraceRoots::TopLevel => None,
+        };
+        let subset = crate::slim::trace::imported_files(bare, src, roots, plan, &behind)?;
+        self.cache.write_trace(&key, &subset)?;
+        Ok(subset)
+    }
+
+    /// The budget bytecode must fit in: Lambda's unzipped limit for zips and layers (unless
+    /// `--no-limit-check`) and the `--max-unzipped` gate.
+    fn budget(&self) -> Option<u64> {
+        let lambda = (self.args.format != Format::Image && !self.args.no_limit_check)
+            .then_some(UNZIPPED_LIMIT);
+        match (lambda, self.args.gates.max_unzipped) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Unzipped bytes of the slimmed wheels plus the handler code.
+fn unzipped(slimmed: &[SlimmedWheel], src_digests: &[(String, String)], src: Option<&Path>) -> u64 {
+    let wheels: u64 = slimmed
+        .iter()
+        .flat_map(|s| &s.entries)
+        .map(|e| e.size)
+        .sum();
+    let src: u64 = src
+        .map(|dir| {
+            src_digests
+                .iter()
+                .filter_map(|(rel, _)| std::fs::metadata(dir.join(rel)).ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    wheels + src
+}
+
+/// Slim with bytecode, but never let bytecode push the build over its budget: compile every
+/// module (or what the handler imports, with `--bytecode-for-imports`); when that does not fit,
+/// only what importing each distribution's top-level packages loads; then nothing. Returns the
+/// slimmed wheels, the plan used and, when it fell back, why.
+fn slim_within_budget(
+    job: &SlimJob<'_>,
+    mut plan: BytecodePlan,
+) -> anyhow::Result<(Vec<SlimmedWheel>, BytecodePlan, Option<String>)> {
+    let none = BytecodePlan {
+        mode: BytecodeMode::None,
+        subset: None,
+        ..plan.clone()
+    };
+    let handler = job
+        .args
+        .slim
+        .bytecode_for_imports
+        .as_deref()
+        .filter(|_| plan.mode != BytecodeMode::None);
+    let slimmed = match handler {
+        Some(handler) => {
+            // Slim without bytecode, trace the import on that, then compile what it loaded.
+            let bare = job.slim(&none)?;
+            plan.subset = Some(job.trace(&bare, TraceRoots::Handler(handler), &plan)?);
+            job.slim(&plan)?
+        }
+        None => job.slim(&plan)?,
+    };
+    let size = |s: &[SlimmedWheel]| unzipped(s, job.src_digests, job.args.src.as_deref());
+    let Some(budget) = job.budget() else {
+        return Ok((slimmed, plan, None));
+    };
+    let full = size(&slimmed);
+    if plan.mode == BytecodeMode::None || full <= budget {
+        return Ok((slimmed, plan, None));
+    }
+    let mb = crate::report::render::mb;
+    let what = if plan.subset.is_some() {
+        "the handler's imports"
+    } else {
+        "every module"
+    };
+    let bare = job.slim(&none)?;
+    if plan.subset.is_none() {
+        let narrowed = BytecodePlan {
+            subset: Some(job.trace(&bare, TraceRoots::TopLevel, &plan)?),
+            ..plan.clone()
+        };
+        let slimmed = job.slim(&narrowed)?;
+        let n = size(&slimmed);
+        if n <= budget {
+            return Ok((
+                slimmed,
+                narrowed,
+                Some(format!(
+                    "compiled only what importing each distribution's top-level packages loads ({}): compiling every module would make {} unzipped, over the {} budget",
+                    mb(n),
+                    mb(full),
+                    mb(budget)
+                )),
+            ));
+        }
+    }
+    Ok((
+        bare.clone(),
+        none,
+        Some(format!(
+            "none: compiling {what} would make {} unzipped, over the {} budget; without bytecode it is {} (cold starts compile what they import)",
+            mb(full),
+            mb(budget),
+            mb(size(&bare))
+        )),
+    ))
+}
+
 fn gates_pass(args: &BuildArgs, manifest: &ArtifactManifest) -> bool {
     super::check_gates(std::slice::from_ref(manifest), &args.gates) == Outcome::Ok
 }
@@ -1021,7 +1140,7 @@ fn up_to_date(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn verify_if_asked(
+fn verify_after_build(
     args: &BuildArgs,
     output: &Path,
     manifest: &ArtifactManifest,
@@ -1031,35 +1150,90 @@ fn verify_if_asked(
     client: &IndexClient,
     http: Option<&Http>,
     reporter: &Bars,
-) -> anyhow::Result<Outcome> {
-    if !args.verify {
-        return Ok(Outcome::Ok);
+) -> anyhow::Result<(Option<crate::verify::VerifyReport>, String)> {
+    if args.no_verify {
+        return Ok((None, "not verified (--no-verify)".to_string()));
+    }
+    let host = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        other => other,
+    };
+    if target.arch.to_string() != host && !args.verify {
+        return Ok((
+            None,
+            format!(
+                "not verified: a {} artifact does not load on this {host} host (verify it on {} or in CI)",
+                target.arch, target.arch
+            ),
+        ));
     }
     let python = plan
         .python
         .clone()
         .or_else(|| args.slim.python.clone())
         .or_else(|| find_python(target.runtime.minor()));
+    let Some(python) = python else {
+        if args.verify {
+            return Err(crate::verify::VerifyError::NoPython(target.python_version()).into());
+        }
+        return Ok((
+            None,
+            format!(
+                "not verified: no python{} found to import it with (install it or pass --python; --no-verify silences this)",
+                target.python_version()
+            ),
+        ));
+    };
+    // A verified artifact (with the same layers and interpreter) stays verified.
+    let version = crate::slim::bytecode::python_version(&python)
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    let key = sha256_hex(
+        format!(
+            "verify 1\n{}\n{:?}\n{version}\n",
+            manifest.artifact.sha256,
+            manifest
+                .layers
+                .iter()
+                .map(|l| l.sha256.as_str())
+                .collect::<Vec<_>>()
+        )
+        .as_bytes(),
+    );
+    if let Some(status) = cache.read_record("verify-v1", &key) {
+        return Ok((None, String::from_utf8_lossy(&status).into_owned()));
+    }
     let report = crate::verify::verify(
         output,
         manifest,
         target,
-        python.as_deref(),
+        Some(&python),
         cache,
         client,
         http,
         reporter,
     )?;
-    super::verify::print(&report, args.json || args.quiet);
-    Ok(if report.ok() {
-        Outcome::Ok
+    let failed = report.imports.iter().filter(|i| !i.ok).count()
+        + report.metadata.iter().filter(|m| !m.ok).count();
+    let status = if failed == 0 {
+        let s = format!(
+            "verified: {} top-level modules import with Python {}",
+            report.imports.len(),
+            version.split_whitespace().next().unwrap_or("")
+        );
+        cache.write_record("verify-v1", &key, s.as_bytes())?;
+        s
     } else {
-        Outcome::GateFailed
-    })
+        format!(
+            "verify failed: {failed} import(s) fail from the artifact (it is kept: {}); --no-verify skips this check",
+            output.display()
+        )
+    };
+    Ok((Some(report), status))
 }
 
 /// Print the build summary (human or `--json`).
-fn report(args: &BuildArgs, done: &Done<'_>) -> anyhow::Result<()> {
+fn report(args: &BuildArgs, done: &Done<'_>, verify: Option<&str>) -> anyhow::Result<()> {
     let Done {
         output,
         manifest_file,
@@ -1084,6 +1258,7 @@ fn report(args: &BuildArgs, done: &Done<'_>) -> anyhow::Result<()> {
             seconds,
             unchanged,
             warnings,
+            verify,
         };
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
@@ -1142,6 +1317,9 @@ fn report(args: &BuildArgs, done: &Done<'_>) -> anyhow::Result<()> {
         human_size(before),
         human_size(a.unzipped_size)
     );
+    if let Some(note) = &manifest.bytecode_note {
+        println!("  bytecode: {note}");
+    }
     println!(
         "  {} packages, {files} files · {} zipped · {} unzipped",
         manifest.packages.len(),
@@ -1188,6 +1366,9 @@ fn report(args: &BuildArgs, done: &Done<'_>) -> anyhow::Result<()> {
             manifest.stale_rules.join(", ")
         );
     }
+    if let Some(v) = verify {
+        println!("  {v}");
+    }
     println!("  sha256 {}", a.sha256);
     println!("  manifest {}", manifest_file.display());
     println!(
@@ -1203,7 +1384,9 @@ fn report(args: &BuildArgs, done: &Done<'_>) -> anyhow::Result<()> {
 /// Load the effective recipe set from the slim flags.
 pub fn load_recipes(s: &super::SlimArgs) -> anyhow::Result<RecipeSet> {
     let files: Vec<&Path> = s.recipes.iter().map(PathBuf::as_path).collect();
-    Ok(RecipeSet::load(s.profile, &files, &s.keep, &s.drop)?)
+    let mut set = RecipeSet::load(s.profile, &files, &s.keep, &s.drop)?;
+    set.add_force_drops(&s.force_drop)?;
+    Ok(set)
 }
 
 /// Decide the bytecode plan: explicit mode needs an interpreter; the default compiles when one
@@ -1241,7 +1424,9 @@ fn bytecode_plan(
 fn audit_bundle(slimmed: &[SlimmedWheel], src: Option<&Path>, target: &Target) -> Vec<Finding> {
     let mut bundle = std::collections::BTreeSet::new();
     let mut elfs = Vec::new();
+    let mut optional = std::collections::BTreeMap::new();
     for s in slimmed {
+        optional.extend(s.optional.iter().map(|(k, v)| (k.clone(), v.clone())));
         for e in &s.entries {
             if let Some(base) = e.path.as_str().rsplit('/').next() {
                 bundle.insert(base.to_string());
@@ -1256,7 +1441,7 @@ fn audit_bundle(slimmed: &[SlimmedWheel], src: Option<&Path>, target: &Target) -
             }
         }
     }
-    audit(&elfs, &bundle, target)
+    audit(&elfs, &bundle, target, &optional)
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Outcome> {
     )?;
     let lock = resolve_pinned(&pinned, &target, &client, &Silent)?;
     let (wheels, _) = fetch(&lock, &cache, http.as_ref(), args.net.offline, &Silent)?;
+    let guard = crate::slim::guard::guard(&wheels, &target, &recipes, &cache)?;
     let wanted = args.path.trim_start_matches("./").trim_end_matches('/');
     let mut found = false;
     for w in &wheels {
@@ -54,6 +55,34 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Outcome> {
                 continue;
             }
             let d = recipes.decide(&w.locked.name, &installed);
+            if let Some(why) = guard
+                .rescued
+                .get(&w.locked.name)
+                .and_then(|r| r.get(&installed))
+            {
+                let r = recipes.rule(&why.rule);
+                println!(
+                    "  kept: {} — imported by {} (kept code); rule {} ({}) wanted it dropped: {}",
+                    crate::slim::guard::RULE,
+                    why.importer,
+                    why.rule,
+                    r.map(|r| r.origin.as_str()).unwrap_or(""),
+                    r.map(|r| r.reason.as_str()).unwrap_or("")
+                );
+                println!(
+                    "  hint: a module that kept code imports is never dropped; --force-drop GLOB drops it anyway"
+                );
+                continue;
+            }
+            if let Some(site) = guard
+                .optional
+                .get(&w.locked.name)
+                .and_then(|o| o.get(&installed))
+            {
+                println!(
+                    "  optional: every import of this extension module is guarded (e.g. {site}); the audit reports what it needs as warnings"
+                );
+            }
             let verb = match d.action {
                 Action::Drop => "dropped",
                 Action::Keep => "kept",

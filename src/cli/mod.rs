@@ -194,6 +194,10 @@ pub struct VerifyArgs {
     /// Interpreter of the target version [default: python3.X on PATH or in pyenv]
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
+    /// Import every module of every distribution, from the unslimmed wheels (in the cache) and
+    /// from the artifact, and report the regressions with the file and rule behind each
+    #[arg(long)]
+    pub deep: bool,
     /// Where the runtime-provided packages of aggressive builds come from
     #[command(flatten)]
     pub index: IndexArgs,
@@ -342,9 +346,14 @@ pub struct BuildArgs {
     #[arg(long)]
     pub no_audit: bool,
 
-    /// After building, import every package from the artifact with a Python of the target version
-    #[arg(long)]
+    /// Require the import check (fail when no Python of the target version is found); without
+    /// it, function zips are verified whenever such an interpreter is found
+    #[arg(long, conflicts_with = "no_verify")]
     pub verify: bool,
+
+    /// Skip the import check that follows every function-zip build
+    #[arg(long)]
+    pub no_verify: bool,
 
     /// Print a machine-readable JSON summary on stdout
     #[arg(long)]
@@ -401,9 +410,15 @@ pub struct SlimArgs {
     #[arg(long, value_name = "GLOB")]
     pub keep: Vec<String>,
 
-    /// Drop paths matching this glob (repeatable; --keep and protected dist-info files win)
+    /// Drop paths matching this glob (repeatable; --keep and protected dist-info files win, and
+    /// a module that kept code imports stays, with a warning: see --force-drop)
     #[arg(long, value_name = "GLOB")]
     pub drop: Vec<String>,
+
+    /// Drop paths matching this glob even when kept code imports them (the import guard does not
+    /// override it; the import fails at run time if that code runs)
+    #[arg(long, value_name = "GLOB")]
+    pub force_drop: Vec<String>,
 
     /// Bytecode for the target Python [default: compile when an interpreter of the target version is found, else none]
     #[arg(long, value_enum, value_name = "MODE")]

@@ -35,6 +35,28 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         .python
         .clone()
         .or_else(|| find_python(target.runtime.minor()));
+    if args.deep {
+        let report = crate::verify::deep::deep_verify(
+            &artifact,
+            &manifest,
+            &target,
+            python.as_deref(),
+            &cache,
+            &client,
+            http.as_ref(),
+            &super::progress::Bars::new(!args.json),
+        )?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print_deep(&report);
+        }
+        return Ok(if report.ok() {
+            Outcome::Ok
+        } else {
+            Outcome::GateFailed
+        });
+    }
     let report = crate::verify::verify(
         &artifact,
         &manifest,
@@ -55,6 +77,45 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::GateFailed
     })
+}
+
+fn print_culprits(culprits: &[crate::verify::attribute::Culprit]) {
+    for c in culprits {
+        eprintln!("  caused by: {c}");
+    }
+    if let Some(c) = culprits.first() {
+        eprintln!(
+            "  hint: `lpack explain {} -r LOCK` shows the rule; keep it with --keep '{}'",
+            c.path, c.path
+        );
+    }
+}
+
+/// Human summary of a deep verify.
+pub fn print_deep(r: &crate::verify::deep::DeepReport) {
+    println!(
+        "Deep-verified with {}{}: {} modules; {} import from both the wheels and the artifact, {} regression(s), {} fail from the wheels too (pre-existing)",
+        r.python,
+        if r.runtime_provided {
+            " (runtime-provided packages behind both)"
+        } else {
+            ""
+        },
+        r.modules,
+        r.ok,
+        r.regressions.len(),
+        r.pre_existing.len()
+    );
+    for g in &r.regressions {
+        eprintln!(
+            "regression: `import {}` ({}) works from the wheels but not from the artifact: {}",
+            g.module, g.dist, g.error
+        );
+        if g.culprits.is_empty() {
+            eprintln!("  no dropped file matches the error; a stripped library may be the cause");
+        }
+        print_culprits(&g.culprits);
+    }
 }
 
 /// Human summary of a verify report (nothing when `quiet`, except failures).
@@ -83,16 +144,7 @@ pub fn print(report: &VerifyReport, quiet: bool) {
             f.dist,
             f.error.as_deref().unwrap_or("")
         );
-        if !f.rules.is_empty() {
-            eprintln!(
-                "  rules that removed files from {}: {}",
-                f.dist,
-                f.rules.join(", ")
-            );
-            eprintln!(
-                "  hint: keep what the module needs with --keep GLOB, or drop the rule's recipe"
-            );
-        }
+        print_culprits(&f.culprits);
     }
     for m in meta_failed {
         eprintln!(

@@ -342,6 +342,7 @@ pub fn write_function_zip(
                 compressed_size: 0,
                 action: Action::Keep,
                 rule: None,
+                note: None,
             });
             plan.insert(path, Source::Src(prepared, exec));
         }

@@ -63,6 +63,10 @@ pub struct DistRow {
     pub removed: BTreeMap<String, u64>,
     /// Bytecode lpack added for the target Python.
     pub bytecode_added: u64,
+    /// Bytes kept although a rule wanted them gone, by category (`imported`: modules kept code
+    /// imports, kept by the import guard).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kept: BTreeMap<String, u64>,
     /// Rules that removed the most, largest first (at most 5).
     pub top_rules: Vec<RuleBytes>,
 }
@@ -144,6 +148,7 @@ pub fn build(manifests: &[ArtifactManifest]) -> SizeReport {
                 zipped: 0,
                 removed: BTreeMap::new(),
                 bytecode_added: 0,
+                kept: BTreeMap::new(),
                 top_rules: Vec::new(),
             });
             row.before += f.original_size;
@@ -163,6 +168,9 @@ pub fn build(manifests: &[ArtifactManifest]) -> SizeReport {
                 Action::Keep => {
                     row.after += f.size;
                     row.zipped += f.compressed_size;
+                    if f.rule.as_deref() == Some(crate::slim::guard::RULE) {
+                        *row.kept.entry("imported".to_string()).or_default() += f.size;
+                    }
                     0
                 }
             };
@@ -216,6 +224,7 @@ pub fn build(manifests: &[ArtifactManifest]) -> SizeReport {
         zipped: 0,
         removed: BTreeMap::new(),
         bytecode_added: 0,
+        kept: BTreeMap::new(),
         top_rules: Vec::new(),
     };
     for d in &distributions {
@@ -225,6 +234,9 @@ pub fn build(manifests: &[ArtifactManifest]) -> SizeReport {
         total.bytecode_added += d.bytecode_added;
         for (k, v) in &d.removed {
             *total.removed.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &d.kept {
+            *total.kept.entry(k.clone()).or_default() += v;
         }
     }
     let mut top_rules: Vec<RuleBytes> = rule_totals

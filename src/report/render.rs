@@ -55,6 +55,7 @@ fn rows(r: &SizeReport, top: Option<usize>) -> Vec<DistRow> {
             zipped: 0,
             removed: Default::default(),
             bytecode_added: 0,
+            kept: Default::default(),
             top_rules: vec![],
         };
         for d in rest {
@@ -64,6 +65,9 @@ fn rows(r: &SizeReport, top: Option<usize>) -> Vec<DistRow> {
             folded.bytecode_added += d.bytecode_added;
             for (k, v) in &d.removed {
                 *folded.removed.entry(k.clone()).or_default() += v;
+            }
+            for (k, v) in &d.kept {
+                *folded.kept.entry(k.clone()).or_default() += v;
             }
         }
         out.push(folded);
@@ -166,6 +170,11 @@ pub fn table(r: &SizeReport, top: Option<usize>) -> String {
             mb(r.total.bytecode_added)
         ));
     }
+    if let Some(line) = kept_line(r) {
+        out.push('\n');
+        out.push_str(&line);
+        out.push('\n');
+    }
     if !r.top_rules.is_empty() {
         out.push_str("\nTop rules by bytes removed:\n");
         for t in r.top_rules.iter().filter(|t| t.bytes >= 50_000).take(8) {
@@ -197,6 +206,22 @@ pub fn table(r: &SizeReport, top: Option<usize>) -> String {
     out
 }
 
+/// "Kept: imported …" — what the import guard kept back, by distribution.
+fn kept_line(r: &SizeReport) -> Option<String> {
+    let total = *r.total.kept.get("imported")?;
+    let by: Vec<String> = r
+        .distributions
+        .iter()
+        .filter_map(|d| d.kept.get("imported").map(|v| (d, *v)))
+        .map(|(d, v)| format!("{} {}", d.name, mb(v)))
+        .collect();
+    Some(format!(
+        "Kept: imported {} (files rules wanted gone that kept code imports: {}; `lpack explain PATH` names the importer).",
+        mb(total),
+        by.join(", ")
+    ))
+}
+
 /// GitHub-flavoured Markdown (for `$GITHUB_STEP_SUMMARY` and pull-request comments).
 pub fn markdown(r: &SizeReport, top: Option<usize>) -> String {
     let mut out = format!("### Lambda size report\n\n{}\n\n", title(r));
@@ -224,6 +249,11 @@ pub fn markdown(r: &SizeReport, top: Option<usize>) -> String {
             b(&c[5]),
             c[6]
         ));
+    }
+    if let Some(line) = kept_line(r) {
+        out.push('\n');
+        out.push_str(&line);
+        out.push('\n');
     }
     if !r.top_rules.is_empty() {
         out.push_str("\n| Rule | Category | Removed (MB) |\n|---|---|--:|\n");

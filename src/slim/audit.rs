@@ -9,8 +9,14 @@
 //!
 //! Findings carry a code: A001 wrong architecture, A002 glibc too new, A003 missing library,
 //! A004 libstdc++ too new (warning).
+//!
+//! Optional modules: an A002/A003 finding on an extension module that every importer imports
+//! under `try/except ImportError` (the import guard's graph says which), or on a library that only
+//! such modules load, is a warning that says what will be missing at run time; the package runs
+//! without it. A finding on a library that is neither an extension module nor needed by one says
+//! that the package loads it itself (ctypes), so the import will fail.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -73,8 +79,109 @@ fn machine_name(m: u16) -> String {
     }
 }
 
-/// Audit ELF facts against the target. `bundle` holds the base names of every file in the bundle.
-pub fn audit(elfs: &[ElfFacts], bundle: &BTreeSet<String>, target: &Target) -> Vec<Finding> {
+/// Audit ELF facts against the target. `bundle` holds the base names of every file in the
+/// bundle; `optional` the extension modules only guarded imports load (path → a guarded site).
+pub fn audit(
+    elfs: &[ElfFacts],
+    bundle: &BTreeSet<String>,
+    target: &Target,
+    optional: &BTreeMap<String, String>,
+) -> Vec<Finding> {
+    let mut out = audit_files(elfs, bundle, target);
+    let why = optional_reasons(elfs, optional);
+    let needed: BTreeSet<&str> = elfs
+        .iter()
+        .flat_map(|e| e.needed.iter().map(String::as_str))
+        .collect();
+    for f in &mut out {
+        if !matches!(f.code, "A002" | "A003") {
+            continue;
+        }
+        if let Some(reason) = why.get(&f.path) {
+            f.severity = Severity::Warning;
+            let fact = f.message.split(HINT).next().unwrap_or("");
+            f.message = format!("{fact}; {reason}");
+        } else if !is_extension_module(&f.path) {
+            let base = f.path.rsplit('/').next().unwrap_or(&f.path);
+            let soname = elfs
+                .iter()
+                .find(|e| e.path == f.path)
+                .and_then(|e| e.soname.as_deref());
+            if !needed.contains(base) && soname.is_none_or(|s| !needed.contains(s)) {
+                f.message = format!(
+                    "{}\n      {base} is not an extension module and no bundled library needs it: the package loads it itself (ctypes) when it is imported, so importing it fails on {}",
+                    f.message, target.runtime
+                );
+            }
+        }
+    }
+    for f in &mut out {
+        f.message = f.message.replace(HINT, "");
+    }
+    out.sort_by(|a, b| (a.severity, &a.path, a.code).cmp(&(b.severity, &b.path, b.code)));
+    out
+}
+
+/// `_x.cpython-312-x86_64-linux-gnu.so` / `_x.abi3.so`: a file named as CPython names
+/// extension modules.
+fn is_extension_module(path: &str) -> bool {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    base.ends_with(".so") && (base.contains(".cpython-") || base.contains(".abi3."))
+}
+
+/// Why each optional ELF file is optional: extension modules from the guard, then (to a fixed
+/// point) libraries that only optional files need.
+fn optional_reasons(
+    elfs: &[ElfFacts],
+    optional: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut why: BTreeMap<String, String> = BTreeMap::new();
+    for (path, site) in optional {
+        let module = super::imports::module_name(path).unwrap_or_else(|| path.clone());
+        let package = module.split('.').next().unwrap_or(&module).to_string();
+        why.insert(
+            path.clone(),
+            format!("{module} is imported only under try/except ImportError ({site}), so {package} runs without it (what it adds is missing at run time)"),
+        );
+    }
+    loop {
+        let mut added = false;
+        for e in elfs {
+            if why.contains_key(&e.path) {
+                continue;
+            }
+            let base = e.path.rsplit('/').next().unwrap_or(&e.path);
+            let needers: Vec<&ElfFacts> = elfs
+                .iter()
+                .filter(|g| {
+                    g.needed
+                        .iter()
+                        .any(|n| n == base || Some(n.as_str()) == e.soname.as_deref())
+                })
+                .collect();
+            if !needers.is_empty() && needers.iter().all(|g| why.contains_key(&g.path)) {
+                let by: Vec<&str> = needers.iter().map(|g| g.path.as_str()).collect();
+                why.insert(
+                    e.path.clone(),
+                    format!(
+                        "only optional modules load it ({}), so the package runs without it",
+                        by.join(", ")
+                    ),
+                );
+                added = true;
+            }
+        }
+        if !added {
+            break;
+        }
+    }
+    why
+}
+
+/// Where a finding's message ends and its advice (dropped for optional modules) begins.
+const HINT: &str = "\u{1f}";
+
+fn audit_files(elfs: &[ElfFacts], bundle: &BTreeSet<String>, target: &Target) -> Vec<Finding> {
     let (provided, max_cxx) = runtime_libs(target.runtime.os());
     let want = match target.arch {
         Arch::X86_64 => EM_X86_64,
@@ -121,7 +228,7 @@ pub fn audit(elfs: &[ElfFacts], bundle: &BTreeSet<String>, target: &Target) -> V
                 code: "A002",
                 path: e.path.clone(),
                 message: format!(
-                    "needs {name}, but {} has glibc {gmaj}.{gmin}: the import will fail with \"version `{name}' not found\"; use a wheel built for manylinux_2_{gmin} or older, or a newer runtime",
+                    "needs {name}, but {} has glibc {gmaj}.{gmin}{HINT}: the import will fail with \"version `{name}' not found\"; use a wheel built for manylinux_2_{gmin} or older, or a newer runtime",
                     target.runtime
                 ),
             });
@@ -152,14 +259,13 @@ pub fn audit(elfs: &[ElfFacts], bundle: &BTreeSet<String>, target: &Target) -> V
                     code: "A003",
                     path: e.path.clone(),
                     message: format!(
-                        "needs {n}, which is neither in the bundle nor provided by the {} runtime; bundle it (e.g. `auditwheel repair` puts it in a .libs directory)",
+                        "needs {n}, which is neither in the bundle nor provided by the {} runtime{HINT}; bundle it (e.g. `auditwheel repair` puts it in a .libs directory)",
                         target.runtime
                     ),
                 });
             }
         }
     }
-    out.sort_by(|a, b| (a.severity, &a.path, a.code).cmp(&(b.severity, &b.path, b.code)));
     out
 }
 
@@ -193,21 +299,73 @@ mod tests {
     fn findings() {
         let t311 = Target::new(Runtime::Python311, Arch::X86_64);
         let bundle: BTreeSet<String> = ["libfoo.so.1".to_string()].into();
+        let none = BTreeMap::new();
         let ok = facts(
             EM_X86_64,
             &["libc.so.6", "libfoo.so.1"],
             &["GLIBC_2.17", "GLIBC_2.2.5"],
         );
-        assert!(audit(&[ok], &bundle, &t311).is_empty());
+        assert!(audit(&[ok], &bundle, &t311, &none).is_empty());
         let new = facts(EM_X86_64, &["libc.so.6"], &["GLIBC_2.28"]);
-        let f = audit(std::slice::from_ref(&new), &bundle, &t311);
+        let f = audit(std::slice::from_ref(&new), &bundle, &t311, &none);
         assert_eq!(f[0].code, "A002");
         assert!(f[0].message.contains("GLIBC_2.28"));
         let t312 = Target::new(Runtime::Python312, Arch::X86_64);
-        assert!(audit(&[new], &bundle, &t312).is_empty());
+        assert!(audit(&[new], &bundle, &t312, &none).is_empty());
         let missing = facts(EM_X86_64, &["libgfortran.so.5"], &[]);
-        assert_eq!(audit(&[missing], &bundle, &t312)[0].code, "A003");
+        assert_eq!(audit(&[missing], &bundle, &t312, &none)[0].code, "A003");
         let arm = facts(EM_AARCH64, &[], &[]);
-        assert_eq!(audit(&[arm], &bundle, &t312)[0].code, "A001");
+        assert_eq!(audit(&[arm], &bundle, &t312, &none)[0].code, "A001");
+    }
+
+    #[test]
+    fn optional_modules_warn() {
+        let t = Target::new(Runtime::Python312, Arch::X86_64);
+        let bundle: BTreeSet<String> = ["libhelper.so".to_string()].into();
+        let ext = |path: &str, needed: &[&str]| ElfFacts {
+            path: path.into(),
+            needed: needed.iter().map(|s| s.to_string()).collect(),
+            ..facts(EM_X86_64, &[], &[])
+        };
+        let omp = ext(
+            "numba/np/ufunc/omppool.cpython-312-x86_64-linux-gnu.so",
+            &["libhelper.so"],
+        );
+        let helper = ext("numba/libhelper.so", &["libgomp.so.1"]);
+        let lgbm = ext("lightgbm/lib/lib_lightgbm.so", &["libgomp.so.1"]);
+        let optional: BTreeMap<String, String> =
+            [(omp.path.clone(), "numba/np/ufunc/parallel.py:3".to_string())].into();
+        let f = audit(&[omp, helper, lgbm], &bundle, &t, &optional);
+        let helper_f = f
+            .iter()
+            .find(|f| f.path == "numba/libhelper.so")
+            .expect("helper");
+        assert_eq!(helper_f.severity, Severity::Warning, "{helper_f:?}");
+        assert!(helper_f.message.contains("only optional modules load it"));
+        let l = f
+            .iter()
+            .find(|f| f.path.starts_with("lightgbm"))
+            .expect("lgbm");
+        assert_eq!(l.severity, Severity::Error);
+        assert!(l.message.contains("ctypes"), "{}", l.message);
+        // Unguarded: the same module stays an error.
+        let omp2 = ext(
+            "numba/np/ufunc/omppool.cpython-312-x86_64-linux-gnu.so",
+            &["libgomp.so.1"],
+        );
+        let f = audit(std::slice::from_ref(&omp2), &bundle, &t, &BTreeMap::new());
+        assert_eq!(f[0].severity, Severity::Error);
+        let f = audit(
+            &[omp2],
+            &bundle,
+            &t,
+            &[(
+                "numba/np/ufunc/omppool.cpython-312-x86_64-linux-gnu.so".to_string(),
+                "numba/np/ufunc/parallel.py:3".to_string(),
+            )]
+            .into(),
+        );
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert!(f[0].message.contains("numba.np.ufunc.omppool is imported only under try/except ImportError (numba/np/ufunc/parallel.py:3)"), "{}", f[0].message);
     }
 }

@@ -20,6 +20,8 @@
 pub mod audit;
 pub mod bytecode;
 pub mod elf;
+pub mod guard;
+pub mod imports;
 pub mod recipe;
 pub mod strip;
 pub mod trace;
@@ -42,7 +44,7 @@ use bytecode::{BytecodePlan, CompileRequest};
 use recipe::{Action, RecipeSet};
 
 /// Bumped whenever fragment bytes or metadata change shape.
-const FRAGMENT_FORMAT: u32 = 3;
+const FRAGMENT_FORMAT: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SlimError {
@@ -150,6 +152,9 @@ pub struct SlimmedWheel {
     pub entries: Vec<WheelEntry>,
     pub meta: FragmentMeta,
     pub cache_hit: bool,
+    /// Extension modules of this wheel that every importer imports under a guard
+    /// (installed path → one such site): the audit treats what they need as optional.
+    pub optional: BTreeMap<String, String>,
 }
 
 /// Settings of the slim stage.
@@ -159,22 +164,28 @@ pub struct SlimSettings<'a> {
     pub epoch: Epoch,
 }
 
-fn data_dir_of(wheel: &Wheel) -> Option<String> {
+pub(crate) fn data_dir_of(wheel: &Wheel) -> Option<String> {
     wheel
         .dist_info_dir()
         .map(|d| d.trim_end_matches(".dist-info").to_string() + ".data")
 }
 
-fn fragment_key(w: &FetchedWheel, target: &Target, s: &SlimSettings<'_>) -> String {
+fn fragment_key(
+    w: &FetchedWheel,
+    target: &Target,
+    s: &SlimSettings<'_>,
+    guard: &guard::GuardOutcome,
+) -> String {
     sha256_hex(
         format!(
-            "lpack {}\nformat {FRAGMENT_FORMAT}\nwheel {}\nrecipes {}\nbytecode {}\ntarget {}\nepoch {}\n",
+            "lpack {}\nformat {FRAGMENT_FORMAT}\nwheel {}\nrecipes {}\nbytecode {}\ntarget {}\nepoch {}\nguard {}\n",
             env!("CARGO_PKG_VERSION"),
             w.sha256,
             s.recipes.digest,
             s.bytecode.key_for(&w.locked.name),
             target.slug(),
-            s.epoch.0
+            s.epoch.0,
+            guard.key_for(&w.locked.name)
         )
         .as_bytes(),
     )
@@ -189,10 +200,12 @@ pub fn slim(
     reporter: &dyn Reporter,
 ) -> Result<Vec<SlimmedWheel>, SlimError> {
     reporter.start(Phase::Slim, wheels.len() as u64);
+    // The import guard looks at every wheel before any fragment is written.
+    let guard = guard::guard(wheels, target, settings.recipes, cache)?;
     let out: Result<Vec<SlimmedWheel>, SlimError> = wheels
         .par_iter()
         .map(|w| {
-            let r = slim_one(w, target, settings, cache);
+            let r = slim_one(w, target, settings, cache, &guard);
             reporter.advance(Phase::Slim, 1);
             r
         })
@@ -228,7 +241,66 @@ pub fn read_fragment_entries(path: &std::path::Path) -> Result<Vec<WheelEntry>, 
 
 enum Content {
     Raw(WheelEntry),
-    New(Prepared, bool),
+    /// New bytes: compressed, executable, and their RECORD hash (`sha256=…`).
+    New(Prepared, bool, String),
+}
+
+/// A RECORD hash: `sha256=` and the urlsafe base64 of the digest without padding.
+pub fn record_hash(data: &[u8]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    format!(
+        "sha256={}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(data))
+    )
+}
+
+/// `path → (hash, size)` of a wheel's RECORD (CSV; paths may be quoted).
+fn parse_record(text: &str) -> BTreeMap<String, (String, u64)> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let (path, rest) = if let Some(q) = line.strip_prefix('"') {
+            // "a,b.py",sha256=…,12 — a doubled quote is a literal quote.
+            let mut path = String::new();
+            let mut chars = q.char_indices().peekable();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                if c == '"' {
+                    if chars.peek().map(|&(_, c)| c) == Some('"') {
+                        path.push('"');
+                        chars.next();
+                    } else {
+                        end = Some(i + 1);
+                        break;
+                    }
+                } else {
+                    path.push(c);
+                }
+            }
+            match end.and_then(|e| q[e..].strip_prefix(',')) {
+                Some(rest) => (path, rest),
+                None => continue,
+            }
+        } else {
+            match line.split_once(',') {
+                Some((p, rest)) => (p.to_string(), rest),
+                None => continue,
+            }
+        };
+        let (hash, size) = rest.rsplit_once(',').unwrap_or((rest, ""));
+        if let (true, Ok(size)) = (hash.starts_with("sha256="), size.trim().parse::<u64>()) {
+            out.insert(path, (hash.to_string(), size));
+        }
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 fn slim_one(
@@ -236,9 +308,15 @@ fn slim_one(
     target: &Target,
     settings: &SlimSettings<'_>,
     cache: &Cache,
+    guard: &guard::GuardOutcome,
 ) -> Result<SlimmedWheel, SlimError> {
-    let key = fragment_key(w, target, settings);
+    let key = fragment_key(w, target, settings, guard);
     let (frag_path, meta_path) = cache.fragment_paths(&key);
+    let optional = guard
+        .optional
+        .get(&w.locked.name)
+        .cloned()
+        .unwrap_or_default();
     if let Some((entries, meta)) = load_cached(&frag_path, &meta_path) {
         return Ok(SlimmedWheel {
             wheel: w.clone(),
@@ -246,8 +324,11 @@ fn slim_one(
             entries,
             meta,
             cache_hit: true,
+            optional,
         });
     }
+    let no_rescues = BTreeMap::new();
+    let rescued = guard.rescued.get(&w.locked.name).unwrap_or(&no_rescues);
 
     let wheel = Wheel::open(&w.path, &w.locked.filename)?;
     let dist = w.locked.name.as_str();
@@ -266,6 +347,7 @@ fn slim_one(
             compressed_size: 0,
             action,
             rule,
+            note: None,
         };
         let installed = match plan_entry(&entry.path, data_dir.as_deref(), target) {
             Verdict::Drop { rule } => {
@@ -278,9 +360,26 @@ fn slim_one(
             }
             Verdict::Keep(p) => p,
         };
-        let d = settings.recipes.decide(dist, installed.as_str());
+        let mut d = settings.recipes.decide(dist, installed.as_str());
         for id in &d.matched {
             *hits.entry(id.clone()).or_default() += 1;
+        }
+        let mut note = None;
+        if d.action == Action::Drop
+            && let Some(why) = rescued.get(installed.as_str())
+        {
+            if let Some(r) = settings.recipes.rule(&why.rule)
+                && matches!(r.tier, recipe::Tier::UserDrop | recipe::Tier::UserFile)
+            {
+                warnings.insert(format!(
+                    "rule {} wants {installed} dropped, but {} imports it: kept (drop it anyway with --force-drop GLOB)",
+                    why.rule, why.importer
+                ));
+            }
+            note = Some(why.note());
+            d.action = Action::Keep;
+            d.rule = Some(guard::RULE.to_string());
+            *hits.entry(guard::RULE.to_string()).or_default() += 1;
         }
         if plan.contains_key(&installed) {
             return Err(SlimError::DuplicateInWheel {
@@ -304,7 +403,10 @@ fn slim_one(
                 plan.insert(installed, (Content::Raw(entry.clone()), records.len() - 1));
             }
             Action::Keep => {
-                records.push(rec(installed.as_str(), RecordAction::Keep, d.rule));
+                records.push(FileRecord {
+                    note,
+                    ..rec(installed.as_str(), RecordAction::Keep, d.rule)
+                });
                 plan.insert(installed, (Content::Raw(entry.clone()), records.len() - 1));
             }
         }
@@ -324,8 +426,11 @@ fn slim_one(
                     Some((Content::Raw(e), _)) => e.executable,
                     _ => false,
                 };
-                records[r.record].size = prepared.size;
-                plan.insert(r.path, (Content::New(prepared, exec), r.record));
+                records[r.record].size = prepared.0.size;
+                plan.insert(
+                    r.path,
+                    (Content::New(prepared.0, exec, prepared.1), r.record),
+                );
             }
             Ok(None) => {
                 records[r.record].action = RecordAction::Keep;
@@ -388,6 +493,7 @@ fn slim_one(
                         compressed_size: 0,
                         action: RecordAction::Add,
                         rule: Some(settings.bytecode.rule_id().to_string()),
+                        note: None,
                     });
                     *hits
                         .entry(settings.bytecode.rule_id().to_string())
@@ -399,7 +505,10 @@ fn slim_one(
                         records[ri].rule = Some(settings.bytecode.rule_id().to_string());
                     }
                     let ri = records.len() - 1;
-                    plan.insert(out_path, (Content::New(prepared, false), ri));
+                    plan.insert(
+                        out_path,
+                        (Content::New(prepared, false, record_hash(&pyc)), ri),
+                    );
                 }
                 Err(msg) => {
                     warnings.insert(format!(
@@ -410,6 +519,9 @@ fn slim_one(
             }
         }
     }
+
+    // RECORD tells the truth: exactly the files this fragment ships, with their hashes.
+    rewrite_record(&wheel, &mut plan)?;
 
     // Write the fragment.
     let tmp = cache.temp_file()?;
@@ -443,7 +555,7 @@ fn slim_one(
                 .map_err(|e| SlimError::Write(format!("{}: {e}", w.locked.filename)))?;
                 e.size
             }
-            Content::New(p, exec) => {
+            Content::New(p, exec, _) => {
                 sink.add_prepared(path, *exec, p)
                     .map_err(|e| SlimError::Write(e.to_string()))?;
                 p.size
@@ -482,15 +594,63 @@ fn slim_one(
         entries,
         meta,
         cache_hit: false,
+        optional,
     })
+}
+
+/// Replace the wheel's `*.dist-info/RECORD` (when kept) by one that lists every file of the
+/// plan with its sha256 and size: stripped libraries get their new hashes, dropped files
+/// disappear, added bytecode appears. Hashes of unchanged files come from the wheel's RECORD when
+/// it lists them with the right size, otherwise from the bytes.
+fn rewrite_record(
+    wheel: &Wheel,
+    plan: &mut BTreeMap<ArchivePath, (Content, usize)>,
+) -> Result<(), SlimError> {
+    let Some(di) = wheel.dist_info_dir() else {
+        return Ok(());
+    };
+    let Ok(record_path) = ArchivePath::new(&format!("{di}/RECORD")) else {
+        return Ok(());
+    };
+    let Some((Content::Raw(record_entry), ri)) = plan.get(&record_path) else {
+        return Ok(());
+    };
+    let ri = *ri;
+    let original = parse_record(&String::from_utf8_lossy(
+        &wheel.read_entry(record_entry.index)?,
+    ));
+    let mut body = String::new();
+    for (path, (content, _)) in plan.iter() {
+        let field = csv_field(path.as_str());
+        if path == &record_path {
+            body.push_str(&format!("{field},,\n"));
+            continue;
+        }
+        let (hash, size) = match content {
+            Content::Raw(e) => match original.get(e.path.as_str()) {
+                Some((h, size)) if *size == e.size => (h.clone(), e.size),
+                _ => (record_hash(&wheel.read_entry(e.index)?), e.size),
+            },
+            Content::New(p, _, h) => (h.clone(), p.size),
+        };
+        body.push_str(&format!("{field},{hash},{size}\n"));
+    }
+    let prepared =
+        Prepared::compress(body.as_bytes()).map_err(|e| SlimError::Write(e.to_string()))?;
+    plan.insert(
+        record_path,
+        (Content::New(prepared, false, String::new()), ri),
+    );
+    Ok(())
 }
 
 /// One ELF file after the strip attempt.
 struct StripResult {
     path: ArchivePath,
     record: usize,
-    /// `Ok(Some)`: stripped bytes; `Ok(None)`: nothing to strip; `Err`: kept, with the reason.
-    outcome: Result<Option<Prepared>, String>,
+    /// `Ok(Some)`: stripped bytes and their RECORD hash; `Ok(None)`: nothing to strip; `Err`:
+    /// kept, with the reason.
+    outcome: Result<Option<(Prepared, String)>, String>,
     facts: Option<ElfFacts>,
 }
 
@@ -513,7 +673,7 @@ fn strip_entry(
     let facts = elf_facts(path.as_str(), &data);
     match strip::strip(&data) {
         strip::Stripped::Done { data: out, .. } => match Prepared::compress(&out) {
-            Ok(p) => result(Ok(Some(p)), facts),
+            Ok(p) => result(Ok(Some((p, record_hash(&out)))), facts),
             Err(e) => result(Err(e.to_string()), facts),
         },
         strip::Stripped::Kept(

@@ -470,18 +470,45 @@ impl RecipeSet {
         })
     }
 
+    /// Add `--force-drop` globs: drop rules the import guard does not override (ids
+    /// `cli.force-drop-N`, tier of `--drop`).
+    pub fn add_force_drops(&mut self, globs: &[String]) -> Result<(), RecipeError> {
+        let mut desc = self.digest.clone();
+        for (i, g) in globs.iter().enumerate() {
+            let id = format!("{}{}", super::guard::FORCE_DROP, i + 1);
+            self.rules
+                .push(cli_rule(&id, g, Action::Drop, Tier::UserDrop)?);
+            desc.push_str(&format!("\n{id}|{g}"));
+        }
+        if !globs.is_empty() {
+            self.digest = crate::cache::sha256_hex(desc.as_bytes());
+        }
+        Ok(())
+    }
+
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
 
-    /// Decide one installed path of distribution `dist` (normalised name).
+    /// Decide one installed path of distribution `dist` (normalised name), counting a hit for
+    /// every rule that matched (stale-rule accounting).
     pub fn decide(&self, dist: &str, path: &str) -> Decision {
+        let d = self.evaluate(dist, path);
+        for id in &d.matched {
+            if let Some(r) = self.rules.iter().find(|r| &r.id == id) {
+                r.hits.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        d
+    }
+
+    /// Decide one installed path without counting hits (the import guard's look-ahead).
+    pub fn evaluate(&self, dist: &str, path: &str) -> Decision {
         if let Some(r) = self
             .rules
             .iter()
             .find(|r| r.action == Action::Omit && r.dists.contains(dist))
         {
-            r.hits.fetch_add(1, Ordering::Relaxed);
             return Decision {
                 action: Action::Drop,
                 rule: Some(r.id.clone()),
@@ -497,7 +524,6 @@ impl RecipeSet {
                 continue;
             }
             // A rule "matched" whether or not it decided (stale detection counts matches).
-            r.hits.fetch_add(1, Ordering::Relaxed);
             matched.push(r.id.clone());
             match r.action {
                 Action::Omit => {}

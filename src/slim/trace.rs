@@ -17,9 +17,16 @@ use crate::wheel::{WheelError, open_archive};
 
 const TRACER: &str = r#"
 import sys, os, importlib
-root, mod = os.path.realpath(sys.argv[1]), sys.argv[2]
-sys.path[0:0] = [root] + sys.argv[3:]
-importlib.import_module(mod)
+root, mods, strict = os.path.realpath(sys.argv[1]), sys.argv[2].split(","), sys.argv[3] == "strict"
+sys.path[0:0] = [root] + sys.argv[4:]
+for mod in mods:
+    if strict:
+        importlib.import_module(mod)
+    else:
+        try:
+            importlib.import_module(mod)
+        except BaseException:
+            pass
 for m in list(sys.modules.values()):
     f = getattr(m, '__file__', None)
     if f and f.endswith('.py'):
@@ -77,11 +84,51 @@ pub fn unpack(
     Ok(owners)
 }
 
-/// The `.py` files (installed paths, by distribution) that importing `handler` loads.
+/// What to import for a trace.
+pub enum TraceRoots<'a> {
+    /// A Lambda handler (`module.function`): its import must succeed.
+    Handler(&'a str),
+    /// Every top-level module of every distribution; failures are skipped.
+    TopLevel,
+}
+
+/// Top-level importable modules of the slimmed wheels (package directories holding Python code,
+/// top-level `.py` files and extension modules).
+pub fn top_level_modules(slimmed: &[SlimmedWheel]) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for s in slimmed {
+        for e in &s.entries {
+            let p = e.path.as_str();
+            let first = p.split('/').next().unwrap_or(p);
+            let name = if p.contains('/') {
+                if !(p.ends_with(".py") || p.ends_with(".so")) {
+                    continue;
+                }
+                first
+            } else {
+                match super::imports::module_name(p) {
+                    Some(_) => first.split('.').next().unwrap_or(first),
+                    None => continue,
+                }
+            };
+            let ident = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+            if ident && name != "__pycache__" {
+                out.insert(name.to_string());
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The `.py` files (installed paths, by distribution) that importing the roots loads.
 pub fn imported_files(
     slimmed: &[SlimmedWheel],
     src: Option<&Path>,
-    handler: &str,
+    roots: TraceRoots<'_>,
     plan: &BytecodePlan,
     behind: &[std::path::PathBuf],
 ) -> Result<BTreeMap<String, BTreeSet<String>>, SlimError> {
@@ -90,15 +137,22 @@ pub fn imported_files(
     };
     let dir = tempfile::tempdir().map_err(|e| SlimError::Write(e.to_string()))?;
     let owners = unpack(slimmed, src, dir.path())?;
-    // Lambda handler names are `module.function`, the module possibly a path (`dir/mod`).
-    let module = handler
-        .rsplit_once('.')
-        .map_or(handler, |(m, _)| m)
-        .replace('/', ".");
+    let (module, strict) = match roots {
+        // Lambda handler names are `module.function`, the module possibly a path (`dir/mod`).
+        TraceRoots::Handler(handler) => (
+            handler
+                .rsplit_once('.')
+                .map_or(handler, |(m, _)| m)
+                .replace('/', "."),
+            "strict",
+        ),
+        TraceRoots::TopLevel => (top_level_modules(slimmed).join(","), "lenient"),
+    };
     let out = Command::new(python)
         .args(["-I", "-B", "-S", "-c", TRACER])
         .arg(dir.path())
         .arg(&module)
+        .arg(strict)
         .args(behind)
         .output()
         .map_err(|e| BytecodeError::Python {

@@ -318,6 +318,7 @@ pub fn fixtures() -> &'static Fixtures {
         }
         std::fs::write(flat.join("onlysdist-1.0.tar.gz"), b"not really a tarball").expect("sdist");
         abi_fixtures(&flat, &work);
+        guard_fixtures(&flat, &work);
         // Deterministic bulk for size reports: 1.5 MB incompressible + 0.6 MB of test code.
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let blob: Vec<u8> = (0..1_500_000)
@@ -439,6 +440,77 @@ fn abi_fixtures(flat: &Path, work: &Path) {
         "1.0",
         &tag,
         &[F("oddflags/__init__.py", b""), F("oddflags/libg.so", &so)],
+    );
+}
+
+/// Wheels for the import guard: non-test code importing from `tests/` packages (module level,
+/// relative, lazily in `__getattr__`, through `importlib.import_module`), a module imported only
+/// under `try/except ImportError`, tests importing only tests, and extension modules needing a
+/// library the runtime lacks, imported with (`guardpkg`) and without (`hardpkg`) a guard.
+fn guard_fixtures(flat: &Path, work: &Path) {
+    let arch = std::env::consts::ARCH;
+    gcc_shared(work, "libnotonlambda", "int omp(void) { return 1; }\n", &[]);
+    let ext = gcc_shared(
+        work,
+        "ompext",
+        "int omp(void);\nint PyInit__omp(void) { return omp(); }\n",
+        &["-L", work.to_str().expect("utf-8 path"), "-lnotonlambda"],
+    );
+    let ext_name = format!("_omp.cpython-311-{arch}-linux-gnu.so");
+    // About 1 MB of code in a module nothing imports at top level (bytecode budget tests).
+    let mut big = String::new();
+    for n in 0..12_000 {
+        big.push_str(&format!(
+            "def f_{n}(x):\n    return [x * i for i in range(10)] + [str(x)] * 3\n"
+        ));
+    }
+    write_wheel(
+        flat,
+        "guardpkg",
+        "1.0",
+        &format!("cp311-cp311-manylinux_2_17_{arch}"),
+        &[
+            F(
+                "guardpkg/__init__.py",
+                b"from guardpkg import core\nfrom guardpkg import opt\n\ndef __getattr__(name):\n    if name == 'testing':\n        import guardpkg.testing as testing\n        return testing\n    raise AttributeError(name)\n",
+            ),
+            F(
+                "guardpkg/core.py",
+                b"from .tests import helpers as _helpers\nVALUE = _helpers.VALUE + 1\n",
+            ),
+            F("guardpkg/tests/__init__.py", b""),
+            F("guardpkg/tests/helpers.py", b"VALUE = 41\n"),
+            F(
+                "guardpkg/tests/test_core.py",
+                b"import pytest\nfrom guardpkg.tests import only_for_tests\n",
+            ),
+            F("guardpkg/tests/only_for_tests.py", b"X = 1\n"),
+            F("guardpkg/tests/optional_thing.py", b"Y = 2\n"),
+            F(
+                "guardpkg/opt.py",
+                b"try:\n    from guardpkg.tests import optional_thing\nexcept ImportError:\n    optional_thing = None\ntry:\n    from guardpkg import _omp\nexcept ImportError:\n    _omp = None\n",
+            ),
+            F(
+                "guardpkg/testing/__init__.py",
+                b"import importlib\n_natype = importlib.import_module('guardpkg._core.tests._natype')\npd_NA = _natype.pd_NA\n",
+            ),
+            F("guardpkg/_core/__init__.py", b""),
+            F("guardpkg/_core/tests/__init__.py", b""),
+            F("guardpkg/_core/tests/_natype.py", b"pd_NA = 'NA'\n"),
+            F("guardpkg/_core/tests/test_natype.py", b"def test():\n    pass\n"),
+            F(&format!("guardpkg/{ext_name}"), &ext),
+            F("guardpkg/big.py", big.as_bytes()),
+        ],
+    );
+    write_wheel(
+        flat,
+        "hardpkg",
+        "1.0",
+        &format!("cp311-cp311-manylinux_2_17_{arch}"),
+        &[
+            F("hardpkg/__init__.py", b"from hardpkg import _omp\n"),
+            F(&format!("hardpkg/{ext_name}"), &ext),
+        ],
     );
 }
 

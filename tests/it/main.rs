@@ -2,6 +2,8 @@
 
 mod bench;
 mod build;
+mod corpus;
+mod guard;
 mod harness;
 mod image;
 mod layers;

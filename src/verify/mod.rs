@@ -6,8 +6,15 @@
 //! `data/lambda-runtime-provided.txt` and fetched through lpack's own resolver and cache — so the
 //! artifact verifies as it would run. An interpreter of the target version then imports every
 //! top-level module of every distribution (isolated mode, no site, no bytecode writing) and calls
-//! `importlib.metadata.version()` for each distribution. A failure is reported with the rules that
-//! removed files from that distribution, which is where an over-eager rule shows itself.
+//! `importlib.metadata.version()` for each distribution. A failure is traced to the file a rule
+//! removed ([`attribute`]): the module the error names, the library the loader could not open —
+//! in whichever distribution it was, which is often not the one whose import failed.
+//!
+//! [`deep`] imports every module of every distribution, from the unslimmed wheels and from the
+//! artifact, and reports only the regressions.
+
+pub mod attribute;
+pub mod deep;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -25,8 +32,8 @@ use crate::resolve::index::IndexClient;
 use crate::target::Target;
 use crate::wheel::{ArchivePath, Wheel, open_archive};
 
-const RUNTIME_PROVIDED: &str = include_str!("../data/lambda-runtime-provided.txt");
-const RUNTIME_CLIENT: &str = include_str!("../data/lambda-runtime-client.txt");
+const RUNTIME_PROVIDED: &str = include_str!("../../data/lambda-runtime-provided.txt");
+const RUNTIME_CLIENT: &str = include_str!("../../data/lambda-runtime-client.txt");
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -47,9 +54,15 @@ pub struct ImportResult {
     pub ok: bool,
     #[serde(default)]
     pub error: Option<String>,
-    /// Rules that removed files from this distribution (where to look when it fails).
+    /// Rules behind the failure (those that removed the files in `culprits`).
     #[serde(default)]
     pub rules: Vec<String>,
+    /// Files a rule removed that the failure points at.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub culprits: Vec<attribute::Culprit>,
+    /// The end of the traceback (for attribution).
+    #[serde(default, skip_serializing)]
+    pub tb: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,7 +99,7 @@ for dist, mod in req["modules"]:
         importlib.import_module(mod)
         out["imports"].append({"dist": dist, "module": mod, "ok": True})
     except BaseException as e:
-        out["imports"].append({"dist": dist, "module": mod, "ok": False, "error": "%s: %s" % (type(e).__name__, e)})
+        out["imports"].append({"dist": dist, "module": mod, "ok": False, "error": "%s: %s" % (type(e).__name__, e), "tb": "".join(traceback.format_exception(type(e), e, e.__traceback__))[-6000:]})
 for dist in req["dists"]:
     try:
         v = importlib.metadata.version(dist)
@@ -139,7 +152,7 @@ pub fn top_level_modules(m: &ArtifactManifest) -> BTreeMap<String, BTreeSet<Stri
     out
 }
 
-fn extract_zip(zip: &Path, dest: &Path) -> Result<(), VerifyError> {
+pub(crate) fn extract_zip(zip: &Path, dest: &Path) -> Result<(), VerifyError> {
     let io = |e: String| VerifyError::Io(format!("unpacking {}: {e}", zip.display()));
     let name = zip.display().to_string();
     let mut archive = open_archive(zip, &name).map_err(|e| io(e.to_string()))?;
@@ -162,7 +175,7 @@ fn extract_zip(zip: &Path, dest: &Path) -> Result<(), VerifyError> {
     Ok(())
 }
 
-fn set_readonly(dir: &Path, readonly: bool) {
+pub(crate) fn set_readonly(dir: &Path, readonly: bool) {
     use std::os::unix::fs::PermissionsExt;
     let mut entries: Vec<_> = walkdir::WalkDir::new(dir).into_iter().flatten().collect();
     if !readonly {
@@ -224,22 +237,7 @@ fn install_pinned(
     let (wheels, _) = crate::fetch::fetch(&lock, cache, http, client.offline(), reporter)
         .map_err(|e| err(e.to_string()))?;
     for w in wheels {
-        let wheel = Wheel::open(&w.path, &w.locked.filename).map_err(|e| err(e.to_string()))?;
-        let data_dir = wheel
-            .dist_info_dir()
-            .map(|d| d.trim_end_matches(".dist-info").to_string() + ".data");
-        for e in &wheel.entries {
-            if let crate::slim::Verdict::Keep(p) =
-                crate::slim::plan_entry(&e.path, data_dir.as_deref(), target)
-            {
-                let t = dest.join(p.as_str());
-                if let Some(d) = t.parent() {
-                    std::fs::create_dir_all(d).map_err(|e| err(e.to_string()))?;
-                }
-                let bytes = wheel.read_entry(e.index).map_err(|e| err(e.to_string()))?;
-                std::fs::write(&t, bytes).map_err(|e| err(e.to_string()))?;
-            }
-        }
+        install_wheel(&w.path, &w.locked.filename, dest, target).map_err(err)?;
     }
     Ok(())
 }
@@ -319,6 +317,114 @@ pub fn runtime_dir(
     Ok(dir)
 }
 
+/// Install one wheel into `dest` as pip would (purelib/platlib/data at the root; scripts and
+/// headers left out). Returns the installed paths.
+pub(crate) fn install_wheel(
+    path: &Path,
+    filename: &str,
+    dest: &Path,
+    target: &Target,
+) -> Result<Vec<String>, String> {
+    let err = |e: &dyn std::fmt::Display| format!("{filename}: {e}");
+    let wheel = Wheel::open(path, filename).map_err(|e| err(&e))?;
+    let data_dir = crate::slim::data_dir_of(&wheel);
+    let mut archive = open_archive(path, filename).map_err(|e| err(&e))?;
+    let mut out = Vec::new();
+    for e in &wheel.entries {
+        if let crate::slim::Verdict::Keep(p) =
+            crate::slim::plan_entry(&e.path, data_dir.as_deref(), target)
+        {
+            let t = dest.join(p.as_str());
+            if let Some(d) = t.parent() {
+                std::fs::create_dir_all(d).map_err(|e| err(&e))?;
+            }
+            let mut f = archive.by_index(e.index).map_err(|e| err(&e))?;
+            let mut file = std::fs::File::create(&t).map_err(|e| err(&e))?;
+            std::io::copy(&mut f, &mut file).map_err(|e| err(&e))?;
+            out.push(p.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// `/path/to/python3.12 (3.12.1 (main, …))`
+pub(crate) fn describe_python(python: &Path) -> Result<String, VerifyError> {
+    let (_, version) = crate::slim::bytecode::python_version(python)
+        .map_err(|e| VerifyError::Io(e.to_string()))?;
+    Ok(format!(
+        "{} ({})",
+        python.display(),
+        version.lines().next().unwrap_or("")
+    ))
+}
+
+/// An artifact laid out as Lambda would: `sys.path` entries, the layers' manifests, and whether
+/// the runtime-provided packages sit behind it.
+pub(crate) struct Layout {
+    pub paths: Vec<String>,
+    pub layers: Vec<ArtifactManifest>,
+    pub runtime: bool,
+}
+
+/// Unpack the artifact into `root/task` (read-only), its layers into `root/opt`, and (for builds
+/// that left them out) the runtime-provided packages into `root/runtime`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn lay_out(
+    artifact: &Path,
+    manifest: &ArtifactManifest,
+    target: &Target,
+    root: &Path,
+    cache: &Cache,
+    client: &IndexClient,
+    http: Option<&Http>,
+    reporter: &dyn Reporter,
+) -> Result<Layout, VerifyError> {
+    let task = root.join("task");
+    extract_zip(artifact, &task)?;
+    let needs_runtime = manifest
+        .files
+        .iter()
+        .any(|f| f.action == Action::Drop && f.rule.as_deref() == Some("runtime-provided"));
+    let mut paths = vec![task.display().to_string()];
+    // Layers the function was built against, extracted like /opt, in Lambda's order:
+    // /opt/python/lib/python3.X/site-packages, then /opt/python.
+    let mut layers: Vec<ArtifactManifest> = Vec::new();
+    if !manifest.layers.is_empty() {
+        let opt = root.join("opt");
+        let beside = artifact.parent().unwrap_or(Path::new("."));
+        for l in &manifest.layers {
+            let zip = beside.join(&l.file);
+            if !zip.is_file() {
+                return Err(VerifyError::Io(format!(
+                    "layer {} (used by this function) is not beside {}; verify needs it to import what the function leaves to it",
+                    l.file,
+                    artifact.display()
+                )));
+            }
+            extract_zip(&zip, &opt)?;
+            if let Ok(m) = ArtifactManifest::read(&zip) {
+                layers.push(m);
+            }
+        }
+        let site = opt.join(target.layer_site_packages());
+        paths.push(site.display().to_string());
+        paths.push(opt.join("python").display().to_string());
+        set_readonly(&opt, true);
+    }
+    if needs_runtime {
+        let rt = root.join("runtime");
+        install_runtime(&rt, target, cache, client, http, reporter)?;
+        set_readonly(&rt, true);
+        paths.push(rt.display().to_string());
+    }
+    set_readonly(&task, true);
+    Ok(Layout {
+        paths,
+        layers,
+        runtime: needs_runtime,
+    })
+}
+
 /// Verify an artifact with an interpreter of the target version.
 #[allow(clippy::too_many_arguments)]
 pub fn verify(
@@ -333,44 +439,20 @@ pub fn verify(
 ) -> Result<VerifyReport, VerifyError> {
     let python = python.ok_or_else(|| VerifyError::NoPython(target.python_version()))?;
     let tmp = tempfile::tempdir().map_err(|e| VerifyError::Io(e.to_string()))?;
-    let task = tmp.path().join("task");
-    extract_zip(artifact, &task)?;
-    let needs_runtime = manifest
-        .files
-        .iter()
-        .any(|f| f.action == Action::Drop && f.rule.as_deref() == Some("runtime-provided"));
-    let mut paths = vec![task.display().to_string()];
-    // Layers the function was built against, extracted like /opt, in Lambda's order:
-    // /opt/python/lib/python3.X/site-packages, then /opt/python.
-    let mut layer_modules: Vec<ArtifactManifest> = Vec::new();
-    if !manifest.layers.is_empty() {
-        let opt = tmp.path().join("opt");
-        let beside = artifact.parent().unwrap_or(Path::new("."));
-        for l in &manifest.layers {
-            let zip = beside.join(&l.file);
-            if !zip.is_file() {
-                return Err(VerifyError::Io(format!(
-                    "layer {} (used by this function) is not beside {}; verify needs it to import what the function leaves to it",
-                    l.file,
-                    artifact.display()
-                )));
-            }
-            extract_zip(&zip, &opt)?;
-            if let Ok(m) = ArtifactManifest::read(&zip) {
-                layer_modules.push(m);
-            }
-        }
-        let site = opt.join(target.layer_site_packages());
-        paths.push(site.display().to_string());
-        paths.push(opt.join("python").display().to_string());
-        set_readonly(&opt, true);
-    }
-    if needs_runtime {
-        // The same cached runtime directory `lpack bench` uses (without the runtime client).
-        let rt = runtime_dir(target, python, false, cache, client, http, reporter)?;
-        paths.push(rt.display().to_string());
-    }
-    set_readonly(&task, true);
+    let Layout {
+        paths,
+        layers: layer_modules,
+        runtime: needs_runtime,
+    } = lay_out(
+        artifact,
+        manifest,
+        target,
+        tmp.path(),
+        cache,
+        client,
+        http,
+        reporter,
+    )?;
 
     let mut modules = top_level_modules(manifest);
     for lm in &layer_modules {
@@ -384,17 +466,6 @@ pub fn verify(
         }
         for (d, ms) in top_level_modules(&stripped) {
             modules.entry(d).or_default().extend(ms);
-        }
-    }
-    let mut removed_by: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for f in &manifest.files {
-        if f.action == Action::Drop
-            && let Some(r) = &f.rule
-        {
-            removed_by
-                .entry(f.package.as_str())
-                .or_default()
-                .insert(r.clone());
         }
     }
     let pairs: Vec<(String, String)> = modules
@@ -446,22 +517,28 @@ pub fn verify(
     }
     let mut out: Out = serde_json::from_str(&stdout)
         .map_err(|e| VerifyError::Io(format!("unreadable checker output: {e}")))?;
+    let mut all = vec![manifest];
+    all.extend(layer_modules.iter());
+    let index = attribute::Dropped::index(&all);
     for i in &mut out.imports {
         if !i.ok {
-            i.rules = removed_by
-                .get(i.dist.as_str())
-                .map(|s| s.iter().cloned().collect())
-                .unwrap_or_default();
+            let text = format!(
+                "{}\n{}",
+                i.error.as_deref().unwrap_or(""),
+                i.tb.as_deref().unwrap_or("")
+            );
+            i.culprits = index.culprits(&text);
+            i.rules = i
+                .culprits
+                .iter()
+                .filter_map(|c| c.rule.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
         }
     }
-    let (_, version) = crate::slim::bytecode::python_version(python)
-        .map_err(|e| VerifyError::Io(e.to_string()))?;
     Ok(VerifyReport {
-        python: format!(
-            "{} ({})",
-            python.display(),
-            version.lines().next().unwrap_or("")
-        ),
+        python: describe_python(python)?,
         runtime_provided: needs_runtime,
         imports: out.imports,
         metadata: out.metadata,

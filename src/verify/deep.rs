@@ -1,0 +1,414 @@
+//! Deep verify: does every module that imports from the wheels still import from the artifact?
+//!
+//! The unslimmed wheels (from the cache, by sha256) are installed into a reference tree as pip
+//! would; the artifact is laid out as Lambda would ([`super::lay_out`]). Both are read-only and,
+//! for builds that leave the runtime-provided packages out, have the same runtime directory
+//! behind them. An interpreter of the target version then imports every module of every
+//! distribution in each tree — one process per tree, running side by side, each module in turn,
+//! its output silenced — and the two results are compared. Only *regressions* are reported:
+//! modules that import from the wheels but not from the artifact, each traced to the dropped file
+//! and rule behind it ([`super::attribute`]). Modules that fail in both (a missing optional
+//! dependency, a test helper needing pytest) are counted as pre-existing.
+//!
+//! A module that crashes the interpreter or hangs past the timeout is recorded as such, and the
+//! walk resumes in a fresh process with the next module: nothing hangs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::attribute::{Culprit, Dropped};
+use super::{Layout, VerifyError, install_wheel, lay_out, set_readonly};
+use crate::artifact::{Action, ArtifactManifest};
+use crate::cache::Cache;
+use crate::http::Http;
+use crate::progress::{Phase, Reporter};
+use crate::resolve::index::IndexClient;
+use crate::slim::imports::module_name;
+use crate::target::Target;
+
+/// One module that imports from the wheels but not from the artifact.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Regression {
+    pub dist: String,
+    pub module: String,
+    pub error: String,
+    /// Dropped files the failure points at, with the rules that removed them.
+    pub culprits: Vec<Culprit>,
+}
+
+/// A module that fails from the wheels too.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreExisting {
+    pub dist: String,
+    pub module: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeepReport {
+    pub python: String,
+    pub runtime_provided: bool,
+    /// Modules tried (in each tree).
+    pub modules: usize,
+    /// Modules that import from both.
+    pub ok: usize,
+    pub regressions: Vec<Regression>,
+    pub pre_existing: Vec<PreExisting>,
+}
+
+impl DeepReport {
+    pub fn ok(&self) -> bool {
+        self.regressions.is_empty()
+    }
+}
+
+/// How long one module may take to import before it counts as hung.
+pub const MODULE_TIMEOUT: Duration = Duration::from_secs(60);
+
+const CHECKER: &str = r#"
+import sys, os, json, importlib, traceback, warnings
+req = json.loads(sys.stdin.readline())
+out = os.fdopen(os.dup(1), "w", buffering=1)
+null = os.open(os.devnull, os.O_RDWR)
+os.dup2(null, 0); os.dup2(null, 1); os.dup2(null, 2)
+warnings.simplefilter("ignore")
+sys.path[0:0] = req["paths"]
+mods = req["modules"]
+for i in range(req["start"], len(mods)):
+    out.write(json.dumps({"i": i, "begin": True}) + "\n")
+    try:
+        importlib.import_module(mods[i])
+        out.write(json.dumps({"i": i, "ok": True}) + "\n")
+    except BaseException as e:
+        tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))[-6000:]
+        out.write(json.dumps({"i": i, "ok": False, "error": ("%s: %s" % (type(e).__name__, e))[:2000], "tb": tb}) + "\n")
+out.flush()
+os._exit(0)
+"#;
+
+#[derive(Debug, Clone, Deserialize)]
+struct Line {
+    i: usize,
+    #[serde(default)]
+    begin: bool,
+    #[serde(default)]
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    tb: Option<String>,
+}
+
+/// The result of importing one module.
+#[derive(Debug, Clone)]
+struct Outcome {
+    ok: bool,
+    error: String,
+    tb: String,
+}
+
+/// Modules to import: every module of every distribution that the artifact ships (a module a
+/// rule dropped on purpose is not a regression; one that kept code needs shows up as the kept
+/// module's failure), except `__main__` modules (running them runs a program).
+fn modules_of(shipped: &BTreeMap<String, Vec<String>>) -> Vec<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (dist, paths) in shipped {
+        for p in paths {
+            if let Some(m) = module_name(p)
+                && !m.split('.').any(|part| part == "__main__")
+            {
+                out.insert((m, dist.clone()));
+            }
+        }
+    }
+    out.into_iter().map(|(m, d)| (d, m)).collect()
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Import `modules` in order with `python`, `paths` first on `sys.path`; a crash or a hang
+/// costs that module only.
+fn import_all(
+    python: &Path,
+    cwd: &Path,
+    paths: &[String],
+    modules: &[String],
+    timeout: Duration,
+    progress: &(dyn Fn() + Sync),
+) -> Result<Vec<Outcome>, VerifyError> {
+    let mut results: Vec<Option<Outcome>> = vec![None; modules.len()];
+    let mut start = 0;
+    while start < modules.len() {
+        let mut child = Command::new(python)
+            .args(["-I", "-S", "-B", "-c", CHECKER])
+            .current_dir(cwd)
+            .env("MPLBACKEND", "Agg")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| VerifyError::Io(format!("cannot run {}: {e}", python.display())))?;
+        let req = serde_json::json!({"paths": paths, "modules": modules, "start": start});
+        if let Some(mut stdin) = child.stdin.take() {
+            // A checker that dies at once closes its stdin; the loop below notices.
+            let _ = writeln!(stdin, "{req}");
+        }
+        let Some(stdout) = child.stdout.take() else {
+            kill(&mut child);
+            return Err(VerifyError::Io("the checker has no stdout".into()));
+        };
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut current: Option<usize> = None;
+        let mut next = start;
+        loop {
+            match rx.recv_timeout(timeout) {
+                Ok(line) => {
+                    let Ok(l) = serde_json::from_str::<Line>(&line) else {
+                        continue;
+                    };
+                    if l.i >= modules.len() {
+                        continue;
+                    }
+                    if l.begin {
+                        current = Some(l.i);
+                        continue;
+                    }
+                    results[l.i] = Some(Outcome {
+                        ok: l.ok,
+                        error: l.error.unwrap_or_default(),
+                        tb: l.tb.unwrap_or_default(),
+                    });
+                    progress();
+                    current = None;
+                    next = l.i + 1;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    kill(&mut child);
+                    let i = current.unwrap_or(next);
+                    if i < modules.len() {
+                        results[i] = Some(Outcome {
+                            ok: false,
+                            error: format!("timed out: importing took over {}s", timeout.as_secs()),
+                            tb: String::new(),
+                        });
+                        progress();
+                    }
+                    next = i + 1;
+                    break;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = child.wait().ok();
+                    if let Some(i) = current {
+                        results[i] = Some(Outcome {
+                            ok: false,
+                            error: format!(
+                                "the interpreter died while importing it ({})",
+                                status.map(|s| s.to_string()).unwrap_or_default()
+                            ),
+                            tb: String::new(),
+                        });
+                        progress();
+                        next = i + 1;
+                    } else if next == start {
+                        return Err(VerifyError::Io(format!(
+                            "{} could not start the checker ({})",
+                            python.display(),
+                            status.map(|s| s.to_string()).unwrap_or_default()
+                        )));
+                    }
+                    break;
+                }
+            }
+        }
+        start = next;
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or(Outcome {
+                ok: false,
+                error: "not imported".into(),
+                tb: String::new(),
+            })
+        })
+        .collect())
+}
+
+/// Deep-verify an artifact against the wheels it was built from.
+#[allow(clippy::too_many_arguments)]
+pub fn deep_verify(
+    artifact: &Path,
+    manifest: &ArtifactManifest,
+    target: &Target,
+    python: Option<&Path>,
+    cache: &Cache,
+    client: &IndexClient,
+    http: Option<&Http>,
+    reporter: &dyn Reporter,
+) -> Result<DeepReport, VerifyError> {
+    let python = python.ok_or_else(|| VerifyError::NoPython(target.python_version()))?;
+    let tmp = tempfile::tempdir().map_err(|e| VerifyError::Io(e.to_string()))?;
+    let Layout {
+        paths,
+        layers,
+        runtime,
+    } = lay_out(
+        artifact,
+        manifest,
+        target,
+        tmp.path(),
+        cache,
+        client,
+        http,
+        reporter,
+    )?;
+
+    // The reference: every wheel as published, installed as pip would.
+    let reference = tmp.path().join("wheels");
+    std::fs::create_dir_all(&reference).map_err(|e| VerifyError::Io(e.to_string()))?;
+    let omitted: BTreeSet<&str> = manifest
+        .files
+        .iter()
+        .filter(|f| f.action == Action::Drop && f.rule.as_deref() == Some("runtime-provided"))
+        .map(|f| f.package.as_str())
+        .collect();
+    let mut installed: BTreeSet<String> = BTreeSet::new();
+    for p in manifest
+        .packages
+        .iter()
+        .chain(layers.iter().flat_map(|l| l.packages.iter()))
+    {
+        if omitted.contains(p.name.as_str()) || installed.contains(&p.name) {
+            continue;
+        }
+        let wheel: PathBuf = cache.wheel(&p.sha256, &p.filename).ok_or_else(|| {
+            VerifyError::Io(format!(
+                "{} ({}) is not in the cache at {}: deep verify compares against the wheels the artifact was built from\n  hint: build it again with the same --cache-dir (that fetches the wheel), then verify",
+                p.filename,
+                p.sha256,
+                cache.root().display()
+            ))
+        })?;
+        install_wheel(&wheel, &p.filename, &reference, target).map_err(VerifyError::Io)?;
+        installed.insert(p.name.clone());
+    }
+    set_readonly(&reference, true);
+    let mut ref_paths = vec![reference.display().to_string()];
+    // The same runtime directory behind both trees.
+    ref_paths.extend(paths.iter().filter(|p| p.ends_with("runtime")).cloned());
+
+    let mut shipped: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for m in std::iter::once(manifest).chain(layers.iter()) {
+        let prefix = m
+            .layer_prefix
+            .as_deref()
+            .map(|p| format!("{p}/"))
+            .unwrap_or_default();
+        for f in &m.files {
+            if f.action != Action::Drop
+                && f.package != crate::emit::zip::SRC_PACKAGE
+                && installed.contains(&f.package)
+            {
+                let path = f.path.strip_prefix(&prefix).unwrap_or(&f.path);
+                shipped
+                    .entry(f.package.clone())
+                    .or_default()
+                    .push(path.to_string());
+            }
+        }
+    }
+    let pairs = modules_of(&shipped);
+    let modules: Vec<String> = pairs.iter().map(|(_, m)| m.clone()).collect();
+    reporter.start(Phase::Verify, 2 * modules.len() as u64);
+    let tick = || reporter.advance(Phase::Verify, 1);
+    let (from_wheels, from_artifact) = std::thread::scope(|s| {
+        let a = s.spawn(|| {
+            import_all(
+                python,
+                tmp.path(),
+                &ref_paths,
+                &modules,
+                MODULE_TIMEOUT,
+                &tick,
+            )
+        });
+        let b = import_all(python, tmp.path(), &paths, &modules, MODULE_TIMEOUT, &tick);
+        (
+            a.join()
+                .unwrap_or_else(|_| Err(VerifyError::Io("the reference run panicked".into()))),
+            b,
+        )
+    });
+    reporter.finish(Phase::Verify);
+    set_readonly(tmp.path(), false);
+    let (from_wheels, from_artifact) = (from_wheels?, from_artifact?);
+
+    let mut all = vec![manifest];
+    all.extend(layers.iter());
+    let index = Dropped::index(&all);
+    let mut report = DeepReport {
+        python: super::describe_python(python)?,
+        runtime_provided: runtime,
+        modules: modules.len(),
+        ok: 0,
+        regressions: Vec::new(),
+        pre_existing: Vec::new(),
+    };
+    for (i, (dist, module)) in pairs.iter().enumerate() {
+        match (from_wheels[i].ok, &from_artifact[i]) {
+            (true, a) if a.ok => report.ok += 1,
+            (true, a) => report.regressions.push(Regression {
+                dist: dist.clone(),
+                module: module.clone(),
+                error: a.error.clone(),
+                culprits: index.culprits(&format!("{}\n{}", a.error, a.tb)),
+            }),
+            (false, _) => report.pre_existing.push(PreExisting {
+                dist: dist.clone(),
+                module: module.clone(),
+                error: from_wheels[i].error.clone(),
+            }),
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_list_skips_main() {
+        let installed: BTreeMap<String, Vec<String>> = [(
+            "pkg".to_string(),
+            vec![
+                "pkg/__init__.py".to_string(),
+                "pkg/__main__.py".to_string(),
+                "pkg/cli/__main__.py".to_string(),
+                "pkg/_x.cpython-312-x86_64-linux-gnu.so".to_string(),
+                "pkg/data.json".to_string(),
+                "pkg-1.0.dist-info/METADATA".to_string(),
+            ],
+        )]
+        .into();
+        let m: Vec<String> = modules_of(&installed).into_iter().map(|(_, m)| m).collect();
+        assert_eq!(m, vec!["pkg", "pkg._x"]);
+    }
+}
