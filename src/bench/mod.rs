@@ -278,6 +278,9 @@ pub fn bench(
     // Lay every deployment out once.
     let mut layouts: Vec<Layout> = Vec::new();
     for (i, d) in s.deployments.iter().enumerate() {
+        if interrupted() {
+            return Err(BenchError::Interrupted);
+        }
         let l = layout::lay_out(d, &s.work.join(format!("d{i}")))?;
         layouts.push(l);
     }
