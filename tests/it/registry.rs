@@ -381,3 +381,110 @@ fn push_errors_are_clear_and_never_reported_as_success() {
         stderr(&out)
     );
 }
+
+/// Every file under `dir` whose name marks an in-flight write (`.lpack-…`), recursively.
+fn temps(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in walkdir::WalkDir::new(dir).into_iter().flatten() {
+        let name = e.file_name().to_string_lossy();
+        if name.starts_with(".lpack-") {
+            out.push(e.path().display().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_push_killed_midway_leaves_nothing_partial_and_the_next_push_completes() {
+    if !ready() {
+        return;
+    }
+    let dir = setup("registry-kill");
+    let reg = registry(&dir.join("reg"), None);
+    let reference = format!("127.0.0.1:{}/fn:v1", reg.port);
+    let args = [
+        "--base",
+        "oci-layout:base:base",
+        "--push",
+        reference.as_str(),
+    ];
+    // Kill each push as soon as the registry has seen its first blob upload (so the kill lands
+    // during the push), three times, each time with less left to upload.
+    for round in 0..3 {
+        let seen = uploads(&reg.log);
+        let mut child = lpack()
+            .current_dir(&dir)
+            .args([
+                "build",
+                "-r",
+                "req.txt",
+                "--runtime",
+                "python3.11",
+                "--format",
+                "image",
+                "--index-url",
+                index(IndexKind::Html),
+                "--bytecode",
+                "none",
+                "--src",
+                "app",
+                "--handler",
+                "app.handler",
+                "--heavy-threshold",
+                "1MB",
+                "-o",
+                "out/img",
+            ])
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let started = std::time::Instant::now();
+        while uploads(&reg.log) == seen
+            && started.elapsed() < std::time::Duration::from_secs(60)
+            && child.try_wait().ok().flatten().is_none()
+        {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let mid_push = uploads(&reg.log) > seen && child.try_wait().ok().flatten().is_none();
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        if round == 0 {
+            assert!(mid_push, "the first kill must land during the push");
+        }
+        // Whatever is in the cache is whole: every blob hashes to its name.
+        for e in walkdir::WalkDir::new(dir.join("cache/blobs-v1/sha256"))
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+        {
+            let sha = lpack::cache::sha256_file(e.path()).expect("hash");
+            assert_eq!(
+                e.file_name().to_string_lossy(),
+                sha,
+                "round {round}: cached blob {} is partial",
+                e.path().display()
+            );
+        }
+    }
+    // Temps of killed builds are swept once nobody holds them (after a short grace time).
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let out = build(&dir, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("out/img.lpack.json")).expect("manifest"))
+            .expect("json");
+    assert_eq!(
+        skopeo_digest(&format!("docker://{reference}")),
+        m["image"]["manifest_digest"].as_str().unwrap_or(""),
+        "the pushed tag is lpack's manifest after the killed pushes"
+    );
+    let left = temps(&dir.join("out"));
+    assert!(
+        left.is_empty(),
+        "temp files left beside the image: {left:?}"
+    );
+}
