@@ -73,9 +73,10 @@ fn setup(name: &str) -> PathBuf {
     dir
 }
 
-fn build(dir: &Path, extra: &[&str]) -> std::process::Output {
-    run(lpack()
-        .current_dir(dir)
+/// The image build of these tests, to an OCI layout under `out/img`.
+fn build_cmd(dir: &Path, extra: &[&str]) -> Command {
+    let mut c = lpack();
+    c.current_dir(dir)
         .args([
             "build",
             "-r",
@@ -98,7 +99,12 @@ fn build(dir: &Path, extra: &[&str]) -> std::process::Output {
         .arg("--cache-dir")
         .arg(dir.join("cache"))
         .args(["--heavy-threshold", "1MB", "-o", "out/img"])
-        .args(extra))
+        .args(extra);
+    c
+}
+
+fn build(dir: &Path, extra: &[&str]) -> std::process::Output {
+    run(&mut build_cmd(dir, extra))
 }
 
 fn uploads(log: &Path) -> usize {
@@ -412,32 +418,7 @@ fn a_push_killed_midway_leaves_nothing_partial_and_the_next_push_completes() {
     // during the push), three times, each time with less left to upload.
     for round in 0..3 {
         let seen = uploads(&reg.log);
-        let mut child = lpack()
-            .current_dir(&dir)
-            .args([
-                "build",
-                "-r",
-                "req.txt",
-                "--runtime",
-                "python3.11",
-                "--format",
-                "image",
-                "--index-url",
-                index(IndexKind::Html),
-                "--bytecode",
-                "none",
-                "--src",
-                "app",
-                "--handler",
-                "app.handler",
-                "--heavy-threshold",
-                "1MB",
-                "-o",
-                "out/img",
-            ])
-            .arg("--cache-dir")
-            .arg(dir.join("cache"))
-            .args(args)
+        let mut child = build_cmd(&dir, &args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
