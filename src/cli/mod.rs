@@ -188,6 +188,9 @@ pub struct AuditArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  lpack verify dist/app.zip            # top-level imports, as every build does\n  lpack verify --deep dist/app.zip     # every module, wheels vs artifact: regressions only, with the file and rule behind each\n  lpack verify --deep --json dist/app.zip.lpack.json\n\nExit codes: 0 ok, 1 an import fails (a regression, with --deep), 2 error."
+)]
 pub struct VerifyArgs {
     /// Artifact zip or its .lpack.json manifest
     pub artifact: PathBuf,
