@@ -248,24 +248,6 @@ impl Cache {
         Ok(dest)
     }
 
-    /// A built image layer, by its content key.
-    pub fn read_layer(&self, key: &str) -> Option<crate::emit::image::AppLayer> {
-        serde_json::from_slice(&fs::read(self.root.join("layers-v1").join(key)).ok()?).ok()
-    }
-
-    pub fn write_layer(
-        &self,
-        key: &str,
-        layer: &crate::emit::image::AppLayer,
-    ) -> Result<(), CacheError> {
-        let body = serde_json::to_vec(layer).unwrap_or_default();
-        write_atomic(
-            &self.root.join("tmp"),
-            &self.root.join("layers-v1").join(key),
-            &body,
-        )
-    }
-
     /// Any cached wheel with this digest: (path, file name).
     pub fn wheel_any_name(&self, sha256: &str) -> Option<(PathBuf, String)> {
         let dir = self.wheel_dir(sha256);

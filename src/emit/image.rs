@@ -253,16 +253,11 @@ pub struct ImageSettings {
     pub gzip_level: u32,
 }
 
-/// One app layer.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct AppLayer {
-    pub description: String,
-    pub distributions: Vec<String>,
-    pub digest: String,
-    pub diff_id: String,
-    pub size: u64,
-    pub tar_size: u64,
-}
+/// One app layer (the manifest's record of it; defined with the manifest schema).
+pub use crate::artifact::AppLayer;
+
+/// The cache's record directory for "which blob an image layer's content key produced".
+const LAYER_RECORDS: &str = "layers-v1";
 
 /// A built image, ready to be written or pushed.
 #[derive(Debug, Clone)]
@@ -373,7 +368,9 @@ fn build_layer(
         }
     }
     let key = sha256_hex(key.as_bytes());
-    if let Some(summary) = cache.read_layer(&key)
+    if let Some(summary) = cache
+        .read_record(LAYER_RECORDS, &key)
+        .and_then(|b| serde_json::from_slice::<AppLayer>(&b).ok())
         && let Some(path) = cache.blob(&summary.digest)
     {
         return Ok((
@@ -460,7 +457,10 @@ fn build_layer(
         size: summary.size,
         tar_size: summary.tar_size,
     };
-    cache.write_layer(&key, &layer).map_err(werr)?;
+    let record = serde_json::to_vec(&layer).unwrap_or_default();
+    cache
+        .write_record(LAYER_RECORDS, &key, &record)
+        .map_err(werr)?;
     Ok((layer, path))
 }
 
