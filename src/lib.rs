@@ -22,6 +22,7 @@
 
 pub mod artifact;
 pub mod bench;
+pub mod build;
 pub mod cache;
 pub mod cli;
 pub mod emit;

@@ -485,44 +485,21 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Cache, HTTP client and index client, set up the same way for every command that fetches.
-pub struct Sources {
-    pub cache: crate::cache::Cache,
-    pub http: Option<crate::http::Http>,
-    pub client: crate::resolve::index::IndexClient,
-}
+pub use crate::build::sources::Sources;
 
-/// Open the cache and the package sources: `index` flags, then the requirements file's options
-/// (`file`), then the environment (see [`build::index_sources`]).
+/// Open the cache and the package sources from the flags (see [`crate::build::sources`]).
 pub fn sources(
     cache_dir: Option<&std::path::Path>,
     offline: bool,
     index: &IndexArgs,
     file: &crate::requirements::IndexOptions,
 ) -> anyhow::Result<Sources> {
-    let root = cache_dir.map_or_else(
-        crate::cache::Cache::default_root,
-        std::path::Path::to_path_buf,
-    );
-    let cache = crate::cache::Cache::open(&root)?;
-    let http = if offline {
-        None
-    } else {
-        Some(crate::http::Http::new()?)
-    };
-    let (indexes, find_links) = build::index_sources(index, file);
-    let client = crate::resolve::index::IndexClient::new(
-        http.clone(),
-        cache.clone(),
-        indexes,
-        find_links,
+    Ok(crate::build::sources::open_sources(
+        cache_dir,
         offline,
-    );
-    Ok(Sources {
-        cache,
-        http,
-        client,
-    })
+        &index.into(),
+        file,
+    )?)
 }
 
 /// Check `--max-unzipped` / `--max-zipped` against manifests, print what failed, and say
