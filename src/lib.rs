@@ -32,6 +32,7 @@ pub mod progress;
 pub mod report;
 pub mod requirements;
 pub mod resolve;
+pub mod sink;
 pub mod slim;
 pub mod target;
 pub mod verify;

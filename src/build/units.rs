@@ -11,11 +11,11 @@ use crate::artifact::{
     manifest_path,
 };
 use crate::cache::sha256_hex;
-use crate::emit::sink::Epoch;
 use crate::emit::zip::{ZipOptions, write_function_zip};
 use crate::fetch::FetchedWheel;
 use crate::progress::Reporter;
 use crate::report::UNZIPPED_LIMIT;
+use crate::sink::Epoch;
 use crate::slim::SlimmedWheel;
 use crate::slim::audit::Finding;
 use crate::slim::bytecode::BytecodePlan;

@@ -24,9 +24,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
-use super::sink::Epoch;
 use super::tar::{TarSink, TarSummary};
 use crate::cache::{Cache, sha256_hex};
+use crate::sink::Epoch;
 use crate::slim::SlimmedWheel;
 use crate::target::{Arch, Target};
 use crate::wheel::open_archive;
@@ -275,7 +275,7 @@ pub struct BuiltImage {
 /// Format an epoch as RFC 3339 UTC.
 pub fn rfc3339(epoch: Epoch) -> String {
     let secs = epoch.0;
-    let (y, m, d) = super::sink::civil_from_days((secs / 86_400) as i64);
+    let (y, m, d) = crate::sink::civil_from_days((secs / 86_400) as i64);
     let r = secs % 86_400;
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",

@@ -1,4 +1,4 @@
-//! Emit: write artifacts. Every format writes through the [`sink::ArchiveSink`] seam, which
+//! Emit: write artifacts. Every format writes through the [`crate::sink::ArchiveSink`] seam, which
 //! alone applies the reproducibility rules.
 //!
 //! - [`zip`]: zip artifacts — the function zip, and layer zips (the same writer with a path
@@ -7,7 +7,6 @@
 pub mod image;
 pub mod layer;
 pub mod registry;
-pub mod sink;
 pub mod tar;
 pub mod zip;
 
@@ -29,7 +28,7 @@ pub enum EmitError {
     #[error(transparent)]
     Wheel(#[from] crate::wheel::WheelError),
     #[error(transparent)]
-    Sink(#[from] sink::SinkError),
+    Sink(#[from] crate::sink::SinkError),
     #[error(
         "{count} path(s) are written by two wheels with different contents:\n{list}\n  hint: two distributions install the same file (often a renamed fork installed beside the original); remove one, or accept pip's behaviour with --on-conflict last-wins"
     )]

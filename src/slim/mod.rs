@@ -1,7 +1,7 @@
 //! Slim: decide, per wheel entry, what reaches the artifact and in what form.
 //!
 //! For each wheel this stage produces a *fragment*: a canonical zip (see
-//! [`crate::emit::sink::ZipSink`]) holding the wheel's installed, slimmed files — entries kept as
+//! [`crate::sink::ZipSink`]) holding the wheel's installed, slimmed files — entries kept as
 //! they were are raw-copied, ELF files are stripped ([`strip`]), bytecode for the target Python
 //! is added ([`bytecode`]) — plus a JSON sidecar with one record per file (size before and after,
 //! the rule that decided it), the rules that matched, and what the ABI audit needs to know about
@@ -35,9 +35,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::artifact::{Action as RecordAction, FileRecord};
 use crate::cache::{Cache, CacheError, sha256_hex};
-use crate::emit::sink::{ArchiveSink, Epoch, Prepared, RawContent, ZipSink};
 use crate::fetch::FetchedWheel;
 use crate::progress::{Phase, Reporter};
+use crate::sink::{ArchiveSink, Epoch, Prepared, RawContent, ZipSink};
 use crate::target::Target;
 use crate::wheel::{ArchivePath, Wheel, WheelEntry, WheelError, open_archive};
 use bytecode::{BytecodePlan, CompileRequest};
