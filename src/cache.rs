@@ -1,4 +1,9 @@
-//! The content-addressed cache: verified wheels by sha256, and index pages for offline builds.
+//! The content-addressed cache: verified wheels by sha256, index pages for offline builds, and
+//! small records by key.
+//!
+//! A foundation: it stores bytes and records (JSON the caller serialises) and knows nothing of
+//! the stages above it; each stage owns the types of what it keeps here (the image layer
+//! records, for instance, are `emit::image`'s, stored through [`Cache::write_record`]).
 //!
 //! Layout under the cache root (default `$XDG_CACHE_HOME/lpack` or the platform's user cache
 //! dir; `--cache-dir` and `LPACK_CACHE_DIR` override):

@@ -1,7 +1,7 @@
 //! The command line: clap definitions, one file per command, and output.
 //!
-//! Each command turns its parsed arguments into resolved settings and runs the pipeline stages
-//! in order; stages return values and never print. Only this module writes to the terminal:
+//! Each command turns its parsed arguments into resolved settings, calls the library (`build`
+//! calls [`crate::build::build`] once) and renders what comes back; library code never prints. Only this module writes to the terminal:
 //! human output to stdout, `--json` machine output to stdout, progress bars and warnings to
 //! stderr.
 

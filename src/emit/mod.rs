@@ -3,6 +3,11 @@
 //!
 //! - [`zip`]: zip artifacts — the function zip, and layer zips (the same writer with a path
 //!   prefix; [`layer`] decides prefixes and splits).
+//! - [`tar`]: the canonical tar sink image layers are written through.
+//! - [`image`]: OCI images (app layers on a base image); [`registry`]: pull and push.
+//!
+//! Emit sits above slim (it writes slimmed wheels) and below report, verify and build; the sink
+//! itself lives below slim ([`crate::sink`]), because slim writes its cached fragments with it.
 
 pub mod image;
 pub mod layer;
