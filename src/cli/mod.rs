@@ -502,14 +502,8 @@ pub fn sources(
     )?)
 }
 
-/// Check `--max-unzipped` / `--max-zipped` against manifests, print what failed, and say
+/// Check `--max-unzipped` / `--max-zipped` against a size report, print what failed, and say
 /// whether to exit 1.
-pub fn check_gates(manifests: &[crate::artifact::ArtifactManifest], gates: &GateArgs) -> Outcome {
-    let r = crate::report::build(manifests);
-    gate_report(&r, gates)
-}
-
-/// [`check_gates`] for an already built report.
 pub fn gate_report(r: &crate::report::SizeReport, gates: &GateArgs) -> Outcome {
     let failures = crate::report::gate(r, gates.max_unzipped, gates.max_zipped);
     for f in &failures {
