@@ -87,15 +87,6 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex(&h.finalize()))
 }
 
-/// A remembered wheel choice: which file, its digest, and where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Choice {
-    pub sha256: String,
-    pub filename: String,
-    pub url: String,
-    pub source: String,
-}
-
 const SUBDIRS: [&str; 13] = [
     "wheels-v1",
     "checks-v1",
@@ -164,20 +155,6 @@ impl Cache {
         path.starts_with(self.root.join("wheels-v1"))
     }
 
-    /// The wheel chosen for a hashed pin on a target last time (see `record_choice`).
-    pub fn choice(&self, key: &str) -> Option<Choice> {
-        let body = fs::read(self.root.join("choices-v1").join(key)).ok()?;
-        serde_json::from_slice(&body).ok()
-    }
-
-    /// Remember which wheel a hashed pin resolved to for a target. Valid forever: the pin's
-    /// hash list fixes the candidate files, and the choice among them depends only on tags.
-    pub fn record_choice(&self, key: &str, choice: &Choice) -> Result<(), CacheError> {
-        let p = self.root.join("choices-v1").join(key);
-        let body = serde_json::to_vec(choice).unwrap_or_default();
-        write_atomic(&self.root.join("tmp"), &p, &body)
-    }
-
     /// What the integrity check remembered about the wheel with this sha256 (raw JSON).
     pub fn read_check(&self, sha256: &str) -> Option<Vec<u8>> {
         fs::read(self.root.join("checks-v1").join(format!("{sha256}.json"))).ok()
@@ -189,27 +166,6 @@ impl Cache {
             &self.root.join("tmp"),
             &self.root.join("checks-v1").join(format!("{sha256}.json")),
             body,
-        )
-    }
-
-    /// A cached import trace (`--bytecode-for-imports`): `.py` files by distribution.
-    pub fn read_trace(
-        &self,
-        key: &str,
-    ) -> Option<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>> {
-        serde_json::from_slice(&fs::read(self.root.join("trace-v1").join(key)).ok()?).ok()
-    }
-
-    pub fn write_trace(
-        &self,
-        key: &str,
-        subset: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
-    ) -> Result<(), CacheError> {
-        let body = serde_json::to_vec(subset).unwrap_or_default();
-        write_atomic(
-            &self.root.join("tmp"),
-            &self.root.join("trace-v1").join(key),
-            &body,
         )
     }
 

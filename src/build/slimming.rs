@@ -73,6 +73,9 @@ pub fn bytecode_plan(
     }
 }
 
+/// The cache's record directory for import traces (`.py` files by distribution).
+const TRACES: &str = "trace-v1";
+
 /// What slimming a build needs.
 pub struct SlimJob<'a> {
     pub req: &'a BuildRequest,
@@ -123,7 +126,10 @@ impl SlimJob<'_> {
             .as_bytes(),
         );
         let cache = &self.sources.cache;
-        if let Some(subset) = cache.read_trace(&key) {
+        if let Some(subset) = cache
+            .read_record(TRACES, &key)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
             return Ok(subset);
         }
         let mut behind = Vec::new();
@@ -151,7 +157,11 @@ impl SlimJob<'_> {
             TraceRoots::TopLevel => None,
         };
         let subset = crate::slim::trace::imported_files(bare, src, roots, plan, &behind)?;
-        cache.write_trace(&key, &subset)?;
+        cache.write_record(
+            TRACES,
+            &key,
+            &serde_json::to_vec(&subset).unwrap_or_default(),
+        )?;
         Ok(subset)
     }
 
