@@ -179,6 +179,17 @@ pub struct RuleRecord {
     pub hits: u64,
 }
 
+/// One app layer lpack added to an image: what it holds and the blob it became.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppLayer {
+    pub description: String,
+    pub distributions: Vec<String>,
+    pub digest: String,
+    pub diff_id: String,
+    pub size: u64,
+    pub tar_size: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageRecord {
     /// `sha256:…` of the image manifest (what a registry reports as the image digest).
@@ -187,7 +198,7 @@ pub struct ImageRecord {
     pub base: String,
     pub base_manifest_digest: String,
     /// Layers lpack added, in order (base layers come first in the image).
-    pub layers: Vec<crate::emit::image::AppLayer>,
+    pub layers: Vec<AppLayer>,
     /// Where it was written.
     pub outputs: Vec<String>,
 }

@@ -1,4 +1,9 @@
-//! The content-addressed cache: verified wheels by sha256, and index pages for offline builds.
+//! The content-addressed cache: verified wheels by sha256, index pages for offline builds, and
+//! small records by key.
+//!
+//! A foundation: it stores bytes and records (JSON the caller serialises) and knows nothing of
+//! the stages above it; each stage owns the types of what it keeps here (the image layer
+//! records, for instance, are `emit::image`'s, stored through [`Cache::write_record`]).
 //!
 //! Layout under the cache root (default `$XDG_CACHE_HOME/lpack` or the platform's user cache
 //! dir; `--cache-dir` and `LPACK_CACHE_DIR` override):
@@ -82,15 +87,6 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex(&h.finalize()))
 }
 
-/// A remembered wheel choice: which file, its digest, and where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Choice {
-    pub sha256: String,
-    pub filename: String,
-    pub url: String,
-    pub source: String,
-}
-
 const SUBDIRS: [&str; 13] = [
     "wheels-v1",
     "checks-v1",
@@ -159,20 +155,6 @@ impl Cache {
         path.starts_with(self.root.join("wheels-v1"))
     }
 
-    /// The wheel chosen for a hashed pin on a target last time (see `record_choice`).
-    pub fn choice(&self, key: &str) -> Option<Choice> {
-        let body = fs::read(self.root.join("choices-v1").join(key)).ok()?;
-        serde_json::from_slice(&body).ok()
-    }
-
-    /// Remember which wheel a hashed pin resolved to for a target. Valid forever: the pin's
-    /// hash list fixes the candidate files, and the choice among them depends only on tags.
-    pub fn record_choice(&self, key: &str, choice: &Choice) -> Result<(), CacheError> {
-        let p = self.root.join("choices-v1").join(key);
-        let body = serde_json::to_vec(choice).unwrap_or_default();
-        write_atomic(&self.root.join("tmp"), &p, &body)
-    }
-
     /// What the integrity check remembered about the wheel with this sha256 (raw JSON).
     pub fn read_check(&self, sha256: &str) -> Option<Vec<u8>> {
         fs::read(self.root.join("checks-v1").join(format!("{sha256}.json"))).ok()
@@ -184,27 +166,6 @@ impl Cache {
             &self.root.join("tmp"),
             &self.root.join("checks-v1").join(format!("{sha256}.json")),
             body,
-        )
-    }
-
-    /// A cached import trace (`--bytecode-for-imports`): `.py` files by distribution.
-    pub fn read_trace(
-        &self,
-        key: &str,
-    ) -> Option<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>> {
-        serde_json::from_slice(&fs::read(self.root.join("trace-v1").join(key)).ok()?).ok()
-    }
-
-    pub fn write_trace(
-        &self,
-        key: &str,
-        subset: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
-    ) -> Result<(), CacheError> {
-        let body = serde_json::to_vec(subset).unwrap_or_default();
-        write_atomic(
-            &self.root.join("tmp"),
-            &self.root.join("trace-v1").join(key),
-            &body,
         )
     }
 
@@ -246,24 +207,6 @@ impl Cache {
             write_atomic(&self.root.join("tmp"), &dest, data)?;
         }
         Ok(dest)
-    }
-
-    /// A built image layer, by its content key.
-    pub fn read_layer(&self, key: &str) -> Option<crate::emit::image::AppLayer> {
-        serde_json::from_slice(&fs::read(self.root.join("layers-v1").join(key)).ok()?).ok()
-    }
-
-    pub fn write_layer(
-        &self,
-        key: &str,
-        layer: &crate::emit::image::AppLayer,
-    ) -> Result<(), CacheError> {
-        let body = serde_json::to_vec(layer).unwrap_or_default();
-        write_atomic(
-            &self.root.join("tmp"),
-            &self.root.join("layers-v1").join(key),
-            &body,
-        )
     }
 
     /// Any cached wheel with this digest: (path, file name).

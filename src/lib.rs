@@ -2,26 +2,48 @@
 //!
 //! The pipeline, one module per stage; each stage takes the previous stage's value and returns
 //! the next, and none of them prints (the [`cli`] owns output, [`progress`] is the seam for
-//! progress events):
+//! progress events). [`build::build`] runs it as one library call:
 //!
 //! ```text
-//! requirements ─► resolve ─► fetch ─► slim ─► emit ─► artifact manifest
+//! inputs ─► lock ─► fetch ─► slim ─► audit ─► emit ─► artifact manifest ─► verify
+//! ```
+//!
+//! # Layers
+//!
+//! A module may use the modules of its own layer and those below it, never those above.
+//! `docs/architecture.md` describes the layers, the pipeline and where each kind of change goes.
+//!
+//! ```text
+//! cli                               clap arguments → settings; rendering (human, --json); exit codes
+//! build  bench                      composition roots: build(request) → outcome; bench(plan) → results
+//! report verify                     consumers of artifacts and their manifests
+//! emit                              zip | layer | image (+ registry) artifacts
+//! slim                              recipes, strip, bytecode, import guard, ABI audit
+//! resolve fetch                     index client, solver, inputs, lock files; downloads
+//! wheel sink artifact requirements  data types and parsers of untrusted bytes; canonical archives
+//! target cache http progress        foundations: know nothing of the layers above
 //! ```
 //!
 //! - [`target`]: a Lambda runtime + architecture → Python tag, glibc, ordered wheel tags.
-//! - [`requirements`]: requirements files → a pinned set for one target (markers evaluated).
-//! - [`resolve`]: index client (PEP 691 JSON / PEP 503 HTML / find-links) and the choice of one
-//!   wheel per pin, with errors that say why nothing fits.
-//! - [`cache`] and [`fetch`]: a content-addressed, sha256-verified wheel cache filled by parallel
-//!   downloads with atomic writes.
+//! - [`cache`]: a content-addressed store of wheels, blobs and small records by key, with atomic
+//!   writes; it knows nothing of the stages' types.
+//! - [`http`]: the one HTTP client; [`progress`]: the [`progress::Reporter`] seam.
 //! - [`wheel`]: wheel file names, tags and entries; [`wheel::ArchivePath`] refuses unsafe paths.
-//! - [`slim`]: per-entry verdicts, each naming the rule that decided it.
-//! - [`emit`]: canonical archive writing behind one sink trait; the function zip.
+//! - [`sink`]: canonical archive writing (zip, and the trait tar implements) behind one trait.
 //! - [`artifact`]: the JSON manifest written beside every artifact, read by later commands.
-//! - [`bench`]: cold starts of built artifacts through the real runtime client, locally.
+//! - [`requirements`]: requirements files → a pinned set for one target (markers evaluated).
+//! - [`resolve`]: index client (PEP 691 JSON / PEP 503 HTML / find-links), inputs and lock files,
+//!   and the choice of one wheel per pin, with errors that say why nothing fits.
+//! - [`fetch`]: parallel, sha256-verified downloads into the cache.
+//! - [`slim`]: per-entry verdicts, each naming the rule that decided it; the ABI audit.
+//! - [`emit`]: the function zip, layer zips and OCI images.
+//! - [`report`]: size reports from manifests; [`verify`]: import checks of built artifacts.
+//! - [`build`]: the build as a library call; [`bench`](mod@bench): cold starts of built artifacts, locally.
+//! - [`cli`]: the `lpack` command line.
 
 pub mod artifact;
 pub mod bench;
+pub mod build;
 pub mod cache;
 pub mod cli;
 pub mod emit;
@@ -31,6 +53,7 @@ pub mod progress;
 pub mod report;
 pub mod requirements;
 pub mod resolve;
+pub mod sink;
 pub mod slim;
 pub mod target;
 pub mod verify;

@@ -69,7 +69,7 @@ pub struct Pin {
     /// `file:line` where the pin was written.
     pub location: String,
     /// A direct wheel (`name @ URL`): (file name, where it is). No index is asked.
-    pub direct: Option<(String, crate::resolve::index::FileLocation)>,
+    pub direct: Option<(String, FileLocation)>,
 }
 
 /// A requirement skipped because its marker is false for the target.
@@ -521,6 +521,24 @@ impl Reader {
             }
         }
         Ok(())
+    }
+}
+
+/// Where a distribution file lives.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileLocation {
+    Url(String),
+    Path(std::path::PathBuf),
+}
+
+impl FileLocation {
+    /// For messages and manifests: credentials removed.
+    pub fn display(&self) -> String {
+        match self {
+            FileLocation::Url(u) => crate::http::redact(u),
+            FileLocation::Path(p) => p.display().to_string(),
+        }
     }
 }
 

@@ -226,7 +226,7 @@ fn today() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    crate::emit::image::rfc3339(crate::emit::sink::Epoch(secs))
+    crate::emit::image::rfc3339(crate::sink::Epoch(secs))
 }
 
 /// Check the interpreter: the target's version, runnable here.

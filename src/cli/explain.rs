@@ -14,7 +14,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Outcome> {
     let runtime: Runtime = args.runtime.parse()?;
     let arch: Arch = args.arch.parse()?;
     let target = Target::new(runtime, arch);
-    let recipes = super::build::load_recipes(&args.slim)?;
+    let recipes = crate::build::slimming::load_recipes(&(&args.slim).into())?;
     let pinned = read_pinned(&args.requirements, &target)?;
     let super::Sources {
         cache,

@@ -1,17 +1,10 @@
-//! `lpack lock`: resolve requirements for one Lambda target and write a pylock.toml; and the
-//! shared step that turns any build input (pinned, loose, pylock) into the wheels to use.
-
-use std::path::Path;
+//! `lpack lock`: resolve requirements for one Lambda target and write a pylock.toml (the
+//! input and lock steps are the build's own: [`crate::build::sources`]).
 
 use super::progress::Bars;
 use super::{LockArgs, Outcome};
-use crate::cache::Cache;
-use crate::http::Http;
-use crate::progress::Reporter;
-use crate::requirements::{PinnedSet, RequirementSet};
-use crate::resolve::index::IndexClient;
-use crate::resolve::solver::{Prerelease, Provider};
-use crate::resolve::{Lock, pylock, resolve_pinned};
+use crate::build::sources::{LockRequest, Locked, read_and_lock};
+use crate::resolve::{Lock, pylock};
 use crate::target::{Arch, Runtime, Target};
 
 pub const EXAMPLES: &str = "\\
@@ -22,135 +15,6 @@ Examples:
 Versions are chosen so that every package has a wheel for the runtime's Python and glibc
 (python3.9-3.11: 2.26, python3.12+: 2.34) and architecture; the lock records that target.";
 
-/// What a command was asked to build or lock from.
-pub struct Input {
-    pub path: std::path::PathBuf,
-    pub kind: crate::resolve::inputs::InputKind,
-    /// Requirements read from a requirements file or pyproject.toml (None for locks).
-    pub set: Option<RequirementSet>,
-}
-
-/// Find and read the input: `-r FILE`, or the project's own in the current directory.
-pub fn read_input(
-    given: Option<&Path>,
-    target: &Target,
-    extras: &[String],
-    groups: &[String],
-) -> anyhow::Result<Input> {
-    use crate::resolve::inputs::{self, InputKind};
-    let path = match given {
-        Some(p) => p.to_path_buf(),
-        None => inputs::find_input(Path::new("."))?,
-    };
-    let kind = inputs::kind_of(&path);
-    let set = match kind {
-        InputKind::Requirements => Some(crate::requirements::read_requirements(&path, target)?),
-        InputKind::Pyproject => Some(inputs::read_pyproject(&path, target, extras, groups)?),
-        InputKind::Pylock | InputKind::UvLock => None,
-    };
-    if !extras.is_empty() && kind == InputKind::Requirements {
-        anyhow::bail!(
-            "--extra applies to pyproject.toml and uv.lock inputs; write `name[extra]` in a requirements file"
-        );
-    }
-    Ok(Input { path, kind, set })
-}
-
-/// Turn an input into the wheels to use: a pylock.toml or uv.lock is read as is; a pinned
-/// requirements file needs only a wheel choice per pin; loose requirements (or constraints) are
-/// resolved first.
-#[allow(clippy::too_many_arguments)]
-pub fn lock_input(
-    input: &Input,
-    target: &Target,
-    extras: &[String],
-    client: &IndexClient,
-    cache: &Cache,
-    http: Option<&Http>,
-    prerelease: Prerelease,
-    reporter: &dyn Reporter,
-) -> anyhow::Result<(Lock, PinnedSet)> {
-    use crate::resolve::inputs::InputKind;
-    let empty = || PinnedSet {
-        pins: Vec::new(),
-        index: Default::default(),
-        skipped: Vec::new(),
-    };
-    let Some(set) = &input.set else {
-        let lock = match input.kind {
-            InputKind::UvLock => crate::resolve::inputs::read_uv_lock(&input.path, target, extras)?,
-            _ => pylock::read(&input.path, target)?,
-        };
-        return Ok((lock, empty()));
-    };
-    let pinned = if set.unpinned.is_empty() && set.constraints.is_empty() {
-        set.pinned.clone()
-    } else {
-        let provider = Provider::new(
-            client,
-            cache,
-            http,
-            target,
-            &set.requirements,
-            &set.constraints,
-            prerelease,
-        )?;
-        pylock::resolve_requirements(set, &provider)?
-    };
-    let lock = resolve_pinned(&pinned, target, client, reporter)?;
-    Ok((lock, pinned))
-}
-
-/// Everything a command needs after reading its input and locking it.
-pub struct Locked {
-    pub input: Input,
-    pub sources: super::Sources,
-    pub lock: Lock,
-    pub pinned: PinnedSet,
-}
-
-/// How to read and lock an input (shared by `build` and `lock`).
-pub struct LockRequest<'a> {
-    pub requirements: Option<&'a Path>,
-    pub extra: &'a [String],
-    pub group: &'a [String],
-    pub cache_dir: Option<&'a Path>,
-    pub offline: bool,
-    pub index: &'a super::IndexArgs,
-    pub prerelease: Prerelease,
-}
-
-/// Read the input, open the sources it names, and lock it for the target.
-pub fn read_and_lock(
-    req: &LockRequest<'_>,
-    target: &Target,
-    reporter: &dyn Reporter,
-) -> anyhow::Result<Locked> {
-    let input = read_input(req.requirements, target, req.extra, req.group)?;
-    let file_index = input
-        .set
-        .as_ref()
-        .map(|s| s.pinned.index.clone())
-        .unwrap_or_default();
-    let sources = super::sources(req.cache_dir, req.offline, req.index, &file_index)?;
-    let (lock, pinned) = lock_input(
-        &input,
-        target,
-        req.extra,
-        &sources.client,
-        &sources.cache,
-        sources.http.as_ref(),
-        req.prerelease,
-        reporter,
-    )?;
-    Ok(Locked {
-        input,
-        sources,
-        lock,
-        pinned,
-    })
-}
-
 pub fn run(args: LockArgs) -> anyhow::Result<Outcome> {
     let started = std::time::Instant::now();
     let runtime: Runtime = args.runtime.parse()?;
@@ -160,7 +24,7 @@ pub fn run(args: LockArgs) -> anyhow::Result<Outcome> {
     let Locked {
         input,
         sources:
-            super::Sources {
+            crate::build::sources::Sources {
                 cache,
                 http,
                 client: _,
@@ -174,7 +38,7 @@ pub fn run(args: LockArgs) -> anyhow::Result<Outcome> {
             group: &args.group,
             cache_dir: args.net.cache_dir.as_deref(),
             offline: args.net.offline,
-            index: &args.index,
+            index: &(&args.index).into(),
             prerelease: args.prerelease,
         },
         &target,

@@ -1,7 +1,7 @@
 //! The command line: clap definitions, one file per command, and output.
 //!
-//! Each command turns its parsed arguments into resolved settings and runs the pipeline stages
-//! in order; stages return values and never print. Only this module writes to the terminal:
+//! Each command turns its parsed arguments into resolved settings, calls the library (`build`
+//! calls [`crate::build::build`] once) and renders what comes back; library code never prints. Only this module writes to the terminal:
 //! human output to stdout, `--json` machine output to stdout, progress bars and warnings to
 //! stderr.
 
@@ -488,54 +488,25 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Cache, HTTP client and index client, set up the same way for every command that fetches.
-pub struct Sources {
-    pub cache: crate::cache::Cache,
-    pub http: Option<crate::http::Http>,
-    pub client: crate::resolve::index::IndexClient,
-}
+pub use crate::build::sources::Sources;
 
-/// Open the cache and the package sources: `index` flags, then the requirements file's options
-/// (`file`), then the environment (see [`build::index_sources`]).
+/// Open the cache and the package sources from the flags (see [`crate::build::sources`]).
 pub fn sources(
     cache_dir: Option<&std::path::Path>,
     offline: bool,
     index: &IndexArgs,
     file: &crate::requirements::IndexOptions,
 ) -> anyhow::Result<Sources> {
-    let root = cache_dir.map_or_else(
-        crate::cache::Cache::default_root,
-        std::path::Path::to_path_buf,
-    );
-    let cache = crate::cache::Cache::open(&root)?;
-    let http = if offline {
-        None
-    } else {
-        Some(crate::http::Http::new()?)
-    };
-    let (indexes, find_links) = build::index_sources(index, file);
-    let client = crate::resolve::index::IndexClient::new(
-        http.clone(),
-        cache.clone(),
-        indexes,
-        find_links,
+    Ok(crate::build::sources::open_sources(
+        cache_dir,
         offline,
-    );
-    Ok(Sources {
-        cache,
-        http,
-        client,
-    })
+        &index.into(),
+        file,
+    )?)
 }
 
-/// Check `--max-unzipped` / `--max-zipped` against manifests, print what failed, and say
+/// Check `--max-unzipped` / `--max-zipped` against a size report, print what failed, and say
 /// whether to exit 1.
-pub fn check_gates(manifests: &[crate::artifact::ArtifactManifest], gates: &GateArgs) -> Outcome {
-    let r = crate::report::build(manifests);
-    gate_report(&r, gates)
-}
-
-/// [`check_gates`] for an already built report.
 pub fn gate_report(r: &crate::report::SizeReport, gates: &GateArgs) -> Outcome {
     let failures = crate::report::gate(r, gates.max_unzipped, gates.max_zipped);
     for f in &failures {

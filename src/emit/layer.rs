@@ -245,7 +245,7 @@ pub fn split_auto(slimmed: &[SlimmedWheel], budget: u64) -> Result<Vec<Group>, L
                 format!(
                     "    layer {}: {} zipped: {}",
                     i + 1,
-                    crate::report::render::mb(*used),
+                    mb(*used),
                     m.iter().cloned().collect::<Vec<_>>().join(", ")
                 )
             })
@@ -253,7 +253,7 @@ pub fn split_auto(slimmed: &[SlimmedWheel], budget: u64) -> Result<Vec<Group>, L
             .join("\n");
         return Err(LayerError::TooMany {
             count: bins.len(),
-            budget: crate::report::render::mb(budget),
+            budget: mb(budget),
             plan,
         });
     }
@@ -265,4 +265,10 @@ pub fn split_auto(slimmed: &[SlimmedWheel], budget: u64) -> Result<Vec<Group>, L
             distributions,
         })
         .collect())
+}
+
+/// Megabytes with one decimal, as the size report writes them (emit sits below report, so it
+/// keeps its own copy of the one-liner).
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }

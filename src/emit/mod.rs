@@ -1,13 +1,17 @@
-//! Emit: write artifacts. Every format writes through the [`sink::ArchiveSink`] seam, which
+//! Emit: write artifacts. Every format writes through the [`crate::sink::ArchiveSink`] seam, which
 //! alone applies the reproducibility rules.
 //!
 //! - [`zip`]: zip artifacts — the function zip, and layer zips (the same writer with a path
 //!   prefix; [`layer`] decides prefixes and splits).
+//! - [`tar`]: the canonical tar sink image layers are written through.
+//! - [`image`]: OCI images (app layers on a base image); [`registry`]: pull and push.
+//!
+//! Emit sits above slim (it writes slimmed wheels) and below report, verify and build; the sink
+//! itself lives below slim ([`crate::sink`]), because slim writes its cached fragments with it.
 
 pub mod image;
 pub mod layer;
 pub mod registry;
-pub mod sink;
 pub mod tar;
 pub mod zip;
 
@@ -29,7 +33,7 @@ pub enum EmitError {
     #[error(transparent)]
     Wheel(#[from] crate::wheel::WheelError),
     #[error(transparent)]
-    Sink(#[from] sink::SinkError),
+    Sink(#[from] crate::sink::SinkError),
     #[error(
         "{count} path(s) are written by two wheels with different contents:\n{list}\n  hint: two distributions install the same file (often a renamed fork installed beside the original); remove one, or accept pip's behaviour with --on-conflict last-wins"
     )]

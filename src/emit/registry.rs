@@ -482,7 +482,7 @@ pub mod ecr {
             .duration_since(std::time::UNIX_EPOCH)
             .map_err(|e| e.to_string())?
             .as_secs();
-        let rfc = crate::emit::image::rfc3339(crate::emit::sink::Epoch(now));
+        let rfc = crate::emit::image::rfc3339(crate::sink::Epoch(now));
         let amz_date = rfc.replace(['-', ':'], "");
         let body = "{}";
         let auth = sign(

@@ -12,8 +12,8 @@ use std::io::{self, Write};
 use flate2::{Compression, GzBuilder};
 use sha2::Digest;
 
-use super::sink::{Epoch, HashingWriter, SinkError};
 use crate::cache::hex;
+use crate::sink::{Epoch, HashingWriter, SinkError};
 
 /// What a finished layer is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +120,7 @@ mod tests {
     use std::io::Read;
 
     fn layer() -> (TarSummary, Vec<u8>) {
-        let mut t = TarSink::new(Vec::new(), Epoch(crate::emit::sink::ZIP_EPOCH), 6);
+        let mut t = TarSink::new(Vec::new(), Epoch(crate::sink::ZIP_EPOCH), 6);
         t.add_dir("var").expect("dir");
         t.add_dir("var/task").expect("dir");
         t.add_file("var/task/app.py", false, b"x = 1\n")

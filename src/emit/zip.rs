@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::sink::{ArchiveSink, Epoch, Prepared, RawContent, SinkSummary, ZipSink};
 use super::{ConflictPolicy, EmitError};
 use crate::artifact::{Action, FileRecord, PackageRecord};
 use crate::progress::{Phase, Reporter};
+use crate::sink::{ArchiveSink, Epoch, Prepared, RawContent, SinkSummary, ZipSink};
 use crate::slim::SlimmedWheel;
 use crate::wheel::{ArchivePath, WheelEntry, open_archive};
 
@@ -429,7 +429,7 @@ pub fn write_function_zip(
                         },
                     )
                     .map_err(|e| match e {
-                        super::sink::SinkError::Io(io) => EmitError::WheelData {
+                        crate::sink::SinkError::Io(io) => EmitError::WheelData {
                             wheel: wheel_name.clone(),
                             path: entry.path.to_string(),
                             detail: io.to_string(),

@@ -46,23 +46,7 @@ pub enum IndexError {
     OfflineMiss { name: String, url: String },
 }
 
-/// Where a distribution file lives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FileLocation {
-    Url(String),
-    Path(PathBuf),
-}
-
-impl FileLocation {
-    /// For messages and manifests: credentials removed.
-    pub fn display(&self) -> String {
-        match self {
-            FileLocation::Url(u) => redact(u),
-            FileLocation::Path(p) => p.display().to_string(),
-        }
-    }
-}
+pub use crate::requirements::FileLocation;
 
 /// One file a source offers for a project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -187,6 +187,18 @@ pub fn resolve_pinned(
     Ok(Lock { wheels, warnings })
 }
 
+/// The cache's record directory for remembered wheel choices.
+const CHOICES: &str = "choices-v1";
+
+/// A remembered wheel choice: which file, its digest, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Choice {
+    pub sha256: String,
+    pub filename: String,
+    pub url: String,
+    pub source: String,
+}
+
 fn choice_key(pin: &Pin, target: &Target) -> Option<String> {
     if pin.hashes.is_empty() {
         return None;
@@ -212,7 +224,7 @@ fn remembered(
     client: &IndexClient,
 ) -> Option<(LockedWheel, Vec<String>)> {
     let key = choice_key(pin, target)?;
-    let c = client.cache().choice(&key)?;
+    let c: Choice = serde_json::from_slice(&client.cache().read_record(CHOICES, &key)?).ok()?;
     // Only while the wheel itself is cached: otherwise ask the index as usual.
     client.cache().wheel(&c.sha256, &c.filename)?;
     let wf = WheelFilename::parse(&c.filename).ok()?;
@@ -239,13 +251,16 @@ fn remember(pin: &Pin, target: &Target, client: &IndexClient, w: &LockedWheel) {
         &w.location,
     ) && pin.hashes.contains(sha)
     {
-        let choice = crate::cache::Choice {
+        let choice = Choice {
             sha256: sha.clone(),
             filename: w.filename.clone(),
             url: url.clone(),
             source: w.source.clone(),
         };
-        let _ = client.cache().record_choice(&key, &choice);
+        let body = serde_json::to_vec(&choice).unwrap_or_default();
+        // Valid forever: the pin's hash list fixes the candidate files, and the choice among
+        // them depends only on tags.
+        let _ = client.cache().write_record(CHOICES, &key, &body);
     }
 }
 

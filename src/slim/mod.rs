@@ -1,7 +1,7 @@
 //! Slim: decide, per wheel entry, what reaches the artifact and in what form.
 //!
 //! For each wheel this stage produces a *fragment*: a canonical zip (see
-//! [`crate::emit::sink::ZipSink`]) holding the wheel's installed, slimmed files — entries kept as
+//! [`crate::sink::ZipSink`]) holding the wheel's installed, slimmed files — entries kept as
 //! they were are raw-copied, ELF files are stripped ([`strip`]), bytecode for the target Python
 //! is added ([`bytecode`]) — plus a JSON sidecar with one record per file (size before and after,
 //! the rule that decided it), the rules that matched, and what the ABI audit needs to know about
@@ -23,6 +23,7 @@ pub mod elf;
 pub mod guard;
 pub mod imports;
 pub mod recipe;
+mod record;
 pub mod strip;
 pub mod trace;
 
@@ -35,13 +36,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::artifact::{Action as RecordAction, FileRecord};
 use crate::cache::{Cache, CacheError, sha256_hex};
-use crate::emit::sink::{ArchiveSink, Epoch, Prepared, RawContent, ZipSink};
 use crate::fetch::FetchedWheel;
 use crate::progress::{Phase, Reporter};
+use crate::sink::{ArchiveSink, Epoch, Prepared, RawContent, ZipSink};
 use crate::target::Target;
 use crate::wheel::{ArchivePath, Wheel, WheelEntry, WheelError, open_archive};
 use bytecode::{BytecodePlan, CompileRequest};
 use recipe::{Action, RecipeSet};
+pub use record::record_hash;
+use record::rewrite_record;
 
 /// Bumped whenever fragment bytes or metadata change shape.
 const FRAGMENT_FORMAT: u32 = 4;
@@ -243,64 +246,6 @@ enum Content {
     Raw(WheelEntry),
     /// New bytes: compressed, executable, and their RECORD hash (`sha256=…`).
     New(Prepared, bool, String),
-}
-
-/// A RECORD hash: `sha256=` and the urlsafe base64 of the digest without padding.
-pub fn record_hash(data: &[u8]) -> String {
-    use base64::Engine;
-    use sha2::Digest;
-    format!(
-        "sha256={}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(data))
-    )
-}
-
-/// `path → (hash, size)` of a wheel's RECORD (CSV; paths may be quoted).
-fn parse_record(text: &str) -> BTreeMap<String, (String, u64)> {
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        let (path, rest) = if let Some(q) = line.strip_prefix('"') {
-            // "a,b.py",sha256=…,12 — a doubled quote is a literal quote.
-            let mut path = String::new();
-            let mut chars = q.char_indices().peekable();
-            let mut end = None;
-            while let Some((i, c)) = chars.next() {
-                if c == '"' {
-                    if chars.peek().map(|&(_, c)| c) == Some('"') {
-                        path.push('"');
-                        chars.next();
-                    } else {
-                        end = Some(i + 1);
-                        break;
-                    }
-                } else {
-                    path.push(c);
-                }
-            }
-            match end.and_then(|e| q[e..].strip_prefix(',')) {
-                Some(rest) => (path, rest),
-                None => continue,
-            }
-        } else {
-            match line.split_once(',') {
-                Some((p, rest)) => (p.to_string(), rest),
-                None => continue,
-            }
-        };
-        let (hash, size) = rest.rsplit_once(',').unwrap_or((rest, ""));
-        if let (true, Ok(size)) = (hash.starts_with("sha256="), size.trim().parse::<u64>()) {
-            out.insert(path, (hash.to_string(), size));
-        }
-    }
-    out
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 fn slim_one(
@@ -596,52 +541,6 @@ fn slim_one(
         cache_hit: false,
         optional,
     })
-}
-
-/// Replace the wheel's `*.dist-info/RECORD` (when kept) by one that lists every file of the
-/// plan with its sha256 and size: stripped libraries get their new hashes, dropped files
-/// disappear, added bytecode appears. Hashes of unchanged files come from the wheel's RECORD when
-/// it lists them with the right size, otherwise from the bytes.
-fn rewrite_record(
-    wheel: &Wheel,
-    plan: &mut BTreeMap<ArchivePath, (Content, usize)>,
-) -> Result<(), SlimError> {
-    let Some(di) = wheel.dist_info_dir() else {
-        return Ok(());
-    };
-    let Ok(record_path) = ArchivePath::new(&format!("{di}/RECORD")) else {
-        return Ok(());
-    };
-    let Some((Content::Raw(record_entry), ri)) = plan.get(&record_path) else {
-        return Ok(());
-    };
-    let ri = *ri;
-    let original = parse_record(&String::from_utf8_lossy(
-        &wheel.read_entry(record_entry.index)?,
-    ));
-    let mut body = String::new();
-    for (path, (content, _)) in plan.iter() {
-        let field = csv_field(path.as_str());
-        if path == &record_path {
-            body.push_str(&format!("{field},,\n"));
-            continue;
-        }
-        let (hash, size) = match content {
-            Content::Raw(e) => match original.get(e.path.as_str()) {
-                Some((h, size)) if *size == e.size => (h.clone(), e.size),
-                _ => (record_hash(&wheel.read_entry(e.index)?), e.size),
-            },
-            Content::New(p, _, h) => (h.clone(), p.size),
-        };
-        body.push_str(&format!("{field},{hash},{size}\n"));
-    }
-    let prepared =
-        Prepared::compress(body.as_bytes()).map_err(|e| SlimError::Write(e.to_string()))?;
-    plan.insert(
-        record_path,
-        (Content::New(prepared, false, String::new()), ri),
-    );
-    Ok(())
 }
 
 /// One ELF file after the strip attempt.

@@ -9,6 +9,7 @@ mod harness;
 mod hostile;
 mod image;
 mod layers;
+mod library;
 mod lock;
 mod network;
 mod registry;

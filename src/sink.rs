@@ -1,5 +1,8 @@
 //! The archive sink: the one place where archive bytes are written, canonically.
 //!
+//! It sits with the data formats (beside [`crate::wheel`]), below slim and emit: slim writes its
+//! cached per-wheel fragments through it, emit writes every artifact through it.
+//!
 //! [`ArchiveSink`] is the seam every emitter writes through (function zip now; layer zips and
 //! image tar layers use the same shape). The sink alone decides header bytes, so callers cannot
 //! leak host metadata: one timestamp for every entry ([`Epoch`], from `SOURCE_DATE_EPOCH` or

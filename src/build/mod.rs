@@ -1,0 +1,524 @@
+//! The build as a library call: the composition root of the pipeline.
+//!
+//! [`build`] takes plain, already resolved settings ([`BuildRequest`]; no command-line types) and
+//! runs the stages in order, returning everything a front end needs to report on
+//! ([`BuildOutcome`]): the manifests written, warnings, the limit and gate results, the verify
+//! status and timings. It never prints; progress goes to the [`Reporter`] it is given.
+//!
+//! ```text
+//! inputs ─► lock ─► fetch ─► slim (within the bytecode budget) ─► audit ─► emit ─► manifest ─► verify
+//! ```
+//!
+//! - [`sources`]: reading the input, opening cache and indexes, locking (shared with `lock`).
+//! - [`slimming`]: recipes, the bytecode plan and slimming within the size budget; the audit.
+//! - [`units`]: function and layer zips with their manifests, layers, Lambda's limit.
+//! - [`image`]: `--format image`.
+//! - [`check`]: the import check after a function-zip build.
+
+pub mod check;
+pub mod image;
+pub mod slimming;
+pub mod sources;
+pub mod units;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::artifact::{ArtifactKind, ArtifactManifest, LayerRef, manifest_path};
+use crate::emit::ConflictPolicy;
+use crate::emit::layer::LayerLayout;
+use crate::fetch::{CheckPolicy, FetchStats, check_wheels, fetch};
+use crate::progress::Reporter;
+use crate::report::GateFailure;
+use crate::resolve::solver::Prerelease;
+use crate::sink::Epoch;
+use crate::slim::SlimmedWheel;
+use crate::target::Target;
+use crate::wheel::integrity::SizeLimit;
+
+pub use check::VerifyMode;
+pub use slimming::SlimRequest;
+pub use sources::IndexSettings;
+
+/// Lambda's limit on function + layers, unzipped.
+pub const UNZIPPED_LIMIT: u64 = 262_144_000;
+/// Lambda's limit on a zip uploaded directly (not via S3).
+pub const DIRECT_UPLOAD_LIMIT: u64 = 50 * 1024 * 1024;
+
+/// What to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// A function zip: packages and handler code at the root.
+    Zip,
+    /// One or more layer zips.
+    Layer,
+    /// An OCI image on a Lambda base image.
+    Image,
+}
+
+/// Size gates: fail when exceeded (not at exactly the limit).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gates {
+    pub max_unzipped: Option<u64>,
+    pub max_zipped: Option<u64>,
+}
+
+/// Image settings (`--format image`).
+#[derive(Debug, Clone, Default)]
+pub struct ImageRequest {
+    /// `MODULE.FUNCTION`, the image's CMD.
+    pub handler: Option<String>,
+    /// Base image reference or `oci-layout:DIR[:TAG]`; `None`: the runtime's AWS base image.
+    pub base: Option<String>,
+    /// `oci-layout:DIR[:TAG]` / `docker-archive:FILE.tar[:TAG]`.
+    pub outputs: Vec<String>,
+    /// Registry reference to push to.
+    pub push: Option<String>,
+    /// Distributions at least this large (unzipped) get their own layer.
+    pub heavy_threshold: u64,
+}
+
+/// Every setting of one build, resolved (defaults applied, target parsed).
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    /// The input file; `None`: found in the current directory.
+    pub requirements: Option<PathBuf>,
+    pub extras: Vec<String>,
+    pub groups: Vec<String>,
+    pub prerelease: Prerelease,
+    pub target: Target,
+    pub format: OutputFormat,
+    /// `None`: `dist/<input stem>.zip`.
+    pub output: Option<PathBuf>,
+    /// Handler code directory.
+    pub src: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+    pub offline: bool,
+    pub index: IndexSettings,
+    pub on_conflict: ConflictPolicy,
+    pub slim: SlimRequest,
+    pub gates: Gates,
+    pub layer_layout: LayerLayout,
+    /// Layers: `auto` or a spec file.
+    pub split: Option<String>,
+    pub layer_budget: Option<u64>,
+    /// Manifests of layers the function zip is built against.
+    pub exclude_layers: Vec<PathBuf>,
+    pub image: ImageRequest,
+    /// Check Lambda's unzipped limit (off: `--no-limit-check`).
+    pub limit_check: bool,
+    /// Refuse wheels declaring more than this, unzipped, for images (or without the limit check).
+    pub max_image_size: u64,
+    /// Check every wheel's RECORD (off: ship mismatching wheels with a warning).
+    pub verify_record: bool,
+    /// ABI audit errors fail the build (off: they are warnings).
+    pub audit_fails: bool,
+    pub verify: VerifyMode,
+}
+
+/// One artifact written (or found up to date).
+#[derive(Debug, Clone)]
+pub struct BuiltArtifact {
+    pub output: PathBuf,
+    pub manifest_file: PathBuf,
+    pub manifest: ArtifactManifest,
+    /// Already up to date: not rewritten.
+    pub unchanged: bool,
+    /// Seconds from the start of the build until this artifact was done.
+    pub seconds: f64,
+}
+
+/// How long each stage took.
+#[derive(Debug, Clone, Default)]
+pub struct Timings {
+    pub lock: Duration,
+    pub fetch: Duration,
+    pub slim: Duration,
+    pub emit: Duration,
+    pub verify: Duration,
+    pub total: Duration,
+}
+
+/// The import check after a function-zip build.
+#[derive(Debug, Clone)]
+pub struct VerifyStep {
+    /// `verified …`, `not verified: …` or `verify failed: …`.
+    pub status: String,
+    /// The full report when the check ran now (not when skipped or remembered from the cache).
+    pub report: Option<crate::verify::VerifyReport>,
+}
+
+/// Everything a build produced.
+#[derive(Debug, Clone)]
+pub struct BuildOutcome {
+    pub format: OutputFormat,
+    /// Function zip: one; layers: one per layer, in order; image: none (see `image`).
+    pub artifacts: Vec<BuiltArtifact>,
+    /// The image, for `--format image`.
+    pub image: Option<image::BuiltImageSummary>,
+    pub stats: FetchStats,
+    /// Lambda's combined unzipped limit exceeded: why, and what would fit.
+    pub over_limit: Option<String>,
+    /// Size gates that failed (checked only when the limit was not exceeded).
+    pub gate_failures: Vec<GateFailure>,
+    /// Function zips: the import check.
+    pub verify: Option<VerifyStep>,
+    pub timings: Timings,
+}
+
+impl BuildOutcome {
+    /// Whether every check the request asked for passed (exit 0 rather than 1).
+    pub fn passed(&self) -> bool {
+        self.over_limit.is_none()
+            && self.gate_failures.is_empty()
+            && self
+                .verify
+                .as_ref()
+                .and_then(|v| v.report.as_ref())
+                .is_none_or(|r| r.ok())
+    }
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The request cannot be built as asked (a bad combination of settings, a missing setting).
+    #[error("{0}")]
+    Request(String),
+    /// The ABI audit found problems that would break imports.
+    #[error("{0}")]
+    Audit(String),
+    /// The function and the layers it is built against disagree.
+    #[error("{0}")]
+    Layers(String),
+    #[error("building {}", path.display())]
+    Emit {
+        path: PathBuf,
+        #[source]
+        source: crate::emit::EmitError,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Target(#[from] crate::target::TargetError),
+    #[error(transparent)]
+    Input(#[from] crate::resolve::inputs::InputError),
+    #[error(transparent)]
+    Requirements(#[from] crate::requirements::RequirementsError),
+    #[error(transparent)]
+    Lock(#[from] crate::resolve::pylock::LockError),
+    #[error(transparent)]
+    Solve(#[from] crate::resolve::solver::SolveError),
+    #[error(transparent)]
+    Resolve(#[from] crate::resolve::ResolveError),
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
+    #[error(transparent)]
+    Fetch(#[from] crate::fetch::FetchError),
+    #[error(transparent)]
+    Integrity(#[from] crate::wheel::integrity::IntegrityError),
+    #[error(transparent)]
+    Recipe(#[from] crate::slim::recipe::RecipeError),
+    #[error(transparent)]
+    Bytecode(#[from] crate::slim::bytecode::BytecodeError),
+    #[error(transparent)]
+    Slim(#[from] crate::slim::SlimError),
+    #[error(transparent)]
+    EmitStage(#[from] crate::emit::EmitError),
+    #[error(transparent)]
+    Layer(#[from] crate::emit::layer::LayerError),
+    #[error(transparent)]
+    Image(#[from] crate::emit::image::ImageError),
+    #[error(transparent)]
+    Registry(#[from] crate::emit::registry::RegistryError),
+    #[error(transparent)]
+    Manifest(#[from] crate::artifact::ManifestError),
+    #[error(transparent)]
+    Verify(#[from] crate::verify::VerifyError),
+}
+
+/// `dist/<input stem>.zip`.
+pub fn default_output(requirements: &std::path::Path) -> PathBuf {
+    let stem = requirements
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or("lambda");
+    let stem = stem
+        .strip_suffix(".txt")
+        .or_else(|| stem.strip_suffix(".in"))
+        .unwrap_or(stem);
+    let stem = stem.strip_suffix(".lock").unwrap_or(stem);
+    let stem = if stem.is_empty() { "lambda" } else { stem };
+    PathBuf::from("dist").join(format!("{stem}.zip"))
+}
+
+/// How large one wheel may be, unzipped, for this build's format (checked from declared sizes
+/// before anything is inflated).
+fn wheel_limit(req: &BuildRequest) -> SizeLimit {
+    if req.format == OutputFormat::Image || !req.limit_check {
+        SizeLimit {
+            bytes: req.max_image_size,
+            what: "the image size cap (--max-image-size)".to_string(),
+        }
+    } else {
+        SizeLimit {
+            bytes: UNZIPPED_LIMIT,
+            what: "Lambda's unzipped limit for zips and layers".to_string(),
+        }
+    }
+}
+
+/// Build what `req` asks for: inputs → lock → fetch → slim → audit → emit → manifest → verify.
+pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome, BuildError> {
+    let started = Instant::now();
+    let mut timings = Timings::default();
+    check_request(req)?;
+    let target = &req.target;
+
+    // Inputs and lock.
+    let sources::Locked {
+        input,
+        sources,
+        lock,
+        pinned,
+    } = sources::read_and_lock(
+        &sources::LockRequest {
+            requirements: req.requirements.as_deref(),
+            extra: &req.extras,
+            group: &req.groups,
+            cache_dir: req.cache_dir.as_deref(),
+            offline: req.offline,
+            index: &req.index,
+            prerelease: req.prerelease,
+        },
+        target,
+        reporter,
+    )?;
+    timings.lock = started.elapsed();
+
+    // Fetch, then check every wheel's declared size and RECORD.
+    let step = Instant::now();
+    let (wheels, stats) = fetch(
+        &lock,
+        &sources.cache,
+        sources.http.as_ref(),
+        req.offline,
+        reporter,
+    )?;
+    let mut warnings = lock.warnings.clone();
+    warnings.extend(check_wheels(
+        &wheels,
+        &sources.cache,
+        &CheckPolicy {
+            limit: wheel_limit(req),
+            verify_record: req.verify_record,
+        },
+    )?);
+    timings.fetch = step.elapsed();
+
+    // Slim: recipes, strip, bytecode (cached per wheel), within the size budget.
+    let step = Instant::now();
+    let output = req
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&input.path));
+    let manifest_file = manifest_path(&output);
+    let epoch = Epoch::from_env();
+    let recipes = slimming::load_recipes(&req.slim)?;
+    let plan = slimming::bytecode_plan(&req.slim, target, &mut warnings)?;
+    let src_digests = match &req.src {
+        Some(src) => crate::emit::zip::src_digests(src, &[output.clone(), manifest_file.clone()])?,
+        None => Vec::new(),
+    };
+    let job = slimming::SlimJob {
+        req,
+        wheels: &wheels,
+        recipes: &recipes,
+        epoch,
+        sources: &sources,
+        reporter,
+        src_digests: &src_digests,
+    };
+    let slimmed = slimming::slim_within_budget(&job, plan)?;
+    timings.slim = step.elapsed();
+
+    // ABI audit before anything is written.
+    let findings = slimming::audit_gate(req, &slimmed.wheels, &mut warnings)?;
+
+    // Emit the artifacts and their manifests.
+    let step = Instant::now();
+    let dists: std::collections::BTreeSet<String> =
+        wheels.iter().map(|w| w.locked.name.clone()).collect();
+    let stale_rules = recipes.stale(&dists);
+    let ctx = units::Ctx {
+        req,
+        input: &input.path,
+        epoch,
+        recipes: &recipes,
+        plan: &slimmed.plan,
+        bytecode_note: slimmed.note.as_deref(),
+        findings: &findings,
+        stale_rules: &stale_rules,
+        warnings: &warnings,
+        skipped: &pinned.skipped,
+        reporter,
+        started,
+    };
+    let mut outcome = BuildOutcome {
+        format: req.format,
+        artifacts: Vec::new(),
+        image: None,
+        stats,
+        over_limit: None,
+        gate_failures: Vec::new(),
+        verify: None,
+        timings: Timings::default(),
+    };
+    match req.format {
+        OutputFormat::Zip => {
+            let layers = units::read_layers(&req.exclude_layers)?;
+            let function = function_unit(
+                &ctx,
+                &output,
+                &slimmed.wheels,
+                &wheels,
+                &layers,
+                &src_digests,
+            )?;
+            let built = units::emit_unit(&ctx, &function, &wheels)?;
+            timings.emit = step.elapsed();
+            let mut counted = vec![built.manifest.clone()];
+            counted.extend(layers);
+            outcome.over_limit = units::over_limit(req, &counted);
+            if outcome.over_limit.is_none() {
+                let step = Instant::now();
+                outcome.verify = Some(check::verify_after_build(
+                    req,
+                    &built.output,
+                    &built.manifest,
+                    &slimmed.plan,
+                    &sources,
+                    reporter,
+                )?);
+                timings.verify = step.elapsed();
+                outcome.gate_failures = gate_failures(req, std::slice::from_ref(&built.manifest));
+            }
+            outcome.artifacts.push(built);
+        }
+        OutputFormat::Image => {
+            let image = image::build_image(&ctx, &slimmed.wheels, &sources.cache)?;
+            timings.emit = step.elapsed();
+            outcome.gate_failures = gate_failures(req, std::slice::from_ref(&image.manifest));
+            outcome.image = Some(image);
+        }
+        OutputFormat::Layer => {
+            outcome.artifacts = units::emit_layers(&ctx, &slimmed.wheels, &wheels, &output)?;
+            timings.emit = step.elapsed();
+            let manifests: Vec<ArtifactManifest> = outcome
+                .artifacts
+                .iter()
+                .map(|a| a.manifest.clone())
+                .collect();
+            outcome.over_limit = units::over_limit(req, &manifests);
+            if outcome.over_limit.is_none() {
+                outcome.gate_failures = gate_failures(req, &manifests);
+            }
+        }
+    }
+    timings.total = started.elapsed();
+    outcome.timings = timings;
+    Ok(outcome)
+}
+
+/// Refuse combinations that cannot be built, before any work.
+fn check_request(req: &BuildRequest) -> Result<(), BuildError> {
+    if req.verify == VerifyMode::Require && req.format != OutputFormat::Zip {
+        return Err(BuildError::Request(
+            "--verify checks function zips (with the layers given by --exclude-layer); build the function zip with --verify, or unpack an image with umoci and import from its /var/task".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// The function zip: every slimmed wheel but those the `--exclude-layer` layers hold (which
+/// must be the same versions), plus the handler code.
+fn function_unit(
+    ctx: &units::Ctx<'_>,
+    output: &std::path::Path,
+    slimmed: &[SlimmedWheel],
+    wheels: &[crate::fetch::FetchedWheel],
+    layers: &[ArtifactManifest],
+    src_digests: &[(String, String)],
+) -> Result<units::Unit, BuildError> {
+    let in_layers: std::collections::BTreeMap<&str, &str> = layers
+        .iter()
+        .flat_map(|m| {
+            m.packages
+                .iter()
+                .map(|p| (p.name.as_str(), p.version.as_str()))
+        })
+        .collect();
+    for w in wheels {
+        if let Some(v) = in_layers.get(w.locked.name.as_str())
+            && *v != w.locked.version
+        {
+            return Err(BuildError::Layers(format!(
+                "{} is {} in {} but {v} in the layer; the function would import the layer's copy\n  hint: build the layer and the function from the same lock",
+                w.locked.name,
+                w.locked.version,
+                ctx.input.display()
+            )));
+        }
+    }
+    Ok(units::Unit {
+        output: output.to_path_buf(),
+        kind: ArtifactKind::FunctionZip,
+        prefix: String::new(),
+        slimmed: slimmed
+            .iter()
+            .filter(|s| !in_layers.contains_key(s.wheel.locked.name.as_str()))
+            .cloned()
+            .collect(),
+        src: ctx.req.src.clone(),
+        src_digests: src_digests.to_vec(),
+        layers: layers
+            .iter()
+            .map(|m| LayerRef {
+                file: m.artifact.file.clone(),
+                sha256: m.artifact.sha256.clone(),
+                unzipped_size: m.artifact.unzipped_size,
+                distributions: m.packages.iter().map(|p| p.name.clone()).collect(),
+            })
+            .collect(),
+    })
+}
+
+/// The `max_unzipped` / `max_zipped` gates over these manifests.
+fn gate_failures(req: &BuildRequest, manifests: &[ArtifactManifest]) -> Vec<GateFailure> {
+    let r = crate::report::build(manifests);
+    crate::report::gate(&r, req.gates.max_unzipped, req.gates.max_zipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn output_names() {
+        assert_eq!(
+            default_output(Path::new("requirements/datasci-py312.lock.txt")),
+            PathBuf::from("dist/datasci-py312.zip")
+        );
+        assert_eq!(
+            default_output(Path::new("req.in")),
+            PathBuf::from("dist/req.zip")
+        );
+    }
+}

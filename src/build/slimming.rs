@@ -1,0 +1,334 @@
+//! The slim and audit steps of a build: the recipe set, the bytecode plan, slimming within
+//! the size budget (narrowing or dropping bytecode rather than going over it) and the ABI audit.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::sources::Sources;
+use super::{BuildError, BuildRequest, OutputFormat, UNZIPPED_LIMIT};
+use crate::cache::sha256_hex;
+use crate::fetch::FetchedWheel;
+use crate::progress::Reporter;
+use crate::sink::Epoch;
+use crate::slim::audit::{Finding, Severity, audit};
+use crate::slim::bytecode::{BytecodeMode, BytecodePlan, find_python};
+use crate::slim::recipe::{Profile, RecipeSet};
+use crate::slim::trace::TraceRoots;
+use crate::slim::{SlimSettings, SlimmedWheel, slim};
+use crate::target::Target;
+
+/// How wheels are slimmed (shared by build and explain).
+#[derive(Debug, Clone)]
+pub struct SlimRequest {
+    pub profile: Profile,
+    /// Extra recipe files.
+    pub recipes: Vec<PathBuf>,
+    pub keep: Vec<String>,
+    pub drop: Vec<String>,
+    pub force_drop: Vec<String>,
+    /// `None`: compile when an interpreter of the target version is found.
+    pub bytecode: Option<BytecodeMode>,
+    /// Interpreter of the target version; `None`: found on PATH or in pyenv.
+    pub python: Option<PathBuf>,
+    /// Compile only what importing this handler loads.
+    pub bytecode_for_imports: Option<String>,
+}
+
+/// Load the effective recipe set.
+pub fn load_recipes(s: &SlimRequest) -> Result<RecipeSet, BuildError> {
+    let files: Vec<&Path> = s.recipes.iter().map(PathBuf::as_path).collect();
+    let mut set = RecipeSet::load(s.profile, &files, &s.keep, &s.drop)?;
+    set.add_force_drops(&s.force_drop)?;
+    Ok(set)
+}
+
+/// Decide the bytecode plan: explicit mode needs an interpreter; the default compiles when one
+/// of the target version is found and otherwise warns what that costs.
+pub fn bytecode_plan(
+    s: &SlimRequest,
+    target: &Target,
+    warnings: &mut Vec<String>,
+) -> Result<BytecodePlan, BuildError> {
+    let python = s
+        .python
+        .clone()
+        .or_else(|| find_python(target.runtime.minor()));
+    match (s.bytecode, python) {
+        (Some(BytecodeMode::None), _) => Ok(BytecodePlan::none()),
+        (Some(mode), Some(py)) => Ok(BytecodePlan::new(mode, &py, target)?),
+        (None, Some(py)) => Ok(BytecodePlan::new(BytecodeMode::Compile, &py, target)?),
+        (Some(_), None) => Err(BuildError::Request(format!(
+            "--bytecode needs a Python {} interpreter and none was found on PATH or in pyenv\n  hint: install python3.{} or pass --python PATH",
+            target.python_version(),
+            target.runtime.minor()
+        ))),
+        (None, None) => {
+            warnings.push(format!(
+                "no python3.{} found: shipping without bytecode, so every cold start compiles what it imports (typically 2-3x slower imports); install python3.{} or pass --python",
+                target.runtime.minor(),
+                target.runtime.minor()
+            ));
+            Ok(BytecodePlan::none())
+        }
+    }
+}
+
+/// The cache's record directory for import traces (`.py` files by distribution).
+const TRACES: &str = "trace-v1";
+
+/// What slimming a build needs.
+pub struct SlimJob<'a> {
+    pub req: &'a BuildRequest,
+    pub wheels: &'a [FetchedWheel],
+    pub recipes: &'a RecipeSet,
+    pub epoch: Epoch,
+    pub sources: &'a Sources,
+    pub reporter: &'a dyn Reporter,
+    pub src_digests: &'a [(String, String)],
+}
+
+impl SlimJob<'_> {
+    fn slim(&self, plan: &BytecodePlan) -> Result<Vec<SlimmedWheel>, BuildError> {
+        // Rule hits are counted per pass; the last pass is the build's.
+        self.recipes.reset_hits();
+        Ok(slim(
+            self.wheels,
+            &self.req.target,
+            &SlimSettings {
+                recipes: self.recipes,
+                bytecode: plan,
+                epoch: self.epoch,
+            },
+            &self.sources.cache,
+            self.reporter,
+        )?)
+    }
+
+    /// Which modules importing `roots` loads, traced on `bare` (fragments without bytecode) and
+    /// cached under the fragments, the handler code, the roots and the interpreter.
+    fn trace(
+        &self,
+        bare: &[SlimmedWheel],
+        roots: TraceRoots<'_>,
+        plan: &BytecodePlan,
+    ) -> Result<BTreeMap<String, BTreeSet<String>>, BuildError> {
+        let what = match roots {
+            TraceRoots::Handler(h) => h.to_string(),
+            TraceRoots::TopLevel => "<top-level>".to_string(),
+        };
+        let key = sha256_hex(
+            format!(
+                "{:?}|{:?}|{what}|{}",
+                bare.iter().map(|s| &s.fragment).collect::<Vec<_>>(),
+                self.src_digests,
+                plan.python_version
+            )
+            .as_bytes(),
+        );
+        let cache = &self.sources.cache;
+        if let Some(subset) = cache
+            .read_record(TRACES, &key)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
+            return Ok(subset);
+        }
+        let mut behind = Vec::new();
+        if let Some(python) = &plan.python
+            && bare.iter().any(|s| {
+                s.meta
+                    .records
+                    .iter()
+                    .any(|r| r.rule.as_deref() == Some("runtime-provided"))
+            })
+        {
+            // The cached runtime directory verify and bench use.
+            behind.push(crate::verify::runtime_dir(
+                &self.req.target,
+                python,
+                false,
+                cache,
+                &self.sources.client,
+                self.sources.http.as_ref(),
+                self.reporter,
+            )?);
+        }
+        let src = match roots {
+            TraceRoots::Handler(_) => self.req.src.as_deref(),
+            TraceRoots::TopLevel => None,
+        };
+        let subset = crate::slim::trace::imported_files(bare, src, roots, plan, &behind)?;
+        cache.write_record(
+            TRACES,
+            &key,
+            &serde_json::to_vec(&subset).unwrap_or_default(),
+        )?;
+        Ok(subset)
+    }
+
+    /// The budget bytecode must fit in: Lambda's unzipped limit for zips and layers (unless
+    /// the limit check is off) and the `max_unzipped` gate.
+    fn budget(&self) -> Option<u64> {
+        let lambda = (self.req.format != OutputFormat::Image && self.req.limit_check)
+            .then_some(UNZIPPED_LIMIT);
+        match (lambda, self.req.gates.max_unzipped) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Unzipped bytes of the slimmed wheels plus the handler code.
+fn unzipped(slimmed: &[SlimmedWheel], src_digests: &[(String, String)], src: Option<&Path>) -> u64 {
+    let wheels: u64 = slimmed
+        .iter()
+        .flat_map(|s| &s.entries)
+        .map(|e| e.size)
+        .sum();
+    let src: u64 = src
+        .map(|dir| {
+            src_digests
+                .iter()
+                .filter_map(|(rel, _)| std::fs::metadata(dir.join(rel)).ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    wheels + src
+}
+
+/// The slimmed wheels, the bytecode plan they were compiled with and, when bytecode was
+/// narrowed or left out to fit the budget, why.
+pub struct Slimmed {
+    pub wheels: Vec<SlimmedWheel>,
+    pub plan: BytecodePlan,
+    pub note: Option<String>,
+}
+
+/// Slim with bytecode, but never let bytecode push the build over its budget: compile every
+/// module (or what the handler imports, with `bytecode_for_imports`); when that does not fit,
+/// only what importing each distribution's top-level packages loads; then nothing.
+pub fn slim_within_budget(
+    job: &SlimJob<'_>,
+    mut plan: BytecodePlan,
+) -> Result<Slimmed, BuildError> {
+    let done = |wheels, plan, note| Ok(Slimmed { wheels, plan, note });
+    let none = BytecodePlan {
+        mode: BytecodeMode::None,
+        subset: None,
+        ..plan.clone()
+    };
+    let handler = job
+        .req
+        .slim
+        .bytecode_for_imports
+        .as_deref()
+        .filter(|_| plan.mode != BytecodeMode::None);
+    let slimmed = match handler {
+        Some(handler) => {
+            // Slim without bytecode, trace the import on that, then compile what it loaded.
+            let bare = job.slim(&none)?;
+            plan.subset = Some(job.trace(&bare, TraceRoots::Handler(handler), &plan)?);
+            job.slim(&plan)?
+        }
+        None => job.slim(&plan)?,
+    };
+    let size = |s: &[SlimmedWheel]| unzipped(s, job.src_digests, job.req.src.as_deref());
+    let Some(budget) = job.budget() else {
+        return done(slimmed, plan, None);
+    };
+    let full = size(&slimmed);
+    if plan.mode == BytecodeMode::None || full <= budget {
+        return done(slimmed, plan, None);
+    }
+    let mb = crate::report::render::mb;
+    let what = if plan.subset.is_some() {
+        "the handler's imports"
+    } else {
+        "every module"
+    };
+    let bare = job.slim(&none)?;
+    if plan.subset.is_none() {
+        let narrowed = BytecodePlan {
+            subset: Some(job.trace(&bare, TraceRoots::TopLevel, &plan)?),
+            ..plan.clone()
+        };
+        let slimmed = job.slim(&narrowed)?;
+        let n = size(&slimmed);
+        if n <= budget {
+            return done(
+                slimmed,
+                narrowed,
+                Some(format!(
+                    "compiled only what importing each distribution's top-level packages loads ({}): compiling every module would make {} unzipped, over the {} budget",
+                    mb(n),
+                    mb(full),
+                    mb(budget)
+                )),
+            );
+        }
+    }
+    let note = format!(
+        "none: compiling {what} would make {} unzipped, over the {} budget; without bytecode it is {} (cold starts compile what they import)",
+        mb(full),
+        mb(budget),
+        mb(size(&bare))
+    );
+    done(bare, none, Some(note))
+}
+
+/// Audit every ELF file of the slimmed wheels against the target: errors fail the build
+/// (unless the request says otherwise, then they are warnings, like the audit's warnings).
+pub fn audit_gate(
+    req: &BuildRequest,
+    slimmed: &[SlimmedWheel],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Finding>, BuildError> {
+    let findings = audit_bundle(slimmed, req.src.as_deref(), &req.target);
+    let errors: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
+    if !errors.is_empty() && req.audit_fails {
+        return Err(BuildError::Audit(format!(
+            "ABI audit: {} problem(s) would break imports on {}:\n{}\n  hint: fix the pins (or the runtime), or build anyway with --no-audit",
+            errors.len(),
+            req.target,
+            errors
+                .iter()
+                .take(20)
+                .map(|f| format!("    {} {}: {}", f.code, f.path, f.message))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )));
+    }
+    for f in &findings {
+        if f.severity == Severity::Warning || !req.audit_fails {
+            warnings.push(format!("audit {} {}: {}", f.code, f.path, f.message));
+        }
+    }
+    Ok(findings)
+}
+
+/// Every ELF file of the slimmed wheels, audited against the target.
+fn audit_bundle(slimmed: &[SlimmedWheel], src: Option<&Path>, target: &Target) -> Vec<Finding> {
+    let mut bundle = BTreeSet::new();
+    let mut elfs = Vec::new();
+    let mut optional = BTreeMap::new();
+    for s in slimmed {
+        optional.extend(s.optional.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for e in &s.entries {
+            if let Some(base) = e.path.as_str().rsplit('/').next() {
+                bundle.insert(base.to_string());
+            }
+        }
+        elfs.extend(s.meta.elf.iter().cloned());
+    }
+    if let Some(src) = src {
+        for e in walkdir::WalkDir::new(src).into_iter().flatten() {
+            if e.file_type().is_file() {
+                bundle.insert(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    audit(&elfs, &bundle, target, &optional)
+}

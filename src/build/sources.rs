@@ -1,0 +1,211 @@
+//! The build's first two steps, shared by `build` and `lock`: find and read the input, open
+//! the cache and package sources it names, and lock it for one target.
+
+use std::path::{Path, PathBuf};
+
+use super::BuildError;
+use crate::cache::Cache;
+use crate::http::Http;
+use crate::progress::Reporter;
+use crate::requirements::{IndexOptions, PinnedSet, RequirementSet};
+use crate::resolve::index::{DEFAULT_INDEX, IndexClient};
+use crate::resolve::inputs::{self, InputKind};
+use crate::resolve::solver::{Prerelease, Provider};
+use crate::resolve::{Lock, pylock, resolve_pinned};
+use crate::target::Target;
+
+/// Where packages come from, as given on the command line (or by any other front end).
+#[derive(Debug, Clone, Default)]
+pub struct IndexSettings {
+    /// Primary index; `None` falls back to the requirements file, then the environment.
+    pub index_url: Option<String>,
+    pub extra_index_url: Vec<String>,
+    pub find_links: Vec<String>,
+    pub no_index: bool,
+}
+
+/// Merge the given settings, the requirements file and the environment into index settings.
+/// Precedence for the primary index: given, requirements file, environment, default.
+pub fn index_sources(given: &IndexSettings, file: &IndexOptions) -> (Vec<String>, Vec<String>) {
+    let no_index = given.no_index || file.no_index;
+    let mut indexes = Vec::new();
+    if !no_index {
+        let env = std::env::var("PIP_INDEX_URL")
+            .ok()
+            .or_else(|| std::env::var("UV_INDEX_URL").ok())
+            .filter(|s| !s.trim().is_empty());
+        let primary = given
+            .index_url
+            .clone()
+            .or_else(|| file.index_url.clone())
+            .or(env)
+            .unwrap_or_else(|| DEFAULT_INDEX.to_string());
+        indexes.push(primary);
+        for extra in file.extra_index_urls.iter().chain(&given.extra_index_url) {
+            if !indexes.contains(extra) {
+                indexes.push(extra.clone());
+            }
+        }
+    }
+    let mut find_links: Vec<String> = given.find_links.clone();
+    for f in &file.find_links {
+        if !find_links.contains(f) {
+            find_links.push(f.clone());
+        }
+    }
+    (indexes, find_links)
+}
+
+/// Cache, HTTP client and index client, set up the same way for every command that fetches.
+pub struct Sources {
+    pub cache: Cache,
+    pub http: Option<Http>,
+    pub client: IndexClient,
+}
+
+/// Open the cache and the package sources: `index` settings, then the requirements file's
+/// options (`file`), then the environment (see [`index_sources`]).
+pub fn open_sources(
+    cache_dir: Option<&Path>,
+    offline: bool,
+    index: &IndexSettings,
+    file: &IndexOptions,
+) -> Result<Sources, BuildError> {
+    let root = cache_dir.map_or_else(Cache::default_root, Path::to_path_buf);
+    let cache = Cache::open(&root)?;
+    let http = if offline { None } else { Some(Http::new()?) };
+    let (indexes, find_links) = index_sources(index, file);
+    let client = IndexClient::new(http.clone(), cache.clone(), indexes, find_links, offline);
+    Ok(Sources {
+        cache,
+        http,
+        client,
+    })
+}
+
+/// What a command was asked to build or lock from.
+pub struct Input {
+    pub path: PathBuf,
+    pub kind: InputKind,
+    /// Requirements read from a requirements file or pyproject.toml (None for locks).
+    pub set: Option<RequirementSet>,
+}
+
+/// Find and read the input: the given file, or the project's own in the current directory.
+pub fn read_input(
+    given: Option<&Path>,
+    target: &Target,
+    extras: &[String],
+    groups: &[String],
+) -> Result<Input, BuildError> {
+    let path = match given {
+        Some(p) => p.to_path_buf(),
+        None => inputs::find_input(Path::new("."))?,
+    };
+    let kind = inputs::kind_of(&path);
+    let set = match kind {
+        InputKind::Requirements => Some(crate::requirements::read_requirements(&path, target)?),
+        InputKind::Pyproject => Some(inputs::read_pyproject(&path, target, extras, groups)?),
+        InputKind::Pylock | InputKind::UvLock => None,
+    };
+    if !extras.is_empty() && kind == InputKind::Requirements {
+        return Err(BuildError::Request(
+            "--extra applies to pyproject.toml and uv.lock inputs; write `name[extra]` in a requirements file".to_string(),
+        ));
+    }
+    Ok(Input { path, kind, set })
+}
+
+/// Turn an input into the wheels to use: a pylock.toml or uv.lock is read as is; a pinned
+/// requirements file needs only a wheel choice per pin; loose requirements (or constraints) are
+/// resolved first.
+#[allow(clippy::too_many_arguments)]
+pub fn lock_input(
+    input: &Input,
+    target: &Target,
+    extras: &[String],
+    client: &IndexClient,
+    cache: &Cache,
+    http: Option<&Http>,
+    prerelease: Prerelease,
+    reporter: &dyn Reporter,
+) -> Result<(Lock, PinnedSet), BuildError> {
+    let empty = || PinnedSet {
+        pins: Vec::new(),
+        index: Default::default(),
+        skipped: Vec::new(),
+    };
+    let Some(set) = &input.set else {
+        let lock = match input.kind {
+            InputKind::UvLock => inputs::read_uv_lock(&input.path, target, extras)?,
+            _ => pylock::read(&input.path, target)?,
+        };
+        return Ok((lock, empty()));
+    };
+    let pinned = if set.unpinned.is_empty() && set.constraints.is_empty() {
+        set.pinned.clone()
+    } else {
+        let provider = Provider::new(
+            client,
+            cache,
+            http,
+            target,
+            &set.requirements,
+            &set.constraints,
+            prerelease,
+        )?;
+        pylock::resolve_requirements(set, &provider)?
+    };
+    let lock = resolve_pinned(&pinned, target, client, reporter)?;
+    Ok((lock, pinned))
+}
+
+/// Everything a command needs after reading its input and locking it.
+pub struct Locked {
+    pub input: Input,
+    pub sources: Sources,
+    pub lock: Lock,
+    pub pinned: PinnedSet,
+}
+
+/// How to read and lock an input (shared by `build` and `lock`).
+pub struct LockRequest<'a> {
+    pub requirements: Option<&'a Path>,
+    pub extra: &'a [String],
+    pub group: &'a [String],
+    pub cache_dir: Option<&'a Path>,
+    pub offline: bool,
+    pub index: &'a IndexSettings,
+    pub prerelease: Prerelease,
+}
+
+/// Read the input, open the sources it names, and lock it for the target.
+pub fn read_and_lock(
+    req: &LockRequest<'_>,
+    target: &Target,
+    reporter: &dyn Reporter,
+) -> Result<Locked, BuildError> {
+    let input = read_input(req.requirements, target, req.extra, req.group)?;
+    let file_index = input
+        .set
+        .as_ref()
+        .map(|s| s.pinned.index.clone())
+        .unwrap_or_default();
+    let sources = open_sources(req.cache_dir, req.offline, req.index, &file_index)?;
+    let (lock, pinned) = lock_input(
+        &input,
+        target,
+        req.extra,
+        &sources.client,
+        &sources.cache,
+        sources.http.as_ref(),
+        req.prerelease,
+        reporter,
+    )?;
+    Ok(Locked {
+        input,
+        sources,
+        lock,
+        pinned,
+    })
+}
