@@ -8,23 +8,9 @@ use std::process::{Command, Output};
 use crate::harness::*;
 use crate::slim::{manifest, python311, record, req};
 
+/// The slim tests' build (python3.11, local HTML index, `out/fn.zip`), run.
 fn build(dir: &Path, requirements: &Path, extra: &[&str]) -> Output {
-    run(lpack()
-        .current_dir(dir)
-        .arg("build")
-        .arg("-r")
-        .arg(requirements)
-        .args([
-            "--runtime",
-            "python3.11",
-            "--index-url",
-            index(IndexKind::Html),
-        ])
-        .arg("--cache-dir")
-        .arg(dir.join("cache"))
-        .arg("-o")
-        .arg(dir.join("out/fn.zip"))
-        .args(extra))
+    run(&mut crate::slim::build(dir, requirements, extra))
 }
 
 fn py(root: &Path, code: &str) -> Output {

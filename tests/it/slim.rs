@@ -12,7 +12,7 @@ pub(crate) fn req(dir: &Path, body: &str) -> PathBuf {
 }
 
 /// `lpack build` for python3.11 from the local HTML index into `dir/out/fn.zip`.
-fn build(dir: &Path, requirements: &Path, extra: &[&str]) -> Command {
+pub(crate) fn build(dir: &Path, requirements: &Path, extra: &[&str]) -> Command {
     let mut c = lpack();
     c.current_dir(dir)
         .arg("build")
