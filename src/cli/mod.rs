@@ -461,8 +461,11 @@ pub struct CacheArgs {
 pub enum CacheCommand {
     /// Print the cache directory
     Dir,
-    /// Show how much the cache holds
-    Info,
+    /// Show how much the cache holds, per kind
+    Info(cache::InfoArgs),
+    /// Remove what no longer serves: other lpack versions' entries, entries unused for a while
+    #[command(after_help = cache::PRUNE_EXAMPLES)]
+    Prune(cache::PruneArgs),
     /// Delete everything in the cache
     Clean,
 }
