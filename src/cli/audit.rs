@@ -63,6 +63,10 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .count();
+    if args.ci.wanted() {
+        super::ci::results::audit(&name, manifest.as_ref(), elfs.len(), &findings)
+            .emit(&args.ci)?;
+    }
     if args.json {
         println!(
             "{}",

@@ -128,8 +128,21 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
             "warning: --no-verify-record: wheels whose RECORD does not match their files are shipped anyway; a corrupt or tampered file would not be caught"
         );
     }
-    let outcome = crate::build::build(&req, &reporter)?;
+    let outcome = match crate::build::build(&req, &reporter) {
+        Ok(o) => o,
+        Err(e) => {
+            // CI: the error as `status=error`, in the summary and as an annotation.
+            if args.ci.wanted() {
+                let input = req.requirements.as_deref();
+                super::ci::results::error("lpack build", &e.to_string(), input).emit(&args.ci)?;
+            }
+            return Err(e.into());
+        }
+    };
     render(&args, &req, &outcome)?;
+    if args.ci.wanted() {
+        super::ci::results::build(&outcome, &req.gates, req.limit_check).emit(&args.ci)?;
+    }
     Ok(if outcome.passed() {
         Outcome::Ok
     } else {

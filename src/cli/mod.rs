@@ -9,6 +9,7 @@ pub mod audit;
 pub mod bench;
 pub mod build;
 pub mod cache;
+pub mod ci;
 pub mod explain;
 pub mod lock;
 pub mod progress;
@@ -118,6 +119,8 @@ pub struct SizeReportArgs {
     pub diff: Option<Vec<PathBuf>>,
     #[command(flatten)]
     pub gates: GateArgs,
+    #[command(flatten)]
+    pub ci: ci::CiArgs,
 }
 
 /// Size gates (shared by build and size-report); exit 1 when exceeded, 0 at exactly the limit.
@@ -185,6 +188,8 @@ pub struct AuditArgs {
     /// Machine-readable findings on stdout
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub ci: ci::CiArgs,
 }
 
 #[derive(Debug, Args)]
@@ -209,6 +214,8 @@ pub struct VerifyArgs {
     /// Machine-readable report on stdout
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub ci: ci::CiArgs,
 }
 
 #[derive(Debug, Args)]
@@ -376,6 +383,9 @@ pub struct BuildArgs {
     /// Print nothing but errors
     #[arg(short, long)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub ci: ci::CiArgs,
 }
 
 /// Where packages come from (shared by build and explain).

@@ -51,6 +51,10 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         } else {
             print_deep(&report);
         }
+        if args.ci.wanted() {
+            let name = artifact.display().to_string();
+            super::ci::results::verify(&name, &manifest, None, Some(&report)).emit(&args.ci)?;
+        }
         return Ok(if report.ok() {
             Outcome::Ok
         } else {
@@ -71,6 +75,10 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print(&report, false);
+    }
+    if args.ci.wanted() {
+        let name = artifact.display().to_string();
+        super::ci::results::verify(&name, &manifest, Some(&report), None).emit(&args.ci)?;
     }
     Ok(if report.ok() {
         Outcome::Ok

@@ -3,6 +3,7 @@
 mod bench;
 mod build;
 mod cache;
+mod ci;
 mod corpus;
 mod faults;
 mod guard;
