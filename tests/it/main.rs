@@ -18,3 +18,4 @@ mod registry;
 mod report;
 mod slim;
 mod tags;
+mod wheel;
