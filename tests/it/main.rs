@@ -1,5 +1,6 @@
 //! Integration tests: one binary, real local services, fixtures built at test time.
 
+mod action;
 mod bench;
 mod build;
 mod cache;
