@@ -301,3 +301,59 @@ fn size_report_diff_in_the_summary_and_outputs() {
         gh.outputs()
     );
 }
+
+#[test]
+fn a_failed_import_is_annotated_at_its_distribution_and_in_junit() {
+    let gh = Gh::new("ci-verify");
+    std::fs::write(
+        gh.dir.join("requirements.txt"),
+        "purelib==2.0\nfastmath==1.0\n",
+    )
+    .expect("write");
+    // Forced, the drop of an imported extension reaches verify, which the build runs.
+    let c = gh.build(&["--junit", "out/build.xml"]);
+    let args: Vec<String> = c
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .filter(|a| a != "--no-verify")
+        .collect();
+    let mut c2 = gh.lpack();
+    c2.args(&args)
+        .args(["--force-drop", "fastmath/_core*", "--verify"]);
+    drop(c);
+    let out = run(&mut c2);
+    assert_eq!(out.status.code(), Some(1), "a failed verify exits 1");
+    let notes = annotations(&out);
+    assert!(
+        notes.iter().any(|n| n.starts_with(
+            "::error file=requirements.txt,line=2,title=lpack verify%3A import fastmath::"
+        ) && n.contains("%0Acaused by: fastmath/_core")
+            && n.contains("dropped by cli.force-drop-1")),
+        "{notes:?}"
+    );
+    assert!(
+        gh.outputs().starts_with("status=failed\n"),
+        "{}",
+        gh.outputs()
+    );
+    let j = junit(&gh.dir.join("out/build.xml"));
+    let failed = j["failed"].as_array().expect("failed");
+    assert!(
+        failed
+            .iter()
+            .any(|f| f[0] == "import fastmath" && f[1] == "requirements.txt" && f[2] == "2"),
+        "{j}"
+    );
+
+    // `lpack verify` on its own reports the same, with its outputs.
+    std::fs::remove_file(&gh.output).expect("rm");
+    let out = run(gh.lpack().args(["verify", "out/fn.zip"]));
+    assert_eq!(out.status.code(), Some(1));
+    let outputs = gh.outputs();
+    assert!(
+        outputs.starts_with("status=failed\nartifact=out/fn.zip\nsha256=")
+            && outputs.ends_with("\nfailures=1\n"),
+        "{outputs}"
+    );
+    assert!(gh.summary().contains("### lpack verify: failed\n"));
+}
