@@ -46,6 +46,10 @@ fi
 # 2. The arguments: split like a shell (quotes group words), but nothing is expanded or run.
 extra=()
 if [ -n "${INPUT_ARGS:-}" ]; then
+  if ! printf '%s\n' "$INPUT_ARGS" | xargs -n1 printf '%s\n' >/dev/null; then
+    echo "::error title=lpack action::the args input does not split into words (an unmatched quote?)"
+    exit 2
+  fi
   mapfile -t extra < <(printf '%s\n' "$INPUT_ARGS" | xargs -n1 printf '%s\n')
 fi
 global=()

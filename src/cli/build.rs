@@ -18,6 +18,11 @@ Examples:
   lpack build -r requirements/datasci-py312.lock.txt --src benches/workload
   lpack build -r req.txt --runtime python3.11 --arch arm64 -o dist/fn.zip
   lpack build -r req.txt --offline --json
+  lpack build -r req.txt --max-zipped 50MiB --junit lpack-junit.xml   # CI: gates as JUnit XML
+
+On GitHub Actions (GITHUB_ACTIONS=true) --ci is on: a job summary, step outputs (status,
+artifact, sha256, zipped_bytes, unzipped_bytes, headroom_bytes, ...) and annotations at the
+requirements line of each failing package; --no-ci turns it off.
 
 The artifact is byte-reproducible: set SOURCE_DATE_EPOCH to choose its single timestamp
 (default 1980-01-01). A manifest, <artifact>.lpack.json, is written beside it.";

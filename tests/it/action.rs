@@ -126,4 +126,14 @@ fn the_action_script_builds_lpack_from_its_checkout_and_reports_to_github() {
         "{}",
         gh.outputs()
     );
+
+    // Arguments that do not split are refused, not half-passed (and never run by a shell).
+    let out = run(&mut action(&gh, "build", "-o 'dist/x.zip $(touch pwned)"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stdout(&out).contains("::error title=lpack action::the args input does not split"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!app.join("pwned").exists() && !gh.dir.join("pwned").exists());
 }

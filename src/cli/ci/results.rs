@@ -511,3 +511,52 @@ pub fn error(command: &str, message: &str, input: Option<&std::path::Path>) -> C
         checks: vec![check],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_gate_failures_become_checks_and_outputs() {
+        let r = bench(
+            std::path::Path::new("results"),
+            "| deployment |\n",
+            2,
+            &["a-zip @ 1024 MB: Init Duration p50 900.0 ms > --max-init-p50 500 ms".to_string()],
+        );
+        assert_eq!(r.outputs[0], ("status".to_string(), "failed".to_string()));
+        assert_eq!(
+            r.outputs[1],
+            (
+                "summary_json".to_string(),
+                "results/summary.json".to_string()
+            )
+        );
+        assert_eq!(r.checks.len(), 2);
+        assert_eq!(r.checks[0].name, "a-zip @ 1024 MB");
+        assert!(
+            r.summary
+                .starts_with("### lpack bench: failed\n\n| deployment |")
+        );
+        let xml = super::super::junit::render(&r.command, &r.checks);
+        assert!(xml.contains("failures=\"2\""), "{xml}");
+    }
+
+    #[test]
+    fn an_error_is_status_error_with_one_annotation() {
+        let r = error(
+            "lpack build",
+            "no wheel fits\n  hint: pin an older numpy",
+            None,
+        );
+        assert_eq!(r.outputs, [("status".to_string(), "error".to_string())]);
+        assert_eq!(
+            r.annotations(),
+            ["::error title=lpack error%3A build::no wheel fits%0A  hint: pin an older numpy"]
+        );
+        assert!(
+            r.summary
+                .contains("```text\nno wheel fits\n  hint: pin an older numpy\n```")
+        );
+    }
+}
