@@ -45,7 +45,7 @@ export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-315532800}"
 mkdir -p "$out"
 for a in "${arches[@]}"; do
   triple="$a-unknown-linux-gnu"
-  if ! rustup target list --installed 2>/dev/null | grep -qx "$triple"; then
+  if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx "$triple"; then
     echo "build-wheel.sh: Rust target $triple is not installed: rustup target add $triple" >&2
     exit 2
   fi

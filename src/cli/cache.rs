@@ -8,7 +8,7 @@ use crate::cache::prune::{PrunePolicy, parse_age, prune, usage};
 
 pub const PRUNE_EXAMPLES: &str = "\
 Examples:
-  lpack cache prune                     # other lpack versions' entries, and what went unused for 30 days
+  lpack cache prune                  # other versions' entries; what went unused for 30 days
   lpack cache prune --older-than 7d --dry-run
   # In CI: a plain prune after the cache is restored, --ci before it is saved
   lpack cache prune && lpack build … && lpack cache prune --ci
