@@ -357,3 +357,39 @@ fn a_failed_import_is_annotated_at_its_distribution_and_in_junit() {
     );
     assert!(gh.summary().contains("### lpack verify: failed\n"));
 }
+
+#[test]
+fn a_deep_verify_regression_is_annotated_with_its_cause() {
+    let gh = Gh::new("ci-deep");
+    std::fs::write(
+        gh.dir.join("requirements.txt"),
+        "purelib==2.0\nguardpkg==1.0\n",
+    )
+    .expect("write");
+    // `import guardpkg` still works (the shallow check passes); guardpkg.testing does not.
+    let out = run(&mut gh.build(&["--force-drop", "guardpkg/_core/tests/_natype.py", "--no-ci"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(gh
+        .lpack()
+        .args(["verify", "--deep", "out/fn.zip", "--junit", "out/deep.xml"])
+        .arg("--cache-dir")
+        .arg(gh.dir.join("cache"))
+        .args(["--index-url", index(IndexKind::Html)]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let notes = annotations(&out);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with(
+            "::error file=requirements.txt,line=2,title=lpack verify%3A regression guardpkg.testing::"
+        ) && notes[0].ends_with(
+            "%0Acaused by: guardpkg/_core/tests/_natype.py (guardpkg) dropped by cli.force-drop-1"
+        ),
+        "{}",
+        notes[0]
+    );
+    assert!(gh.outputs().ends_with("\nfailures=1\n"), "{}", gh.outputs());
+    let j = junit(&gh.dir.join("out/deep.xml"));
+    assert_eq!(j["failures"], 1, "{j}");
+    assert_eq!(j["failed"][0][0], "regression guardpkg.testing");
+    assert_eq!(j["failed"][0][2], "2");
+}
