@@ -11,6 +11,10 @@
 //! while it reads the logs and deletes. So a use is either appended before prune looks (and the
 //! entry is kept) or after prune has finished (and the lookup that follows the note sees the
 //! entry gone: an ordinary cache miss, refilled). Noting before looking is what makes this safe.
+//!
+//! A cache nobody prunes does not collect logs forever: past [`super::prune::MAX_LOGS`] logs, a
+//! finishing process folds those older than a day into `last-used.json`
+//! ([`super::prune::fold_old_logs`]).
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -118,6 +122,13 @@ impl Drop for UseLog {
                 .unwrap_or(0);
             let done = name.replacen("run-", &format!("done-{secs}-"), 1);
             let _ = fs::rename(&path, self.dir.join(done));
+            // A cache nobody prunes keeps at most about MAX_LOGS logs younger than a day.
+            let logs = fs::read_dir(&self.dir).map(|rd| rd.count()).unwrap_or(0);
+            if logs > super::prune::MAX_LOGS
+                && let Some(root) = self.dir.parent()
+            {
+                super::prune::fold_old_logs(root, std::time::Duration::from_secs(86_400));
+            }
         }
     }
 }
