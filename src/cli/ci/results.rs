@@ -213,7 +213,7 @@ pub fn build(outcome: &BuildOutcome, gates: &Gates, limit_check: bool) -> CiRepo
             m.target.arch,
             human_size(zipped),
             human_size(unzipped),
-            &digest[..digest.len().min(12)]
+            short(digest)
         );
     } else {
         for (i, a) in outcome.artifacts.iter().enumerate() {
@@ -239,7 +239,7 @@ pub fn build(outcome: &BuildOutcome, gates: &Gates, limit_check: bool) -> CiRepo
                 human_size(m.artifact.size),
                 human_size(m.artifact.unzipped_size),
                 signed_size(own),
-                &m.artifact.sha256[..m.artifact.sha256.len().min(12)]
+                short(&m.artifact.sha256)
             );
             paths.push(path);
         }
@@ -263,6 +263,11 @@ pub fn build(outcome: &BuildOutcome, gates: &Gates, limit_check: bool) -> CiRepo
         outputs,
         checks,
     }
+}
+
+/// The first 12 characters of a digest (manifests are files a user may have edited).
+fn short(digest: &str) -> String {
+    digest.chars().take(12).collect()
 }
 
 fn kind(m: &ArtifactManifest) -> &'static str {
