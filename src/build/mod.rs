@@ -17,6 +17,7 @@
 
 pub mod check;
 pub mod image;
+pub mod many;
 pub mod slimming;
 pub mod sources;
 pub mod units;

@@ -10,12 +10,39 @@ use crate::slim::{Verdict, plan_entry};
 use crate::target::{Arch, Runtime, Target};
 use crate::wheel::Wheel;
 
-pub fn run(args: ExplainArgs) -> anyhow::Result<Outcome> {
+/// The config keys `explain` shares with `build`.
+const KEYS: &[&str] = &[
+    "requirements",
+    "runtime",
+    "arch",
+    "profile",
+    "recipe",
+    "keep",
+    "drop",
+    "force-drop",
+    "bytecode",
+    "python",
+    "bytecode-for-imports",
+    "index-url",
+    "extra-index-url",
+    "find-links",
+    "no-index",
+    "cache-dir",
+    "offline",
+];
+
+pub fn run(_parsed: ExplainArgs, inv: &super::Invocation) -> anyhow::Result<Outcome> {
+    // Parsed again with the config's and LPACK_* settings layered under the flags.
+    let args: ExplainArgs = super::settings::layer_command(inv, "explain", KEYS)?;
+    let requirements = match &args.requirements {
+        Some(r) => r.clone(),
+        None => crate::resolve::inputs::find_input(&std::env::current_dir()?)?,
+    };
     let runtime: Runtime = args.runtime.parse()?;
     let arch: Arch = args.arch.parse()?;
     let target = Target::new(runtime, arch);
     let recipes = crate::build::slimming::load_recipes(&(&args.slim).into())?;
-    let pinned = read_pinned(&args.requirements, &target)?;
+    let pinned = read_pinned(&requirements, &target)?;
     let super::Sources {
         cache,
         http,
@@ -127,7 +154,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<Outcome> {
     if !found {
         println!(
             "{wanted}: no wheel of {} installs this path",
-            args.requirements.display()
+            requirements.display()
         );
         return Ok(Outcome::GateFailed);
     }

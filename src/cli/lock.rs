@@ -15,7 +15,26 @@ Examples:
 Versions are chosen so that every package has a wheel for the runtime's Python and glibc
 (python3.9-3.11: 2.26, python3.12+: 2.34) and architecture; the lock records that target.";
 
-pub fn run(args: LockArgs) -> anyhow::Result<Outcome> {
+/// The config keys `lock` shares with `build` (the config's `output` is the artifact's, not the
+/// lock's, so it is not one of them).
+const KEYS: &[&str] = &[
+    "requirements",
+    "extra",
+    "group",
+    "prerelease",
+    "runtime",
+    "arch",
+    "index-url",
+    "extra-index-url",
+    "find-links",
+    "no-index",
+    "cache-dir",
+    "offline",
+];
+
+pub fn run(_parsed: LockArgs, inv: &super::Invocation) -> anyhow::Result<Outcome> {
+    // Parsed again with the config's and LPACK_* settings layered under the flags.
+    let args: LockArgs = super::settings::layer_command(inv, "lock", KEYS)?;
     let started = std::time::Instant::now();
     let runtime: Runtime = args.runtime.parse()?;
     let arch: Arch = args.arch.parse()?;

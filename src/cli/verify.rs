@@ -7,7 +7,20 @@ use crate::slim::bytecode::find_python;
 use crate::target::Target;
 use crate::verify::VerifyReport;
 
-pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
+/// The config keys `verify` shares with `build`.
+const KEYS: &[&str] = &[
+    "python",
+    "index-url",
+    "extra-index-url",
+    "find-links",
+    "no-index",
+    "cache-dir",
+    "offline",
+];
+
+pub fn run(_parsed: VerifyArgs, inv: &super::Invocation) -> anyhow::Result<Outcome> {
+    // Parsed again with the config's and LPACK_* settings layered under the flags.
+    let args: VerifyArgs = super::settings::layer_command(inv, "verify", KEYS)?;
     let manifest = ArtifactManifest::read(&args.artifact)?;
     let target = Target::new(
         manifest.target.runtime.parse()?,

@@ -2,6 +2,7 @@
 
 mod bench;
 mod build;
+mod config;
 mod corpus;
 mod faults;
 mod guard;
