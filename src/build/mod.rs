@@ -16,6 +16,7 @@
 //! - [`check`]: the import check after a function-zip build.
 
 pub mod check;
+pub mod explain;
 pub mod image;
 pub mod many;
 pub mod slimming;

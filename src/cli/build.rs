@@ -22,6 +22,8 @@ Examples:
   lpack build -r requirements/datasci-py312.lock.txt --src benches/workload
   lpack build -r req.txt --runtime python3.11 --arch arm64 -o dist/fn.zip
   lpack build -r req.txt --offline --json
+  lpack build                  # with an lpack.toml: every function and layer it declares
+  lpack build ingest -j 1      # one of them (and the layers it uses)
 
 The artifact is byte-reproducible: set SOURCE_DATE_EPOCH to choose its single timestamp
 (default 1980-01-01). A manifest, <artifact>.lpack.json, is written beside it.";
@@ -158,11 +160,17 @@ pub(super) fn derived_for_unit(
 ) -> Vec<(&'static str, Value, String)> {
     let dir = settings::config_dir(config);
     let mut derived = derived_input(config);
+    // Images keep their lpack manifest at dist/NAME.image.lpack.json when only pushed.
+    let image = [&unit.settings, &config.root]
+        .iter()
+        .find_map(|t| t.get("format"))
+        .is_some_and(|s| s.value == Value::Str("image".into()));
+    let ext = if image { "image" } else { "zip" };
     derived.push((
         "output",
         Value::Str(
             dir.join("dist")
-                .join(format!("{}.zip", unit.name))
+                .join(format!("{}.{ext}", unit.name))
                 .display()
                 .to_string(),
         ),
