@@ -1,10 +1,8 @@
-//! `lpack verify ARTIFACT`: import every package of a built artifact with the target Python.
+//! `lpack verify ARTIFACT`: settings → [`crate::build::check::verify_artifact`] → the import
+//! report (or, with `--deep`, the regressions) for people or `--json`.
 
 use super::{Outcome, VerifyArgs};
-use crate::artifact::ArtifactManifest;
-use crate::progress::Silent;
-use crate::slim::bytecode::find_python;
-use crate::target::Target;
+use crate::build::check::{ArtifactCheck, VerifyArtifactRequest, verify_artifact};
 use crate::verify::VerifyReport;
 
 /// The config keys `verify` shares with `build`.
@@ -21,71 +19,26 @@ const KEYS: &[&str] = &[
 pub fn run(_parsed: VerifyArgs, inv: &super::Invocation) -> anyhow::Result<Outcome> {
     // Parsed again with the config's and LPACK_* settings layered under the flags.
     let args: VerifyArgs = super::settings::layer_command(inv, "verify", KEYS)?;
-    let manifest = ArtifactManifest::read(&args.artifact)?;
-    let target = Target::new(
-        manifest.target.runtime.parse()?,
-        manifest.target.arch.parse()?,
-    );
-    let artifact = if args.artifact.extension().is_some_and(|e| e == "json") {
-        args.artifact
-            .parent()
-            .unwrap_or(std::path::Path::new("."))
-            .join(&manifest.artifact.file)
-    } else {
-        args.artifact.clone()
-    };
-    let super::Sources {
-        cache,
-        http,
-        client,
-    } = super::sources(
-        args.net.cache_dir.as_deref(),
-        args.net.offline,
-        &args.index,
-        &Default::default(),
+    let check = verify_artifact(
+        &VerifyArtifactRequest {
+            artifact: args.artifact.clone(),
+            python: args.python.clone(),
+            deep: args.deep,
+            cache_dir: args.net.cache_dir.clone(),
+            offline: args.net.offline,
+            index: (&args.index).into(),
+        },
+        &super::progress::Bars::new(args.deep && !args.json),
     )?;
-    let python = args
-        .python
-        .clone()
-        .or_else(|| find_python(target.runtime.minor()));
-    if args.deep {
-        let report = crate::verify::deep::deep_verify(
-            &artifact,
-            &manifest,
-            &target,
-            python.as_deref(),
-            &cache,
-            &client,
-            http.as_ref(),
-            &super::progress::Bars::new(!args.json),
-        )?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            print_deep(&report);
+    match &check {
+        ArtifactCheck::Deep(r) if args.json => println!("{}", serde_json::to_string_pretty(r)?),
+        ArtifactCheck::Deep(r) => print_deep(r),
+        ArtifactCheck::Imports(r) if args.json => {
+            println!("{}", serde_json::to_string_pretty(r)?)
         }
-        return Ok(if report.ok() {
-            Outcome::Ok
-        } else {
-            Outcome::GateFailed
-        });
+        ArtifactCheck::Imports(r) => print(r, false),
     }
-    let report = crate::verify::verify(
-        &artifact,
-        &manifest,
-        &target,
-        python.as_deref(),
-        &cache,
-        &client,
-        http.as_ref(),
-        &Silent,
-    )?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print(&report, false);
-    }
-    Ok(if report.ok() {
+    Ok(if check.ok() {
         Outcome::Ok
     } else {
         Outcome::GateFailed
