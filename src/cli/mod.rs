@@ -16,6 +16,7 @@ pub mod lock;
 pub mod progress;
 pub mod settings;
 pub mod size_report;
+pub mod units;
 pub mod verify;
 
 use std::path::PathBuf;
