@@ -1,4 +1,4 @@
-//! `lpack build`: flags → [`BuildRequest`] → [`crate::build::build`] → the summary for people
+//! `lpack build` of one artifact: flags → [`BuildRequest`] → [`crate::build::build`] → the summary for people
 //! or `--json`, and the exit code. The pipeline itself lives in [`crate::build`].
 
 use clap::FromArgMatches;
@@ -197,15 +197,15 @@ pub(super) fn layered_args(layered: &settings::Layered) -> anyhow::Result<BuildA
     Ok(BuildArgs::from_arg_matches(sub)?)
 }
 
-pub fn run(args: BuildArgs, inv: &Invocation) -> anyhow::Result<Outcome> {
-    let config = inv.load_config()?;
-    if let Some(c) = &config
-        && c.has_units()
-    {
-        return super::units::run_units(&args, inv, c);
-    }
+/// One build from flags, `LPACK_*` variables and the shared settings of `config` (a config with
+/// named functions and layers goes to [`super::units`] instead).
+pub fn run(
+    args: BuildArgs,
+    inv: &Invocation,
+    config: Option<&ConfigFile>,
+) -> anyhow::Result<Outcome> {
     if !args.names.is_empty() {
-        let what = match &config {
+        let what = match config {
             Some(c) => format!(
                 "{} declares no [functions.NAME] or [layers.NAME]",
                 c.path.display()
@@ -218,7 +218,7 @@ pub fn run(args: BuildArgs, inv: &Invocation) -> anyhow::Result<Outcome> {
         );
     }
     let empty = crate::config::Table::new();
-    let (root, derived) = match &config {
+    let (root, derived) = match config {
         Some(c) => (&c.root, derived_input(c)),
         None => (&empty, Vec::new()),
     };

@@ -524,7 +524,7 @@ pub fn run(cli: Cli, argv: Vec<std::ffi::OsString>) -> anyhow::Result<Outcome> {
         no_config: cli.no_config,
     };
     match cli.command {
-        Command::Build(args) => build::run(*args, &inv),
+        Command::Build(args) => units::run(*args, &inv),
         Command::Lock(args) => lock::run(args, &inv),
         Command::SizeReport(args) => size_report::run(args),
         Command::Audit(args) => audit::run(args),

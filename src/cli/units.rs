@@ -1,6 +1,7 @@
-//! `lpack build` with a config that declares `[functions.NAME]` / `[layers.NAME]`: one request
-//! per unit (settings layered per unit), [`crate::build::many::build_many`], then each unit's
-//! summary, one table (or one `--json` document) and one exit code.
+//! `lpack build`: finds the config, then builds one artifact ([`super::build::run`]) or, when the
+//! config declares `[functions.NAME]` / `[layers.NAME]`, one request per unit (settings layered
+//! per unit) through [`crate::build::many::build_many`], then each unit's summary, one table (or
+//! one `--json` document) and one exit code.
 
 use super::build::{
     LAYER_FORMAT, derived_for_unit, image_json, json_summary, keys, layered_args, render, request,
@@ -9,6 +10,15 @@ use super::progress::Bars;
 use super::{BuildArgs, Invocation, Outcome, human_size, settings};
 use crate::build::many::{UnitKind, UnitOutcome, UnitRequest, UnitResult};
 use crate::config::ConfigFile;
+
+/// `lpack build`.
+pub fn run(args: BuildArgs, inv: &Invocation) -> anyhow::Result<Outcome> {
+    let config = inv.load_config()?;
+    match &config {
+        Some(c) if c.has_units() => run_units(&args, inv, c),
+        _ => super::build::run(args, inv, config.as_ref()),
+    }
+}
 
 /// The units to build: the named ones (all when none are named) and the layers they use.
 fn select<'c>(
@@ -71,11 +81,7 @@ struct JsonUnit<'a> {
 
 /// `lpack build` with a config that declares functions and layers: build the selected ones in
 /// one run, then one summary table (or one JSON document) and one exit code.
-pub(super) fn run_units(
-    args: &BuildArgs,
-    inv: &Invocation,
-    config: &ConfigFile,
-) -> anyhow::Result<Outcome> {
+fn run_units(args: &BuildArgs, inv: &Invocation, config: &ConfigFile) -> anyhow::Result<Outcome> {
     let selected = select(&args.names, config)?;
     if selected.len() > 1 && args.output.is_some() {
         anyhow::bail!(
