@@ -16,7 +16,7 @@
 //! ```text
 //! cli                               clap arguments → settings; rendering (human, --json); exit codes
 //! build  bench                      composition roots: build(request) → outcome; bench(plan) → results
-//! report verify                     consumers of artifacts and their manifests
+//! report verify config              consumers of artifacts and their manifests; config files
 //! emit                              zip | layer | image (+ registry) artifacts
 //! slim                              recipes, strip, bytecode, import guard, ABI audit
 //! resolve fetch                     index client, solver, inputs, lock files; downloads
@@ -38,6 +38,8 @@
 //! - [`slim`]: per-entry verdicts, each naming the rule that decided it; the ABI audit.
 //! - [`emit`]: the function zip, layer zips and OCI images.
 //! - [`report`]: size reports from manifests; [`verify`]: import checks of built artifacts.
+//! - [`config`]: `lpack.toml` / `[tool.lpack]`: finding, reading and validating config files, and
+//!   `lpack init`.
 //! - [`build`]: the build as a library call; [`bench`](mod@bench): cold starts of built artifacts, locally.
 //! - [`cli`]: the `lpack` command line.
 
@@ -46,6 +48,7 @@ pub mod bench;
 pub mod build;
 pub mod cache;
 pub mod cli;
+pub mod config;
 pub mod emit;
 pub mod fetch;
 pub mod http;

@@ -6,17 +6,25 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use lpack::cli::{Cli, Outcome, run};
 
 fn main() -> ExitCode {
+    // Output piped into `head` and the like: end quietly when the reader goes away, as other
+    // command-line tools do, instead of failing on the next write.
+    // SAFETY: called first, before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     std::panic::set_hook(Box::new(|info| {
         eprintln!(
             "error: internal error (a bug in lpack, whatever the input): {info}\n  hint: please report it with the command that triggered it"
         );
     }));
-    let cli = Cli::parse();
-    let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli))) {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = Cli::command().get_matches_from(&argv);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli, argv))) {
         Ok(r) => r,
         Err(_) => return ExitCode::from(2),
     };

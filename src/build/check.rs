@@ -121,3 +121,92 @@ pub fn verify_after_build(
         report: Some(report),
     })
 }
+
+/// `lpack verify`: what to check.
+#[derive(Debug, Clone)]
+pub struct VerifyArtifactRequest {
+    /// The artifact zip or its `.lpack.json` manifest.
+    pub artifact: std::path::PathBuf,
+    /// Interpreter of the target version; `None`: found on PATH or in pyenv.
+    pub python: Option<std::path::PathBuf>,
+    /// Every module, wheels against artifact (`verify --deep`), rather than top-level imports.
+    pub deep: bool,
+    pub cache_dir: Option<std::path::PathBuf>,
+    pub offline: bool,
+    pub index: super::IndexSettings,
+}
+
+/// The report of `lpack verify`.
+#[derive(Debug)]
+pub enum ArtifactCheck {
+    Imports(crate::verify::VerifyReport),
+    Deep(crate::verify::deep::DeepReport),
+}
+
+impl ArtifactCheck {
+    /// Did every import pass (deep: no regression)?
+    pub fn ok(&self) -> bool {
+        match self {
+            ArtifactCheck::Imports(r) => r.ok(),
+            ArtifactCheck::Deep(r) => r.ok(),
+        }
+    }
+}
+
+/// Verify a built artifact: its manifest gives the target and the layers; runtime-provided
+/// packages of aggressive builds come from the indexes (through the cache).
+pub fn verify_artifact(
+    req: &VerifyArtifactRequest,
+    reporter: &dyn Reporter,
+) -> Result<ArtifactCheck, BuildError> {
+    let manifest = ArtifactManifest::read(&req.artifact)?;
+    let target = crate::target::Target::new(
+        manifest.target.runtime.parse()?,
+        manifest.target.arch.parse()?,
+    );
+    let artifact = if req.artifact.extension().is_some_and(|e| e == "json") {
+        req.artifact
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&manifest.artifact.file)
+    } else {
+        req.artifact.clone()
+    };
+    let Sources {
+        cache,
+        http,
+        client,
+    } = super::sources::open_sources(
+        req.cache_dir.as_deref(),
+        req.offline,
+        &req.index,
+        &Default::default(),
+    )?;
+    let python = req
+        .python
+        .clone()
+        .or_else(|| find_python(target.runtime.minor()));
+    Ok(if req.deep {
+        ArtifactCheck::Deep(crate::verify::deep::deep_verify(
+            &artifact,
+            &manifest,
+            &target,
+            python.as_deref(),
+            &cache,
+            &client,
+            http.as_ref(),
+            reporter,
+        )?)
+    } else {
+        ArtifactCheck::Imports(crate::verify::verify(
+            &artifact,
+            &manifest,
+            &target,
+            python.as_deref(),
+            &cache,
+            &client,
+            http.as_ref(),
+            reporter,
+        )?)
+    })
+}

@@ -16,7 +16,9 @@
 //! - [`check`]: the import check after a function-zip build.
 
 pub mod check;
+pub mod explain;
 pub mod image;
+pub mod many;
 pub mod slimming;
 pub mod sources;
 pub mod units;

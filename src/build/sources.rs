@@ -209,3 +209,62 @@ pub fn read_and_lock(
         pinned,
     })
 }
+
+/// What `lpack lock` wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// One wheel per package, sorted by name, each with its verified sha256.
+    pub entries: Vec<(crate::resolve::LockedWheel, String)>,
+    pub warnings: Vec<String>,
+}
+
+/// `lpack lock`: lock the input for `target` and write a pylock.toml to `output`. A wheel whose
+/// index gave no sha256 is fetched (into the cache) so that its hash is the file's own.
+pub fn write_lock(
+    req: &LockRequest<'_>,
+    target: &Target,
+    output: &Path,
+    reporter: &dyn Reporter,
+) -> Result<Written, BuildError> {
+    let Locked {
+        input,
+        sources: Sources { cache, http, .. },
+        lock,
+        ..
+    } = read_and_lock(req, target, reporter)?;
+    let requested: Vec<String> = input
+        .set
+        .as_ref()
+        .map(|s| s.requirements.iter().map(|r| r.to_string()).collect())
+        .unwrap_or_default();
+    let (missing, known): (Vec<_>, Vec<_>) = lock
+        .wheels
+        .iter()
+        .cloned()
+        .partition(|w| w.index_sha256.is_none());
+    let mut entries: Vec<(crate::resolve::LockedWheel, String)> = known
+        .into_iter()
+        .map(|w| {
+            let sha = w.index_sha256.clone().unwrap_or_default();
+            (w, sha)
+        })
+        .collect();
+    if !missing.is_empty() {
+        let sub = Lock {
+            wheels: missing,
+            warnings: Vec::new(),
+        };
+        let (fetched, _) = crate::fetch::fetch(&sub, &cache, http.as_ref(), req.offline, reporter)?;
+        entries.extend(fetched.into_iter().map(|f| (f.locked, f.sha256)));
+    }
+    entries.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    let text = pylock::render(target, &entries, &requested);
+    crate::cache::write_output(output, text.as_bytes()).map_err(|source| BuildError::Write {
+        path: output.to_path_buf(),
+        source,
+    })?;
+    Ok(Written {
+        entries,
+        warnings: lock.warnings,
+    })
+}

@@ -1,14 +1,18 @@
-//! `lpack build`: flags → [`BuildRequest`] → [`crate::build::build`] → the summary for people
+//! `lpack build` of one artifact: flags → [`BuildRequest`] → [`crate::build::build`] → the summary for people
 //! or `--json`, and the exit code. The pipeline itself lives in [`crate::build`].
 
+use clap::FromArgMatches;
+
 use super::progress::Bars;
-use super::{BuildArgs, Format, Outcome, human_size};
+use super::{BuildArgs, Format, Invocation, Outcome, human_size, settings};
 use crate::artifact::{ArtifactKind, TargetRecord};
 use crate::build::image::BuiltImageSummary;
+use crate::build::many::UnitKind;
 use crate::build::{
     BuildOutcome, BuildRequest, BuiltArtifact, DIRECT_UPLOAD_LIMIT, Gates, ImageRequest,
     IndexSettings, OutputFormat, SlimRequest, UNZIPPED_LIMIT, VerifyMode,
 };
+use crate::config::{ConfigFile, Value};
 use crate::emit::zip::SRC_PACKAGE;
 use crate::fetch::FetchStats;
 use crate::target::{Arch, Runtime, Target};
@@ -18,6 +22,8 @@ Examples:
   lpack build -r requirements/datasci-py312.lock.txt --src benches/workload
   lpack build -r req.txt --runtime python3.11 --arch arm64 -o dist/fn.zip
   lpack build -r req.txt --offline --json
+  lpack build                  # with an lpack.toml: every function and layer it declares
+  lpack build ingest -j 1      # one of them (and the layers it uses)
   lpack build -r req.txt --max-zipped 50MiB --junit lpack-junit.xml   # CI: gates as JUnit XML
 
 On GitHub Actions (GITHUB_ACTIONS=true) --ci is on: a job summary, step outputs (status,
@@ -125,7 +131,104 @@ pub fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
     })
 }
 
-pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
+/// The config keys `lpack build` layers (all of them: every key is one of its flags).
+pub(super) fn keys() -> Vec<&'static str> {
+    crate::config::KEYS.iter().map(|k| k.name).collect()
+}
+
+/// Defaults lpack derives from the config file's place: the input found beside it.
+pub(super) fn derived_input(config: &ConfigFile) -> Vec<(&'static str, Value, String)> {
+    let dir = settings::config_dir(config);
+    match crate::resolve::inputs::find_input(&dir) {
+        Ok(p) => vec![(
+            "requirements",
+            Value::Str(p.display().to_string()),
+            format!(
+                "found beside {}",
+                config
+                    .path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("the config")
+            ),
+        )],
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Defaults of a named function or layer: its input beside the config, `dist/NAME.zip`, and
+/// `format = layer` for layers.
+pub(super) fn derived_for_unit(
+    config: &ConfigFile,
+    unit: &crate::config::Unit,
+    kind: UnitKind,
+) -> Vec<(&'static str, Value, String)> {
+    let dir = settings::config_dir(config);
+    let mut derived = derived_input(config);
+    // Images keep their lpack manifest at dist/NAME.image.lpack.json when only pushed.
+    let image = [&unit.settings, &config.root]
+        .iter()
+        .find_map(|t| t.get("format"))
+        .is_some_and(|s| s.value == Value::Str("image".into()));
+    let ext = if image { "image" } else { "zip" };
+    derived.push((
+        "output",
+        Value::Str(
+            dir.join("dist")
+                .join(format!("{}.{ext}", unit.name))
+                .display()
+                .to_string(),
+        ),
+        "dist/NAME.zip beside the config".to_string(),
+    ));
+    if kind == UnitKind::Layer {
+        derived.push((
+            "format",
+            Value::Str("layer".into()),
+            LAYER_FORMAT.to_string(),
+        ));
+    }
+    derived
+}
+
+pub(super) const LAYER_FORMAT: &str = "a [layers.NAME] table";
+
+/// Parse the layered arguments back into `BuildArgs`.
+pub(super) fn layered_args(layered: &settings::Layered) -> anyhow::Result<BuildArgs> {
+    let sub = layered
+        .matches
+        .subcommand_matches("build")
+        .ok_or_else(|| anyhow::anyhow!("internal: build arguments vanished"))?;
+    Ok(BuildArgs::from_arg_matches(sub)?)
+}
+
+/// One build from flags, `LPACK_*` variables and the shared settings of `config` (a config with
+/// named functions and layers goes to [`super::units`] instead).
+pub fn run(
+    args: BuildArgs,
+    inv: &Invocation,
+    config: Option<&ConfigFile>,
+) -> anyhow::Result<Outcome> {
+    if !args.names.is_empty() {
+        let what = match config {
+            Some(c) => format!(
+                "{} declares no [functions.NAME] or [layers.NAME]",
+                c.path.display()
+            ),
+            None => "no lpack.toml or [tool.lpack] was found".to_string(),
+        };
+        anyhow::bail!(
+            "cannot build {}: {what}\n  hint: declare them in the config (see `lpack init`), or drop the names to build from flags",
+            args.names.join(", ")
+        );
+    }
+    let empty = crate::config::Table::new();
+    let (root, derived) = match config {
+        Some(c) => (&c.root, derived_input(c)),
+        None => (&empty, Vec::new()),
+    };
+    let layered = settings::layer(&inv.argv, "build", &keys(), &[root], &derived)?;
+    let args = layered_args(&layered)?;
     let req = request(&args)?;
     let reporter = Bars::new(!(args.quiet || args.json));
     if args.no_verify_record {
@@ -157,7 +260,11 @@ pub fn run(args: BuildArgs) -> anyhow::Result<Outcome> {
 
 /// Print what the build did, in the order the checks ran: each artifact's summary, then
 /// Lambda's limit, or the verify report and the gates.
-fn render(args: &BuildArgs, req: &BuildRequest, outcome: &BuildOutcome) -> anyhow::Result<()> {
+pub(super) fn render(
+    args: &BuildArgs,
+    req: &BuildRequest,
+    outcome: &BuildOutcome,
+) -> anyhow::Result<()> {
     if let Some(image) = &outcome.image {
         render_image(args, &req.target, image)?;
     }
@@ -182,6 +289,43 @@ fn render(args: &BuildArgs, req: &BuildRequest, outcome: &BuildOutcome) -> anyho
     Ok(())
 }
 
+/// The image summary in `--json`.
+pub(super) fn image_json(image: &BuiltImageSummary) -> serde_json::Value {
+    serde_json::json!({
+        "image": image.written,
+        "manifest_digest": image.manifest_digest,
+        "config_digest": image.config_digest,
+        "layers": image.layers,
+        "manifest": image.manifest_file.display().to_string(),
+        "push": image.pushed,
+    })
+}
+
+/// One artifact's summary in `--json`.
+pub(super) fn json_summary(
+    built: &BuiltArtifact,
+    stats: &FetchStats,
+    verify: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
+    let manifest = &built.manifest;
+    Ok(serde_json::to_value(JsonSummary {
+        artifact: built.output.display().to_string(),
+        manifest: built.manifest_file.display().to_string(),
+        sha256: &manifest.artifact.sha256,
+        size: manifest.artifact.size,
+        unzipped_size: manifest.artifact.unzipped_size,
+        entries: manifest.artifact.entries,
+        target: &manifest.target,
+        packages: manifest.packages.len(),
+        downloaded: stats.downloaded,
+        cached: stats.cached,
+        seconds: built.seconds,
+        unchanged: built.unchanged,
+        warnings: &manifest.warnings,
+        verify,
+    })?)
+}
+
 /// The image summary (human or `--json`).
 fn render_image(
     args: &BuildArgs,
@@ -189,17 +333,7 @@ fn render_image(
     image: &BuiltImageSummary,
 ) -> anyhow::Result<()> {
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "image": image.written,
-                "manifest_digest": image.manifest_digest,
-                "config_digest": image.config_digest,
-                "layers": image.layers,
-                "manifest": image.manifest_file.display().to_string(),
-                "push": image.pushed,
-            }))?
-        );
+        println!("{}", serde_json::to_string_pretty(&image_json(image))?);
     } else if !args.quiet {
         for w in &image.manifest.warnings {
             eprintln!("warning: {w}");
@@ -256,23 +390,10 @@ fn report(
     let (unchanged, seconds) = (*unchanged, *seconds);
     let warnings = &manifest.warnings;
     if args.json {
-        let summary = JsonSummary {
-            artifact: output.display().to_string(),
-            manifest: manifest_file.display().to_string(),
-            sha256: &manifest.artifact.sha256,
-            size: manifest.artifact.size,
-            unzipped_size: manifest.artifact.unzipped_size,
-            entries: manifest.artifact.entries,
-            target: &manifest.target,
-            packages: manifest.packages.len(),
-            downloaded: stats.downloaded,
-            cached: stats.cached,
-            seconds,
-            unchanged,
-            warnings,
-            verify,
-        };
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json_summary(built, stats, verify)?)?
+        );
         return Ok(());
     }
     if args.quiet {

@@ -10,10 +10,14 @@ pub mod bench;
 pub mod build;
 pub mod cache;
 pub mod ci;
+pub mod config;
 pub mod explain;
+pub mod init;
 pub mod lock;
 pub mod progress;
+pub mod settings;
 pub mod size_report;
+pub mod units;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -61,6 +65,15 @@ Exit codes: 0 ok, 1 a gate you asked for failed, 2 error.";
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Read settings from this file (TOML: an lpack.toml, or a pyproject.toml's [tool.lpack])
+    /// instead of the one found from the working directory up to the repository root
+    #[arg(long, global = true, env = "LPACK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Read no config file
+    #[arg(long, global = true, conflicts_with = "config")]
+    pub no_config: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +98,13 @@ pub enum Command {
     /// Cold starts of built artifacts, locally through the real Lambda runtime client
     #[command(after_help = bench::EXAMPLES)]
     Bench(Box<bench::BenchArgs>),
+    /// Show the effective build settings and where each comes from (flag, LPACK_* variable,
+    /// config file line, default)
+    #[command(after_help = config::EXAMPLES)]
+    Config(config::ConfigArgs),
+    /// Write a commented lpack.toml (or [tool.lpack]) for the project in this directory
+    #[command(after_help = init::EXAMPLES)]
+    Init(init::InitArgs),
 }
 
 const SIZE_REPORT_EXAMPLES: &str = "\
@@ -225,9 +245,9 @@ pub struct VerifyArgs {
 pub struct ExplainArgs {
     /// Installed path inside the artifact (e.g. pandas/tests/__init__.py)
     pub path: String,
-    /// The pinned requirements the artifact is built from
+    /// The pinned requirements the artifact is built from [default: the config's, else the first of pylock.toml, uv.lock, requirements.txt, pyproject.toml here]
     #[arg(short = 'r', long = "requirements", value_name = "FILE")]
-    pub requirements: PathBuf,
+    pub requirements: Option<PathBuf>,
     /// Lambda runtime
     #[arg(long, default_value = "python3.12")]
     pub runtime: String,
@@ -255,6 +275,14 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
+    /// Functions and layers of the config file to build (with the layers they use) [default: all of them]
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+
+    /// Build at most N functions or layers of the config at once [default: the number of CPUs]
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+
     /// Input: requirements file (pinned or loose), pyproject.toml, uv.lock or pylock.toml [default: the first of pylock.toml, uv.lock, requirements.txt, pyproject.toml here]
     #[arg(short = 'r', long = "requirements", value_name = "FILE")]
     pub requirements: Option<PathBuf>,
@@ -487,17 +515,38 @@ pub enum Outcome {
     GateFailed,
 }
 
-/// Parse nothing more; run the command.
-pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+/// The command line as given, for commands whose settings are layered (see [`settings`]).
+pub struct Invocation {
+    pub argv: Vec<std::ffi::OsString>,
+    pub config: Option<PathBuf>,
+    pub no_config: bool,
+}
+
+impl Invocation {
+    /// The config file, if any (warnings about it are printed once, here).
+    pub fn load_config(&self) -> anyhow::Result<Option<crate::config::ConfigFile>> {
+        settings::load_config(self.config.as_deref(), self.no_config)
+    }
+}
+
+/// Run the command `argv` names (already parsed into `cli`).
+pub fn run(cli: Cli, argv: Vec<std::ffi::OsString>) -> anyhow::Result<Outcome> {
+    let inv = Invocation {
+        argv,
+        config: cli.config.clone(),
+        no_config: cli.no_config,
+    };
     match cli.command {
-        Command::Build(args) => build::run(*args),
-        Command::Lock(args) => lock::run(args),
+        Command::Build(args) => units::run(*args, &inv),
+        Command::Lock(args) => lock::run(args, &inv),
         Command::SizeReport(args) => size_report::run(args),
         Command::Audit(args) => audit::run(args),
-        Command::Verify(args) => verify::run(args),
-        Command::Explain(args) => explain::run(args),
+        Command::Verify(args) => verify::run(args, &inv),
+        Command::Explain(args) => explain::run(args, &inv),
         Command::Cache(args) => cache::run(args),
         Command::Bench(args) => bench::run(*args),
+        Command::Config(args) => config::run(args, &inv),
+        Command::Init(args) => init::run(args),
     }
 }
 

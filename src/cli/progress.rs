@@ -13,6 +13,8 @@ use crate::progress::{Phase, Reporter};
 
 pub struct Bars {
     multi: Option<MultiProgress>,
+    /// Shown before each phase when several builds share the terminal.
+    prefix: String,
     bars: Mutex<HashMap<&'static str, ProgressBar>>,
     bytes: AtomicU64,
 }
@@ -23,6 +25,18 @@ impl Bars {
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Bars {
             multi,
+            prefix: String::new(),
+            bars: Mutex::new(HashMap::new()),
+            bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Bars for one of several builds drawn together: same terminal area, phases prefixed with
+    /// `name`.
+    pub fn named(&self, name: &str) -> Bars {
+        Bars {
+            multi: self.multi.clone(),
+            prefix: format!("{name} "),
             bars: Mutex::new(HashMap::new()),
             bytes: AtomicU64::new(0),
         }
@@ -46,7 +60,7 @@ impl Reporter for Bars {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
         let bar = multi.add(ProgressBar::new(total).with_style(style));
-        bar.set_prefix(phase.label());
+        bar.set_prefix(format!("{}{}", self.prefix, phase.label()));
         if let Ok(mut bars) = self.bars.lock() {
             bars.insert(phase.label(), bar);
         }

@@ -1,86 +1,54 @@
-//! `lpack verify ARTIFACT`: import every package of a built artifact with the target Python.
+//! `lpack verify ARTIFACT`: settings → [`crate::build::check::verify_artifact`] → the import
+//! report (or, with `--deep`, the regressions) for people or `--json`.
 
 use super::{Outcome, VerifyArgs};
-use crate::artifact::ArtifactManifest;
-use crate::progress::Silent;
-use crate::slim::bytecode::find_python;
-use crate::target::Target;
+use crate::build::check::{ArtifactCheck, VerifyArtifactRequest, verify_artifact};
 use crate::verify::VerifyReport;
 
-pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
-    let manifest = ArtifactManifest::read(&args.artifact)?;
-    let target = Target::new(
-        manifest.target.runtime.parse()?,
-        manifest.target.arch.parse()?,
-    );
-    let artifact = if args.artifact.extension().is_some_and(|e| e == "json") {
-        args.artifact
-            .parent()
-            .unwrap_or(std::path::Path::new("."))
-            .join(&manifest.artifact.file)
-    } else {
-        args.artifact.clone()
-    };
-    let super::Sources {
-        cache,
-        http,
-        client,
-    } = super::sources(
-        args.net.cache_dir.as_deref(),
-        args.net.offline,
-        &args.index,
-        &Default::default(),
+/// The config keys `verify` shares with `build`.
+const KEYS: &[&str] = &[
+    "python",
+    "index-url",
+    "extra-index-url",
+    "find-links",
+    "no-index",
+    "cache-dir",
+    "offline",
+];
+
+pub fn run(_parsed: VerifyArgs, inv: &super::Invocation) -> anyhow::Result<Outcome> {
+    // Parsed again with the config's and LPACK_* settings layered under the flags.
+    let args: VerifyArgs = super::settings::layer_command(inv, "verify", KEYS)?;
+    let check = verify_artifact(
+        &VerifyArtifactRequest {
+            artifact: args.artifact.clone(),
+            python: args.python.clone(),
+            deep: args.deep,
+            cache_dir: args.net.cache_dir.clone(),
+            offline: args.net.offline,
+            index: (&args.index).into(),
+        },
+        &super::progress::Bars::new(args.deep && !args.json),
     )?;
-    let python = args
-        .python
-        .clone()
-        .or_else(|| find_python(target.runtime.minor()));
-    if args.deep {
-        let report = crate::verify::deep::deep_verify(
-            &artifact,
-            &manifest,
-            &target,
-            python.as_deref(),
-            &cache,
-            &client,
-            http.as_ref(),
-            &super::progress::Bars::new(!args.json),
-        )?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            print_deep(&report);
+    match &check {
+        ArtifactCheck::Deep(r) if args.json => println!("{}", serde_json::to_string_pretty(r)?),
+        ArtifactCheck::Deep(r) => print_deep(r),
+        ArtifactCheck::Imports(r) if args.json => {
+            println!("{}", serde_json::to_string_pretty(r)?)
         }
-        if args.ci.wanted() {
-            let name = artifact.display().to_string();
-            super::ci::results::verify(&name, &manifest, None, Some(&report)).emit(&args.ci)?;
-        }
-        return Ok(if report.ok() {
-            Outcome::Ok
-        } else {
-            Outcome::GateFailed
-        });
-    }
-    let report = crate::verify::verify(
-        &artifact,
-        &manifest,
-        &target,
-        python.as_deref(),
-        &cache,
-        &client,
-        http.as_ref(),
-        &Silent,
-    )?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print(&report, false);
+        ArtifactCheck::Imports(r) => print(r, false),
     }
     if args.ci.wanted() {
-        let name = artifact.display().to_string();
-        super::ci::results::verify(&name, &manifest, Some(&report), None).emit(&args.ci)?;
+        // Read again for the lines of its input (the check read it too, but returns only results).
+        let manifest = crate::artifact::ArtifactManifest::read(&args.artifact)?;
+        let name = args.artifact.display().to_string();
+        let report = match &check {
+            ArtifactCheck::Deep(r) => super::ci::results::verify(&name, &manifest, None, Some(r)),
+            ArtifactCheck::Imports(r) => super::ci::results::verify(&name, &manifest, Some(r), None),
+        };
+        report.emit(&args.ci)?;
     }
-    Ok(if report.ok() {
+    Ok(if check.ok() {
         Outcome::Ok
     } else {
         Outcome::GateFailed

@@ -79,6 +79,94 @@ fn machine_name(m: u16) -> String {
     }
 }
 
+/// The audit of a built artifact (`lpack audit`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactAudit {
+    pub elf_files: usize,
+    pub findings: Vec<Finding>,
+}
+
+impl ArtifactAudit {
+    pub fn errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count()
+    }
+}
+
+/// Why an artifact could not be audited.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactAuditError {
+    #[error(transparent)]
+    Open(#[from] crate::wheel::WheelError),
+    #[error("{artifact}: cannot read {what}: {source}")]
+    Read {
+        artifact: String,
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Audit every ELF file of a zip (function or layer) against `target`. Extension modules that
+/// only guarded imports of the zip's own `.py` files load are optional: what they need is a
+/// warning.
+pub fn audit_artifact(
+    artifact: &std::path::Path,
+    target: &Target,
+) -> Result<ArtifactAudit, ArtifactAuditError> {
+    use std::io::Read;
+    let name = artifact.display().to_string();
+    let read_err = |what: String, source: std::io::Error| ArtifactAuditError::Read {
+        artifact: name.clone(),
+        what,
+        source,
+    };
+    let mut archive = crate::wheel::open_archive(artifact, &name)?;
+    let mut bundle = BTreeSet::new();
+    let mut elfs = Vec::new();
+    let mut files: Vec<(String, Option<String>)> = Vec::new();
+    for i in 0..archive.len() {
+        let mut f = archive
+            .by_index(i)
+            .map_err(|e| read_err(format!("entry {i}"), std::io::Error::other(e)))?;
+        let path = String::from_utf8_lossy(f.name_raw()).into_owned();
+        if let Some(base) = path.trim_end_matches('/').rsplit('/').next() {
+            bundle.insert(base.to_string());
+        }
+        if path.ends_with(".py") && !f.is_dir() {
+            let mut src = Vec::new();
+            f.read_to_end(&mut src)
+                .map_err(|e| read_err(path.clone(), e))?;
+            files.push((path, Some(String::from_utf8_lossy(&src).into_owned())));
+            continue;
+        }
+        if !f.is_dir() && (path.ends_with(".so") || path.ends_with(".pyc")) {
+            files.push((path.clone(), None));
+        }
+        if f.is_dir() || f.size() < 64 {
+            continue;
+        }
+        let mut magic = [0u8; 4];
+        if f.read_exact(&mut magic).is_err() || &magic != b"\x7fELF" {
+            continue;
+        }
+        let mut data = magic.to_vec();
+        f.read_to_end(&mut data)
+            .map_err(|e| read_err(path.clone(), e))?;
+        if let Some(facts) = super::elf_facts(&path, &data) {
+            elfs.push(facts);
+        }
+    }
+    let optional = super::guard::optional_in(files);
+    let findings = audit(&elfs, &bundle, target, &optional);
+    Ok(ArtifactAudit {
+        elf_files: elfs.len(),
+        findings,
+    })
+}
+
 /// Audit ELF facts against the target. `bundle` holds the base names of every file in the
 /// bundle; `optional` the extension modules only guarded imports load (path → a guarded site).
 pub fn audit(

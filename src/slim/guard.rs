@@ -256,7 +256,10 @@ pub fn run_guard(dists: &[&str], graphs: &[WheelGraph], recipes: &RecipeSet) -> 
             let d = recipes.evaluate(dists[wi], &m.path);
             let s = match (d.action, d.rule) {
                 (Action::Drop, Some(rule)) => match recipes.rule(&rule) {
-                    Some(r) if r.action == Action::Omit || rule.starts_with(FORCE_DROP) => {
+                    Some(r)
+                        if r.action == Action::Omit
+                            || rule.starts_with(super::recipe::FORCE_DROP) =>
+                    {
                         State::Gone
                     }
                     Some(r) => State::Dropped { rule, tier: r.tier },
@@ -346,9 +349,6 @@ pub fn optional_in(files: Vec<(String, Option<String>)>) -> BTreeMap<String, Str
         .remove("artifact")
         .unwrap_or_default()
 }
-
-/// Rule ids of `--force-drop` globs start with this.
-pub const FORCE_DROP: &str = "cli.force-drop-";
 
 /// Extension modules every kept importer imports under a guard.
 fn optional_extensions(

@@ -79,6 +79,9 @@ pub enum Action {
     Omit,
 }
 
+/// Rule ids of `--force-drop` globs start with this.
+pub const FORCE_DROP: &str = "cli.force-drop-";
+
 /// Where a rule came from, which sets its precedence tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Tier {
@@ -475,7 +478,7 @@ impl RecipeSet {
     pub fn add_force_drops(&mut self, globs: &[String]) -> Result<(), RecipeError> {
         let mut desc = self.digest.clone();
         for (i, g) in globs.iter().enumerate() {
-            let id = format!("{}{}", super::guard::FORCE_DROP, i + 1);
+            let id = format!("{}{}", FORCE_DROP, i + 1);
             self.rules
                 .push(cli_rule(&id, g, Action::Drop, Tier::UserDrop)?);
             desc.push_str(&format!("\n{id}|{g}"));

@@ -5,6 +5,7 @@ mod bench;
 mod build;
 mod cache;
 mod ci;
+mod config;
 mod corpus;
 mod faults;
 mod guard;

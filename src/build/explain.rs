@@ -1,0 +1,163 @@
+//! `lpack explain`: which rule keeps, strips or drops one installed path, and why — the verdicts
+//! of a build, for one path, as data (the CLI renders them).
+
+use std::path::PathBuf;
+
+use super::{BuildError, IndexSettings, SlimRequest};
+use crate::fetch::fetch;
+use crate::progress::Silent;
+use crate::requirements::read_pinned;
+use crate::resolve::resolve_pinned;
+use crate::slim::recipe::{Action, Tier};
+use crate::slim::{Verdict, plan_entry};
+use crate::target::Target;
+use crate::wheel::Wheel;
+
+/// What to explain.
+#[derive(Debug, Clone)]
+pub struct ExplainRequest {
+    /// The installed path (or the path inside the wheel).
+    pub path: String,
+    pub requirements: PathBuf,
+    pub target: Target,
+    pub slim: SlimRequest,
+    pub cache_dir: Option<PathBuf>,
+    pub offline: bool,
+    pub index: IndexSettings,
+}
+
+/// A rule that decided, or also matched.
+#[derive(Debug, Clone)]
+pub struct RuleRef {
+    pub id: String,
+    /// The recipe file (or flag) it came from.
+    pub origin: String,
+    pub reason: String,
+}
+
+/// Why a path is kept, stripped or dropped.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    /// Left out before any recipe (e.g. bytecode of other Pythons, console scripts).
+    Builtin { rule: String },
+    /// Kept because kept code imports it, although `rule` wanted it dropped.
+    Imported { importer: String, rule: RuleRef },
+    /// The recipes' verdict.
+    Recipes {
+        action: Action,
+        /// `None`: no keep/drop rule matched (kept by default).
+        rule: Option<RuleRef>,
+        strip: Option<String>,
+        /// An extension module only guarded imports load: a guarded import site.
+        optional: Option<String>,
+        /// Other matching rules of lower precedence: `id (action, tier)`.
+        also: Vec<String>,
+    },
+}
+
+/// One wheel file installing the path.
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    pub installed: String,
+    pub wheel: String,
+    pub size: u64,
+    pub decision: Decision,
+}
+
+/// Explain the path for the wheels the requirements lock to (fetched into the cache if needed).
+/// Empty: no wheel installs it.
+pub fn explain(req: &ExplainRequest) -> Result<Vec<Explanation>, BuildError> {
+    let target = &req.target;
+    let recipes = super::slimming::load_recipes(&req.slim)?;
+    let pinned = read_pinned(&req.requirements, target)?;
+    let super::sources::Sources {
+        cache,
+        http,
+        client,
+    } = super::sources::open_sources(
+        req.cache_dir.as_deref(),
+        req.offline,
+        &req.index,
+        &pinned.index,
+    )?;
+    let lock = resolve_pinned(&pinned, target, &client, &Silent)?;
+    let (wheels, _) = fetch(&lock, &cache, http.as_ref(), req.offline, &Silent)?;
+    let guard = crate::slim::guard::guard(&wheels, target, &recipes, &cache)?;
+    let wanted = req.path.trim_start_matches("./").trim_end_matches('/');
+    let rule_ref = |id: &str| {
+        let r = recipes.rule(id);
+        RuleRef {
+            id: id.to_string(),
+            origin: r.map(|r| r.origin.clone()).unwrap_or_default(),
+            reason: r.map(|r| r.reason.clone()).unwrap_or_default(),
+        }
+    };
+    let mut out = Vec::new();
+    for w in &wheels {
+        let wheel = Wheel::open(&w.path, &w.locked.filename)
+            .map_err(|e| BuildError::Request(format!("cannot read {}: {e}", w.locked.filename)))?;
+        let data_dir = wheel
+            .dist_info_dir()
+            .map(|d| d.trim_end_matches(".dist-info").to_string() + ".data");
+        for e in &wheel.entries {
+            let verdict = plan_entry(&e.path, data_dir.as_deref(), target);
+            let installed = match &verdict {
+                Verdict::Keep(p) => p.as_str().to_string(),
+                Verdict::Drop { .. } => e.path.as_str().to_string(),
+            };
+            if installed != wanted && e.path.as_str() != wanted {
+                continue;
+            }
+            let decision = if let Verdict::Drop { rule } = verdict {
+                Decision::Builtin {
+                    rule: rule.to_string(),
+                }
+            } else if let Some(why) = guard
+                .rescued
+                .get(&w.locked.name)
+                .and_then(|r| r.get(&installed))
+            {
+                Decision::Imported {
+                    importer: why.importer.clone(),
+                    rule: rule_ref(&why.rule),
+                }
+            } else {
+                let d = recipes.decide(&w.locked.name, &installed);
+                let also = recipes
+                    .rules()
+                    .iter()
+                    .filter(|r| r.matches(&w.locked.name, &installed))
+                    .filter(|r| Some(&r.id) != d.rule.as_ref() && Some(&r.id) != d.strip.as_ref())
+                    .map(|r| {
+                        let tier = match r.tier {
+                            Tier::Protected => "protected",
+                            Tier::UserKeep => "--keep",
+                            Tier::UserDrop => "--drop",
+                            Tier::UserFile => "--recipe",
+                            Tier::Builtin => "built-in",
+                        };
+                        format!("{} ({:?}, {tier})", r.id, r.action)
+                    })
+                    .collect();
+                Decision::Recipes {
+                    action: d.action,
+                    rule: d.rule.as_deref().map(rule_ref),
+                    strip: d.strip.clone(),
+                    optional: guard
+                        .optional
+                        .get(&w.locked.name)
+                        .and_then(|o| o.get(&installed))
+                        .map(|s| s.to_string()),
+                    also,
+                }
+            };
+            out.push(Explanation {
+                installed,
+                wheel: w.locked.filename.clone(),
+                size: e.size,
+                decision,
+            });
+        }
+    }
+    Ok(out)
+}

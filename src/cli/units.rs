@@ -1,0 +1,332 @@
+//! `lpack build`: finds the config, then builds one artifact ([`super::build::run`]) or, when the
+//! config declares `[functions.NAME]` / `[layers.NAME]`, one request per unit (settings layered
+//! per unit) through [`crate::build::many::build_many`], then each unit's summary, one table (or
+//! one `--json` document) and one exit code.
+
+use super::build::{
+    LAYER_FORMAT, derived_for_unit, image_json, json_summary, keys, layered_args, render, request,
+};
+use super::progress::Bars;
+use super::{BuildArgs, Invocation, Outcome, human_size, settings};
+use crate::build::many::{UnitKind, UnitOutcome, UnitRequest, UnitResult};
+use crate::config::ConfigFile;
+
+/// `lpack build`.
+pub fn run(args: BuildArgs, inv: &Invocation) -> anyhow::Result<Outcome> {
+    let config = inv.load_config()?;
+    match &config {
+        Some(c) if c.has_units() => run_units(&args, inv, c),
+        _ => super::build::run(args, inv, config.as_ref()),
+    }
+}
+
+/// The units to build: the named ones (all when none are named) and the layers they use.
+fn select<'c>(
+    names: &[String],
+    config: &'c ConfigFile,
+) -> anyhow::Result<Vec<(&'c crate::config::Unit, UnitKind)>> {
+    let all = names.is_empty();
+    let mut want: Vec<String> = names.to_vec();
+    for n in names {
+        let known = config
+            .functions
+            .iter()
+            .chain(&config.layers)
+            .any(|u| &u.name == n);
+        if !known {
+            let list: Vec<&str> = config
+                .functions
+                .iter()
+                .chain(&config.layers)
+                .map(|u| u.name.as_str())
+                .collect();
+            anyhow::bail!(
+                "{} declares no function or layer named `{n}`\n  hint: it declares: {}",
+                config.path.display(),
+                list.join(", ")
+            );
+        }
+        if let Some(f) = config.functions.iter().find(|f| &f.name == n) {
+            want.extend(f.layers.iter().map(|(l, _)| l.clone()));
+        }
+    }
+    let mut out = Vec::new();
+    for l in &config.layers {
+        if all || want.contains(&l.name) {
+            out.push((l, UnitKind::Layer));
+        }
+    }
+    for f in &config.functions {
+        if all || want.contains(&f.name) {
+            out.push((f, UnitKind::Function));
+        }
+    }
+    Ok(out)
+}
+
+#[derive(serde::Serialize)]
+struct JsonUnit<'a> {
+    name: &'a str,
+    kind: UnitKind,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    artifacts: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<serde_json::Value>,
+    gate_failures: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    over_limit: Option<&'a str>,
+}
+
+/// `lpack build` with a config that declares functions and layers: build the selected ones in
+/// one run, then one summary table (or one JSON document) and one exit code.
+fn run_units(args: &BuildArgs, inv: &Invocation, config: &ConfigFile) -> anyhow::Result<Outcome> {
+    let selected = select(&args.names, config)?;
+    if selected.len() > 1 && args.output.is_some() {
+        anyhow::bail!(
+            "--output names one artifact, but this run builds {} ({})\n  hint: set `output` in each [functions.NAME] table, or name one function: lpack build NAME -o FILE",
+            selected.len(),
+            selected
+                .iter()
+                .map(|(u, _)| u.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let mut units = Vec::new();
+    let mut unit_args = Vec::new();
+    for (unit, kind) in &selected {
+        let derived = derived_for_unit(config, unit, *kind);
+        let layered = settings::layer(
+            &inv.argv,
+            "build",
+            &keys(),
+            &[&unit.settings, &config.root],
+            &derived,
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{} `{}`: {e}",
+                if *kind == UnitKind::Layer {
+                    "layer"
+                } else {
+                    "function"
+                },
+                unit.name
+            )
+        })?;
+        if *kind == UnitKind::Layer
+            && layered.sources.iter().any(|r| {
+                r.key == "format"
+                    && r.source
+                        != settings::Source::Derived {
+                            why: LAYER_FORMAT.into(),
+                        }
+            })
+        {
+            anyhow::bail!(
+                "--format applies to every build of this run, but `{}` is a layer\n  hint: set `format` in the [functions.NAME] tables instead",
+                unit.name
+            );
+        }
+        let a = layered_args(&layered)?;
+        let request = request(&a)?;
+        units.push(UnitRequest {
+            name: unit.name.clone(),
+            kind: *kind,
+            request,
+            layers: unit.layers.iter().map(|(l, _)| l.clone()).collect(),
+        });
+        unit_args.push(a);
+    }
+    let bars = Bars::new(!(args.quiet || args.json));
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let make = |name: &str| -> Box<dyn crate::progress::Reporter> { Box::new(bars.named(name)) };
+    let outcomes = crate::build::many::build_many(&units, jobs, &make);
+    render_units(args, &units, &unit_args, &outcomes)
+}
+
+/// Each unit's summary, then one table; the exit code of the whole run.
+fn render_units(
+    args: &BuildArgs,
+    units: &[UnitRequest],
+    unit_args: &[BuildArgs],
+    outcomes: &[UnitOutcome],
+) -> anyhow::Result<Outcome> {
+    let mut failed = false;
+    let mut gate = false;
+    let mut json = Vec::new();
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    for ((o, u), a) in outcomes.iter().zip(units).zip(unit_args) {
+        let kind = match o.kind {
+            UnitKind::Function => "function",
+            UnitKind::Layer => "layer",
+        };
+        match &o.result {
+            UnitResult::Built(outcome) => {
+                if !outcome.passed() {
+                    gate = true;
+                }
+                if !args.json {
+                    if !args.quiet {
+                        println!("── {} ({kind})", o.name);
+                    }
+                    render(a, &u.request, outcome)?;
+                }
+                let status = if !outcome.passed() {
+                    "gate failed"
+                } else if outcome.artifacts.iter().all(|b| b.unchanged) && outcome.image.is_none() {
+                    "up to date"
+                } else {
+                    "built"
+                };
+                for b in &outcome.artifacts {
+                    rows.push([
+                        o.name.clone(),
+                        kind.to_string(),
+                        b.output.display().to_string(),
+                        human_size(b.manifest.artifact.size),
+                        human_size(b.manifest.artifact.unzipped_size),
+                        status.to_string(),
+                    ]);
+                }
+                if let Some(img) = &outcome.image {
+                    rows.push([
+                        o.name.clone(),
+                        "image".to_string(),
+                        img.written.join(", "),
+                        human_size(img.layers.iter().map(|l| l.size).sum()),
+                        human_size(img.layers.iter().map(|l| l.tar_size).sum()),
+                        status.to_string(),
+                    ]);
+                }
+                json.push(JsonUnit {
+                    name: &o.name,
+                    kind: o.kind,
+                    status,
+                    error: None,
+                    artifacts: outcome
+                        .artifacts
+                        .iter()
+                        .map(|b| {
+                            json_summary(
+                                b,
+                                &outcome.stats,
+                                outcome.verify.as_ref().map(|v| v.status.as_str()),
+                            )
+                        })
+                        .collect::<anyhow::Result<_>>()?,
+                    image: outcome.image.as_ref().map(image_json),
+                    gate_failures: outcome
+                        .gate_failures
+                        .iter()
+                        .map(|f| f.message.as_str())
+                        .collect(),
+                    over_limit: outcome.over_limit.as_deref(),
+                });
+            }
+            UnitResult::Failed(e) => {
+                failed = true;
+                eprintln!("error: {kind} `{}`: {e}", o.name);
+                rows.push([
+                    o.name.clone(),
+                    kind.to_string(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "failed".into(),
+                ]);
+                json.push(JsonUnit {
+                    name: &o.name,
+                    kind: o.kind,
+                    status: "failed",
+                    error: Some(e.to_string()),
+                    artifacts: Vec::new(),
+                    image: None,
+                    gate_failures: Vec::new(),
+                    over_limit: None,
+                });
+            }
+            UnitResult::Skipped(why) => {
+                failed = true;
+                eprintln!("error: {kind} `{}` not built: {why}", o.name);
+                rows.push([
+                    o.name.clone(),
+                    kind.to_string(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "skipped".into(),
+                ]);
+                json.push(JsonUnit {
+                    name: &o.name,
+                    kind: o.kind,
+                    status: "skipped",
+                    error: Some(why.clone()),
+                    artifacts: Vec::new(),
+                    image: None,
+                    gate_failures: Vec::new(),
+                    over_limit: None,
+                });
+            }
+        }
+    }
+    let outcome = if failed {
+        None
+    } else if gate {
+        Some(Outcome::GateFailed)
+    } else {
+        Some(Outcome::Ok)
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "units": json,
+                "status": match outcome { Some(Outcome::Ok) => "ok", Some(Outcome::GateFailed) => "gate failed", None => "failed" },
+            }))?
+        );
+    } else if !args.quiet {
+        println!();
+        print_table(&rows);
+    }
+    match outcome {
+        Some(o) => Ok(o),
+        None => anyhow::bail!(
+            "{} of {} builds failed (see above)",
+            outcomes
+                .iter()
+                .filter(|o| !matches!(o.result, UnitResult::Built(_)))
+                .count(),
+            outcomes.len()
+        ),
+    }
+}
+
+fn print_table(rows: &[[String; 6]]) {
+    let header = ["NAME", "KIND", "ARTIFACT", "ZIPPED", "UNZIPPED", "STATUS"];
+    let mut width = header.map(str::len);
+    for r in rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let mut out = String::new();
+        for (i, (c, w)) in cells.iter().zip(width).enumerate() {
+            if i == 3 || i == 4 {
+                out.push_str(&format!("{c:>w$}  "));
+            } else {
+                out.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header);
+    for r in rows {
+        line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
+    }
+}
