@@ -44,7 +44,9 @@ pub fn run(_parsed: VerifyArgs, inv: &super::Invocation) -> anyhow::Result<Outco
         let name = args.artifact.display().to_string();
         let report = match &check {
             ArtifactCheck::Deep(r) => super::ci::results::verify(&name, &manifest, None, Some(r)),
-            ArtifactCheck::Imports(r) => super::ci::results::verify(&name, &manifest, Some(r), None),
+            ArtifactCheck::Imports(r) => {
+                super::ci::results::verify(&name, &manifest, Some(r), None)
+            }
         };
         report.emit(&args.ci)?;
     }

@@ -127,6 +127,26 @@ fn the_action_script_builds_lpack_from_its_checkout_and_reports_to_github() {
         gh.outputs()
     );
 
+    // The config input: `lpack --config FILE build`, the settings from the file.
+    std::fs::write(
+        app.join("ci.toml"),
+        format!(
+            "requirements = \"requirements.txt\"\nruntime = \"python3.11\"\nindex-url = \"{}\"\nno-verify = true\nbytecode = \"none\"\n",
+            index(IndexKind::Html)
+        ),
+    )
+    .expect("config");
+    let mut c = action(&gh, "build", "-o dist/cfg.zip");
+    c.env("INPUT_CONFIG", "ci.toml");
+    let out = run(&mut c);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(app.join("dist/cfg.zip").exists());
+    assert!(
+        gh.outputs().contains("\nartifact=dist/cfg.zip\n"),
+        "{}",
+        gh.outputs()
+    );
+
     // Arguments that do not split are refused, not half-passed (and never run by a shell).
     let out = run(&mut action(&gh, "build", "-o 'dist/x.zip $(touch pwned)"));
     assert_eq!(out.status.code(), Some(2));

@@ -393,3 +393,54 @@ fn a_deep_verify_regression_is_annotated_with_its_cause() {
     assert_eq!(j["failed"][0][0], "regression guardpkg.testing");
     assert_eq!(j["failed"][0][2], "2");
 }
+
+#[test]
+fn a_config_with_two_functions_reports_each_under_its_name() {
+    let gh = Gh::new("ci-units");
+    std::fs::create_dir(gh.dir.join(".git")).expect("mkdir .git");
+    std::fs::write(gh.dir.join("a.txt"), "purelib==1.0\n").expect("write");
+    std::fs::write(gh.dir.join("b.txt"), "# b pins\npurelib==2.0\n").expect("write");
+    std::fs::write(
+        gh.dir.join("lpack.toml"),
+        format!(
+            "runtime = \"python3.11\"\nfind-links = [\"{}\"]\nno-index = true\ncache-dir = \"cache\"\nbytecode = \"none\"\nno-verify = true\n\n[functions.a]\nrequirements = \"a.txt\"\n\n[functions.b]\nrequirements = \"b.txt\"\nmax-zipped = \"100\"\n",
+            fixtures().flat.display()
+        ),
+    )
+    .expect("config");
+    let out = run(gh.lpack().args(["build", "--junit", "dist/junit.xml"]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let outputs = gh.outputs();
+    assert!(
+        outputs.starts_with("status=failed\nartifacts<<lpack_EOF_"),
+        "{outputs}"
+    );
+    assert_eq!(
+        multiline(&outputs, "artifacts").as_deref(),
+        Some("dist/a.zip\ndist/b.zip")
+    );
+    for line in [
+        "a_status=passed",
+        "a_artifact=dist/a.zip",
+        "b_status=failed",
+        "b_artifact=dist/b.zip",
+    ] {
+        assert!(outputs.lines().any(|l| l == line), "{line} in {outputs}");
+    }
+    let notes = annotations(&out);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with("::error file=b.txt,line=2,title=lpack gates%3A b max-zipped b.zip::"),
+        "{}",
+        notes[0]
+    );
+    let summary = gh.summary();
+    assert!(
+        summary.starts_with("### lpack build: failed\n\n#### a (function)\n\n| Artifact |"),
+        "{summary}"
+    );
+    assert!(summary.contains("\n#### b (function)\n\n"), "{summary}");
+    let j = junit(&gh.dir.join("dist/junit.xml"));
+    assert_eq!(j["failures"], 1, "{j}");
+    assert_eq!(j["failed"][0][0], "b max-zipped b.zip");
+}

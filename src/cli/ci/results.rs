@@ -517,6 +517,85 @@ pub fn error(command: &str, message: &str, input: Option<&std::path::Path>) -> C
     }
 }
 
+/// One unit (a function or layer of a config) of a many-unit build.
+pub struct UnitCi<'a> {
+    pub name: &'a str,
+    /// `function` or `layer`.
+    pub kind: &'a str,
+    /// The build's outcome with its gates and whether Lambda's limit was checked; or why it
+    /// failed or was not built.
+    pub result: Result<(&'a BuildOutcome, &'a Gates, bool), String>,
+}
+
+/// An output name for a unit: GitHub allows letters, digits, `_` and `-`.
+fn output_prefix(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `lpack build` of a config's functions and layers: one section per unit, the unit's outputs
+/// prefixed with its name (`ingest_sha256`, …), `status` and `artifacts` for the whole run, and
+/// every unit's checks named after it.
+pub fn units(units: &[UnitCi<'_>]) -> CiReport {
+    let mut checks = Vec::new();
+    let mut outputs = Vec::new();
+    let mut sections = String::new();
+    let mut artifacts = Vec::new();
+    let (mut error, mut failed) = (false, false);
+    for u in units {
+        let prefix = output_prefix(u.name);
+        let _ = writeln!(sections, "#### {} ({})\n", u.name, u.kind);
+        match &u.result {
+            Ok((outcome, gates, limit_check)) => {
+                let one = build(outcome, gates, *limit_check);
+                failed |= !outcome.passed();
+                for (k, v) in one.outputs {
+                    if k == "artifacts" {
+                        artifacts.extend(v.lines().map(str::to_string));
+                    }
+                    outputs.push((format!("{prefix}_{k}"), v));
+                }
+                // The unit's own summary without its heading.
+                let body = one
+                    .summary
+                    .split_once("\n\n")
+                    .map(|(_, b)| b.to_string())
+                    .unwrap_or_default();
+                sections.push_str(&body);
+                checks.extend(one.checks.into_iter().map(|mut c| {
+                    c.name = format!("{} {}", u.name, c.name);
+                    c
+                }));
+            }
+            Err(why) => {
+                error = true;
+                outputs.push((format!("{prefix}_status"), "error".to_string()));
+                let _ = writeln!(sections, "```text\n{}\n```\n", why.trim_end());
+                checks.push(Check::failed("error", u.name, why.as_str()));
+            }
+        }
+    }
+    let status = if error { "error" } else { status_word(!failed) };
+    let mut all = vec![
+        ("status".to_string(), status.to_string()),
+        ("artifacts".to_string(), artifacts.join("\n")),
+    ];
+    all.extend(outputs);
+    CiReport {
+        command: "lpack build".into(),
+        summary: format!("### lpack build: {status}\n\n{sections}"),
+        outputs: all,
+        checks,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
