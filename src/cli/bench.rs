@@ -296,10 +296,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
             return super::bench_aws::dry_run(&settings, o, args.json);
         }
         // Even with --quiet: the run id is how what it creates is found again.
-        eprintln!(
-            "lpack bench: AWS run {} (if it is ever cut short: `lpack bench --cleanup {}`)",
-            o.run_id, o.run_id
-        );
+        if cfg!(feature = "aws") {
+            eprintln!(
+                "lpack bench: AWS run {} (if it is ever cut short: `lpack bench --cleanup {}`)",
+                o.run_id, o.run_id
+            );
+        }
     } else if args.aws.dry_run {
         anyhow::bail!("--dry-run is for --backend aws (the local backend creates nothing)");
     }

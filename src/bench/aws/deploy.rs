@@ -179,7 +179,7 @@ fn push_images(
                 };
                 Registry::connect_as(&format!("{host}/{path}:{tag}"), u, p)
             }
-            (None, None) => unreachable!(),
+            (None, None) => return Err("no ECR login".into()),
         }
         .map_err(|e| aws.redact(&e.to_string()))?;
         let pushed = reg.push(&img).map_err(|e| aws.redact(&e.to_string()))?;

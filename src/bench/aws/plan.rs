@@ -301,7 +301,7 @@ pub fn plan(s: &Settings, o: &Options) -> Result<Plan, BenchError> {
     }
     let counts = count(s, &deployments);
     let timeout_s = s.timeout.as_secs_f64().ceil().clamp(1.0, 900.0) as u32;
-    let (prices_date, cost) = estimate(s, &deployments, &counts, timeout_s, &mut notes)?;
+    let (prices_date, cost) = estimate(s, &deployments, timeout_s, &mut notes)?;
     Ok(Plan {
         run_id: o.run_id.clone(),
         region: s.region.clone(),
@@ -353,7 +353,6 @@ pub fn price_row(region: &str, notes: &mut Vec<String>) -> Result<stats::PriceRo
 fn estimate(
     s: &Settings,
     ds: &[Planned],
-    _counts: &Counts,
     timeout_s: u32,
     notes: &mut Vec<String>,
 ) -> Result<(String, Estimate), BenchError> {
