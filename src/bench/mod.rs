@@ -387,3 +387,58 @@ pub(crate) fn summarise(row: &Row, samples: &[&Sample], p: &Pricing) -> Deployme
         snapshot_s: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(round: Round, invocation: u32, init: Option<f64>, billed: u64) -> Sample {
+        Sample {
+            deployment: "d".into(),
+            memory_mb: 1024,
+            environment: 0,
+            round,
+            measured: Measured {
+                invocation,
+                init_ms: init,
+                duration_ms: Some(100.0),
+                billed_ms: Some(billed),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn only_steady_samples_are_pooled_and_lambdas_billing_is_used() {
+        let xs = [
+            sample(Round::AfterDeploy, 0, Some(8000.0), 8100),
+            sample(Round::NotCold, 0, None, 101),
+            sample(Round::Steady, 0, Some(600.0), 701),
+            sample(Round::Steady, 0, Some(800.0), 901),
+            sample(Round::Steady, 1, None, 101),
+        ];
+        let refs: Vec<&Sample> = xs.iter().collect();
+        let r = summarise(
+            &Row {
+                name: "d",
+                kind: "zip",
+                handler: "h.handler",
+                memory_mb: 1024,
+                unpack_ms: 0.0,
+            },
+            &refs,
+            &Pricing {
+                cold_share: 0.01,
+                price_ms: 2.1e-9,
+                requests_per_million: 0.2,
+                restore_per_gb: 0.0,
+            },
+        );
+        assert_eq!((r.n, r.errors, r.not_cold), (3, 0, 1));
+        assert_eq!(r.init_ms.as_ref().map(|f| (f.n, f.p50)), Some((2, 700.0)));
+        assert_eq!(r.after_deploy_init_ms.as_ref().map(|f| f.p50), Some(8000.0));
+        // Cold: mean Billed Duration 801 ms; warm: 101 ms (Lambda's figures, init included).
+        let want = stats::cost_per_million(801.0, 101.0, 1024, 0.01, 2.1e-9, 0.2);
+        assert_eq!(r.cost_per_million_usd, Some(want));
+    }
+}

@@ -637,3 +637,68 @@ pub(super) fn bench(
         Err(e) => Err(BenchError::Aws(format!("{}; {after}", aws.redact(&e)))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn tail(s: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    #[test]
+    fn a_response_becomes_a_sample_in_lambdas_terms() {
+        let cold = InvokeOutput::builder()
+            .status_code(200)
+            .log_result(tail("START RequestId: r1 Version: $LATEST\nEND RequestId: r1\nREPORT RequestId: r1\tDuration: 41.70 ms\tBilled Duration: 734 ms\tMemory Size: 1024 MB\tMax Memory Used: 121 MB\tInit Duration: 691.90 ms\t\n"))
+            .payload(Blob::new(b"{\"ok\": true}".to_vec()))
+            .build();
+        let (m, r) = measured(&cold, 0, 812.5);
+        assert!(r.is_some_and(|r| r.cold()));
+        assert_eq!(m.request_id, "r1");
+        assert_eq!((m.init_ms, m.duration_ms), (Some(691.9), Some(41.7)));
+        assert_eq!((m.billed_ms, m.max_memory_mb), (Some(734), Some(121)));
+        assert_eq!(m.round_trip_ms, Some(812.5));
+        assert_eq!(m.response_bytes, Some(12));
+        assert!(m.error.is_none());
+
+        // A handler error: the payload's errorType, the REPORT's numbers.
+        let failed = InvokeOutput::builder()
+            .status_code(200)
+            .function_error("Unhandled")
+            .log_result(tail("REPORT RequestId: r2\tDuration: 3.10 ms\tBilled Duration: 4 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\t\n"))
+            .payload(Blob::new(
+                b"{\"errorType\": \"ValueError\", \"errorMessage\": \"boom\", \"stackTrace\": [\"  File x\"]}".to_vec(),
+            ))
+            .build();
+        let (m, _) = measured(&failed, 1, 5.0);
+        let e = m.error.expect("error");
+        assert_eq!(
+            (e.error_type.as_str(), e.error_message.as_str()),
+            ("ValueError", "boom")
+        );
+        assert_eq!(m.round_trip_ms, None, "round trips are for cold starts");
+
+        // An init that failed: Status in REPORT, Init Duration from INIT_REPORT.
+        let init = InvokeOutput::builder()
+            .status_code(200)
+            .function_error("Unhandled")
+            .log_result(tail("INIT_REPORT Init Duration: 80.49 ms\tPhase: invoke\tStatus: error\tError Type: Runtime.ImportModuleError\nREPORT RequestId: r3\tDuration: 98.71 ms\tBilled Duration: 99 ms\tMemory Size: 512 MB\tMax Memory Used: 46 MB\tStatus: error\tError Type: Runtime.ImportModuleError\n"))
+            .payload(Blob::new(b"{\"errorType\": \"Runtime.ImportModuleError\", \"errorMessage\": \"No module named 'x'\"}".to_vec()))
+            .build();
+        let (m, r) = measured(&init, 0, 120.0);
+        assert_eq!(m.init_ms, Some(80.49));
+        assert!(r.is_some_and(|r| r.cold()));
+        assert_eq!(
+            m.error.map(|e| e.error_type),
+            Some("Runtime.ImportModuleError".to_string())
+        );
+
+        // No log tail (an emulator): nothing measured, not cold.
+        let bare = InvokeOutput::builder().status_code(200).build();
+        let (m, r) = measured(&bare, 0, 3.0);
+        assert!(r.is_none());
+        assert_eq!((m.init_ms, m.duration_ms), (None, None));
+    }
+}
