@@ -402,19 +402,23 @@ fn estimate(
     Ok((date, e))
 }
 
+fn size(bytes: u64) -> String {
+    if bytes < 100 * 1024 {
+        format!("{:.1} kB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MB", mb(bytes))
+    }
+}
+
 fn upload_text(u: &Upload, bytes: u64) -> String {
+    let b = size(bytes);
     match u {
         Upload::Direct if bytes > DIRECT_UPLOAD_MAX => {
-            format!(
-                "{:.1} MB, too big for the request (needs --s3-bucket)",
-                mb(bytes)
-            )
+            format!("{b}, too big for the request (needs --s3-bucket)")
         }
-        Upload::Direct => format!("{:.1} MB, in the request", mb(bytes)),
-        Upload::S3 { bucket, key } => format!("{:.1} MB, through s3://{bucket}/{key}", mb(bytes)),
-        Upload::Image { repository, tag } => {
-            format!("{:.1} MB of blobs, pushed to {repository}:{tag}", mb(bytes))
-        }
+        Upload::Direct => format!("{b}, in the request"),
+        Upload::S3 { bucket, key } => format!("{b}, through s3://{bucket}/{key}"),
+        Upload::Image { repository, tag } => format!("{b} of blobs, pushed to {repository}:{tag}"),
     }
 }
 
