@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test lpack has: unit tests, integration tests against real local services, clippy.
-# Installs the Python test helpers (tests/requirements.txt) into target/test-venv first.
+# Installs the Python test helpers (tests/requirements.txt, moto's server among them) into
+# target/test-venv first.
 # Needs: cargo, gcc, python3.11 (with headers; pyenv's or the system's), network access to PyPI
 # the first time (for the helpers only — the tests themselves stay on 127.0.0.1).
 set -euo pipefail
@@ -22,5 +23,9 @@ fi
 export LPACK_TEST_PYTHON="$PWD/$venv/bin/python"
 
 cargo fmt --all -- --check
-cargo clippy --all-targets -- -D warnings
-cargo test --all-targets
+# The `aws` feature (lpack bench --backend aws) is built, linted and tested here: its tests run
+# against moto's server (tests/requirements.txt). The default build is linted too, so a plain
+# `cargo build` stays warning-free.
+cargo clippy --all-targets --features aws -- -D warnings
+cargo clippy --lib -- -D warnings
+cargo test --all-targets --features aws

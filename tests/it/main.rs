@@ -1,6 +1,8 @@
 //! Integration tests: one binary, real local services, fixtures built at test time.
 
 mod bench;
+#[cfg(feature = "aws")]
+mod bench_aws;
 mod build;
 mod config;
 mod corpus;
