@@ -35,14 +35,21 @@ run = sys.argv[3] if len(sys.argv) > 3 else None
 lam = boto3.client("lambda", **kw)
 out = {"functions": [], "layers": [], "repositories": [], "objects": []}
 for f in lam.list_functions(FunctionVersion="ALL")["Functions"]:
-    tags = lam.list_tags(Resource=f["FunctionArn"].rsplit(":", 1)[0] if f["Version"] != "$LATEST" else f["FunctionArn"]).get("Tags", {})
+    try:
+        tags = lam.list_tags(Resource=f["FunctionArn"].rsplit(":", 1)[0] if f["Version"] != "$LATEST" else f["FunctionArn"]).get("Tags", {})
+    except lam.exceptions.ResourceNotFoundException:
+        # Deleted since the listing (another test's clean-up runs against the same server).
+        continue
     if run is None or tags.get("lpack-bench") == run:
         fn = {"name": f["FunctionName"], "version": f["Version"], "tags": tags,
               "memory": f["MemorySize"], "package_type": f.get("PackageType"),
               "layers": [l["Arn"] for l in f.get("Layers", [])],
               "env": f.get("Environment", {}).get("Variables", {})}
         if f.get("PackageType") == "Image":
-            fn["image_uri"] = lam.get_function(FunctionName=f["FunctionName"])["Code"].get("ImageUri")
+            try:
+                fn["image_uri"] = lam.get_function(FunctionName=f["FunctionName"])["Code"].get("ImageUri")
+            except lam.exceptions.ResourceNotFoundException:
+                continue
         out["functions"].append(fn)
 for l in lam.list_layers()["Layers"]:
     for v in lam.list_layer_versions(LayerName=l["LayerName"])["LayerVersions"]:
