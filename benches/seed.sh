@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lpack=${LPACK:-target/release/lpack}
-[ -x "$lpack" ] || cargo build --release
+[ -x "$lpack" ] || cargo build --release --features aws
 lock=requirements/datasci-py312.lock.txt
 out=dist/seed
 mkdir -p "$out"

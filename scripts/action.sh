@@ -3,7 +3,7 @@
 # on, keep the cache small. Reads only environment variables, as GitHub sets them:
 #   GITHUB_ACTION_PATH  this action's checkout      RUNNER_TEMP   a per-job scratch directory
 #   GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, GITHUB_PATH  files lpack and this script append to
-#   INPUT_VERSION INPUT_CARGO_PROFILE INPUT_COMMAND INPUT_ARGS INPUT_CONFIG
+#   INPUT_VERSION INPUT_CARGO_PROFILE INPUT_CARGO_FEATURES INPUT_COMMAND INPUT_ARGS INPUT_CONFIG
 #   INPUT_WORKING_DIRECTORY INPUT_CACHE              the action's inputs (see action.yml)
 #   LPACK_CACHE_DIR                                  the cache actions/cache restores and saves
 set -euo pipefail
@@ -30,6 +30,7 @@ else
   esac
   echo "::group::Build lpack from $GITHUB_ACTION_PATH (cargo, profile $profile)"
   cargo build --locked --quiet --profile "$profile" --bin lpack \
+    --features "${INPUT_CARGO_FEATURES:-}" \
     --manifest-path "$GITHUB_ACTION_PATH/Cargo.toml" --target-dir "$target_dir"
   echo "::endgroup::"
   bin_dir="$target_dir/$out_dir"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test lpack has: unit tests, integration tests against real local services, clippy.
-# Installs the Python test helpers (tests/requirements.txt) into target/test-venv first.
+# Installs the Python test helpers (tests/requirements.txt, moto's server among them) into
+# target/test-venv first.
 # Needs: cargo, gcc, python3.11 (with headers; pyenv's or the system's), network access to PyPI
 # the first time (for the helpers, maturin and ziglang only — the tests themselves stay on
 # 127.0.0.1).
@@ -23,7 +24,11 @@ fi
 export LPACK_TEST_PYTHON="$PWD/$venv/bin/python"
 
 cargo fmt --all -- --check
-cargo clippy --all-targets -- -D warnings
+# The `aws` feature (lpack bench --backend aws) is built, linted and tested here: its tests run
+# against moto's server (tests/requirements.txt). The default build is linted too, so a plain
+# `cargo build` stays warning-free.
+cargo clippy --all-targets --features aws -- -D warnings
+cargo clippy --lib -- -D warnings
 # The Python wheel of lpack (a release build, manylinux2014 via zig): tests/it/wheel.rs installs
 # it offline into a fresh venv, runs it, checks its glibc needs and rebuilds it byte-identically.
 # LPACK_TEST_WHEEL=0 skips it (saying so) when iterating.
@@ -32,4 +37,4 @@ if [ "${LPACK_TEST_WHEEL:-1}" != 0 ]; then
   ./scripts/build-wheel.sh --out target/wheels/test
   export LPACK_TEST_WHEEL_DIR="$PWD/target/wheels/test"
 fi
-cargo test --all-targets
+cargo test --all-targets --features aws

@@ -21,13 +21,14 @@
 //! slim                              recipes, strip, bytecode, import guard, ABI audit
 //! resolve fetch                     index client, solver, inputs, lock files; downloads
 //! wheel sink artifact requirements  data types and parsers of untrusted bytes; canonical archives
-//! target cache http progress        foundations: know nothing of the layers above
+//! target cache http progress aws    foundations: know nothing of the layers above
 //! ```
 //!
 //! - [`target`]: a Lambda runtime + architecture → Python tag, glibc, ordered wheel tags.
 //! - [`cache`]: a content-addressed store of wheels, blobs and small records by key, with atomic
 //!   writes; it knows nothing of the stages' types.
 //! - [`http`]: the one HTTP client; [`progress`]: the [`progress::Reporter`] seam.
+//! - `aws` (cargo feature `aws`): the AWS SDK's configuration and credential chain, ECR login.
 //! - [`wheel`]: wheel file names, tags and entries; [`wheel::ArchivePath`] refuses unsafe paths.
 //! - [`sink`]: canonical archive writing (zip, and the trait tar implements) behind one trait.
 //! - [`artifact`]: the JSON manifest written beside every artifact, read by later commands.
@@ -40,10 +41,13 @@
 //! - [`report`]: size reports from manifests; [`verify`]: import checks of built artifacts.
 //! - [`config`]: `lpack.toml` / `[tool.lpack]`: finding, reading and validating config files, and
 //!   `lpack init`.
-//! - [`build`]: the build as a library call; [`bench`](mod@bench): cold starts of built artifacts, locally.
+//! - [`build`]: the build as a library call; [`bench`](mod@bench): cold starts of built
+//!   artifacts, locally or on AWS Lambda.
 //! - [`cli`]: the `lpack` command line.
 
 pub mod artifact;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod bench;
 pub mod build;
 pub mod cache;

@@ -18,6 +18,10 @@ pub enum Phase {
     Verify,
     /// Cold starts and invokes of `lpack bench`.
     Bench,
+    /// Creating functions, layers and images on AWS (`lpack bench --backend aws`).
+    Deploy,
+    /// Deleting what a bench created on AWS.
+    Cleanup,
 }
 
 impl Phase {
@@ -29,6 +33,8 @@ impl Phase {
             Phase::Assemble => "Assembling",
             Phase::Verify => "Verifying",
             Phase::Bench => "Benching",
+            Phase::Deploy => "Deploying",
+            Phase::Cleanup => "Cleaning up",
         }
     }
 }

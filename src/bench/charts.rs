@@ -116,7 +116,7 @@ pub fn init_ecdf(results: &[DeploymentResult], samples: &[Sample]) -> String {
             let mut v: Vec<f64> = samples
                 .iter()
                 .filter(|s| s.deployment == r.name && s.memory_mb == r.memory_mb)
-                .filter(|s| s.measured.error.is_none())
+                .filter(|s| s.measured.error.is_none() && s.round == super::Round::Steady)
                 .filter_map(|s| s.measured.init_ms)
                 .collect();
             v.sort_by(f64::total_cmp);

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::artifact::{ArtifactKind, ArtifactManifest};
-use crate::emit::image::{ImageOut, read_oci_layout};
+use crate::emit::image::{BaseImage, ImageOut, read_oci_layout};
 use crate::target::Target;
 use crate::wheel::{ArchivePath, open_archive};
 
@@ -155,8 +155,45 @@ fn file_name(p: &Path) -> String {
         .unwrap_or_else(|| p.display().to_string())
 }
 
-/// Lay `spec` out under `dest` (which must not exist yet).
-pub fn lay_out(spec: &DeploymentSpec, dest: &Path) -> Result<Layout, BenchError> {
+/// A deployment's artifacts, found from its manifests and checked against them (kinds, target,
+/// sha256 and image digest), not yet unpacked: what both backends start from.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub name: String,
+    pub target: Target,
+    /// The function's manifest.
+    pub manifest: ArtifactManifest,
+    /// The function zip (for images: the image's directory).
+    pub function: PathBuf,
+    /// Layer zips with their manifests, in the order they are applied.
+    pub layers: Vec<(PathBuf, ArtifactManifest)>,
+    pub image: Option<ResolvedImage>,
+    /// (file, sha256) of every artifact.
+    pub artifacts: Vec<(String, String)>,
+}
+
+/// An image read from its OCI layout (or unpacked docker-archive).
+#[derive(Debug, Clone)]
+pub struct ResolvedImage {
+    pub dir: PathBuf,
+    pub tag: Option<String>,
+    pub image: BaseImage,
+    pub record: crate::artifact::ImageRecord,
+}
+
+impl Resolved {
+    /// `zip`, `zip+layers` or `image`.
+    pub fn kind(&self) -> &'static str {
+        match (&self.image, self.layers.is_empty()) {
+            (Some(_), _) => "image",
+            (None, true) => "zip",
+            (None, false) => "zip+layers",
+        }
+    }
+}
+
+/// Resolve `spec`; `scratch` receives an unpacked docker-archive if the image only has one.
+pub fn resolve(spec: &DeploymentSpec, scratch: &Path) -> Result<Resolved, BenchError> {
     let first = spec
         .artifacts
         .first()
@@ -172,76 +209,56 @@ pub fn lay_out(spec: &DeploymentSpec, dest: &Path) -> Result<Layout, BenchError>
             .parse()
             .map_err(|e| BenchError::Input(format!("{}: {e}", first.display())))?,
     );
-    std::fs::create_dir_all(dest).map_err(io(format!("creating {}", dest.display())))?;
-    let started = Instant::now();
     let mut artifacts = Vec::new();
-    let mut notes = Vec::new();
-    let layout = match m.kind {
-        ArtifactKind::LayerZip => {
-            return Err(BenchError::Input(format!(
-                "{} is a layer; bench a function with it: FN.zip.lpack.json+{}",
-                first.display(),
-                file_name(first)
-            )));
-        }
+    match m.kind {
+        ArtifactKind::LayerZip => Err(BenchError::Input(format!(
+            "{} is a layer; bench a function with it: FN.zip.lpack.json+{}",
+            first.display(),
+            file_name(first)
+        ))),
         ArtifactKind::FunctionZip => {
             let zip = artifact_of(first);
             artifacts.push((file_name(&zip), check_sha(&zip, &m.artifact.sha256)?));
-            let task = dest.join("task");
-            std::fs::create_dir_all(&task).map_err(io("creating the task root"))?;
-            extract_zip(&zip, &task)?;
             // Layers: named after `+`, else those the function was built against.
-            let mut layers: Vec<PathBuf> = spec.artifacts[1..].to_vec();
-            if layers.is_empty() {
+            let mut paths: Vec<PathBuf> = spec.artifacts[1..].to_vec();
+            if paths.is_empty() {
                 let beside = first.parent().unwrap_or(Path::new("."));
                 for l in &m.layers {
-                    layers.push(beside.join(&l.file));
+                    paths.push(beside.join(&l.file));
                 }
             }
-            let mut code_dirs = vec![task.clone()];
-            let opt = if layers.is_empty() {
-                None
-            } else {
-                let opt = dest.join("opt");
-                std::fs::create_dir_all(&opt).map_err(io("creating /opt"))?;
-                for l in &layers {
-                    let lm = read_manifest(l)?;
-                    if lm.kind != ArtifactKind::LayerZip {
-                        return Err(BenchError::Input(format!(
-                            "{} is not a layer (after `+` only layers may follow the function)",
-                            l.display()
-                        )));
-                    }
-                    if lm.target.runtime != m.target.runtime || lm.target.arch != m.target.arch {
-                        return Err(BenchError::Input(format!(
-                            "layer {} is built for {} {}, the function for {} {}",
-                            l.display(),
-                            lm.target.runtime,
-                            lm.target.arch,
-                            m.target.runtime,
-                            m.target.arch
-                        )));
-                    }
-                    let lz = artifact_of(l);
-                    artifacts.push((file_name(&lz), check_sha(&lz, &lm.artifact.sha256)?));
-                    extract_zip(&lz, &opt)?;
+            let mut layers = Vec::new();
+            for l in &paths {
+                let lm = read_manifest(l)?;
+                if lm.kind != ArtifactKind::LayerZip {
+                    return Err(BenchError::Input(format!(
+                        "{} is not a layer (after `+` only layers may follow the function)",
+                        l.display()
+                    )));
                 }
-                code_dirs.push(opt.clone());
-                Some(opt)
-            };
-            Layout {
+                if lm.target.runtime != m.target.runtime || lm.target.arch != m.target.arch {
+                    return Err(BenchError::Input(format!(
+                        "layer {} is built for {} {}, the function for {} {}",
+                        l.display(),
+                        lm.target.runtime,
+                        lm.target.arch,
+                        m.target.runtime,
+                        m.target.arch
+                    )));
+                }
+                let lz = artifact_of(l);
+                artifacts.push((file_name(&lz), check_sha(&lz, &lm.artifact.sha256)?));
+                layers.push((lz, lm));
+            }
+            Ok(Resolved {
                 name: spec.name.clone(),
-                kind: if opt.is_some() { "zip+layers" } else { "zip" }.to_string(),
                 target,
-                task_root: task,
-                opt,
-                env: Vec::new(),
-                cmd: None,
-                code_dirs,
-                unpack_ms: 0.0,
+                manifest: m,
+                function: zip,
+                layers,
+                image: None,
                 artifacts,
-                notes,
-            }
+            })
         }
         ArtifactKind::Image => {
             if spec.artifacts.len() > 1 {
@@ -250,14 +267,14 @@ pub fn lay_out(spec: &DeploymentSpec, dest: &Path) -> Result<Layout, BenchError>
                     spec.name
                 )));
             }
-            let rec = m.image.as_ref().ok_or_else(|| {
+            let rec = m.image.clone().ok_or_else(|| {
                 BenchError::Input(format!(
                     "{}: an image manifest without `image`",
                     first.display()
                 ))
             })?;
             let beside = first.parent().unwrap_or(Path::new("."));
-            let (dir, tag, _holder) = image_source(first, beside, &rec.outputs, dest)?;
+            let (dir, tag, _holder) = image_source(first, beside, &rec.outputs, scratch)?;
             let img = read_oci_layout(&dir, tag.as_deref(), target.arch)
                 .map_err(|e| BenchError::Input(e.to_string()))?;
             if img.manifest_digest != rec.manifest_digest {
@@ -269,6 +286,64 @@ pub fn lay_out(spec: &DeploymentSpec, dest: &Path) -> Result<Layout, BenchError>
                 )));
             }
             artifacts.push((file_name(&dir), rec.manifest_digest.clone()));
+            Ok(Resolved {
+                name: spec.name.clone(),
+                target,
+                manifest: m,
+                function: dir.clone(),
+                layers: Vec::new(),
+                image: Some(ResolvedImage {
+                    dir,
+                    tag,
+                    image: img,
+                    record: rec,
+                }),
+                artifacts,
+            })
+        }
+    }
+}
+
+/// Lay `spec` out under `dest` (which must not exist yet).
+pub fn lay_out(spec: &DeploymentSpec, dest: &Path) -> Result<Layout, BenchError> {
+    std::fs::create_dir_all(dest).map_err(io(format!("creating {}", dest.display())))?;
+    let started = Instant::now();
+    let r = resolve(spec, dest)?;
+    let mut notes = Vec::new();
+    let kind = r.kind().to_string();
+    let layout = match &r.image {
+        None => {
+            let task = dest.join("task");
+            std::fs::create_dir_all(&task).map_err(io("creating the task root"))?;
+            extract_zip(&r.function, &task)?;
+            let mut code_dirs = vec![task.clone()];
+            let opt = if r.layers.is_empty() {
+                None
+            } else {
+                let opt = dest.join("opt");
+                std::fs::create_dir_all(&opt).map_err(io("creating /opt"))?;
+                for (lz, _) in &r.layers {
+                    extract_zip(lz, &opt)?;
+                }
+                code_dirs.push(opt.clone());
+                Some(opt)
+            };
+            Layout {
+                name: r.name.clone(),
+                kind,
+                target: r.target.clone(),
+                task_root: task,
+                opt,
+                env: Vec::new(),
+                cmd: None,
+                code_dirs,
+                unpack_ms: 0.0,
+                artifacts: r.artifacts.clone(),
+                notes,
+            }
+        }
+        Some(ri) => {
+            let (img, rec) = (&ri.image, &ri.record);
             let rootfs = dest.join("rootfs");
             std::fs::create_dir_all(&rootfs).map_err(io("creating the image root"))?;
             let app: Vec<&str> = rec.layers.iter().map(|l| l.digest.as_str()).collect();
@@ -295,27 +370,22 @@ pub fn lay_out(spec: &DeploymentSpec, dest: &Path) -> Result<Layout, BenchError>
                         .collect()
                 })
                 .unwrap_or_default();
-            let cmd = cfg["Cmd"]
-                .as_array()
-                .and_then(|a| a.first())
-                .and_then(|v| v.as_str())
-                .map(str::to_string);
             notes.push(format!(
                 "image: the base image's layers ({}) are stood in for by the local interpreter and runtime directory; only lpack's {} app layer(s) are applied",
                 rec.base,
                 rec.layers.len()
             ));
             Layout {
-                name: spec.name.clone(),
-                kind: "image".to_string(),
-                target,
+                name: r.name.clone(),
+                kind,
+                target: r.target.clone(),
                 task_root: wd,
                 opt: None,
                 env,
-                cmd,
+                cmd: image_cmd(img),
                 code_dirs: vec![rootfs],
                 unpack_ms: 0.0,
-                artifacts,
+                artifacts: r.artifacts.clone(),
                 notes,
             }
         }
@@ -326,6 +396,15 @@ pub fn lay_out(spec: &DeploymentSpec, dest: &Path) -> Result<Layout, BenchError>
     }
     layout.unpack_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(layout)
+}
+
+/// An image's CMD (its default handler).
+pub fn image_cmd(img: &BaseImage) -> Option<String> {
+    img.config["config"]["Cmd"]
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
 }
 
 /// Where the image's blobs are: an OCI layout (the first `oci-layout:` output), or a

@@ -1,17 +1,22 @@
-//! Bench: cold starts of the artifacts lpack built, measured locally through the real runtime
-//! client. A composition root: it reads artifact manifests (never rebuilds), lays each
-//! deployment out once ([`layout`]), runs environments ([`runner`]) against lpack's own Runtime
-//! API server ([`server`]), and summarises ([`stats`]) into results the CLI renders and
-//! [`output`] writes (CSV, JSON, Markdown, SVG charts, one self-contained HTML page).
+//! Bench: cold starts of the artifacts lpack built. A composition root: it reads artifact
+//! manifests (never rebuilds), measures them on one of two backends chosen here, in [`bench`],
+//! and summarises ([`stats`]) into results the CLI renders and [`output`] writes (CSV, JSON,
+//! Markdown, SVG charts, one self-contained HTML page).
 //!
-//! The plan is deployments × memory sizes × runs: each run is a fresh process (a cold start)
-//! followed by `warm` invokes on it, `concurrency` environments at a time, deployments
-//! interleaved so drift on the machine spreads evenly over them. One extra cold start per
-//! deployment runs under `-X importtime` for the import profile and is not counted.
+//! - [`local`]: each deployment laid out once ([`layout`]), environments run ([`runner`])
+//!   against lpack's own Runtime API server ([`server`]).
+//! - [`aws`]: each deployment created on AWS Lambda, cold starts forced by configuration
+//!   updates, REPORT lines read from the invoke's log tail, everything deleted afterwards.
+//!
+//! Both produce the same [`Results`]: one [`Sample`] per invocation, one [`DeploymentResult`]
+//! per deployment × memory size, the same statistics, cost model and gate.
 
+pub mod aws;
 pub mod cgroup;
 pub mod charts;
+pub mod compare;
 pub mod layout;
+pub mod local;
 pub mod output;
 pub mod plan;
 pub mod proc;
@@ -20,17 +25,16 @@ pub mod server;
 pub mod stats;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::progress::{Phase, Reporter};
-use layout::{DeploymentSpec, Layout};
-use proc::ReadOnly;
-use runner::{EnvConfig, Measured};
+use crate::progress::Reporter;
+use layout::DeploymentSpec;
+pub use proc::ReadOnly;
+use runner::Measured;
 use server::ErrorInfo;
 use stats::Figure;
 
@@ -53,6 +57,8 @@ pub enum BenchError {
     Runtime(String),
     #[error("bench: interrupted; every runtime process was stopped")]
     Interrupted,
+    #[error("bench (aws): {0}")]
+    Aws(String),
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -89,6 +95,7 @@ pub fn function_name(name: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub deployments: Vec<DeploymentSpec>,
+    /// Cold starts per deployment × memory size.
     pub runs: u32,
     pub warm: u32,
     pub concurrency: u32,
@@ -96,16 +103,38 @@ pub struct Settings {
     pub timeout: Duration,
     pub handler: Option<String>,
     pub event: Vec<u8>,
-    pub python: PathBuf,
-    /// The runtime directory (awslambdaric and the runtime-provided packages).
-    pub runtime_dir: PathBuf,
+    /// The region whose prices the cost uses (and, on AWS, where the functions run).
     pub region: String,
     pub cold_share: f64,
-    pub import_profile: bool,
-    /// Where layouts and environments live while running.
-    pub work: PathBuf,
-    /// A delegated cgroup v2 directory to shape CPU and memory in (`LPACK_CGROUP`).
-    pub cgroup: Option<PathBuf>,
+    pub backend: Backend,
+}
+
+/// Where the cold starts happen: the one place a backend is chosen.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Local(local::Options),
+    Aws(aws::Options),
+}
+
+/// Which round of a deployment a sample belongs to. Only the steady rounds are pooled into
+/// the figures; the others are reported apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Round {
+    /// A forced cold start (and the warm invokes after it).
+    #[default]
+    Steady,
+    /// The first round after the function was created or its code changed (AWS).
+    AfterDeploy,
+    /// Meant to be cold, but Lambda answered from a warm environment (no Init or Restore
+    /// Duration in its REPORT): discarded, counted.
+    NotCold,
+}
+
+impl Round {
+    fn is_steady(&self) -> bool {
+        *self == Round::Steady
+    }
 }
 
 /// One invocation as recorded in the samples files.
@@ -115,13 +144,15 @@ pub struct Sample {
     pub memory_mb: u32,
     /// Environment number within the deployment × memory (0-based).
     pub environment: u32,
+    #[serde(default, skip_serializing_if = "Round::is_steady")]
+    pub round: Round,
     #[serde(flatten)]
     pub measured: Measured,
 }
 
 impl Sample {
     pub fn cold(&self) -> bool {
-        self.measured.invocation == 0
+        self.measured.invocation == 0 && self.round != Round::NotCold
     }
 }
 
@@ -148,6 +179,25 @@ pub struct DeploymentResult {
     pub unpack_ms: f64,
     /// USD per million invocations at `cold_share` cold starts.
     pub cost_per_million_usd: Option<f64>,
+    /// Forced cold starts that came back warm (AWS): discarded from every figure.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_cold: usize,
+    /// Cold starts of the first round after the function was created (AWS), never pooled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_deploy_init_ms: Option<Figure>,
+    /// SnapStart: Restore Duration of the restores (AWS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_ms: Option<Figure>,
+    /// SnapStart: the snapshot's Init Duration (INIT_REPORT) when the log tail carried it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_init_ms: Option<f64>,
+    /// SnapStart: seconds from PublishVersion to the version being Active (snapshot taken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_s: Option<f64>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One deployment's import profile.
@@ -186,6 +236,9 @@ pub struct Provenance {
     pub cold_share: f64,
     pub artifacts: Vec<ArtifactRef>,
     pub notes: Vec<String>,
+    /// The AWS run: run id, region, what was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<aws::RunRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -204,23 +257,6 @@ impl Results {
     }
 }
 
-/// Host CPU model and count.
-fn host_cpu() -> (String, usize) {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let n = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    (model, n)
-}
-
 fn today() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -229,28 +265,8 @@ fn today() -> String {
     crate::emit::image::rfc3339(crate::sink::Epoch(secs))
 }
 
-/// Check the interpreter: the target's version, runnable here.
-pub fn check_python(python: &Path, target: &crate::target::Target) -> Result<String, BenchError> {
-    let want = target.python_version();
-    let ((major, minor), version) =
-        crate::slim::bytecode::python_version(python).map_err(|e| BenchError::NoPython {
-            version: want.clone(),
-            why: e.to_string(),
-        })?;
-    if major != 3 || minor != target.runtime.minor() {
-        return Err(BenchError::NoPython {
-            version: want,
-            why: format!("{} is Python {major}.{minor}", python.display()),
-        });
-    }
-    Ok(format!(
-        "{} ({})",
-        python.display(),
-        version.lines().next().unwrap_or("")
-    ))
-}
-
-/// Run the bench. `on_sample` sees every invocation as it completes (for REPORT lines).
+/// Run the bench on the backend `s.backend` names. `on_sample` sees every invocation as it
+/// completes (for REPORT lines).
 pub fn bench(
     s: &Settings,
     reporter: &dyn Reporter,
@@ -264,304 +280,40 @@ pub fn bench(
             "memory sizes must be between 128 and 10240 MB".into(),
         ));
     }
-    if !s.runtime_dir.join("awslambdaric").is_dir() {
-        return Err(BenchError::Runtime(format!(
-            "{} holds no awslambdaric",
-            s.runtime_dir.display()
-        )));
-    }
-    std::fs::create_dir_all(&s.work)
-        .map_err(|e| BenchError::Run(format!("creating {}: {e}", s.work.display())))?;
-    let price = stats::price_for(&s.region).map_err(BenchError::Input)?;
-    let (prices_date, _, _) = stats::price_table().map_err(BenchError::Input)?;
-
-    // Lay every deployment out once.
-    let mut layouts: Vec<Layout> = Vec::new();
-    for (i, d) in s.deployments.iter().enumerate() {
-        if interrupted() {
-            return Err(BenchError::Interrupted);
-        }
-        let l = layout::lay_out(d, &s.work.join(format!("d{i}")))?;
-        layouts.push(l);
-    }
-    let target = layouts[0].target.clone();
-    for l in &layouts {
-        if l.target.runtime != target.runtime || l.target.arch != target.arch {
-            return Err(BenchError::Input(format!(
-                "{} targets {} {}, {} targets {} {}: bench one runtime at a time",
-                l.name,
-                l.target.runtime,
-                l.target.arch,
-                layouts[0].name,
-                target.runtime,
-                target.arch
-            )));
-        }
-    }
-    let host = std::env::consts::ARCH;
-    let host_arch = if host == "aarch64" { "arm64" } else { host };
-    if target.arch.to_string() != host_arch {
-        return Err(BenchError::Input(format!(
-            "the artifacts target {}, this machine is {host_arch}: the local backend runs them natively",
-            target.arch
-        )));
-    }
-    let python_desc = check_python(&s.python, &target)?;
-    let readonly = proc::probe_readonly(&s.python, &s.work);
-    let subtree = match &s.cgroup {
-        Some(d) => Some(
-            cgroup::Subtree::open(d)
-                .map_err(|e| BenchError::Input(format!("--cgroup / LPACK_CGROUP: {e}")))?,
-        ),
-        None => None,
-    };
-    let subtree = subtree.as_ref();
-    let handlers: Vec<String> = s
-        .deployments
-        .iter()
-        .zip(&layouts)
-        .map(|(d, l)| {
-            d.handler
-                .clone()
-                .or_else(|| s.handler.clone())
-                .or_else(|| l.cmd.clone())
-                .ok_or_else(|| {
-                    BenchError::Input(format!(
-                        "{}: no handler; pass --handler MODULE.FUNCTION (images default to their CMD)",
-                        l.name
-                    ))
-                })
-        })
-        .collect::<Result<_, _>>()?;
-
-    let env_counter = AtomicUsize::new(0);
-    let env_dir = |s: &Settings| {
-        s.work
-            .join(format!("env{}", env_counter.fetch_add(1, Ordering::SeqCst)))
-    };
-    let config = |l, h, memory, importtime, work| {
-        env_config(s, l, h, memory, importtime, work, readonly, subtree)
-    };
-
-    // Import profiles first (this also warms the page cache for every deployment equally).
-    let mut import_profiles = Vec::new();
-    if s.import_profile {
-        for (l, h) in layouts.iter().zip(&handlers) {
-            let r = runner::run_env(&config(l, h, s.memory[0], true, env_dir(s)))?;
-            let top = runner::parse_importtime(&r.log)
-                .into_iter()
-                .filter(|(m, _)| m != h.rsplit_once('.').map_or(h.as_str(), |(m, _)| m))
-                .take(200)
-                .map(|(m, us)| (m, us as f64 / 1000.0))
-                .collect();
-            import_profiles.push(ImportProfile {
-                deployment: l.name.clone(),
-                top,
-            });
-        }
-    }
-
-    // Jobs: runs × deployments × memory, interleaved.
-    let mut jobs: Vec<(usize, u32, u32)> = Vec::new();
-    for run in 0..s.runs {
-        for &m in &s.memory {
-            for d in 0..layouts.len() {
-                jobs.push((d, m, run));
-            }
-        }
-    }
-    let total = jobs.len() as u64 * u64::from(1 + s.warm);
-    reporter.start(Phase::Bench, total);
-    let next = AtomicUsize::new(0);
-    let samples: Mutex<Vec<Sample>> = Mutex::new(Vec::new());
-    let failure: Mutex<Option<BenchError>> = Mutex::new(None);
-    let workers = s.concurrency.max(1).min(jobs.len().max(1) as u32);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(&(d, m, run)) = jobs.get(i) else {
-                        break;
-                    };
-                    if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
-                        break;
-                    }
-                    let l = &layouts[d];
-                    let work = env_dir(s);
-                    match runner::run_env(&config(l, &handlers[d], m, false, work.clone())) {
-                        Ok(r) => {
-                            let n = r.samples.len() as u64;
-                            let expected = u64::from(1 + s.warm);
-                            for mm in r.samples {
-                                let sample = Sample {
-                                    deployment: l.name.clone(),
-                                    memory_mb: m,
-                                    environment: run,
-                                    measured: mm,
-                                };
-                                on_sample(&sample);
-                                if let Ok(mut v) = samples.lock() {
-                                    v.push(sample);
-                                }
-                            }
-                            reporter.advance(Phase::Bench, expected.max(n));
-                        }
-                        Err(e) => {
-                            if let Ok(mut f) = failure.lock() {
-                                f.get_or_insert(e);
-                            }
-                            break;
-                        }
-                    }
-                    // The environment's /tmp goes with it.
-                    let _ = std::fs::remove_dir_all(&work);
-                }
-            });
-        }
-    });
-    reporter.finish(Phase::Bench);
-    if let Some(e) = failure.into_inner().ok().flatten() {
-        return Err(e);
-    }
-    let mut samples = samples.into_inner().unwrap_or_default();
-    samples.sort_by(|a, b| {
-        (
-            a.deployment.as_str(),
-            a.memory_mb,
-            a.environment,
-            a.measured.invocation,
-        )
-            .cmp(&(
-                b.deployment.as_str(),
-                b.memory_mb,
-                b.environment,
-                b.measured.invocation,
-            ))
-    });
-
-    let price_ms = match target.arch {
-        crate::target::Arch::X86_64 => price.x86_64,
-        crate::target::Arch::Arm64 => price.arm64,
-    };
-    let mut deployments = Vec::new();
-    for (l, h) in layouts.iter().zip(&handlers) {
-        for &m in &s.memory {
-            let mine: Vec<&Sample> = samples
-                .iter()
-                .filter(|x| x.deployment == l.name && x.memory_mb == m)
-                .collect();
-            deployments.push(summarise(
-                l,
-                h,
-                m,
-                &mine,
-                s.cold_share,
-                price_ms,
-                price.requests_per_million,
-            ));
-        }
-    }
-    let (cpu, ncpu) = host_cpu();
-    let mut notes: Vec<String> = layouts.iter().flat_map(|l| l.notes.clone()).collect();
-    notes.dedup();
-    notes.push(format!(
-        "local backend: no code download from S3 or image chunk cache, no Firecracker microVM, a warm page cache{}",
-        if subtree.is_some() { "" } else { "; CPU not shaped to the memory size" }
-    ));
-    if readonly == ReadOnly::RootPermissionsOnly {
-        notes.push("running as root without mount namespaces: code directories are read-only by mode only, which root ignores".to_string());
-    }
-    let artifacts = layouts
-        .iter()
-        .flat_map(|l| {
-            l.artifacts.iter().map(|(f, h)| ArtifactRef {
-                deployment: l.name.clone(),
-                file: f.clone(),
-                sha256: h.clone(),
-            })
-        })
-        .collect();
-    Ok(Results {
-        schema_version: SCHEMA_VERSION,
-        provenance: Provenance {
-            lpack_version: env!("CARGO_PKG_VERSION").to_string(),
-            date: today(),
-            backend: "local".to_string(),
-            target: format!("{} {}", target.runtime, target.arch),
-            python: python_desc,
-            host_cpu: cpu,
-            host_cpus: ncpu,
-            cpu_shaping: match subtree {
-                Some(t) => format!(
-                    "cgroup v2 {}: 2 CPUs during init, memory/1769 CPUs during invokes, memory.max = memory size",
-                    t.path().display()
-                ),
-                None => "none".to_string(),
-            },
-            memory_source: if subtree.is_some() {
-                "memory.peak of the environment's cgroup".to_string()
-            } else {
-                "VmHWM of the runtime process, with the RSS of processes it started summed in (/proc, every 10 ms), ru_maxrss at exit".to_string()
-            },
-            read_only: readonly,
-            runs: s.runs,
-            warm: s.warm,
-            concurrency: s.concurrency,
-            timeout_s: s.timeout.as_secs_f64(),
-            region: s.region.clone(),
-            prices_date,
-            cold_share: s.cold_share,
-            artifacts,
-            notes,
-        },
-        deployments,
-        import_profiles,
-        samples,
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn env_config<'a>(
-    s: &'a Settings,
-    l: &'a Layout,
-    h: &'a str,
-    memory: u32,
-    importtime: bool,
-    work: PathBuf,
-    readonly: ReadOnly,
-    cgroup: Option<&'a cgroup::Subtree>,
-) -> EnvConfig<'a> {
-    EnvConfig {
-        layout: l,
-        python: &s.python,
-        runtime_dir: &s.runtime_dir,
-        handler: h,
-        memory_mb: memory,
-        timeout: s.timeout,
-        warm: if importtime { 0 } else { s.warm },
-        event: &s.event,
-        region: &s.region,
-        importtime,
-        work,
-        readonly,
-        cgroup,
+    match &s.backend {
+        Backend::Local(o) => local::bench(s, o, reporter, on_sample),
+        Backend::Aws(o) => aws::bench(s, o, reporter, on_sample),
     }
 }
 
-fn summarise(
-    l: &Layout,
-    handler: &str,
-    memory_mb: u32,
-    samples: &[&Sample],
-    cold_share: f64,
-    price_ms: f64,
-    requests: f64,
-) -> DeploymentResult {
-    let ok: Vec<&&Sample> = samples
-        .iter()
-        .filter(|x| x.measured.error.is_none())
-        .collect();
+/// The row a set of samples is summarised into.
+pub(crate) struct Row<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub handler: &'a str,
+    pub memory_mb: u32,
+    pub unpack_ms: f64,
+}
+
+/// Prices the cost of a row uses.
+pub(crate) struct Pricing {
+    pub cold_share: f64,
+    /// USD per ms at 128 MB for the target's architecture.
+    pub price_ms: f64,
+    pub requests_per_million: f64,
+    /// SnapStart: USD per GB restored (0 without SnapStart).
+    pub restore_per_gb: f64,
+}
+
+fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// Figures of one deployment × memory size. Only steady samples are pooled; after-deploy
+/// cold starts get a figure of their own, samples that were not cold are only counted. The
+/// cost bills what Lambda billed (Billed Duration, which includes init and restore) where the
+/// samples carry it, else Init + Duration.
+pub(crate) fn summarise(row: &Row, samples: &[&Sample], p: &Pricing) -> DeploymentResult {
     let mut error_types = BTreeMap::new();
     let mut first_error = None;
     for x in samples {
@@ -570,62 +322,123 @@ fn summarise(
             first_error.get_or_insert_with(|| e.clone());
         }
     }
+    let errors = error_types.values().sum();
+    let ok: Vec<&Sample> = samples
+        .iter()
+        .copied()
+        .filter(|x| x.measured.error.is_none() && x.round == Round::Steady)
+        .collect();
     let vals = |f: &dyn Fn(&Sample) -> Option<f64>| -> Vec<f64> {
         ok.iter().filter_map(|x| f(x)).collect()
     };
     let init = vals(&|x| x.measured.init_ms);
+    let restore = vals(&|x| x.measured.restore_ms);
     let dur = vals(&|x| x.measured.duration_ms);
-    let cold_dur = vals(&|x| {
-        if x.cold() {
-            x.measured.duration_ms
-        } else {
-            None
-        }
-    });
-    let warm_dur = vals(&|x| {
-        if x.cold() {
-            None
-        } else {
-            x.measured.duration_ms
-        }
-    });
+    let cold_dur = vals(&|x| x.cold().then_some(x.measured.duration_ms).flatten());
+    let warm_dur = vals(&|x| (!x.cold()).then_some(x.measured.duration_ms).flatten());
+    let billed = |cold: bool| vals(&|x| (x.cold() == cold).then_some(x.measured.billed_ms? as f64));
     let mem = vals(&|x| x.measured.max_memory_mb.map(|m| m as f64));
     let rt = vals(&|x| x.measured.round_trip_ms);
-    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-    let cost = match (mean(&init), mean(&cold_dur)) {
-        (Some(i), Some(d)) => {
-            let warm = mean(&warm_dur).unwrap_or(d);
-            Some(stats::cost_per_million(
-                i + d,
-                warm,
-                memory_mb,
-                cold_share,
-                price_ms,
-                requests,
-            ))
-        }
-        _ => None,
-    };
+    let start = mean(&init).or(mean(&restore));
+    let cold_billed = mean(&billed(true)).or_else(|| Some(start? + mean(&cold_dur)?));
+    let cost = cold_billed.map(|c| {
+        let warm = mean(&billed(false))
+            .or(mean(&warm_dur))
+            .or(mean(&cold_dur))
+            .unwrap_or(0.0);
+        let restores = if restore.is_empty() {
+            0.0
+        } else {
+            p.cold_share * 1e6 * f64::from(row.memory_mb) / 1024.0 * p.restore_per_gb
+        };
+        stats::cost_per_million(
+            c,
+            warm,
+            row.memory_mb,
+            p.cold_share,
+            p.price_ms,
+            p.requests_per_million,
+        ) + restores
+    });
+    let after: Vec<f64> = samples
+        .iter()
+        .filter(|x| x.round == Round::AfterDeploy && x.measured.error.is_none())
+        .filter_map(|x| x.measured.init_ms.or(x.measured.restore_ms))
+        .collect();
     DeploymentResult {
-        name: l.name.clone(),
-        kind: l.kind.clone(),
-        memory_mb,
-        handler: handler.to_string(),
+        name: row.name.to_string(),
+        kind: row.kind.to_string(),
+        memory_mb: row.memory_mb,
+        handler: row.handler.to_string(),
         n: ok.len(),
-        errors: samples.len() - ok.len(),
+        errors,
         error_types,
         first_error,
         init_ms: stats::figure(&init),
         duration_ms: stats::figure(&dur),
         max_memory_mb: stats::figure(&mem),
         round_trip_ms: stats::figure(&rt),
-        unpack_ms: l.unpack_ms,
+        unpack_ms: row.unpack_ms,
         cost_per_million_usd: cost,
+        not_cold: samples.iter().filter(|x| x.round == Round::NotCold).count(),
+        after_deploy_init_ms: stats::figure(&after),
+        restore_ms: stats::figure(&restore),
+        snapshot_init_ms: None,
+        snapshot_s: None,
     }
 }
 
-/// Make a finished bench's work directory writable again so it can be removed.
-pub fn cleanup(work: &Path) {
-    layout::set_readonly(work, false);
-    let _ = std::fs::remove_dir_all(work);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(round: Round, invocation: u32, init: Option<f64>, billed: u64) -> Sample {
+        Sample {
+            deployment: "d".into(),
+            memory_mb: 1024,
+            environment: 0,
+            round,
+            measured: Measured {
+                invocation,
+                init_ms: init,
+                duration_ms: Some(100.0),
+                billed_ms: Some(billed),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn only_steady_samples_are_pooled_and_lambdas_billing_is_used() {
+        let xs = [
+            sample(Round::AfterDeploy, 0, Some(8000.0), 8100),
+            sample(Round::NotCold, 0, None, 101),
+            sample(Round::Steady, 0, Some(600.0), 701),
+            sample(Round::Steady, 0, Some(800.0), 901),
+            sample(Round::Steady, 1, None, 101),
+        ];
+        let refs: Vec<&Sample> = xs.iter().collect();
+        let r = summarise(
+            &Row {
+                name: "d",
+                kind: "zip",
+                handler: "h.handler",
+                memory_mb: 1024,
+                unpack_ms: 0.0,
+            },
+            &refs,
+            &Pricing {
+                cold_share: 0.01,
+                price_ms: 2.1e-9,
+                requests_per_million: 0.2,
+                restore_per_gb: 0.0,
+            },
+        );
+        assert_eq!((r.n, r.errors, r.not_cold), (3, 0, 1));
+        assert_eq!(r.init_ms.as_ref().map(|f| (f.n, f.p50)), Some((2, 700.0)));
+        assert_eq!(r.after_deploy_init_ms.as_ref().map(|f| f.p50), Some(8000.0));
+        // Cold: mean Billed Duration 801 ms; warm: 101 ms (Lambda's figures, init included).
+        let want = stats::cost_per_million(801.0, 101.0, 1024, 0.01, 2.1e-9, 0.2);
+        assert_eq!(r.cost_per_million_usd, Some(want));
+    }
 }

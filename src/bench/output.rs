@@ -29,7 +29,7 @@ fn f1(v: f64) -> String {
 /// Raw samples as CSV (one row per invocation).
 pub fn samples_csv(r: &Results) -> String {
     let mut out = String::from(
-        "deployment,memory_mb,environment,invocation,cold,request_id,init_ms,duration_ms,round_trip_ms,max_memory_mb,response_bytes,error_type,error_message\n",
+        "deployment,memory_mb,environment,invocation,cold,request_id,init_ms,duration_ms,round_trip_ms,max_memory_mb,response_bytes,error_type,error_message,round,billed_ms,restore_ms,billed_restore_ms\n",
     );
     let q = |s: &str| {
         if s.contains([',', '"', '\n']) {
@@ -42,7 +42,7 @@ pub fn samples_csv(r: &Results) -> String {
         let m = &s.measured;
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             q(&s.deployment),
             s.memory_mb,
             s.environment,
@@ -58,6 +58,16 @@ pub fn samples_csv(r: &Results) -> String {
             m.response_bytes.map(|v| v.to_string()).unwrap_or_default(),
             q(m.error.as_ref().map_or("", |e| e.error_type.as_str())),
             q(m.error.as_ref().map_or("", |e| e.error_message.as_str())),
+            match s.round {
+                super::Round::Steady => "steady",
+                super::Round::AfterDeploy => "after-deploy",
+                super::Round::NotCold => "not-cold",
+            },
+            m.billed_ms.map(|v| v.to_string()).unwrap_or_default(),
+            m.restore_ms.map(|v| format!("{v:.3}")).unwrap_or_default(),
+            m.billed_restore_ms
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
         );
     }
     out
@@ -76,31 +86,46 @@ fn ci(f: &Option<Figure>, pick: fn(&Figure) -> Option<super::stats::Interval>) -
         .unwrap_or_else(|| "–".into())
 }
 
-/// Rows of the main table: (header, cells per deployment).
+/// Rows of the main table: (header, cells per deployment). Columns only the AWS backend fills
+/// (not cold, after deploy, SnapStart restore) appear when a row has them.
 fn table(r: &Results) -> (Vec<&'static str>, Vec<Vec<String>>) {
-    let head = vec![
-        "deployment",
-        "kind",
-        "MB",
-        "n",
-        "errors",
+    let aws = r.provenance.backend == "aws";
+    let any = |f: fn(&DeploymentResult) -> bool| r.deployments.iter().any(f);
+    let not_cold = aws || any(|d| d.not_cold > 0);
+    let after = any(|d| d.after_deploy_init_ms.is_some());
+    let restore = any(|d| d.restore_ms.is_some());
+    let mut head = vec!["deployment", "kind", "MB", "n", "errors"];
+    if not_cold {
+        head.push("not cold");
+    }
+    head.extend([
         "Init p50",
         "p50 95% CI",
         "Init p95",
         "p95 95% CI",
         "Init max",
+    ]);
+    if after {
+        head.push("after-deploy Init p50");
+    }
+    if restore {
+        head.extend(["Restore p50", "Restore p95"]);
+    }
+    head.extend([
         "Duration p50",
         "Max Mem p50",
         "Max Mem max",
         "round trip p50",
-        "unpack ms",
-        "$/1M inv.",
-    ];
+    ]);
+    if !aws {
+        head.push("unpack ms");
+    }
+    head.push("$/1M inv.");
     let rows = r
         .deployments
         .iter()
         .map(|d: &DeploymentResult| {
-            vec![
+            let mut row = vec![
                 d.name.clone(),
                 d.kind.clone(),
                 d.memory_mb.to_string(),
@@ -114,20 +139,41 @@ fn table(r: &Results) -> (Vec<&'static str>, Vec<Vec<String>>) {
                         d.error_types.keys().cloned().collect::<Vec<_>>().join(", ")
                     )
                 },
+            ];
+            if not_cold {
+                row.push(d.not_cold.to_string());
+            }
+            row.extend([
                 cell(&d.init_ms, |f| f.p50),
                 ci(&d.init_ms, |f| f.p50_ci),
                 cell(&d.init_ms, |f| f.p95),
                 ci(&d.init_ms, |f| f.p95_ci),
                 cell(&d.init_ms, |f| f.max),
+            ]);
+            if after {
+                row.push(cell(&d.after_deploy_init_ms, |f| f.p50));
+            }
+            if restore {
+                row.extend([
+                    cell(&d.restore_ms, |f| f.p50),
+                    cell(&d.restore_ms, |f| f.p95),
+                ]);
+            }
+            row.extend([
                 cell(&d.duration_ms, |f| f.p50),
                 cell(&d.max_memory_mb, |f| f.p50),
                 cell(&d.max_memory_mb, |f| f.max),
                 cell(&d.round_trip_ms, |f| f.p50),
-                format!("{:.0}", d.unpack_ms),
+            ]);
+            if !aws {
+                row.push(format!("{:.0}", d.unpack_ms));
+            }
+            row.push(
                 d.cost_per_million_usd
                     .map(|c| format!("{c:.2}"))
                     .unwrap_or_else(|| "–".into()),
-            ]
+            );
+            row
         })
         .collect();
     (head, rows)
@@ -349,7 +395,14 @@ pub fn html(r: &Results, svgs: &[(&str, String)]) -> String {
     kv("backend", p.backend.clone());
     kv("target", p.target.clone());
     kv("interpreter", p.python.clone());
-    kv("host CPU", format!("{} ({} CPUs)", p.host_cpu, p.host_cpus));
+    kv(
+        "host CPU",
+        if p.host_cpus == 0 {
+            p.host_cpu.clone()
+        } else {
+            format!("{} ({} CPUs)", p.host_cpu, p.host_cpus)
+        },
+    );
     kv("CPU shaping", p.cpu_shaping.clone());
     kv("Max Memory Used from", p.memory_source.clone());
     kv(
@@ -360,10 +413,22 @@ pub fn html(r: &Results, svgs: &[(&str, String)]) -> String {
             super::ReadOnly::RootPermissionsOnly => {
                 "file modes only, which root ignores (no mount namespace)"
             }
+            super::ReadOnly::Lambda => "AWS Lambda",
         }
         .to_string(),
     );
     kv("timeout", format!("{} s", p.timeout_s));
+    if let Some(a) = &p.aws {
+        kv("AWS run", format!("{} in {}", a.run_id, a.region));
+        kv(
+            "created",
+            format!(
+                "{} ({})",
+                a.created.len(),
+                if a.kept { "kept" } else { "deleted at the end" }
+            ),
+        );
+    }
     for a in &p.artifacts {
         kv(
             &format!("artifact ({})", a.deployment),

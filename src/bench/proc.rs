@@ -22,6 +22,8 @@ pub enum ReadOnly {
     MountNamespace,
     /// Running as root without mount namespaces: modes only, which root ignores.
     RootPermissionsOnly,
+    /// On AWS Lambda itself (`/var/task` and `/opt` are read-only there).
+    Lambda,
 }
 
 /// A `kB` field of `/proc/PID/status`.

@@ -67,7 +67,7 @@ pub struct EnvConfig<'a> {
 }
 
 /// One invocation, in Lambda's terms.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Measured {
     /// 0 for the cold start, then 1, 2, … for warm invokes.
     pub invocation: u32,
@@ -78,6 +78,15 @@ pub struct Measured {
     pub max_memory_mb: Option<u64>,
     pub response_bytes: Option<usize>,
     pub error: Option<ErrorInfo>,
+    /// Lambda's Billed Duration (AWS backend; it includes billed init and restore time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_ms: Option<u64>,
+    /// SnapStart: Restore Duration (AWS backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_ms: Option<f64>,
+    /// SnapStart: Billed Restore Duration (AWS backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_restore_ms: Option<u64>,
 }
 
 /// What an environment produced.
@@ -403,6 +412,7 @@ pub fn run_env(cfg: &EnvConfig) -> Result<EnvResult, BenchError> {
             max_memory_mb: None,
             response_bytes: None,
             error: None,
+            ..Default::default()
         };
         let deadline = started + cfg.timeout;
         let mut alive = true;
@@ -520,6 +530,7 @@ fn failed(
         max_memory_mb: Some(proc.peak_mb()),
         response_bytes: None,
         error: Some(error),
+        ..Default::default()
     }
 }
 

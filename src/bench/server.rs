@@ -57,7 +57,7 @@ impl ErrorInfo {
     }
 
     /// From an error body and the error-type header (the header wins when present).
-    fn parse(body: &[u8], header: Option<&str>) -> ErrorInfo {
+    pub fn parse(body: &[u8], header: Option<&str>) -> ErrorInfo {
         #[derive(Deserialize, Default)]
         struct Body {
             #[serde(rename = "errorType", default)]

@@ -134,8 +134,20 @@ pub struct PriceRow {
 struct PriceTable {
     date: String,
     source: String,
+    snapstart_cache_gb_s: f64,
+    snapstart_restore_gb: f64,
     region: Vec<PriceRow>,
 }
+
+/// SnapStart prices: (USD per GB-second of cache, USD per GB restored).
+pub fn snapstart_prices() -> Result<(f64, f64), String> {
+    let t: PriceTable =
+        toml::from_str(PRICES).map_err(|e| format!("data/lambda-prices.toml: {e}"))?;
+    Ok((t.snapstart_cache_gb_s, t.snapstart_restore_gb))
+}
+
+/// SnapStart's cache is billed for 3 hours at least per published version.
+pub const SNAPSTART_MIN_CACHE_S: f64 = 3.0 * 3600.0;
 
 /// The dated price table: (date, source, rows).
 pub fn price_table() -> Result<(String, String, Vec<PriceRow>), String> {

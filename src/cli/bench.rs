@@ -1,6 +1,8 @@
 //! `lpack bench`: cold starts of built artifacts, measured locally through the real runtime
-//! client. Maps flags and the plan file to [`crate::bench::Settings`], prepares the runtime
-//! directory, runs the bench, writes the outputs and renders the table, REPORT lines, the gate.
+//! client or on AWS Lambda (`--backend aws`, [`super::bench_aws`]). Maps flags and the plan
+//! file to [`crate::bench::Settings`], prepares the backend, runs the bench, writes the outputs
+//! and renders the table, REPORT lines, the gate; `--compare` puts two result directories side
+//! by side.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -9,7 +11,7 @@ use clap::Args;
 
 use super::{CacheNetArgs, IndexArgs, Outcome};
 use crate::artifact::ArtifactManifest;
-use crate::bench::{self, Results, Sample, plan, stats};
+use crate::bench::{self, Backend, Results, Round, Sample, local, plan, stats};
 use crate::target::Target;
 
 pub const EXAMPLES: &str = "\
@@ -38,8 +40,27 @@ init-percentiles.svg, imports.svg, report.html (self-contained).
 Not modelled locally: code download from S3 / image chunk cache, the Firecracker microVM, a
 cold page cache, CPU scaled to memory (unless a delegated cgroup is available).
 
+On AWS Lambda itself (build lpack with `--features aws`; credentials from the usual chain):
+  # What it would create, how many invocations, what it would cost: creates nothing
+  lpack bench --backend aws --plan benches/seed.toml --role-arn $ROLE --s3-bucket $BUCKET --dry-run
+  # The run: deploys, forces cold starts, measures, deletes everything it created
+  lpack bench --backend aws --plan benches/seed.toml --role-arn $ROLE --s3-bucket $BUCKET --out aws/
+  # After a crash: delete what run RUN_ID left (found by its tag lpack-bench=RUN_ID)
+  lpack bench --cleanup RUN_ID --region eu-west-1 --s3-bucket $BUCKET
+  # Local numbers next to Lambda's, with the ratio per deployment
+  lpack bench --compare results/ aws/
+
 Exit codes: 0 ok, 1 a gate (--max-init-p50/--max-init-p95/--max-regression) failed, 2 an
 invocation failed or another error.";
+
+/// Where cold starts happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// This machine: the real runtime client against lpack's own Runtime API
+    Local,
+    /// AWS Lambda: deploy, force cold starts, measure, delete (needs the `aws` feature)
+    Aws,
+}
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -80,9 +101,10 @@ pub struct BenchArgs {
     /// Where to write samples, summary, charts and report.html
     #[arg(long, value_name = "DIR", default_value = "bench-results")]
     pub out: PathBuf,
-    /// Region whose prices the cost uses (see data/lambda-prices.toml)
-    #[arg(long, default_value = "us-east-1")]
-    pub region: String,
+    /// Region whose prices the cost uses (see data/lambda-prices.toml); with --backend aws
+    /// also where the functions run [default: us-east-1 locally; the AWS config's region]
+    #[arg(long)]
+    pub region: Option<String>,
     /// Share of invocations that are cold starts, for the cost (e.g. 1% or 0.01)
     #[arg(long, value_name = "SHARE", default_value = "1%", value_parser = parse_share)]
     pub cold_share: f64,
@@ -116,6 +138,15 @@ pub struct BenchArgs {
     /// Lay deployments out here and keep them afterwards (for inspecting what the runtime saw)
     #[arg(long, value_name = "DIR", hide = true)]
     pub keep_work: Option<PathBuf>,
+    /// Where cold starts happen
+    #[arg(long, value_enum, default_value = "local")]
+    pub backend: BackendArg,
+    #[command(flatten)]
+    pub aws: super::bench_aws::AwsArgs,
+    /// Put two result directories side by side (e.g. local vs AWS) with the ratio B / A per
+    /// deployment; runs nothing
+    #[arg(long, num_args = 2, value_names = ["DIR_A", "DIR_B"], conflicts_with_all = ["deployments", "plan", "render"])]
+    pub compare: Option<Vec<PathBuf>>,
     /// Print summary.json on stdout instead of the table
     #[arg(long)]
     pub json: bool,
@@ -146,7 +177,7 @@ extern "C" fn on_signal(_: libc::c_int) {
     bench::interrupt();
 }
 
-fn install_ctrl_c() {
+pub(super) fn install_ctrl_c() {
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
@@ -169,6 +200,24 @@ fn read_results(dir: &Path) -> anyhow::Result<Results> {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
+    if let Some(dirs) = &args.compare {
+        let (a, b) = (&dirs[0], &dirs[1]);
+        let c = bench::compare::compare(
+            &bench::compare::read_summary(a)?,
+            a,
+            &bench::compare::read_summary(b)?,
+            b,
+        );
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&c)?);
+        } else {
+            print!("{}", bench::compare::text(&c));
+        }
+        return Ok(Outcome::Ok);
+    }
+    if let Some(run_id) = &args.aws.cleanup {
+        return super::bench_aws::cleanup(&args, run_id);
+    }
     if let Some(dir) = &args.render {
         let r = read_results(dir)?;
         crate::bench::output::write_all(&r, dir)
@@ -214,59 +263,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     if !(timeout > 0.0 && timeout <= 900.0) {
         anyhow::bail!("--timeout must be between 0 and 900 seconds (Lambda's maximum)");
     }
-
-    // The target, from the first deployment's first manifest.
-    let first = deployments[0]
-        .artifacts
-        .first()
-        .cloned()
-        .unwrap_or_default();
-    let m = ArtifactManifest::read(&first)?;
-    let target = Target::new(m.target.runtime.parse()?, m.target.arch.parse()?);
-    let python = match args
-        .python
-        .clone()
-        .or_else(|| crate::slim::bytecode::find_python(target.runtime.minor()))
-    {
-        Some(p) => p,
-        None => {
-            return Err(bench::BenchError::NoPython {
-                version: target.python_version(),
-                why: "none found on PATH or in pyenv".into(),
-            }
-            .into());
-        }
-    };
-    bench::check_python(&python, &target)?;
-    let runtime_dir = match &args.runtime_dir {
-        Some(d) => d.clone(),
-        None => {
-            let s = super::sources(
-                args.net.cache_dir.as_deref(),
-                args.net.offline,
-                &args.index,
-                &Default::default(),
-            )?;
-            let bars = super::progress::Bars::new(!args.quiet && !args.json);
-            crate::verify::runtime_dir(
-                &target,
-                &python,
-                true,
-                &s.cache,
-                &s.client,
-                s.http.as_ref(),
-                &bars,
-            )?
-        }
-    };
-    // Absolute: the runtime runs in the task root.
-    let runtime_dir = std::fs::canonicalize(&runtime_dir)
-        .map_err(|e| anyhow::anyhow!("the runtime directory {}: {e}", runtime_dir.display()))?;
-    let python = if python.components().count() > 1 {
-        std::fs::canonicalize(&python).unwrap_or(python)
-    } else {
-        python
-    };
     let work = tempfile::Builder::new().prefix("lpack-bench-").tempdir()?;
     let work_dir = match &args.keep_work {
         Some(d) => {
@@ -274,6 +270,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
             std::fs::canonicalize(d)?.join("w")
         }
         None => work.path().join("w"),
+    };
+    let backend = match args.backend {
+        BackendArg::Local => Backend::Local(local_options(&args, &deployments, work_dir)?),
+        BackendArg::Aws => Backend::Aws(super::bench_aws::options(&args, work_dir)?),
+    };
+    let region = match (&backend, &args.region) {
+        (_, Some(r)) => r.clone(),
+        (Backend::Aws(_), None) => super::bench_aws::default_region(),
+        (Backend::Local(_), None) => "us-east-1".to_string(),
     };
     let settings = bench::Settings {
         deployments,
@@ -284,14 +289,24 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         timeout: Duration::from_secs_f64(timeout),
         handler: args.handler.clone().or(file.handler.clone()),
         event,
-        python,
-        runtime_dir,
-        region: args.region.clone(),
+        region,
         cold_share: args.cold_share,
-        import_profile: !args.no_import_profile,
-        work: work_dir,
-        cgroup: args.cgroup.clone(),
+        backend,
     };
+    if let Backend::Aws(o) = &settings.backend {
+        if args.aws.dry_run {
+            return super::bench_aws::dry_run(&settings, o, args.json);
+        }
+        // Even with --quiet: the run id is how what it creates is found again.
+        if cfg!(feature = "aws") {
+            eprintln!(
+                "lpack bench: AWS run {} (if it is ever cut short: `lpack bench --cleanup {}`)",
+                o.run_id, o.run_id
+            );
+        }
+    } else if args.aws.dry_run {
+        anyhow::bail!("--dry-run is for --backend aws (the local backend creates nothing)");
+    }
     install_ctrl_c();
     let bars = super::progress::Bars::new(!args.quiet && !args.json && !args.verbose);
     let verbose = args.verbose;
@@ -302,7 +317,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     };
     let result = bench::bench(&settings, &bars, &on_sample);
     if args.keep_work.is_none() {
-        bench::cleanup(work.path());
+        bench::local::cleanup(work.path());
     }
     let results = result?;
     crate::bench::output::write_all(&results, &args.out)
@@ -340,12 +355,103 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
             args.out.join("summary.md").display()
         );
     }
+    if let Some(left) = results
+        .provenance
+        .aws
+        .as_ref()
+        .filter(|a| !a.left_behind.is_empty())
+    {
+        anyhow::bail!(
+            "the bench ran, but could not delete:\n  {}\n  hint: `lpack bench --cleanup {}` tries again",
+            left.left_behind.join("\n  "),
+            left.run_id
+        );
+    }
     Ok(outcome)
+}
+
+/// The local backend's interpreter and runtime directory.
+fn local_options(
+    args: &BenchArgs,
+    deployments: &[crate::bench::layout::DeploymentSpec],
+    work: PathBuf,
+) -> anyhow::Result<local::Options> {
+    // The target, from the first deployment's first manifest.
+    let first = deployments[0]
+        .artifacts
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let m = ArtifactManifest::read(&first)?;
+    let target = Target::new(m.target.runtime.parse()?, m.target.arch.parse()?);
+    let python = match args
+        .python
+        .clone()
+        .or_else(|| crate::slim::bytecode::find_python(target.runtime.minor()))
+    {
+        Some(p) => p,
+        None => {
+            return Err(bench::BenchError::NoPython {
+                version: target.python_version(),
+                why: "none found on PATH or in pyenv".into(),
+            }
+            .into());
+        }
+    };
+    local::check_python(&python, &target)?;
+    let runtime_dir = match &args.runtime_dir {
+        Some(d) => d.clone(),
+        None => {
+            let s = super::sources(
+                args.net.cache_dir.as_deref(),
+                args.net.offline,
+                &args.index,
+                &Default::default(),
+            )?;
+            let bars = super::progress::Bars::new(!args.quiet && !args.json);
+            crate::verify::runtime_dir(
+                &target,
+                &python,
+                true,
+                &s.cache,
+                &s.client,
+                s.http.as_ref(),
+                &bars,
+            )?
+        }
+    };
+    // Absolute: the runtime runs in the task root.
+    let runtime_dir = std::fs::canonicalize(&runtime_dir)
+        .map_err(|e| anyhow::anyhow!("the runtime directory {}: {e}", runtime_dir.display()))?;
+    let python = if python.components().count() > 1 {
+        std::fs::canonicalize(&python).unwrap_or(python)
+    } else {
+        python
+    };
+    Ok(local::Options {
+        python,
+        runtime_dir,
+        import_profile: !args.no_import_profile,
+        work,
+        cgroup: args.cgroup.clone(),
+    })
 }
 
 fn print_report(s: &Sample) {
     let m = &s.measured;
-    let line = stats::report_line(
+    let mark = match s.round {
+        Round::Steady => "",
+        Round::AfterDeploy => " (after deploy)",
+        Round::NotCold => " (forced, but not cold: discarded)",
+    };
+    if m.duration_ms.is_none() && m.error.is_none() {
+        eprintln!(
+            "[{} @ {} MB] RequestId: {} — no REPORT in the log tail{mark}",
+            s.deployment, s.memory_mb, m.request_id
+        );
+        return;
+    }
+    let mut line = stats::report_line(
         if m.request_id.is_empty() {
             "-"
         } else {
@@ -356,7 +462,20 @@ fn print_report(s: &Sample) {
         m.max_memory_mb.unwrap_or(0),
         m.init_ms,
     );
-    eprintln!("[{} @ {} MB] {line}", s.deployment, s.memory_mb);
+    if let Some(b) = m.billed_ms {
+        // Lambda's own billed figure (the local line computes one).
+        if let Some(i) = line.find("Billed Duration: ") {
+            let end = line[i..].find('\t').map_or(line.len(), |e| i + e);
+            line.replace_range(i..end, &format!("Billed Duration: {b} ms"));
+        }
+    }
+    if let Some(r) = m.restore_ms {
+        line.push_str(&format!(
+            "Restore Duration: {r:.2} ms\tBilled Restore Duration: {} ms\t",
+            m.billed_restore_ms.unwrap_or(0)
+        ));
+    }
+    eprintln!("[{} @ {} MB] {line}{mark}", s.deployment, s.memory_mb);
     if let Some(e) = &m.error {
         eprintln!(
             "[{} @ {} MB] ERROR {}: {}",

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod bench_aws;
 pub mod build;
 pub mod cache;
 pub mod ci;

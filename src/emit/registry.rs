@@ -6,9 +6,10 @@
 //!
 //! Credentials, first match wins: `LPACK_REGISTRY_USERNAME` / `LPACK_REGISTRY_PASSWORD`; the
 //! registry's entry in Docker's `config.json` (`$DOCKER_CONFIG` or `~/.docker`); for Amazon ECR
-//! hosts (`*.dkr.ecr.*.amazonaws.com`) a token from ECR `GetAuthorizationToken`, signed with
-//! SigV4 from the AWS credentials in the environment or `~/.aws/credentials` ([`ecr`]);
-//! otherwise anonymous (with the bearer-token flow public registries use).
+//! hosts (`*.dkr.ecr.*.amazonaws.com`) a token from ECR `GetAuthorizationToken` — through the
+//! AWS SDK and its whole credential chain when lpack is built with the `aws` feature, else
+//! signed with SigV4 from the AWS credentials in the environment or `~/.aws/credentials`
+//! ([`ecr`]); otherwise anonymous (with the bearer-token flow public registries use).
 //!
 //! Pulling takes only the single-platform manifest for the target from an index, verifies every
 //! blob's digest and stores it in the cache (`blobs-v1/`). Pushing uploads only blobs the
@@ -75,6 +76,26 @@ pub struct Registry {
 
 impl Registry {
     pub fn connect(reference: &str) -> Result<Registry, RegistryError> {
+        Registry::open(reference, None)
+    }
+
+    /// Connect with these credentials instead of looking them up (e.g. an ECR token the caller
+    /// got from the AWS SDK).
+    pub fn connect_as(
+        reference: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<Registry, RegistryError> {
+        Registry::open(
+            reference,
+            Some(RegistryAuth::Basic(
+                username.to_string(),
+                password.to_string(),
+            )),
+        )
+    }
+
+    fn open(reference: &str, auth: Option<RegistryAuth>) -> Result<Registry, RegistryError> {
         let r = Reference::from_str(reference).map_err(|e| RegistryError::Reference {
             reference: reference.to_string(),
             detail: e.to_string(),
@@ -91,7 +112,10 @@ impl Registry {
             use_monolithic_push: true,
             ..Default::default()
         };
-        let auth = credentials(&registry)?;
+        let auth = match auth {
+            Some(a) => a,
+            None => credentials(&registry)?,
+        };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -299,6 +323,14 @@ pub fn credentials(registry: &str) -> Result<RegistryAuth, RegistryError> {
         return Ok(RegistryAuth::Basic(u, p));
     }
     if ecr::is_ecr(registry) {
+        // With the `aws` feature, the SDK's whole credential chain (SSO, web identity, …).
+        #[cfg(feature = "aws")]
+        let (u, p) = ecr::region(registry)
+            .ok_or_else(|| "not an ECR registry".to_string())
+            .and_then(|r| crate::aws::ecr_token(&r))
+            .and_then(|t| ecr::decode_token(&t))
+            .map_err(RegistryError::Other)?;
+        #[cfg(not(feature = "aws"))]
         let (u, p) = ecr::login(registry).map_err(RegistryError::Other)?;
         return Ok(RegistryAuth::Basic(u, p));
     }

@@ -35,6 +35,12 @@ fn action(gh: &Gh, command: &str, args: &str) -> Command {
         .env("GITHUB_ACTIONS", "true")
         .env("INPUT_VERSION", "")
         .env("INPUT_CARGO_PROFILE", "dev")
+        // The features this test binary was built with: the action's build is then cargo's
+        // no-op, and target/debug/lpack (which the other tests run) stays the same binary.
+        .env(
+            "INPUT_CARGO_FEATURES",
+            if cfg!(feature = "aws") { "aws" } else { "" },
+        )
         .env("INPUT_COMMAND", command)
         .env("INPUT_ARGS", args)
         .env("INPUT_CONFIG", "")

@@ -2,6 +2,8 @@
 
 mod action;
 mod bench;
+#[cfg(feature = "aws")]
+mod bench_aws;
 mod build;
 mod cache;
 mod ci;

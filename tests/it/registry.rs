@@ -17,7 +17,7 @@ fn ready() -> bool {
 }
 
 /// A registry with its own config (the packaged one turns on htpasswd on :5000).
-fn registry(dir: &Path, htpasswd: Option<&Path>) -> Service {
+pub(crate) fn registry(dir: &Path, htpasswd: Option<&Path>) -> Service {
     std::fs::create_dir_all(dir).expect("mkdir");
     let auth = htpasswd
         .map(|p| {

@@ -1,0 +1,380 @@
+//! The local backend: every run starts a fresh `python -m awslambdaric` of the target version
+//! against lpack's own Runtime API ([`super::server`]), in an environment laid out from the
+//! artifacts ([`super::layout`]) and run by [`super::runner`].
+//!
+//! The plan is deployments × memory sizes × runs: each run is a fresh process (a cold start)
+//! followed by `warm` invokes on it, `concurrency` environments at a time, deployments
+//! interleaved so drift on the machine spreads evenly over them. One extra cold start per
+//! deployment runs under `-X importtime` for the import profile and is not counted.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::layout::{self, Layout};
+use super::proc::{self, ReadOnly};
+use super::runner::{self, EnvConfig};
+use super::{
+    ArtifactRef, BenchError, ImportProfile, Pricing, Provenance, Results, Round, Row,
+    SCHEMA_VERSION, Sample, Settings, cgroup, interrupted, stats, summarise, today,
+};
+use crate::progress::{Phase, Reporter};
+
+/// What only the local backend needs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub python: PathBuf,
+    /// The runtime directory (awslambdaric and the runtime-provided packages).
+    pub runtime_dir: PathBuf,
+    pub import_profile: bool,
+    /// Where layouts and environments live while running.
+    pub work: PathBuf,
+    /// A delegated cgroup v2 directory to shape CPU and memory in (`LPACK_CGROUP`).
+    pub cgroup: Option<PathBuf>,
+}
+
+/// Host CPU model and count.
+fn host_cpu() -> (String, usize) {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let n = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    (model, n)
+}
+
+/// Check the interpreter: the target's version, runnable here.
+pub fn check_python(python: &Path, target: &crate::target::Target) -> Result<String, BenchError> {
+    let want = target.python_version();
+    let ((major, minor), version) =
+        crate::slim::bytecode::python_version(python).map_err(|e| BenchError::NoPython {
+            version: want.clone(),
+            why: e.to_string(),
+        })?;
+    if major != 3 || minor != target.runtime.minor() {
+        return Err(BenchError::NoPython {
+            version: want,
+            why: format!("{} is Python {major}.{minor}", python.display()),
+        });
+    }
+    Ok(format!(
+        "{} ({})",
+        python.display(),
+        version.lines().next().unwrap_or("")
+    ))
+}
+
+/// Run the bench. `on_sample` sees every invocation as it completes (for REPORT lines).
+pub fn bench(
+    s: &Settings,
+    o: &Options,
+    reporter: &dyn Reporter,
+    on_sample: &(dyn Fn(&Sample) + Sync),
+) -> Result<Results, BenchError> {
+    if !o.runtime_dir.join("awslambdaric").is_dir() {
+        return Err(BenchError::Runtime(format!(
+            "{} holds no awslambdaric",
+            o.runtime_dir.display()
+        )));
+    }
+    std::fs::create_dir_all(&o.work)
+        .map_err(|e| BenchError::Run(format!("creating {}: {e}", o.work.display())))?;
+    let price = stats::price_for(&s.region).map_err(BenchError::Input)?;
+    let (prices_date, _, _) = stats::price_table().map_err(BenchError::Input)?;
+
+    // Lay every deployment out once.
+    let mut layouts: Vec<Layout> = Vec::new();
+    for (i, d) in s.deployments.iter().enumerate() {
+        if interrupted() {
+            return Err(BenchError::Interrupted);
+        }
+        let l = layout::lay_out(d, &o.work.join(format!("d{i}")))?;
+        layouts.push(l);
+    }
+    let target = layouts[0].target.clone();
+    for l in &layouts {
+        if l.target.runtime != target.runtime || l.target.arch != target.arch {
+            return Err(BenchError::Input(format!(
+                "{} targets {} {}, {} targets {} {}: bench one runtime at a time",
+                l.name,
+                l.target.runtime,
+                l.target.arch,
+                layouts[0].name,
+                target.runtime,
+                target.arch
+            )));
+        }
+    }
+    let host = std::env::consts::ARCH;
+    let host_arch = if host == "aarch64" { "arm64" } else { host };
+    if target.arch.to_string() != host_arch {
+        return Err(BenchError::Input(format!(
+            "the artifacts target {}, this machine is {host_arch}: the local backend runs them natively",
+            target.arch
+        )));
+    }
+    let python_desc = check_python(&o.python, &target)?;
+    let readonly = proc::probe_readonly(&o.python, &o.work);
+    let subtree = match &o.cgroup {
+        Some(d) => Some(
+            cgroup::Subtree::open(d)
+                .map_err(|e| BenchError::Input(format!("--cgroup / LPACK_CGROUP: {e}")))?,
+        ),
+        None => None,
+    };
+    let subtree = subtree.as_ref();
+    let handlers: Vec<String> = s
+        .deployments
+        .iter()
+        .zip(&layouts)
+        .map(|(d, l)| {
+            d.handler
+                .clone()
+                .or_else(|| s.handler.clone())
+                .or_else(|| l.cmd.clone())
+                .ok_or_else(|| {
+                    BenchError::Input(format!(
+                        "{}: no handler; pass --handler MODULE.FUNCTION (images default to their CMD)",
+                        l.name
+                    ))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+
+    let env_counter = AtomicUsize::new(0);
+    let env_dir = |o: &Options| {
+        o.work
+            .join(format!("env{}", env_counter.fetch_add(1, Ordering::SeqCst)))
+    };
+    let config = |l, h, memory, importtime, work| {
+        env_config(s, o, l, h, memory, importtime, work, readonly, subtree)
+    };
+
+    // Import profiles first (this also warms the page cache for every deployment equally).
+    let mut import_profiles = Vec::new();
+    if o.import_profile {
+        for (l, h) in layouts.iter().zip(&handlers) {
+            let r = runner::run_env(&config(l, h, s.memory[0], true, env_dir(o)))?;
+            let top = runner::parse_importtime(&r.log)
+                .into_iter()
+                .filter(|(m, _)| m != h.rsplit_once('.').map_or(h.as_str(), |(m, _)| m))
+                .take(200)
+                .map(|(m, us)| (m, us as f64 / 1000.0))
+                .collect();
+            import_profiles.push(ImportProfile {
+                deployment: l.name.clone(),
+                top,
+            });
+        }
+    }
+
+    // Jobs: runs × deployments × memory, interleaved.
+    let mut jobs: Vec<(usize, u32, u32)> = Vec::new();
+    for run in 0..s.runs {
+        for &m in &s.memory {
+            for d in 0..layouts.len() {
+                jobs.push((d, m, run));
+            }
+        }
+    }
+    let total = jobs.len() as u64 * u64::from(1 + s.warm);
+    reporter.start(Phase::Bench, total);
+    let next = AtomicUsize::new(0);
+    let samples: Mutex<Vec<Sample>> = Mutex::new(Vec::new());
+    let failure: Mutex<Option<BenchError>> = Mutex::new(None);
+    let workers = s.concurrency.max(1).min(jobs.len().max(1) as u32);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&(d, m, run)) = jobs.get(i) else {
+                        break;
+                    };
+                    if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                        break;
+                    }
+                    let l = &layouts[d];
+                    let work = env_dir(o);
+                    match runner::run_env(&config(l, &handlers[d], m, false, work.clone())) {
+                        Ok(r) => {
+                            let n = r.samples.len() as u64;
+                            let expected = u64::from(1 + s.warm);
+                            for mm in r.samples {
+                                let sample = Sample {
+                                    deployment: l.name.clone(),
+                                    memory_mb: m,
+                                    environment: run,
+                                    round: Round::Steady,
+                                    measured: mm,
+                                };
+                                on_sample(&sample);
+                                if let Ok(mut v) = samples.lock() {
+                                    v.push(sample);
+                                }
+                            }
+                            reporter.advance(Phase::Bench, expected.max(n));
+                        }
+                        Err(e) => {
+                            if let Ok(mut f) = failure.lock() {
+                                f.get_or_insert(e);
+                            }
+                            break;
+                        }
+                    }
+                    // The environment's /tmp goes with it.
+                    let _ = std::fs::remove_dir_all(&work);
+                }
+            });
+        }
+    });
+    reporter.finish(Phase::Bench);
+    if let Some(e) = failure.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let mut samples = samples.into_inner().unwrap_or_default();
+    samples.sort_by(|a, b| {
+        (
+            a.deployment.as_str(),
+            a.memory_mb,
+            a.environment,
+            a.measured.invocation,
+        )
+            .cmp(&(
+                b.deployment.as_str(),
+                b.memory_mb,
+                b.environment,
+                b.measured.invocation,
+            ))
+    });
+
+    let price_ms = match target.arch {
+        crate::target::Arch::X86_64 => price.x86_64,
+        crate::target::Arch::Arm64 => price.arm64,
+    };
+    let mut deployments = Vec::new();
+    for (l, h) in layouts.iter().zip(&handlers) {
+        for &m in &s.memory {
+            let mine: Vec<&Sample> = samples
+                .iter()
+                .filter(|x| x.deployment == l.name && x.memory_mb == m)
+                .collect();
+            deployments.push(summarise(
+                &Row {
+                    name: &l.name,
+                    kind: &l.kind,
+                    handler: h,
+                    memory_mb: m,
+                    unpack_ms: l.unpack_ms,
+                },
+                &mine,
+                &Pricing {
+                    cold_share: s.cold_share,
+                    price_ms,
+                    requests_per_million: price.requests_per_million,
+                    restore_per_gb: 0.0,
+                },
+            ));
+        }
+    }
+    let (cpu, ncpu) = host_cpu();
+    let mut notes: Vec<String> = layouts.iter().flat_map(|l| l.notes.clone()).collect();
+    notes.dedup();
+    notes.push(format!(
+        "local backend: no code download from S3 or image chunk cache, no Firecracker microVM, a warm page cache{}",
+        if subtree.is_some() { "" } else { "; CPU not shaped to the memory size" }
+    ));
+    if readonly == ReadOnly::RootPermissionsOnly {
+        notes.push("running as root without mount namespaces: code directories are read-only by mode only, which root ignores".to_string());
+    }
+    let artifacts = layouts
+        .iter()
+        .flat_map(|l| {
+            l.artifacts.iter().map(|(f, h)| ArtifactRef {
+                deployment: l.name.clone(),
+                file: f.clone(),
+                sha256: h.clone(),
+            })
+        })
+        .collect();
+    Ok(Results {
+        schema_version: SCHEMA_VERSION,
+        provenance: Provenance {
+            lpack_version: env!("CARGO_PKG_VERSION").to_string(),
+            date: today(),
+            backend: "local".to_string(),
+            target: format!("{} {}", target.runtime, target.arch),
+            python: python_desc,
+            host_cpu: cpu,
+            host_cpus: ncpu,
+            cpu_shaping: match subtree {
+                Some(t) => format!(
+                    "cgroup v2 {}: 2 CPUs during init, memory/1769 CPUs during invokes, memory.max = memory size",
+                    t.path().display()
+                ),
+                None => "none".to_string(),
+            },
+            memory_source: if subtree.is_some() {
+                "memory.peak of the environment's cgroup".to_string()
+            } else {
+                "VmHWM of the runtime process, with the RSS of processes it started summed in (/proc, every 10 ms), ru_maxrss at exit".to_string()
+            },
+            read_only: readonly,
+            runs: s.runs,
+            warm: s.warm,
+            concurrency: s.concurrency,
+            timeout_s: s.timeout.as_secs_f64(),
+            region: s.region.clone(),
+            prices_date,
+            cold_share: s.cold_share,
+            artifacts,
+            notes,
+            aws: None,
+        },
+        deployments,
+        import_profiles,
+        samples,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn env_config<'a>(
+    s: &'a Settings,
+    o: &'a Options,
+    l: &'a Layout,
+    h: &'a str,
+    memory: u32,
+    importtime: bool,
+    work: PathBuf,
+    readonly: ReadOnly,
+    cgroup: Option<&'a cgroup::Subtree>,
+) -> EnvConfig<'a> {
+    EnvConfig {
+        layout: l,
+        python: &o.python,
+        runtime_dir: &o.runtime_dir,
+        handler: h,
+        memory_mb: memory,
+        timeout: s.timeout,
+        warm: if importtime { 0 } else { s.warm },
+        event: &s.event,
+        region: &s.region,
+        importtime,
+        work,
+        readonly,
+        cgroup,
+    }
+}
+
+/// Make a finished bench's work directory writable again so it can be removed.
+pub fn cleanup(work: &Path) {
+    layout::set_readonly(work, false);
+    let _ = std::fs::remove_dir_all(work);
+}
