@@ -3,7 +3,8 @@
 # Installs the Python test helpers (tests/requirements.txt, moto's server among them) into
 # target/test-venv first.
 # Needs: cargo, gcc, python3.11 (with headers; pyenv's or the system's), network access to PyPI
-# the first time (for the helpers only — the tests themselves stay on 127.0.0.1).
+# the first time (for the helpers, maturin and ziglang only — the tests themselves stay on
+# 127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,4 +29,12 @@ cargo fmt --all -- --check
 # `cargo build` stays warning-free.
 cargo clippy --all-targets --features aws -- -D warnings
 cargo clippy --lib -- -D warnings
+# The Python wheel of lpack (a release build, manylinux2014 via zig): tests/it/wheel.rs installs
+# it offline into a fresh venv, runs it, checks its glibc needs and rebuilds it byte-identically.
+# LPACK_TEST_WHEEL=0 skips it (saying so) when iterating.
+if [ "${LPACK_TEST_WHEEL:-1}" != 0 ]; then
+  rm -rf target/wheels/test
+  ./scripts/build-wheel.sh --out target/wheels/test
+  export LPACK_TEST_WHEEL_DIR="$PWD/target/wheels/test"
+fi
 cargo test --all-targets --features aws

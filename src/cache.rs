@@ -23,8 +23,14 @@
 //! verify-v1/<key>                    an artifact (+ layers, interpreter) that passed verify
 //! blobs-v1/sha256/<hex>               OCI blobs: image layers built by lpack, configs, base layers
 //! layers-v1/<key>                     which blob an image layer's content key produced
+//! metadata-v1/<key>                 a wheel's core metadata (PEP 658 file or read from the wheel)
+//! runtime/<key>/                     runtime-provided packages installed for verify and bench
+//! uses-v1/                           what each lpack process used ([`uses`]; `lpack cache prune`)
 //! tmp/                               in-flight writes (same filesystem, so renames are atomic)
 //! ```
+//!
+//! Every lookup and write *notes* the entry in the process's use log first ([`uses::UseLog`]),
+//! so that [`prune::prune`] keeps what running builds use and can tell what went unused.
 //!
 //! Every write goes to a temporary file under `tmp/` and is renamed into place, so an interrupted
 //! download never leaves a partial file at a final path, and two builds sharing a cache can write
@@ -37,9 +43,13 @@
 //! and before an artifact is written) deletes temp files nobody holds: there are no lock files
 //! that could outlive a build and block the next one.
 
+pub mod prune;
+pub mod uses;
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
@@ -106,6 +116,7 @@ const SUBDIRS: [&str; 13] = [
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    uses: Arc<uses::UseLog>,
 }
 
 impl Cache {
@@ -130,6 +141,7 @@ impl Cache {
         }
         Ok(Cache {
             root: root.to_path_buf(),
+            uses: Arc::new(uses::UseLog::new(root)),
         })
     }
 
@@ -137,11 +149,25 @@ impl Cache {
         &self.root
     }
 
+    /// Record that this process uses the entry at `path` (under the root), before looking it
+    /// up or writing it: `lpack cache prune` then keeps it while this process runs.
+    pub fn note_path(&self, path: &Path) {
+        if let Ok(rel) = path.strip_prefix(&self.root) {
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            if let Some((_, entry)) = prune::entry_of(&rel) {
+                self.uses.note(&entry);
+            }
+        }
+    }
+
+    fn note(&self, entry: String) {
+        self.uses.note(&entry);
+    }
+
     fn wheel_dir(&self, sha256: &str) -> PathBuf {
-        self.root
-            .join("wheels-v1")
-            .join(&sha256[..2.min(sha256.len())])
-            .join(sha256)
+        let shard = &sha256[..2.min(sha256.len())];
+        self.note(format!("wheels-v1/{shard}/{sha256}"));
+        self.root.join("wheels-v1").join(shard).join(sha256)
     }
 
     /// A cached wheel with this digest and file name, if present.
@@ -157,11 +183,13 @@ impl Cache {
 
     /// What the integrity check remembered about the wheel with this sha256 (raw JSON).
     pub fn read_check(&self, sha256: &str) -> Option<Vec<u8>> {
+        self.note(format!("checks-v1/{sha256}.json"));
         fs::read(self.root.join("checks-v1").join(format!("{sha256}.json"))).ok()
     }
 
     /// Remember an integrity check's findings for a wheel.
     pub fn write_check(&self, sha256: &str, body: &[u8]) -> Result<(), CacheError> {
+        self.note(format!("checks-v1/{sha256}.json"));
         write_atomic(
             &self.root.join("tmp"),
             &self.root.join("checks-v1").join(format!("{sha256}.json")),
@@ -171,11 +199,13 @@ impl Cache {
 
     /// A small record (JSON) of `kind` (a versioned directory such as `graph-v1`) by key.
     pub fn read_record(&self, kind: &str, key: &str) -> Option<Vec<u8>> {
+        self.note(format!("{kind}/{key}"));
         fs::read(self.root.join(kind).join(key)).ok()
     }
 
     /// Store a small record atomically (temp file + rename).
     pub fn write_record(&self, kind: &str, key: &str, body: &[u8]) -> Result<(), CacheError> {
+        self.note(format!("{kind}/{key}"));
         write_atomic(
             &self.root.join("tmp"),
             &self.root.join(kind).join(key),
@@ -186,6 +216,7 @@ impl Cache {
     /// An OCI blob by digest (`sha256:<hex>`), if cached.
     pub fn blob(&self, digest: &str) -> Option<PathBuf> {
         let hex = digest.strip_prefix("sha256:")?;
+        self.note(format!("blobs-v1/sha256/{hex}"));
         let p = self.root.join("blobs-v1").join("sha256").join(hex);
         p.is_file().then_some(p)
     }
@@ -193,6 +224,7 @@ impl Cache {
     /// Store a fully written temp file as the blob `digest`.
     pub fn commit_blob(&self, tmp: NamedTempFile, digest: &str) -> Result<PathBuf, CacheError> {
         let hex = digest.trim_start_matches("sha256:");
+        self.note(format!("blobs-v1/sha256/{hex}"));
         let dest = self.root.join("blobs-v1").join("sha256").join(hex);
         self.commit_file(tmp, &dest)
     }
@@ -200,6 +232,7 @@ impl Cache {
     /// Store bytes as the blob `digest`.
     pub fn write_blob(&self, digest: &str, data: &[u8]) -> Result<PathBuf, CacheError> {
         let hex = digest.trim_start_matches("sha256:");
+        self.note(format!("blobs-v1/sha256/{hex}"));
         let dir = self.root.join("blobs-v1").join("sha256");
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let dest = dir.join(hex);
@@ -246,7 +279,9 @@ impl Cache {
 
     /// Paths of a slim fragment and its metadata sidecar.
     pub fn fragment_paths(&self, key: &str) -> (PathBuf, PathBuf) {
-        let dir = self.root.join("slim-v1").join(&key[..2.min(key.len())]);
+        let shard = &key[..2.min(key.len())];
+        self.note(format!("slim-v1/{shard}/{key}"));
+        let dir = self.root.join("slim-v1").join(shard);
         (
             dir.join(format!("{key}.zip")),
             dir.join(format!("{key}.json")),
@@ -272,6 +307,7 @@ impl Cache {
     /// The sha256 a hashless URL served last time.
     pub fn url_digest(&self, url: &str) -> Option<String> {
         let p = self.root.join("urls-v1").join(Self::url_key(url));
+        self.note_path(&p);
         let s = fs::read_to_string(p).ok()?;
         let s = s.trim();
         (s.len() == 64).then(|| s.to_string())
@@ -279,14 +315,18 @@ impl Cache {
 
     pub fn record_url_digest(&self, url: &str, sha256: &str) -> Result<(), CacheError> {
         let p = self.root.join("urls-v1").join(Self::url_key(url));
+        self.note_path(&p);
         write_atomic(&self.root.join("tmp"), &p, sha256.as_bytes())
     }
 
     /// Path of the stored file list of an index page.
     pub fn index_page_path(&self, url: &str) -> PathBuf {
-        self.root
+        let p = self
+            .root
             .join("index-v1")
-            .join(format!("{}.json", Self::url_key(url)))
+            .join(format!("{}.json", Self::url_key(url)));
+        self.note_path(&p);
+        p
     }
 
     pub fn read_index_page(&self, url: &str) -> Option<Vec<u8>> {
@@ -322,7 +362,7 @@ impl Cache {
     }
 }
 
-fn dir_size(p: &Path) -> u64 {
+pub(crate) fn dir_size(p: &Path) -> u64 {
     walkdir::WalkDir::new(p)
         .into_iter()
         .flatten()
@@ -333,7 +373,7 @@ fn dir_size(p: &Path) -> u64 {
 }
 
 /// Prefix of the cache's temp files under `tmp/`.
-const TEMP_PREFIX: &str = ".tmp";
+pub(crate) const TEMP_PREFIX: &str = ".tmp";
 /// Prefix and suffix of in-flight output files beside an artifact.
 pub const OUTPUT_TEMP_PREFIX: &str = ".lpack-";
 pub const OUTPUT_TEMP_SUFFIX: &str = ".tmp";

@@ -9,6 +9,8 @@
 //! The foundation build takes only fully pinned input (`name==version`): anything else is an
 //! error that lists every unpinned line and points at `lpack lock`, rather than a silent guess.
 
+pub mod origin;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

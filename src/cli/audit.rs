@@ -21,6 +21,11 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
     let target = Target::new(runtime, arch);
     let result = audit_artifact(&args.artifact, &target)?;
     let (findings, errors) = (&result.findings, result.errors());
+    if args.ci.wanted() {
+        let name = args.artifact.display().to_string();
+        super::ci::results::audit(&name, manifest.as_ref(), result.elf_files, findings)
+            .emit(&args.ci)?;
+    }
     if args.json {
         println!(
             "{}",

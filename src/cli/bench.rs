@@ -153,6 +153,8 @@ pub struct BenchArgs {
     /// Print nothing but errors and gate failures
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub ci: super::ci::CiArgs,
     /// A REPORT line (as Lambda logs it) per invocation on stderr
     #[arg(short, long)]
     pub verbose: bool,
@@ -325,8 +327,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     } else if !args.quiet {
         print_human(&results, &args.out, started);
     }
-    let outcome = gate(&results, &args)?;
+    let (outcome, failures) = gate_failures(&results, &args)?;
     let errors = results.errors();
+    if args.ci.wanted() {
+        let md = std::fs::read_to_string(args.out.join("summary.md")).unwrap_or_default();
+        super::ci::results::bench(&args.out, &md, errors, &failures).emit(&args.ci)?;
+    }
     if errors > 0 {
         for d in results.deployments.iter().filter(|d| d.errors > 0) {
             if let Some(e) = &d.first_error {
@@ -519,6 +525,11 @@ fn gate_inputs(r: &Results) -> Vec<stats::GateInput<'_>> {
 }
 
 fn gate(r: &Results, args: &BenchArgs) -> anyhow::Result<Outcome> {
+    Ok(gate_failures(r, args)?.0)
+}
+
+/// The gates, printed, and what failed (for `--ci`).
+fn gate_failures(r: &Results, args: &BenchArgs) -> anyhow::Result<(Outcome, Vec<String>)> {
     let baseline: Option<Results> = match &args.baseline {
         Some(p) => {
             let b = std::fs::read(p)
@@ -541,11 +552,12 @@ fn gate(r: &Results, args: &BenchArgs) -> anyhow::Result<Outcome> {
     for f in &failures {
         eprintln!("gate failed: {f}");
     }
-    Ok(if failures.is_empty() {
+    let outcome = if failures.is_empty() {
         Outcome::Ok
     } else {
         Outcome::GateFailed
-    })
+    };
+    Ok((outcome, failures))
 }
 
 #[cfg(test)]

@@ -24,6 +24,11 @@ Examples:
   lpack build -r req.txt --offline --json
   lpack build                  # with an lpack.toml: every function and layer it declares
   lpack build ingest -j 1      # one of them (and the layers it uses)
+  lpack build -r req.txt --max-zipped 50MiB --junit lpack-junit.xml   # CI: gates as JUnit XML
+
+On GitHub Actions (GITHUB_ACTIONS=true) --ci is on: a job summary, step outputs (status,
+artifact, sha256, zipped_bytes, unzipped_bytes, headroom_bytes, ...) and annotations at the
+requirements line of each failing package; --no-ci turns it off.
 
 The artifact is byte-reproducible: set SOURCE_DATE_EPOCH to choose its single timestamp
 (default 1980-01-01). A manifest, <artifact>.lpack.json, is written beside it.";
@@ -231,8 +236,21 @@ pub fn run(
             "warning: --no-verify-record: wheels whose RECORD does not match their files are shipped anyway; a corrupt or tampered file would not be caught"
         );
     }
-    let outcome = crate::build::build(&req, &reporter)?;
+    let outcome = match crate::build::build(&req, &reporter) {
+        Ok(o) => o,
+        Err(e) => {
+            // CI: the error as `status=error`, in the summary and as an annotation.
+            if args.ci.wanted() {
+                let input = req.requirements.as_deref();
+                super::ci::results::error("lpack build", &e.to_string(), input).emit(&args.ci)?;
+            }
+            return Err(e.into());
+        }
+    };
     render(&args, &req, &outcome)?;
+    if args.ci.wanted() {
+        super::ci::results::build(&outcome, &req.gates, req.limit_check).emit(&args.ci)?;
+    }
     Ok(if outcome.passed() {
         Outcome::Ok
     } else {

@@ -1,20 +1,124 @@
-//! `lpack cache`: where the cache is, what it holds, and clearing it.
+//! `lpack cache`: where the cache is, what it holds per kind, pruning and clearing it.
+
+use clap::Args;
 
 use super::{CacheArgs, CacheCommand, Outcome, human_size};
 use crate::cache::Cache;
+use crate::cache::prune::{PrunePolicy, parse_age, prune, usage};
+
+pub const PRUNE_EXAMPLES: &str = "\
+Examples:
+  lpack cache prune                  # other versions' entries; what went unused for 30 days
+  lpack cache prune --older-than 7d --dry-run
+  # In CI: a plain prune after the cache is restored, --ci before it is saved
+  lpack cache prune && lpack build … && lpack cache prune --ci
+
+An entry a running lpack process uses is never removed, so prune is safe beside running builds.
+--ci removes everything the lpack runs since the last plain prune did not use (in a CI job:
+what this job's builds did not use), so a cache saved by actions/cache stays small.";
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Machine-readable sizes per kind on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove entries (wheels included) not used for this long: 30d, 12h, 90m, 0s
+    #[arg(long, value_name = "AGE", default_value = "30d", value_parser = parse_age_arg)]
+    pub older_than: std::time::Duration,
+    /// Also remove everything the lpack runs since the last plain prune did not use
+    #[arg(long)]
+    pub ci: bool,
+    /// Say what would go; remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Machine-readable report on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_age_arg(s: &str) -> Result<std::time::Duration, String> {
+    parse_age(s)
+}
 
 pub fn run(args: CacheArgs) -> anyhow::Result<Outcome> {
     let root = args.cache_dir.unwrap_or_else(Cache::default_root);
     match args.command {
         CacheCommand::Dir => println!("{}", root.display()),
-        CacheCommand::Info => {
+        CacheCommand::Info(info) => {
             let cache = Cache::open(&root)?;
-            let (bytes, wheels) = cache.usage();
-            println!(
-                "{}: {wheels} wheel(s), {}",
-                root.display(),
-                human_size(bytes)
-            );
+            let kinds = usage(cache.root());
+            let total: u64 = kinds.iter().map(|k| k.bytes).sum();
+            if info.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "root": root.display().to_string(),
+                        "bytes": total,
+                        "kinds": kinds,
+                    }))?
+                );
+            } else {
+                let wheels = kinds.first().map(|k| k.entries).unwrap_or(0);
+                println!(
+                    "{}: {wheels} wheel(s), {}",
+                    root.display(),
+                    human_size(total)
+                );
+                for k in kinds.iter().filter(|k| k.bytes > 0) {
+                    println!(
+                        "  {:<24} {:>6} entries  {:>10}",
+                        k.name,
+                        k.entries,
+                        human_size(k.bytes)
+                    );
+                }
+            }
+        }
+        CacheCommand::Prune(p) => {
+            // The cache is not opened as a Cache here: prune must not note (and so keep) anything.
+            if !root.is_dir() {
+                anyhow::bail!(
+                    "no cache at {}\n  hint: pass the cache a build uses with --cache-dir or LPACK_CACHE_DIR",
+                    root.display()
+                );
+            }
+            let policy = PrunePolicy {
+                older_than: p.older_than,
+                ci: p.ci,
+                dry_run: p.dry_run,
+            };
+            let r = prune(&root, &policy)?;
+            if p.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                let verb = if p.dry_run { "Would remove" } else { "Removed" };
+                println!(
+                    "{verb} {} entries ({}) from {}; kept {} ({}), {} in use by running lpack processes",
+                    r.removed.len(),
+                    human_size(r.removed_bytes),
+                    root.display(),
+                    r.kept_entries,
+                    human_size(r.kept_bytes),
+                    r.in_use
+                );
+                let mut by: std::collections::BTreeMap<(&str, &str), (usize, u64)> =
+                    Default::default();
+                for x in &r.removed {
+                    let slot = by.entry((&x.kind, &x.reason)).or_default();
+                    slot.0 += 1;
+                    slot.1 += x.bytes;
+                }
+                for ((kind, reason), (n, bytes)) in by {
+                    println!("  {kind:<12} {n:>6}  {:>10}  {reason}", human_size(bytes));
+                }
+                for n in &r.notes {
+                    println!("note: {n}");
+                }
+            }
         }
         CacheCommand::Clean => {
             let cache = Cache::open(&root)?;

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod bench_aws;
 pub mod build;
 pub mod cache;
+pub mod ci;
 pub mod config;
 pub mod explain;
 pub mod init;
@@ -139,6 +140,8 @@ pub struct SizeReportArgs {
     pub diff: Option<Vec<PathBuf>>,
     #[command(flatten)]
     pub gates: GateArgs,
+    #[command(flatten)]
+    pub ci: ci::CiArgs,
 }
 
 /// Size gates (shared by build and size-report); exit 1 when exceeded, 0 at exactly the limit.
@@ -206,6 +209,8 @@ pub struct AuditArgs {
     /// Machine-readable findings on stdout
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub ci: ci::CiArgs,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +235,8 @@ pub struct VerifyArgs {
     /// Machine-readable report on stdout
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub ci: ci::CiArgs,
 }
 
 #[derive(Debug, Args)]
@@ -405,6 +412,9 @@ pub struct BuildArgs {
     /// Print nothing but errors
     #[arg(short, long)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub ci: ci::CiArgs,
 }
 
 /// Where packages come from (shared by build and explain).
@@ -490,8 +500,11 @@ pub struct CacheArgs {
 pub enum CacheCommand {
     /// Print the cache directory
     Dir,
-    /// Show how much the cache holds
-    Info,
+    /// Show how much the cache holds, per kind
+    Info(cache::InfoArgs),
+    /// Remove what no longer serves: other lpack versions' entries, entries unused for a while
+    #[command(after_help = cache::PRUNE_EXAMPLES)]
+    Prune(cache::PruneArgs),
     /// Delete everything in the cache
     Clean,
 }

@@ -382,7 +382,16 @@ mod tests {
             .filter(|l| {
                 !matches!(
                     *l,
-                    "json" | "quiet" | "help" | "jobs" | "config" | "no-config"
+                    "json"
+                        | "quiet"
+                        | "help"
+                        | "jobs"
+                        | "config"
+                        | "no-config"
+                        // Where results go, per invocation (like --json): CI output.
+                        | "ci"
+                        | "no-ci"
+                        | "junit"
                 )
             })
             .collect();

@@ -5,11 +5,14 @@ use crate::artifact::ArtifactManifest;
 use crate::report::{self, SizeReport, render};
 
 fn load(paths: &[std::path::PathBuf]) -> anyhow::Result<SizeReport> {
-    let manifests = paths
+    Ok(report::build(&manifests(paths)?))
+}
+
+fn manifests(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<ArtifactManifest>> {
+    Ok(paths
         .iter()
         .map(|p| ArtifactManifest::read(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(report::build(&manifests))
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 pub fn run(args: SizeReportArgs) -> anyhow::Result<Outcome> {
@@ -21,7 +24,7 @@ pub fn run(args: SizeReportArgs) -> anyhow::Result<Outcome> {
         } else {
             print!("{}", render::diff_table(&d, args.markdown));
         }
-        return gates(&new, &args);
+        return gates(&new, &args, &pair[1..], Some(&d));
     }
     if args.inputs.is_empty() {
         anyhow::bail!(
@@ -42,9 +45,24 @@ pub fn run(args: SizeReportArgs) -> anyhow::Result<Outcome> {
     } else {
         print!("{}", render::table(&r, args.top));
     }
-    gates(&r, &args)
+    gates(&r, &args, &args.inputs, None)
 }
 
-fn gates(r: &SizeReport, args: &SizeReportArgs) -> anyhow::Result<Outcome> {
+fn gates(
+    r: &SizeReport,
+    args: &SizeReportArgs,
+    inputs: &[std::path::PathBuf],
+    diff: Option<&report::DiffReport>,
+) -> anyhow::Result<Outcome> {
+    if args.ci.wanted() {
+        let (max_unzipped, max_zipped) = (args.gates.max_unzipped, args.gates.max_zipped);
+        let failures = report::gate(r, max_unzipped, max_zipped);
+        let gates = crate::build::Gates {
+            max_unzipped,
+            max_zipped,
+        };
+        super::ci::results::size_report(r, &manifests(inputs)?, &failures, &gates, diff)
+            .emit(&args.ci)?;
+    }
     Ok(super::gate_report(r, &args.gates))
 }

@@ -274,6 +274,9 @@ fn render_units(
             }
         }
     }
+    if args.ci.wanted() {
+        ci_report(units, outcomes).emit(&args.ci)?;
+    }
     let outcome = if failed {
         None
     } else if gate {
@@ -304,6 +307,30 @@ fn render_units(
             outcomes.len()
         ),
     }
+}
+
+/// `--ci` / `--junit` for the whole run, one section per unit.
+fn ci_report(units: &[UnitRequest], outcomes: &[UnitOutcome]) -> super::ci::CiReport {
+    use super::ci::results::UnitCi;
+    let cis: Vec<UnitCi<'_>> = outcomes
+        .iter()
+        .zip(units)
+        .map(|(o, u)| UnitCi {
+            name: &o.name,
+            kind: match o.kind {
+                UnitKind::Function => "function",
+                UnitKind::Layer => "layer",
+            },
+            result: match &o.result {
+                UnitResult::Built(outcome) => {
+                    Ok((outcome, &u.request.gates, u.request.limit_check))
+                }
+                UnitResult::Failed(e) => Err(e.to_string()),
+                UnitResult::Skipped(why) => Err(format!("not built: {why}")),
+            },
+        })
+        .collect();
+    super::ci::results::units(&cis)
 }
 
 fn print_table(rows: &[[String; 6]]) {

@@ -38,6 +38,18 @@ pub fn run(_parsed: VerifyArgs, inv: &super::Invocation) -> anyhow::Result<Outco
         }
         ArtifactCheck::Imports(r) => print(r, false),
     }
+    if args.ci.wanted() {
+        // Read again for the lines of its input (the check read it too, but returns only results).
+        let manifest = crate::artifact::ArtifactManifest::read(&args.artifact)?;
+        let name = args.artifact.display().to_string();
+        let report = match &check {
+            ArtifactCheck::Deep(r) => super::ci::results::verify(&name, &manifest, None, Some(r)),
+            ArtifactCheck::Imports(r) => {
+                super::ci::results::verify(&name, &manifest, Some(r), None)
+            }
+        };
+        report.emit(&args.ci)?;
+    }
     Ok(if check.ok() {
         Outcome::Ok
     } else {

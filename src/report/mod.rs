@@ -363,6 +363,10 @@ pub fn diff(old: &SizeReport, new: &SizeReport) -> DiffReport {
 /// A maximum the user set that the artifact(s) exceed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GateFailure {
+    /// The flag that set it: `max-unzipped` or `max-zipped`.
+    pub gate: &'static str,
+    /// For `max-zipped`: the artifact over it.
+    pub artifact: Option<String>,
     pub message: String,
 }
 
@@ -403,6 +407,8 @@ pub fn gate(
         && unzipped > max
     {
         out.push(GateFailure {
+            gate: "max-unzipped",
+            artifact: None,
             message: format!(
                 "unzipped size {} exceeds --max-unzipped {} by {} bytes; biggest: {biggest}\n  hint: {}",
                 render::mb(unzipped),
@@ -416,6 +422,8 @@ pub fn gate(
         for a in &r.artifacts {
             if a.zipped > max {
                 out.push(GateFailure {
+                    gate: "max-zipped",
+                    artifact: Some(a.file.clone()),
                     message: format!(
                         "{} is {} zipped, over --max-zipped {} by {} bytes; biggest: {biggest}\n  hint: {}",
                         a.file,

@@ -375,6 +375,7 @@ impl<'a> Provider<'a> {
     fn metadata(&self, file: &DistFile) -> Result<String, String> {
         let key = sha256_hex(format!("{:?}", file.location).as_bytes());
         let path = self.cache.root().join("metadata-v1").join(&key);
+        self.cache.note_path(&path);
         if let Ok(text) = std::fs::read_to_string(&path) {
             return Ok(text);
         }

@@ -308,6 +308,7 @@ pub fn runtime_dir(
     );
     let parent = cache.root().join("runtime");
     let dir = parent.join(&key[..16]);
+    cache.note_path(&dir.join(".complete"));
     if dir.join(".complete").is_file() {
         return Ok(dir);
     }

@@ -700,3 +700,54 @@ fn plan_file_with_named_deployments_and_event() {
     }
     assert_eq!(ds[1]["handler"], "empty.handler");
 }
+
+#[test]
+fn ci_outputs_summary_and_annotation_for_a_failed_gate() {
+    let Some(dir) = zip_fixture() else { return };
+    let gh = dir.join("gh-bench");
+    std::fs::create_dir_all(&gh).expect("mkdir");
+    let (output, summary) = (gh.join("output"), gh.join("summary.md"));
+    let out_dir = dir.join("results-ci");
+    let out = run(lpack()
+        .current_dir(dir)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .args(["bench", "fn.zip.lpack.json", "--handler", "ok.handler"])
+        .arg("--python")
+        .arg(python(11).expect("python3.11"))
+        .arg("--runtime-dir")
+        .arg(runtime_dir().expect("runtime"))
+        .arg("--out")
+        .arg(&out_dir)
+        .args(["--runs", "1", "--no-import-profile", "-q"])
+        .args(["--max-init-p50", "0.001", "--junit"])
+        .arg(gh.join("bench.xml")));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let outputs = std::fs::read_to_string(&output).expect("outputs");
+    assert_eq!(
+        outputs,
+        format!(
+            "status=failed\nsummary_json={0}/summary.json\nreport_html={0}/report.html\nerrors=0\n",
+            out_dir.display()
+        )
+    );
+    let md = std::fs::read_to_string(&summary).expect("summary");
+    let table = std::fs::read_to_string(out_dir.join("summary.md")).expect("summary.md");
+    assert!(
+        md.starts_with(&format!("### lpack bench: failed\n\n{table}")),
+        "{md}"
+    );
+    assert!(
+        stderr(&out).lines().any(|l| l.starts_with(
+            "::error title=lpack bench%3A fn.zip @ 1024 MB::fn.zip @ 1024 MB: Init Duration p50"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let xml = std::fs::read_to_string(gh.join("bench.xml")).expect("junit");
+    assert!(
+        xml.contains("<testsuite name=\"lpack.bench\" tests=\"1\" failures=\"1\""),
+        "{xml}"
+    );
+}

@@ -1,9 +1,12 @@
 //! Integration tests: one binary, real local services, fixtures built at test time.
 
+mod action;
 mod bench;
 #[cfg(feature = "aws")]
 mod bench_aws;
 mod build;
+mod cache;
+mod ci;
 mod config;
 mod corpus;
 mod faults;
@@ -19,3 +22,4 @@ mod registry;
 mod report;
 mod slim;
 mod tags;
+mod wheel;
