@@ -378,3 +378,91 @@ pub fn cleanup(work: &Path) {
     layout::set_readonly(work, false);
     let _ = std::fs::remove_dir_all(work);
 }
+
+/// Where the local backend's interpreter and runtime come from.
+#[derive(Debug, Clone, Default)]
+pub struct Prepare {
+    /// Interpreter of the target version; `None`: found on PATH or in pyenv.
+    pub python: Option<PathBuf>,
+    /// A prepared runtime directory; `None`: made (and cached) from the indexes.
+    pub runtime_dir: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+    pub offline: bool,
+    pub index: crate::build::IndexSettings,
+    pub import_profile: bool,
+    pub cgroup: Option<PathBuf>,
+}
+
+/// The local backend's options for the target of `first_manifest` (the first deployment's):
+/// the interpreter, checked, and the runtime directory (awslambdaric and the runtime-provided
+/// packages), both absolute.
+pub fn prepare(
+    first_manifest: &Path,
+    p: &Prepare,
+    work: PathBuf,
+    reporter: &dyn Reporter,
+) -> Result<Options, BenchError> {
+    let m = crate::artifact::ArtifactManifest::read(first_manifest)
+        .map_err(|e| BenchError::Input(e.to_string()))?;
+    let target = crate::target::Target::new(
+        m.target
+            .runtime
+            .parse()
+            .map_err(|e: crate::target::TargetError| BenchError::Input(e.to_string()))?,
+        m.target
+            .arch
+            .parse()
+            .map_err(|e: crate::target::TargetError| BenchError::Input(e.to_string()))?,
+    );
+    let python = match p
+        .python
+        .clone()
+        .or_else(|| crate::slim::bytecode::find_python(target.runtime.minor()))
+    {
+        Some(py) => py,
+        None => {
+            return Err(BenchError::NoPython {
+                version: target.python_version(),
+                why: "none found on PATH or in pyenv".into(),
+            });
+        }
+    };
+    check_python(&python, &target)?;
+    let runtime_dir = match &p.runtime_dir {
+        Some(d) => d.clone(),
+        None => {
+            let s = crate::build::sources::open_sources(
+                p.cache_dir.as_deref(),
+                p.offline,
+                &p.index,
+                &Default::default(),
+            )
+            .map_err(|e| BenchError::Runtime(e.to_string()))?;
+            crate::verify::runtime_dir(
+                &target,
+                &python,
+                true,
+                &s.cache,
+                &s.client,
+                s.http.as_ref(),
+                reporter,
+            )
+            .map_err(|e| BenchError::Runtime(e.to_string()))?
+        }
+    };
+    // Absolute: the runtime runs in the task root.
+    let runtime_dir = std::fs::canonicalize(&runtime_dir)
+        .map_err(|e| BenchError::Runtime(format!("{}: {e}", runtime_dir.display())))?;
+    let python = if python.components().count() > 1 {
+        std::fs::canonicalize(&python).unwrap_or(python)
+    } else {
+        python
+    };
+    Ok(Options {
+        python,
+        runtime_dir,
+        import_profile: p.import_profile,
+        work,
+        cgroup: p.cgroup.clone(),
+    })
+}

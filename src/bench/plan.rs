@@ -172,3 +172,82 @@ mod tests {
         assert!(read_plan(&p).is_err());
     }
 }
+
+/// What the command line (or a library user) asks of a bench, before the plan file is read:
+/// every field overrides the plan file's, which overrides the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct PlanRequest {
+    pub plan: Option<std::path::PathBuf>,
+    /// `NAME=MANIFEST[,MANIFEST…]` or a manifest path; replaces the plan's deployments.
+    pub deployments: Vec<String>,
+    /// `512,1024,…`
+    pub memory: Option<String>,
+    pub event: Option<std::path::PathBuf>,
+    pub timeout: Option<f64>,
+    pub runs: Option<u32>,
+    pub warm: Option<u32>,
+    pub concurrency: Option<u32>,
+    pub handler: Option<String>,
+}
+
+/// A plan with every setting resolved (the backend and region are chosen apart).
+#[derive(Debug, Clone)]
+pub struct ResolvedPlan {
+    pub deployments: Vec<DeploymentSpec>,
+    pub runs: u32,
+    pub warm: u32,
+    pub concurrency: u32,
+    pub memory: Vec<u32>,
+    pub timeout: std::time::Duration,
+    pub handler: Option<String>,
+    /// The event's bytes (checked to be JSON).
+    pub event: Vec<u8>,
+}
+
+/// Read the plan file (if any) under the request's settings; check what a bench needs.
+pub fn resolve(req: &PlanRequest) -> Result<ResolvedPlan, BenchError> {
+    let (file, mut deployments) = match &req.plan {
+        Some(p) => read_plan(p)?,
+        None => (PlanFile::default(), Vec::new()),
+    };
+    if !req.deployments.is_empty() {
+        deployments = req.deployments.iter().map(|a| deployment_arg(a)).collect();
+    }
+    if deployments.is_empty() {
+        return Err(BenchError::Input(
+            "nothing to bench\n  hint: name artifact manifests (dist/app.zip.lpack.json) or pass --plan PLAN.toml".into(),
+        ));
+    }
+    let memory = match &req.memory {
+        Some(m) => parse_memory(m).map_err(|e| BenchError::Input(format!("--memory: {e}")))?,
+        None => file.memory.clone().unwrap_or_else(|| vec![1024]),
+    };
+    let event = match req.event.as_ref().or(file.event.as_ref()) {
+        Some(p) => {
+            let b = std::fs::read(p).map_err(|e| {
+                BenchError::Input(format!("cannot read the event {}: {e}", p.display()))
+            })?;
+            serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| {
+                BenchError::Input(format!("the event {} is not JSON: {e}", p.display()))
+            })?;
+            b
+        }
+        None => b"{}".to_vec(),
+    };
+    let timeout = req.timeout.or(file.timeout).unwrap_or(30.0);
+    if !(timeout > 0.0 && timeout <= 900.0) {
+        return Err(BenchError::Input(
+            "--timeout must be between 0 and 900 seconds (Lambda's maximum)".into(),
+        ));
+    }
+    Ok(ResolvedPlan {
+        deployments,
+        runs: req.runs.or(file.runs).unwrap_or(20).max(1),
+        warm: req.warm.or(file.warm).unwrap_or(0),
+        concurrency: req.concurrency.or(file.concurrency).unwrap_or(1).max(1),
+        memory,
+        timeout: std::time::Duration::from_secs_f64(timeout),
+        handler: req.handler.clone().or(file.handler.clone()),
+        event,
+    })
+}

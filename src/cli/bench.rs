@@ -1,18 +1,16 @@
 //! `lpack bench`: cold starts of built artifacts, measured locally through the real runtime
-//! client or on AWS Lambda (`--backend aws`, [`super::bench_aws`]). Maps flags and the plan
-//! file to [`crate::bench::Settings`], prepares the backend, runs the bench, writes the outputs
-//! and renders the table, REPORT lines, the gate; `--compare` puts two result directories side
-//! by side.
+//! client or on AWS Lambda (`--backend aws`, [`super::bench_aws`]). Flags → the plan
+//! ([`crate::bench::plan::resolve`]) and the backend ([`crate::bench::local::prepare`] or the AWS
+//! options) → [`crate::bench::bench`] → outputs written, the table, REPORT lines and the gate
+//! rendered; `--compare` puts two result directories side by side.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Args;
 
 use super::{CacheNetArgs, IndexArgs, Outcome};
-use crate::artifact::ArtifactManifest;
 use crate::bench::{self, Backend, Results, Round, Sample, local, plan, stats};
-use crate::target::Target;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -228,41 +226,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         }
         return gate(&r, &args);
     }
-    let (file, mut deployments) = match &args.plan {
-        Some(p) => plan::read_plan(p)?,
-        None => (plan::PlanFile::default(), Vec::new()),
-    };
-    if !args.deployments.is_empty() {
-        deployments = args
-            .deployments
-            .iter()
-            .map(|a| plan::deployment_arg(a))
-            .collect();
-    }
-    if deployments.is_empty() {
-        anyhow::bail!(
-            "nothing to bench\n  hint: name artifact manifests (dist/app.zip.lpack.json) or pass --plan PLAN.toml"
-        );
-    }
-    let memory = match &args.memory {
-        Some(m) => plan::parse_memory(m).map_err(|e| anyhow::anyhow!("--memory: {e}"))?,
-        None => file.memory.clone().unwrap_or_else(|| vec![1024]),
-    };
-    let event_path = args.event.clone().or(file.event.clone());
-    let event = match &event_path {
-        Some(p) => {
-            let b = std::fs::read(p)
-                .map_err(|e| anyhow::anyhow!("cannot read the event {}: {e}", p.display()))?;
-            serde_json::from_slice::<serde_json::Value>(&b)
-                .map_err(|e| anyhow::anyhow!("the event {} is not JSON: {e}", p.display()))?;
-            b
-        }
-        None => b"{}".to_vec(),
-    };
-    let timeout = args.timeout.or(file.timeout).unwrap_or(30.0);
-    if !(timeout > 0.0 && timeout <= 900.0) {
-        anyhow::bail!("--timeout must be between 0 and 900 seconds (Lambda's maximum)");
-    }
+    let plan = plan::resolve(&plan::PlanRequest {
+        plan: args.plan.clone(),
+        deployments: args.deployments.clone(),
+        memory: args.memory.clone(),
+        event: args.event.clone(),
+        timeout: args.timeout,
+        runs: args.runs,
+        warm: args.warm,
+        concurrency: args.concurrency,
+        handler: args.handler.clone(),
+    })?;
     let work = tempfile::Builder::new().prefix("lpack-bench-").tempdir()?;
     let work_dir = match &args.keep_work {
         Some(d) => {
@@ -272,7 +246,24 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         None => work.path().join("w"),
     };
     let backend = match args.backend {
-        BackendArg::Local => Backend::Local(local_options(&args, &deployments, work_dir)?),
+        BackendArg::Local => Backend::Local(local::prepare(
+            &plan.deployments[0]
+                .artifacts
+                .first()
+                .cloned()
+                .unwrap_or_default(),
+            &local::Prepare {
+                python: args.python.clone(),
+                runtime_dir: args.runtime_dir.clone(),
+                cache_dir: args.net.cache_dir.clone(),
+                offline: args.net.offline,
+                index: (&args.index).into(),
+                import_profile: !args.no_import_profile,
+                cgroup: args.cgroup.clone(),
+            },
+            work_dir,
+            &super::progress::Bars::new(!args.quiet && !args.json),
+        )?),
         BackendArg::Aws => Backend::Aws(super::bench_aws::options(&args, work_dir)?),
     };
     let region = match (&backend, &args.region) {
@@ -281,14 +272,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         (Backend::Local(_), None) => "us-east-1".to_string(),
     };
     let settings = bench::Settings {
-        deployments,
-        runs: args.runs.or(file.runs).unwrap_or(20).max(1),
-        warm: args.warm.or(file.warm).unwrap_or(0),
-        concurrency: args.concurrency.or(file.concurrency).unwrap_or(1).max(1),
-        memory,
-        timeout: Duration::from_secs_f64(timeout),
-        handler: args.handler.clone().or(file.handler.clone()),
-        event,
+        deployments: plan.deployments,
+        runs: plan.runs,
+        warm: plan.warm,
+        concurrency: plan.concurrency,
+        memory: plan.memory,
+        timeout: plan.timeout,
+        handler: plan.handler,
+        event: plan.event,
         region,
         cold_share: args.cold_share,
         backend,
@@ -368,73 +359,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         );
     }
     Ok(outcome)
-}
-
-/// The local backend's interpreter and runtime directory.
-fn local_options(
-    args: &BenchArgs,
-    deployments: &[crate::bench::layout::DeploymentSpec],
-    work: PathBuf,
-) -> anyhow::Result<local::Options> {
-    // The target, from the first deployment's first manifest.
-    let first = deployments[0]
-        .artifacts
-        .first()
-        .cloned()
-        .unwrap_or_default();
-    let m = ArtifactManifest::read(&first)?;
-    let target = Target::new(m.target.runtime.parse()?, m.target.arch.parse()?);
-    let python = match args
-        .python
-        .clone()
-        .or_else(|| crate::slim::bytecode::find_python(target.runtime.minor()))
-    {
-        Some(p) => p,
-        None => {
-            return Err(bench::BenchError::NoPython {
-                version: target.python_version(),
-                why: "none found on PATH or in pyenv".into(),
-            }
-            .into());
-        }
-    };
-    local::check_python(&python, &target)?;
-    let runtime_dir = match &args.runtime_dir {
-        Some(d) => d.clone(),
-        None => {
-            let s = super::sources(
-                args.net.cache_dir.as_deref(),
-                args.net.offline,
-                &args.index,
-                &Default::default(),
-            )?;
-            let bars = super::progress::Bars::new(!args.quiet && !args.json);
-            crate::verify::runtime_dir(
-                &target,
-                &python,
-                true,
-                &s.cache,
-                &s.client,
-                s.http.as_ref(),
-                &bars,
-            )?
-        }
-    };
-    // Absolute: the runtime runs in the task root.
-    let runtime_dir = std::fs::canonicalize(&runtime_dir)
-        .map_err(|e| anyhow::anyhow!("the runtime directory {}: {e}", runtime_dir.display()))?;
-    let python = if python.components().count() > 1 {
-        std::fs::canonicalize(&python).unwrap_or(python)
-    } else {
-        python
-    };
-    Ok(local::Options {
-        python,
-        runtime_dir,
-        import_profile: !args.no_import_profile,
-        work,
-        cgroup: args.cgroup.clone(),
-    })
 }
 
 fn print_report(s: &Sample) {
