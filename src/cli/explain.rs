@@ -6,7 +6,7 @@ use crate::build::explain::{Decision, ExplainRequest, explain};
 use crate::slim::recipe::Action;
 use crate::target::{Arch, Runtime, Target};
 
-/// The config keys `explain` shares with `build`.
+/// The config keys `explain` shares with `build` besides [`super::settings::SOURCE_KEYS`].
 const KEYS: &[&str] = &[
     "requirements",
     "runtime",
@@ -19,12 +19,6 @@ const KEYS: &[&str] = &[
     "bytecode",
     "python",
     "bytecode-for-imports",
-    "index-url",
-    "extra-index-url",
-    "find-links",
-    "no-index",
-    "cache-dir",
-    "offline",
 ];
 
 pub fn run(_parsed: ExplainArgs, inv: &super::Invocation) -> anyhow::Result<Outcome> {

@@ -14,7 +14,7 @@ Examples:
 Versions are chosen so that every package has a wheel for the runtime's Python and glibc
 (python3.9-3.11: 2.26, python3.12+: 2.34) and architecture; the lock records that target.";
 
-/// The config keys `lock` shares with `build` (the config's `output` is the artifact's, not the
+/// The config keys `lock` shares with `build` besides [`super::settings::SOURCE_KEYS`] (the config's `output` is the artifact's, not the
 /// lock's, so it is not one of them).
 const KEYS: &[&str] = &[
     "requirements",
@@ -23,12 +23,6 @@ const KEYS: &[&str] = &[
     "prerelease",
     "runtime",
     "arch",
-    "index-url",
-    "extra-index-url",
-    "find-links",
-    "no-index",
-    "cache-dir",
-    "offline",
 ];
 
 pub fn run(_parsed: LockArgs, inv: &super::Invocation) -> anyhow::Result<Outcome> {

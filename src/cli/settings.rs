@@ -329,17 +329,29 @@ fn check_value(sub_cmd: &clap::Command, inj: &Injected) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The keys of the commands that read packages (lock, explain, verify): where they come from
+/// and the cache.
+pub const SOURCE_KEYS: &[&str] = &[
+    "index-url",
+    "extra-index-url",
+    "find-links",
+    "no-index",
+    "cache-dir",
+    "offline",
+];
+
 /// Layer the shared settings of the config (and `LPACK_*` variables) under the flags of a command
 /// other than `build`, for the `keys` it shares with `build`, and parse its arguments again.
 pub fn layer_command<T: clap::FromArgMatches>(
     inv: &super::Invocation,
     sub: &str,
-    keys: &[&str],
+    own: &[&str],
 ) -> anyhow::Result<T> {
+    let keys: Vec<&str> = own.iter().chain(SOURCE_KEYS).copied().collect();
     let config = inv.load_config()?;
     let empty = Table::new();
     let root = config.as_ref().map_or(&empty, |c| &c.root);
-    let layered = layer(&inv.argv, sub, keys, &[root], &[])?;
+    let layered = layer(&inv.argv, sub, &keys, &[root], &[])?;
     let m = layered
         .matches
         .subcommand_matches(sub)

@@ -228,44 +228,27 @@ fn render_units(
                     over_limit: outcome.over_limit.as_deref(),
                 });
             }
-            UnitResult::Failed(e) => {
+            UnitResult::Failed(_) | UnitResult::Skipped(_) => {
                 failed = true;
-                eprintln!("error: {kind} `{}`: {e}", o.name);
+                let (status, why) = match &o.result {
+                    UnitResult::Failed(e) => ("failed", e.to_string()),
+                    UnitResult::Skipped(why) => ("skipped", format!("not built: {why}")),
+                    UnitResult::Built(_) => continue,
+                };
+                eprintln!("error: {kind} `{}`: {why}", o.name);
                 rows.push([
                     o.name.clone(),
                     kind.to_string(),
                     "-".into(),
                     "-".into(),
                     "-".into(),
-                    "failed".into(),
+                    status.into(),
                 ]);
                 json.push(JsonUnit {
                     name: &o.name,
                     kind: o.kind,
-                    status: "failed",
-                    error: Some(e.to_string()),
-                    artifacts: Vec::new(),
-                    image: None,
-                    gate_failures: Vec::new(),
-                    over_limit: None,
-                });
-            }
-            UnitResult::Skipped(why) => {
-                failed = true;
-                eprintln!("error: {kind} `{}` not built: {why}", o.name);
-                rows.push([
-                    o.name.clone(),
-                    kind.to_string(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    "skipped".into(),
-                ]);
-                json.push(JsonUnit {
-                    name: &o.name,
-                    kind: o.kind,
-                    status: "skipped",
-                    error: Some(why.clone()),
+                    status,
+                    error: Some(why),
                     artifacts: Vec::new(),
                     image: None,
                     gate_failures: Vec::new(),

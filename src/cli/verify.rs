@@ -5,16 +5,8 @@ use super::{Outcome, VerifyArgs};
 use crate::build::check::{ArtifactCheck, VerifyArtifactRequest, verify_artifact};
 use crate::verify::VerifyReport;
 
-/// The config keys `verify` shares with `build`.
-const KEYS: &[&str] = &[
-    "python",
-    "index-url",
-    "extra-index-url",
-    "find-links",
-    "no-index",
-    "cache-dir",
-    "offline",
-];
+/// The config keys `verify` shares with `build` besides [`super::settings::SOURCE_KEYS`].
+const KEYS: &[&str] = &["python"];
 
 pub fn run(_parsed: VerifyArgs, inv: &super::Invocation) -> anyhow::Result<Outcome> {
     // Parsed again with the config's and LPACK_* settings layered under the flags.
