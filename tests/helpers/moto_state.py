@@ -52,18 +52,29 @@ for f in lam.list_functions(FunctionVersion="ALL")["Functions"]:
                 continue
         out["functions"].append(fn)
 for l in lam.list_layers()["Layers"]:
-    for v in lam.list_layer_versions(LayerName=l["LayerName"])["LayerVersions"]:
+    try:
+        versions = lam.list_layer_versions(LayerName=l["LayerName"])["LayerVersions"]
+    except lam.exceptions.ResourceNotFoundException:
+        continue  # deleted since the listing
+    for v in versions:
         if run is None or run in l["LayerName"] or run in v.get("Description", ""):
             out["layers"].append({"name": l["LayerName"], "version": v["Version"],
                                   "description": v.get("Description", "")})
 ecr = boto3.client("ecr", **kw)
 for r in ecr.describe_repositories()["repositories"]:
-    tags = {t["Key"]: t["Value"] for t in ecr.list_tags_for_resource(resourceArn=r["repositoryArn"])["tags"]}
+    try:
+        tags = {t["Key"]: t["Value"] for t in ecr.list_tags_for_resource(resourceArn=r["repositoryArn"])["tags"]}
+    except ecr.exceptions.RepositoryNotFoundException:
+        continue  # deleted since the listing (another test's clean-up)
     if run is None or tags.get("lpack-bench") == run:
         out["repositories"].append({"name": r["repositoryName"], "tags": tags})
 s3 = boto3.client("s3", **kw)
 for b in s3.list_buckets()["Buckets"]:
-    for o in s3.list_objects_v2(Bucket=b["Name"]).get("Contents", []):
+    try:
+        objects = s3.list_objects_v2(Bucket=b["Name"]).get("Contents", [])
+    except s3.exceptions.NoSuchBucket:
+        continue  # deleted since the listing
+    for o in objects:
         if run is None or run in o["Key"]:
             out["objects"].append(b["Name"] + "/" + o["Key"])
 print(json.dumps(out, indent=1))
