@@ -545,7 +545,7 @@ pub fn run(cli: Cli, argv: Vec<std::ffi::OsString>) -> anyhow::Result<Outcome> {
         Command::Verify(args) => verify::run(args, &inv),
         Command::Explain(args) => explain::run(args, &inv),
         Command::Cache(args) => cache::run(args),
-        Command::Bench(args) => bench::run(*args),
+        Command::Bench(args) => bench::run(*args, &inv),
         Command::Config(args) => config::run(args, &inv),
         Command::Init(args) => init::run(args),
     }

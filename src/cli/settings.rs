@@ -347,11 +347,38 @@ pub fn layer_command<T: clap::FromArgMatches>(
     sub: &str,
     own: &[&str],
 ) -> anyhow::Result<T> {
+    layer_command_for(inv, sub, own, |_| None)
+}
+
+/// [`layer_command`] for a command about one function of the config: `function` picks it (by
+/// name, from what the command was given), and its `[functions.NAME]` table is read before the
+/// shared one, as `lpack build NAME` reads it.
+pub fn layer_command_for<T: clap::FromArgMatches>(
+    inv: &super::Invocation,
+    sub: &str,
+    own: &[&str],
+    function: impl Fn(&ConfigFile) -> Option<String>,
+) -> anyhow::Result<T> {
     let keys: Vec<&str> = own.iter().chain(SOURCE_KEYS).copied().collect();
     let config = inv.load_config()?;
     let empty = Table::new();
-    let root = config.as_ref().map_or(&empty, |c| &c.root);
-    let layered = layer(&inv.argv, sub, &keys, &[root], &[])?;
+    let mut tables: Vec<&Table> = Vec::new();
+    if let Some(c) = &config {
+        if let Some(name) = function(c)
+            && let Some(f) = c.functions.iter().find(|f| f.name == name)
+        {
+            tables.push(&f.settings);
+        }
+        tables.push(&c.root);
+    } else {
+        tables.push(&empty);
+    }
+    // The input found beside the config, as `build` finds it.
+    let derived = match &config {
+        Some(c) if own.contains(&"requirements") => super::build::derived_input(c),
+        _ => Vec::new(),
+    };
+    let layered = layer(&inv.argv, sub, &keys, &tables, &derived)?;
     let m = layered
         .matches
         .subcommand_matches(sub)
