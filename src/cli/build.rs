@@ -166,10 +166,11 @@ pub(super) fn derived_for_unit(
     let dir = settings::config_dir(config);
     let mut derived = derived_input(config);
     // Images keep their lpack manifest at dist/NAME.image.lpack.json when only pushed.
-    let image = [&unit.settings, &config.root]
-        .iter()
-        .find_map(|t| t.get("format"))
-        .is_some_and(|s| s.value == Value::Str("image".into()));
+    let image = kind == UnitKind::Function
+        && [&unit.settings, &config.root]
+            .iter()
+            .find_map(|t| t.get("format"))
+            .is_some_and(|s| s.value == Value::Str("image".into()));
     let ext = if image { "image" } else { "zip" };
     derived.push((
         "output",
@@ -244,7 +245,8 @@ pub fn run(
                 let input = req.requirements.as_deref();
                 super::ci::results::error("lpack build", &e.to_string(), input).emit(&args.ci)?;
             }
-            return Err(e.into());
+            let message = settings::name_config_keys(&e.to_string(), &layered.sources);
+            return Err(anyhow::Error::new(e).context(message));
         }
     };
     render(&args, &req, &outcome)?;

@@ -386,6 +386,34 @@ pub fn layer_command_for<T: clap::FromArgMatches>(
     Ok(T::from_arg_matches(m)?)
 }
 
+/// An error of a later stage speaks of flags (`--src`); when the config gave the value, say
+/// which key and where, so a user who never typed the flag finds it.
+pub fn name_config_keys(message: &str, sources: &[SourceRow]) -> String {
+    let mut notes = Vec::new();
+    for r in sources {
+        let Source::File { location } = &r.source else {
+            continue;
+        };
+        let flag = format!("--{}", r.key);
+        let mentioned = message.match_indices(&flag).any(|(at, _)| {
+            !message[at + flag.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+        if mentioned {
+            notes.push(format!(
+                "{flag} is the config's key `{}` ({location})",
+                r.key
+            ));
+        }
+    }
+    if notes.is_empty() {
+        return message.to_string();
+    }
+    format!("{message}\n  note: {}", notes.join("; "))
+}
+
 /// The settings file's directory (where `dist/` and found inputs are relative to).
 pub fn config_dir(config: &ConfigFile) -> PathBuf {
     // Empty for a config in the working directory, so derived paths stay relative.
