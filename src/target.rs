@@ -111,10 +111,7 @@ impl FromStr for Runtime {
             .strip_prefix("python3.")
             .or_else(|| t.strip_prefix("3."))
             .and_then(|m| m.parse::<u32>().ok());
-        if let Some((_, date)) = DEPRECATED_RUNTIMES
-            .iter()
-            .find(|(m, _)| Some(*m) == minor)
-        {
+        if let Some((_, date)) = DEPRECATED_RUNTIMES.iter().find(|(m, _)| Some(*m) == minor) {
             return Err(TargetError::DeprecatedRuntime {
                 name: s.trim().to_string(),
                 date,
@@ -129,11 +126,8 @@ impl FromStr for Runtime {
 
 /// Python runtimes AWS has deprecated (minor version, date of deprecation), as AWS's Lambda
 /// runtime deprecation table publishes them: functions can no longer be created with them.
-pub const DEPRECATED_RUNTIMES: &[(u32, &str)] = &[
-    (6, "2022-07-18"),
-    (7, "2023-12-04"),
-    (8, "2024-10-14"),
-];
+pub const DEPRECATED_RUNTIMES: &[(u32, &str)] =
+    &[(6, "2022-07-18"), (7, "2023-12-04"), (8, "2024-10-14")];
 
 /// A Lambda instruction set architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]

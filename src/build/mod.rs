@@ -293,8 +293,7 @@ pub fn default_output(requirements: &std::path::Path) -> PathBuf {
 fn usable_name(n: &str) -> bool {
     !n.is_empty()
         && !n.starts_with('.')
-        && n
-            .chars()
+        && n.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 

@@ -253,7 +253,8 @@ pub fn render_requirements(
     requested: &[String],
 ) -> String {
     let (a, b) = target.glibc();
-    let mut out = String::from("# This file was written by lpack (`lpack lock`). Do not edit by hand.\n");
+    let mut out =
+        String::from("# This file was written by lpack (`lpack lock`). Do not edit by hand.\n");
     out.push_str(&format!(
         "# For {target}: python_version == '3.{}', platform_machine == '{}', glibc {a}.{b}\n",
         target.runtime.minor(),
@@ -263,7 +264,10 @@ pub fn render_requirements(
         out.push_str(&format!("# requested: {}\n", requested.join(", ")));
     }
     for (w, sha) in wheels {
-        out.push_str(&format!("{}=={} \\\n    --hash=sha256:{sha}\n", w.name, w.version));
+        out.push_str(&format!(
+            "{}=={} \\\n    --hash=sha256:{sha}\n",
+            w.name, w.version
+        ));
         out.push_str(&format!("    # wheel: {}\n", w.filename));
     }
     out

@@ -234,16 +234,14 @@ pub fn run(parsed: BenchArgs, inv: &super::Invocation) -> anyhow::Result<Outcome
     let started = Instant::now();
     // The config's (and LPACK_*) settings a bench has a use for, layered under the flags; not
     // for --compare / --cleanup / --render, which run nothing.
-    let args: BenchArgs = if parsed.compare.is_some()
-        || parsed.aws.cleanup.is_some()
-        || parsed.render.is_some()
-    {
-        parsed
-    } else {
-        super::settings::layer_command_for(inv, "bench", keys(&parsed), |c| {
-            function_benched(&parsed.deployments, c)
-        })?
-    };
+    let args: BenchArgs =
+        if parsed.compare.is_some() || parsed.aws.cleanup.is_some() || parsed.render.is_some() {
+            parsed
+        } else {
+            super::settings::layer_command_for(inv, "bench", keys(&parsed), |c| {
+                function_benched(&parsed.deployments, c)
+            })?
+        };
     if let Some(dirs) = &args.compare {
         let (a, b) = (&dirs[0], &dirs[1]);
         let c = bench::compare::compare(

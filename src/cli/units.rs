@@ -150,10 +150,7 @@ fn run_units(args: &BuildArgs, inv: &Invocation, config: &ConfigFile) -> anyhow:
 /// A layer is built from packages only: a function's setting given on the command line or by
 /// an `LPACK_*` variable (which apply to every build of the run) cannot apply to it. (The
 /// config's own are filtered or refused where they are written.)
-fn layer_refuses_function_settings(
-    layer: &str,
-    layered: &settings::Layered,
-) -> anyhow::Result<()> {
+fn layer_refuses_function_settings(layer: &str, layered: &settings::Layered) -> anyhow::Result<()> {
     for r in &layered.sources {
         if !crate::config::FUNCTION_ONLY.contains(&r.key.as_str()) {
             continue;

@@ -108,7 +108,10 @@ fn functions_and_layers() {
     // Every function key is refused in a layer's table, as a key of that table.
     let e = err("[layers.deps]\nrequirements = \"r.txt\"\nsrc = \"app\"\n");
     assert!(e.starts_with("lpack.toml:3:1: error[C006]"), "{e}");
-    assert!(e.contains("key `src` does not apply to [layers.deps]"), "{e}");
+    assert!(
+        e.contains("key `src` does not apply to [layers.deps]"),
+        "{e}"
+    );
     assert!(!e.contains("--src"), "{e}");
     // At the top they are the functions' defaults, never the layers'.
     let c = p("src = \".\"\nhandler = \"app.handler\"\nformat = \"zip\"\nprofile = \"safe\"\n[layers.deps]\n[functions.api]\nlayers = [\"deps\"]\n").unwrap();

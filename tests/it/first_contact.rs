@@ -146,7 +146,7 @@ fn the_init_file_takes_a_layer_and_a_function() {
 
     // A function's key inside the layer's table: an error about the key and the table.
     let text = std::fs::read_to_string(dir.join("lpack.toml")).expect("read");
-    let text = text.replace("[layers.deps]\n", "[layers.deps]\nsrc = \"lib\"\n");
+    let text = text.replace("\n[layers.deps]\n\n", "\n[layers.deps]\nsrc = \"lib\"\n\n");
     std::fs::write(dir.join("lpack.toml"), &text).expect("write");
     let line = text
         .lines()
@@ -167,7 +167,7 @@ fn the_init_file_takes_a_layer_and_a_function() {
     assert!(!e.contains("--src"), "speaks of flags: {e}");
 
     // A flag meant for functions, given for a run that builds a layer: said as a flag.
-    let text = text.replace("[layers.deps]\nsrc = \"lib\"\n", "[layers.deps]\n");
+    let text = text.replace("\n[layers.deps]\nsrc = \"lib\"\n", "\n[layers.deps]\n");
     std::fs::write(dir.join("lpack.toml"), &text).expect("write");
     let out = lp(&dir, &["build", "--handler", "app.other"]);
     assert_eq!(out.status.code(), Some(2));
@@ -194,7 +194,11 @@ fn explain_and_build_read_every_lock_lock_writes() {
     assert!(lock.contains("lock-version = \"1.0\""), "{lock}");
     let out = lp(&dir, &["explain", "purelib/data.txt", "-r", "pylock.toml"]);
     ok(&out);
-    assert!(stdout(&out).contains("purelib/data.txt"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("purelib/data.txt"),
+        "{}",
+        stdout(&out)
+    );
 
     // A requirements file with hashes, for the extension `.txt`.
     ok(&lp(&dir, &["lock", "-o", "locked.txt"]));
@@ -202,7 +206,10 @@ fn explain_and_build_read_every_lock_lock_writes() {
     assert!(!txt.contains("lock-version"), "TOML in a .txt: {txt}");
     assert!(txt.contains("purelib==2.0"), "{txt}");
     assert!(txt.contains("--hash=sha256:"), "{txt}");
-    let out = lp(&dir, &["build", "-r", "locked.txt", "-o", "dist/from-txt.zip"]);
+    let out = lp(
+        &dir,
+        &["build", "-r", "locked.txt", "-o", "dist/from-txt.zip"],
+    );
     ok(&out);
     assert!(
         zip_names(&dir.join("dist/from-txt.zip"))
@@ -264,9 +271,11 @@ fn loose_builds_show_versions_and_runtimes_say_when_they_were_deprecated() {
 #[test]
 fn the_audit_blames_the_users_drop_rule() {
     let dir = user_project("fc-drop", "linked==1.0\npurelib==1.0\n");
-    let work = dir.join("work");
+    // Built outside the project: its `src = "."` would ship (and the audit count) them.
+    let side = scratch("fc-drop-wheels");
+    let work = side.join("work");
     std::fs::create_dir_all(&work).expect("mkdir");
-    let wheels = dir.join("wheels");
+    let wheels = side.join("wheels");
     std::fs::create_dir_all(&wheels).expect("mkdir");
     let lib = gcc_shared(&work, "libhelper", "int helper(void) { return 1; }\n", &[]);
     let user = gcc_shared(
@@ -287,15 +296,14 @@ fn the_audit_blames_the_users_drop_rule() {
             F("linked/libuses.so", &user),
         ],
     );
-    edit(&dir, "find-links = [\"wheels\"]\n");
+    // The user's edit: a second wheel directory.
     let text = std::fs::read_to_string(dir.join("lpack.toml")).expect("read");
-    // The user's edit: both wheel directories.
-    let text = text.replace("find-links = [\"wheels\"]\n", "");
     let text = text.replace(
         &format!("find-links = [\"{}\"]", fixtures().flat.display()),
         &format!(
-            "find-links = [\"{}\", \"wheels\"]",
-            fixtures().flat.display()
+            "find-links = [\"{}\", \"{}\"]",
+            fixtures().flat.display(),
+            wheels.display()
         ),
     );
     std::fs::write(dir.join("lpack.toml"), text).expect("write");
@@ -319,7 +327,7 @@ fn the_audit_blames_the_users_drop_rule() {
 #[test]
 fn the_over_limit_hint_does_not_repeat_what_was_tried() {
     let dir = user_project("fc-limit", "bulkya==1.0\nbulkyb==1.0\npurelib==1.0\n");
-    let wheels = dir.join("wheels");
+    let wheels = scratch("fc-limit-wheels");
     std::fs::create_dir_all(&wheels).expect("mkdir");
     // 2 × 140 MB of zeros: small zipped, over the 262,144,000-byte limit unzipped together.
     let zeros = vec![0u8; 140_000_000];
@@ -340,8 +348,9 @@ fn the_over_limit_hint_does_not_repeat_what_was_tried() {
     let text = text.replace(
         &format!("find-links = [\"{}\"]", fixtures().flat.display()),
         &format!(
-            "find-links = [\"{}\", \"wheels\"]",
-            fixtures().flat.display()
+            "find-links = [\"{}\", \"{}\"]",
+            fixtures().flat.display(),
+            wheels.display()
         ),
     );
     std::fs::write(dir.join("lpack.toml"), text).expect("write");
@@ -390,7 +399,10 @@ fn an_empty_cache_downloads_everything() {
     let dir = user_project("fc-counts", "purelib\nnsa\n");
     let text = std::fs::read_to_string(dir.join("lpack.toml")).expect("read");
     let text = text.replace(
-        &format!("find-links = [\"{}\"]\nno-index = true\n", fixtures().flat.display()),
+        &format!(
+            "find-links = [\"{}\"]\nno-index = true\n",
+            fixtures().flat.display()
+        ),
         &format!("index-url = \"{}\"\n", index(IndexKind::Html)),
     );
     std::fs::write(dir.join("lpack.toml"), text).expect("write");
