@@ -10,6 +10,7 @@ mod ci;
 mod config;
 mod corpus;
 mod faults;
+mod first_contact;
 mod guard;
 mod harness;
 mod hostile;
