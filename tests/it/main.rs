@@ -22,4 +22,5 @@ mod registry;
 mod report;
 mod slim;
 mod tags;
+mod verify_handler;
 mod wheel;
