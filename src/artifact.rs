@@ -164,7 +164,78 @@ pub struct ArtifactManifest {
     /// For images: digests, base and layers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageRecord>,
+    /// Function zips and images: the handler (`MODULE.FUNCTION`) the build was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler: Option<String>,
+    /// What the import check after the build found (absent when it did not run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyRecord>,
     pub files: Vec<FileRecord>,
+}
+
+/// The import check's result, as the manifest keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct VerifyRecord {
+    /// `verified: …` or `verify failed: …`.
+    pub status: String,
+    /// The handler imported from the artifact as Lambda's runtime would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler: Option<HandlerRecord>,
+    /// Modules that fail from the artifact and from the unmodified wheels alike.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_existing: Vec<PreExistingRecord>,
+}
+
+/// The handler, imported from the artifact as Lambda's runtime (awslambdaric) imports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HandlerRecord {
+    /// `MODULE.FUNCTION` as given.
+    pub handler: String,
+    /// `ok`; `error`: Lambda's init would fail; `warning`: it may fail, depending on what the
+    /// function's environment holds (its module code raised here).
+    pub status: String,
+    /// Lambda's `errorType` (`Runtime.ImportModuleError`, `Runtime.UserCodeSyntaxError`,
+    /// `Runtime.HandlerNotFound`, …, or the exception's class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    /// Lambda's `errorMessage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The file at fault as Lambda names it (`/var/task/app.py`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The same file in the project (handler code from `src`), when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// The offending source line (syntax errors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// What to do about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Files a rule dropped that the failure points at (`path (package) dropped by rule`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caused_by: Vec<String>,
+}
+
+impl HandlerRecord {
+    /// Lambda's init fails.
+    pub fn failed(&self) -> bool {
+        self.status == "error"
+    }
+}
+
+/// A top-level module that cannot import from the unmodified wheels either.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreExistingRecord {
+    pub dist: String,
+    pub module: String,
+    /// The error from the wheels.
+    pub error: String,
+    /// The warning shown for it.
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

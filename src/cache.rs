@@ -20,7 +20,8 @@
 //! trace-v1/<key>                     modules a handler's import loads (--bytecode-for-imports)
 //! graph-v1/<key>                     a wheel's import graph (modules and what each imports)
 //! guard-v1/<key>                     the import guard's verdicts for one set of wheels + recipes
-//! verify-v1/<key>                    an artifact (+ layers, interpreter) that passed verify
+//! verify-v1/<key>                    an artifact (+ layers, interpreter, handler) that passed verify;
+//!                                     a top-level module's import from the unmodified wheels
 //! blobs-v1/sha256/<hex>               OCI blobs: image layers built by lpack, configs, base layers
 //! layers-v1/<key>                     which blob an image layer's content key produced
 //! metadata-v1/<key>                 a wheel's core metadata (PEP 658 file or read from the wheel)

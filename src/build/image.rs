@@ -41,7 +41,7 @@ pub fn build_image(
 ) -> Result<BuiltImageSummary, BuildError> {
     let req = ctx.req;
     let target = &req.target;
-    let handler = req.image.handler.clone().ok_or_else(|| {
+    let handler = req.handler.clone().ok_or_else(|| {
         BuildError::Request(
             "--format image needs --handler MODULE.FUNCTION (the image's CMD), e.g. --handler app.handler".to_string(),
         )
@@ -218,6 +218,8 @@ pub fn build_image(
             layers: built.layers.clone(),
             outputs: written.clone(),
         }),
+        handler: Some(handler.clone()),
+        verify: None,
         files,
     };
     manifest.write(&manifest_file)?;

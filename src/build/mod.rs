@@ -13,7 +13,7 @@
 //! - [`slimming`]: recipes, the bytecode plan and slimming within the size budget; the audit.
 //! - [`units`]: function and layer zips with their manifests, layers, Lambda's limit.
 //! - [`image`]: `--format image`.
-//! - [`check`]: the import check after a function-zip build.
+//! - [`check`]: the import check after a function-zip build, the handler check after an image.
 
 pub mod check;
 pub mod explain;
@@ -68,8 +68,6 @@ pub struct Gates {
 /// Image settings (`--format image`).
 #[derive(Debug, Clone, Default)]
 pub struct ImageRequest {
-    /// `MODULE.FUNCTION`, the image's CMD.
-    pub handler: Option<String>,
     /// Base image reference or `oci-layout:DIR[:TAG]`; `None`: the runtime's AWS base image.
     pub base: Option<String>,
     /// `oci-layout:DIR[:TAG]` / `docker-archive:FILE.tar[:TAG]`.
@@ -94,6 +92,8 @@ pub struct BuildRequest {
     pub output: Option<PathBuf>,
     /// Handler code directory.
     pub src: Option<PathBuf>,
+    /// `MODULE.FUNCTION`: checked by verify (function zips, images); an image's CMD.
+    pub handler: Option<String>,
     pub cache_dir: Option<PathBuf>,
     pub offline: bool,
     pub index: IndexSettings,
@@ -163,7 +163,7 @@ pub struct BuildOutcome {
     pub over_limit: Option<String>,
     /// Size gates that failed (checked only when the limit was not exceeded).
     pub gate_failures: Vec<GateFailure>,
-    /// Function zips: the import check.
+    /// Function zips: the import check (with the handler); images: the handler check.
     pub verify: Option<VerifyStep>,
     pub timings: Timings,
     /// The input had loose requirements that this build resolved: `name==version` of every
@@ -441,7 +441,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
                 &layers,
                 &src_digests,
             )?;
-            let built = units::emit_unit(&ctx, &function, &wheels)?;
+            let mut built = units::emit_unit(&ctx, &function, &wheels)?;
             timings.emit = step.elapsed();
             let mut counted = vec![built.manifest.clone()];
             counted.extend(layers);
@@ -450,8 +450,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
                 let step = Instant::now();
                 outcome.verify = Some(check::verify_after_build(
                     req,
-                    &built.output,
-                    &built.manifest,
+                    &mut built,
                     &slimmed.plan,
                     &sources,
                     reporter,
@@ -462,8 +461,17 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
             outcome.artifacts.push(built);
         }
         OutputFormat::Image => {
-            let image = image::build_image(&ctx, &slimmed.wheels, &sources.cache)?;
+            let mut image = image::build_image(&ctx, &slimmed.wheels, &sources.cache)?;
             timings.emit = step.elapsed();
+            let step = Instant::now();
+            outcome.verify = Some(check::verify_image_after_build(
+                req,
+                &mut image,
+                &slimmed.plan,
+                &sources,
+                reporter,
+            )?);
+            timings.verify = step.elapsed();
             outcome.gate_failures = gate_failures(req, std::slice::from_ref(&image.manifest));
             outcome.image = Some(image);
         }
@@ -488,9 +496,9 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
 
 /// Refuse combinations that cannot be built, before any work.
 fn check_request(req: &BuildRequest) -> Result<(), BuildError> {
-    if req.verify == VerifyMode::Require && req.format != OutputFormat::Zip {
+    if req.verify == VerifyMode::Require && req.format == OutputFormat::Layer {
         return Err(BuildError::Request(
-            "--verify checks function zips (with the layers given by --exclude-layer); build the function zip with --verify, or unpack an image with umoci and import from its /var/task".to_string(),
+            "--verify checks function zips (with the layers given by --exclude-layer) and images' handlers, not layers alone: build the function zip against the layer (--exclude-layer LAYER.zip.lpack.json) with --verify".to_string(),
         ));
     }
     Ok(())

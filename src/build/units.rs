@@ -162,6 +162,10 @@ pub fn emit_unit(
         layer_prefix: (unit.kind == ArtifactKind::LayerZip).then(|| unit.prefix.clone()),
         layers: unit.layers.clone(),
         image: None,
+        handler: (unit.kind == ArtifactKind::FunctionZip)
+            .then(|| req.handler.clone())
+            .flatten(),
+        verify: None,
         files: assembled.files.clone(),
     };
     manifest.write(&manifest_file)?;

@@ -54,6 +54,9 @@ struct JsonSummary<'a> {
     /// `verified …`, `not verified: …` or `verify failed: …`.
     #[serde(skip_serializing_if = "Option::is_none")]
     verify: Option<&'a str>,
+    /// The handler check (function zips with a handler).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    handler: Option<&'a crate::artifact::HandlerRecord>,
 }
 
 impl From<&super::IndexArgs> for IndexSettings {
@@ -99,6 +102,7 @@ pub fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
         },
         output: args.output.clone(),
         src: args.src.clone(),
+        handler: args.handler.clone(),
         cache_dir: args.cache_dir.clone(),
         offline: args.offline,
         index: (&args.index).into(),
@@ -113,7 +117,6 @@ pub fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
         layer_budget: args.layer_budget,
         exclude_layers: args.exclude_layer.clone(),
         image: ImageRequest {
-            handler: args.handler.clone(),
             base: args.base.clone(),
             outputs: args.image_out.clone(),
             push: args.push.clone(),
@@ -281,10 +284,13 @@ pub(super) fn render(
     req: &BuildRequest,
     outcome: &BuildOutcome,
 ) -> anyhow::Result<()> {
+    let verify = outcome.verify.as_ref();
     if let Some(image) = &outcome.image {
         render_image(args, &req.target, image)?;
+        if let Some(v) = verify.filter(|_| !args.json && !args.quiet) {
+            println!("  {}", v.status);
+        }
     }
-    let verify = outcome.verify.as_ref();
     for built in &outcome.artifacts {
         report(
             args,
@@ -341,6 +347,8 @@ pub(super) fn image_json(image: &BuiltImageSummary) -> serde_json::Value {
         "layers": image.layers,
         "manifest": image.manifest_file.display().to_string(),
         "push": image.pushed,
+        "verify": image.manifest.verify.as_ref().map(|v| &v.status),
+        "handler": image.manifest.verify.as_ref().and_then(|v| v.handler.as_ref()),
     })
 }
 
@@ -367,6 +375,7 @@ pub(super) fn json_summary(
         unchanged: built.unchanged,
         warnings: &manifest.warnings,
         verify,
+        handler: manifest.verify.as_ref().and_then(|v| v.handler.as_ref()),
     })?)
 }
 

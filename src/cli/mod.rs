@@ -366,7 +366,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "MANIFEST")]
     pub exclude_layer: Vec<PathBuf>,
 
-    /// Images: the handler, e.g. `app.handler` (the image's CMD)
+    /// The handler, e.g. `app.handler`: verify imports it from function zips and images as Lambda would (an image's CMD)
     #[arg(long, value_name = "MODULE.FUNCTION")]
     pub handler: Option<String>,
 
@@ -406,11 +406,11 @@ pub struct BuildArgs {
     pub no_audit: bool,
 
     /// Require the import check (fail when no Python of the target version is found); without
-    /// it, function zips are verified whenever such an interpreter is found
+    /// it, function zips (and images' handlers) are verified whenever such an interpreter is found
     #[arg(long, conflicts_with = "no_verify")]
     pub verify: bool,
 
-    /// Skip the import check that follows every function-zip build
+    /// Skip the import check that follows every function-zip and image build
     #[arg(long)]
     pub no_verify: bool,
 

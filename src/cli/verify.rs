@@ -88,24 +88,44 @@ pub fn print_deep(r: &crate::verify::deep::DeepReport) {
     }
 }
 
-/// Human summary of a verify report (nothing when `quiet`, except failures).
+/// Human summary of a verify report. `quiet` (after a build, whose summary shows the status
+/// and whose manifest warnings already name pre-existing failures and handler warnings): only
+/// what fails.
 pub fn print(report: &VerifyReport, quiet: bool) {
-    let failed: Vec<_> = report.imports.iter().filter(|i| !i.ok).collect();
+    let failed: Vec<_> = report.imports.iter().filter(|i| i.failed()).collect();
     let meta_failed: Vec<_> = report.metadata.iter().filter(|m| !m.ok).collect();
     if !quiet {
+        let pre = report.pre_existing().count();
         println!(
-            "Verified with {}{}: {} of {} top-level modules import, {} of {} distributions have metadata",
+            "Verified with {}{}: {} of {} top-level modules import{}, {} of {} distributions have metadata",
             report.python,
             if report.runtime_provided {
                 " (runtime-provided packages behind the artifact)"
             } else {
                 ""
             },
-            report.imports.len() - failed.len(),
+            report.imports.iter().filter(|i| i.ok).count(),
             report.imports.len(),
+            if pre > 0 {
+                format!(" ({pre} fail from the unmodified wheels too)")
+            } else {
+                String::new()
+            },
             report.metadata.len() - meta_failed.len(),
             report.metadata.len()
         );
+        if let Some(h) = report.handler.as_ref().filter(|h| h.status == "ok") {
+            println!("Handler {} loads as Lambda's runtime imports it", h.handler);
+        }
+        for i in report.pre_existing() {
+            eprintln!("warning: {}", i.pre_existing.as_deref().unwrap_or(""));
+        }
+        if let Some(h) = report.handler.as_ref().filter(|h| h.status == "warning") {
+            eprintln!("warning: {}", crate::verify::handler::describe(h));
+        }
+    }
+    for n in &report.notes {
+        eprintln!("verify: {n}");
     }
     for f in failed {
         eprintln!(
@@ -122,5 +142,25 @@ pub fn print(report: &VerifyReport, quiet: bool) {
             m.dist,
             m.error.as_deref().unwrap_or("")
         );
+    }
+    if let Some(h) = report.handler.as_ref().filter(|h| h.failed()) {
+        eprintln!(
+            "verify: the handler {} would fail Lambda's init:\n  [ERROR] {}: {}",
+            h.handler,
+            h.error_type.as_deref().unwrap_or(""),
+            h.message.as_deref().unwrap_or("")
+        );
+        if let Some(at) = crate::verify::handler::location(h) {
+            match &h.text {
+                Some(t) => eprintln!("  at {at}: {t}"),
+                None => eprintln!("  at {at}"),
+            }
+        }
+        for c in &h.caused_by {
+            eprintln!("  caused by: {c}");
+        }
+        if let Some(hint) = &h.hint {
+            eprintln!("  hint: {hint}");
+        }
     }
 }

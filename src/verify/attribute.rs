@@ -170,9 +170,15 @@ fn quoted_after<'a>(text: &'a str, marker: &str) -> Vec<&'a str> {
 fn cannot_import(text: &str) -> Vec<(&str, &str)> {
     let mut out = Vec::new();
     for name in quoted_after(text, "cannot import name ") {
-        let marker = format!("cannot import name '{name}' from ");
-        if let Some(from) = quoted_after(text, &marker).into_iter().next() {
-            out.push((name, from));
+        // `… from 'a.b'`, or, inside a package's own `__init__` (`from . import x`),
+        // `… from partially initialized module 'a.b'`.
+        for marker in [
+            format!("cannot import name '{name}' from "),
+            format!("cannot import name '{name}' from partially initialized module "),
+        ] {
+            if let Some(from) = quoted_after(text, &marker).into_iter().next() {
+                out.push((name, from));
+            }
         }
     }
     out
@@ -265,6 +271,11 @@ mod tests {
         assert_eq!(c[0].path, "pkg/libs/libfoo.so.1");
         let c = idx.culprits(
             "ImportError: cannot import name 'helper' from 'pkg.sub' (/t/pkg/sub/__init__.py)",
+        );
+        assert_eq!(c[0].path, "pkg/sub/helper.py");
+        // `from . import helper` in pkg/sub/__init__.py itself.
+        let c = idx.culprits(
+            "ImportError: cannot import name 'helper' from partially initialized module 'pkg.sub' (most likely due to a circular import) (/t/pkg/sub/__init__.py)",
         );
         assert_eq!(c[0].path, "pkg/sub/helper.py");
         assert!(

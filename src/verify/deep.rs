@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::attribute::{Culprit, Dropped};
-use super::{Layout, VerifyError, install_wheel, lay_out, set_readonly};
+use super::{Layout, VerifyError, lay_out, set_readonly};
 use crate::artifact::{Action, ArtifactManifest};
 use crate::cache::Cache;
 use crate::http::Http;
@@ -107,10 +107,10 @@ struct Line {
 
 /// The result of importing one module.
 #[derive(Debug, Clone)]
-struct Outcome {
-    ok: bool,
-    error: String,
-    tb: String,
+pub(crate) struct Outcome {
+    pub ok: bool,
+    pub error: String,
+    pub tb: String,
 }
 
 /// Modules to import: every module of every distribution that the artifact ships (a module a
@@ -137,7 +137,7 @@ fn kill(child: &mut Child) {
 
 /// Import `modules` in order with `python`, `paths` first on `sys.path`; a crash or a hang
 /// costs that module only.
-fn import_all(
+pub(crate) fn import_all(
     python: &Path,
     cwd: &Path,
     paths: &[String],
@@ -269,6 +269,7 @@ pub fn deep_verify(
         paths,
         layers,
         runtime,
+        ..
     } = lay_out(
         artifact,
         manifest,
@@ -283,34 +284,7 @@ pub fn deep_verify(
 
     // The reference: every wheel as published, installed as pip would.
     let reference = tmp.path().join("wheels");
-    std::fs::create_dir_all(&reference).map_err(|e| VerifyError::Io(e.to_string()))?;
-    let omitted: BTreeSet<&str> = manifest
-        .files
-        .iter()
-        .filter(|f| f.action == Action::Drop && f.rule.as_deref() == Some("runtime-provided"))
-        .map(|f| f.package.as_str())
-        .collect();
-    let mut installed: BTreeSet<String> = BTreeSet::new();
-    for p in manifest
-        .packages
-        .iter()
-        .chain(layers.iter().flat_map(|l| l.packages.iter()))
-    {
-        if omitted.contains(p.name.as_str()) || installed.contains(&p.name) {
-            continue;
-        }
-        let wheel: PathBuf = cache.wheel(&p.sha256, &p.filename).ok_or_else(|| {
-            VerifyError::Io(format!(
-                "{} ({}) is not in the cache at {}: deep verify compares against the wheels the artifact was built from\n  hint: build it again with the same --cache-dir (that fetches the wheel), then verify",
-                p.filename,
-                p.sha256,
-                cache.root().display()
-            ))
-        })?;
-        install_wheel(&wheel, &p.filename, &reference, target).map_err(VerifyError::Io)?;
-        installed.insert(p.name.clone());
-    }
-    set_readonly(&reference, true);
+    let installed = super::reference::install(manifest, &layers, cache, target, &reference)?;
     let mut ref_paths = vec![reference.display().to_string()];
     // The same runtime directory behind both trees.
     ref_paths.extend(runtime.iter().map(|p| p.display().to_string()));

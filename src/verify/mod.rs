@@ -10,11 +10,21 @@
 //! removed ([`attribute`]): the module the error names, the library the loader could not open —
 //! in whichever distribution it was, which is often not the one whose import failed.
 //!
+//! A top-level module that fails from the artifact is imported from the unslimmed wheels too
+//! ([`reference`], cached): when it fails there as well (an optional dependency missing) it is
+//! reported as pre-existing, a warning, and only regressions fail the check.
+//!
+//! With a handler (`MODULE.FUNCTION`), the handler is imported from the artifact as Lambda's
+//! runtime imports it, and its failures are reported in Lambda's words ([`handler`]); images
+//! get that check alone ([`verify_image`]), from their app layers.
+//!
 //! [`deep`] imports every module of every distribution, from the unslimmed wheels and from the
 //! artifact, and reports only the regressions.
 
 pub mod attribute;
 pub mod deep;
+pub mod handler;
+pub mod reference;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -23,7 +33,7 @@ use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
-use crate::artifact::{Action, ArtifactManifest};
+use crate::artifact::{Action, ArtifactManifest, HandlerRecord};
 use crate::cache::Cache;
 use crate::emit::zip::SRC_PACKAGE;
 use crate::http::Http;
@@ -63,6 +73,16 @@ pub struct ImportResult {
     /// The end of the traceback (for attribution).
     #[serde(default, skip_serializing)]
     pub tb: Option<String>,
+    /// It fails from the unmodified wheels too: the warning that says so (not a failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_existing: Option<String>,
+}
+
+impl ImportResult {
+    /// A failure lpack caused (not one the wheels bring with them).
+    pub fn failed(&self) -> bool {
+        !self.ok && self.pre_existing.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,11 +101,26 @@ pub struct VerifyReport {
     pub runtime_provided: bool,
     pub imports: Vec<ImportResult>,
     pub metadata: Vec<MetadataResult>,
+    /// The handler imported as Lambda's runtime would (when a handler was given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handler: Option<HandlerRecord>,
+    /// What limited the check (e.g. failures that could not be compared with the wheels).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl VerifyReport {
+    /// No regression: every import works or fails from the wheels too, every distribution has
+    /// metadata, and the handler loads.
     pub fn ok(&self) -> bool {
-        self.imports.iter().all(|i| i.ok) && self.metadata.iter().all(|m| m.ok)
+        self.imports.iter().all(|i| !i.failed())
+            && self.metadata.iter().all(|m| m.ok)
+            && !self.handler.as_ref().is_some_and(HandlerRecord::failed)
+    }
+
+    /// The warnings of modules that fail from the wheels too.
+    pub fn pre_existing(&self) -> impl Iterator<Item = &ImportResult> {
+        self.imports.iter().filter(|i| i.pre_existing.is_some())
     }
 }
 
@@ -366,6 +401,10 @@ pub(crate) fn describe_python(python: &Path) -> Result<String, VerifyError> {
 /// An artifact laid out as Lambda would: `sys.path` entries, the layers' manifests, and whether
 /// the runtime-provided packages sit behind it.
 pub(crate) struct Layout {
+    /// The task root (`/var/task`).
+    pub task: std::path::PathBuf,
+    /// The layers' `/opt`, if any.
+    pub opt: Option<std::path::PathBuf>,
     pub paths: Vec<String>,
     pub layers: Vec<ArtifactManifest>,
     /// The runtime directory behind the artifact (builds that left its packages out).
@@ -396,6 +435,7 @@ pub(crate) fn lay_out(
     // Layers the function was built against, extracted like /opt, in Lambda's order:
     // /opt/python/lib/python3.X/site-packages, then /opt/python.
     let mut layers: Vec<ArtifactManifest> = Vec::new();
+    let mut opt_dir = None;
     if !manifest.layers.is_empty() {
         let opt = root.join("opt");
         let beside = artifact.parent().unwrap_or(Path::new("."));
@@ -417,6 +457,7 @@ pub(crate) fn lay_out(
         paths.push(site.display().to_string());
         paths.push(opt.join("python").display().to_string());
         set_readonly(&opt, true);
+        opt_dir = Some(opt);
     }
     let mut runtime = None;
     if needs_runtime {
@@ -427,17 +468,21 @@ pub(crate) fn lay_out(
     }
     set_readonly(&task, true);
     Ok(Layout {
+        task,
+        opt: opt_dir,
         paths,
         layers,
         runtime,
     })
 }
 
-/// Verify an artifact with an interpreter of the target version.
+/// Verify an artifact with an interpreter of the target version: its top-level modules (each
+/// failure compared with the wheels), its distributions' metadata and, given one, its handler.
 #[allow(clippy::too_many_arguments)]
 pub fn verify(
     artifact: &Path,
     manifest: &ArtifactManifest,
+    handler: Option<&str>,
     target: &Target,
     python: Option<&Path>,
     cache: &Cache,
@@ -447,20 +492,43 @@ pub fn verify(
 ) -> Result<VerifyReport, VerifyError> {
     let python = python.ok_or_else(|| VerifyError::NoPython(target.python_version()))?;
     let tmp = tempfile::tempdir().map_err(|e| VerifyError::Io(e.to_string()))?;
-    let Layout {
-        paths,
-        layers: layer_modules,
-        runtime,
-    } = lay_out(
+    let result = verify_in(
+        tmp.path(),
         artifact,
         manifest,
+        handler,
         target,
         python,
-        tmp.path(),
         cache,
         client,
         http,
         reporter,
+    );
+    set_readonly(tmp.path(), false);
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verify_in(
+    root: &Path,
+    artifact: &Path,
+    manifest: &ArtifactManifest,
+    handler: Option<&str>,
+    target: &Target,
+    python: &Path,
+    cache: &Cache,
+    client: &IndexClient,
+    http: Option<&Http>,
+    reporter: &dyn Reporter,
+) -> Result<VerifyReport, VerifyError> {
+    let Layout {
+        task,
+        opt,
+        paths,
+        layers: layer_modules,
+        runtime,
+    } = lay_out(
+        artifact, manifest, target, python, root, cache, client, http, reporter,
     )?;
 
     let mut modules = top_level_modules(manifest);
@@ -489,7 +557,7 @@ pub fn verify(
     let run = || -> Result<(String, String, bool), String> {
         let mut child = Command::new(python)
             .args(["-I", "-S", "-B", "-c", CHECKER])
-            .current_dir(tmp.path())
+            .current_dir(root)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -507,9 +575,7 @@ pub fn verify(
             out.status.success(),
         ))
     };
-    let result = run();
-    set_readonly(tmp.path(), false);
-    let (stdout, stderr, success) = result.map_err(VerifyError::Io)?;
+    let (stdout, stderr, success) = run().map_err(VerifyError::Io)?;
     if !success {
         return Err(VerifyError::Io(format!(
             "the checker crashed: {}",
@@ -543,10 +609,261 @@ pub fn verify(
                 .collect();
         }
     }
+
+    // Failures the wheels bring with them are not lpack's: compare each with the wheels.
+    let mut notes = Vec::new();
+    let failing: Vec<String> = out
+        .imports
+        .iter()
+        .filter(|i| !i.ok)
+        .map(|i| i.module.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !failing.is_empty() {
+        match reference::from_wheels(
+            &failing,
+            manifest,
+            &layer_modules,
+            python,
+            runtime.as_deref(),
+            cache,
+            target,
+            &root.join("reference"),
+        ) {
+            Ok(results) => mark_pre_existing(&mut out.imports, &results, &all, cache),
+            Err(e) => notes.push(format!(
+                "the failing imports could not be compared with the unmodified wheels: {e}"
+            )),
+        }
+    }
+
+    let handler = match handler {
+        Some(h) => Some(check_handler(
+            &HandlerSite {
+                task,
+                opt,
+                paths,
+                runtime: runtime.clone(),
+                scratch: root.join("handler"),
+                manifests: &all,
+            },
+            h,
+            target,
+            python,
+            cache,
+            client,
+            http,
+            reporter,
+        )?),
+        None => None,
+    };
     Ok(VerifyReport {
         python: describe_python(python)?,
         runtime_provided: runtime.is_some(),
         imports: out.imports,
         metadata: out.metadata,
+        handler,
+        notes,
     })
+}
+
+/// Mark the failures that the wheels share as pre-existing, with the warning that names what
+/// is missing.
+fn mark_pre_existing(
+    imports: &mut [ImportResult],
+    results: &BTreeMap<String, reference::FromWheels>,
+    manifests: &[&ArtifactManifest],
+    cache: &Cache,
+) {
+    for i in imports.iter_mut().filter(|i| !i.ok) {
+        let Some(r) = results.get(&i.module).filter(|r| !r.ok) else {
+            continue;
+        };
+        let package = manifests
+            .iter()
+            .flat_map(|m| m.packages.iter())
+            .find(|p| p.name == i.dist);
+        let extra = reference::missing_module(&r.error).and_then(|missing| {
+            let p = package?;
+            let wheel = reference::wheel_path(p, cache)?;
+            let top = missing.split('.').next().unwrap_or(missing);
+            reference::extra_for(&wheel, &p.filename, top)
+        });
+        i.pre_existing = Some(reference::pre_existing_message(
+            &i.module,
+            &i.dist,
+            package.map(|p| p.version.as_str()),
+            &r.error,
+            extra,
+        ));
+    }
+}
+
+/// An artifact laid out for the handler check.
+struct HandlerSite<'a> {
+    task: std::path::PathBuf,
+    opt: Option<std::path::PathBuf>,
+    paths: Vec<String>,
+    runtime: Option<std::path::PathBuf>,
+    /// A writable directory of the check's own.
+    scratch: std::path::PathBuf,
+    /// The artifact's manifests (attribution of failures to dropped files).
+    manifests: &'a [&'a ArtifactManifest],
+}
+
+/// Import `handler` from the laid-out artifact; when it needs a package the Lambda runtime
+/// provides (boto3, …), put the runtime's packages behind it (cached) and try again.
+#[allow(clippy::too_many_arguments)]
+fn check_handler(
+    site: &HandlerSite<'_>,
+    handler: &str,
+    target: &Target,
+    python: &Path,
+    cache: &Cache,
+    client: &IndexClient,
+    http: Option<&Http>,
+    reporter: &dyn Reporter,
+) -> Result<HandlerRecord, VerifyError> {
+    let mut roots = handler::Roots {
+        task: site.task.clone(),
+        opt: site.opt.clone(),
+        paths: site.paths.clone(),
+        runtime: site.runtime.clone(),
+        python_dir: format!("python{}", target.python_version()),
+    };
+    let mut raw =
+        handler::import_handler(python, handler, &roots, &site.scratch, handler::TIMEOUT)?;
+    let mut note = None;
+    if roots.runtime.is_none() && raw.missing_runtime_module().is_some() {
+        match runtime_dir(target, python, false, cache, client, http, reporter) {
+            Ok(rt) => {
+                roots.paths.push(rt.display().to_string());
+                roots.runtime = Some(rt);
+                raw = handler::import_handler(
+                    python,
+                    handler,
+                    &roots,
+                    &site.scratch,
+                    handler::TIMEOUT,
+                )?;
+            }
+            Err(e) => note = Some(e.to_string()),
+        }
+    }
+    let caused_by = attribute::Dropped::index(site.manifests)
+        .culprits(&raw.error_text())
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    Ok(handler::judge(handler, &raw, caused_by, note.as_deref()))
+}
+
+/// Check an image's handler: lpack's app layers (`layers`, gzip tars in order) applied onto
+/// an empty root, the image's WORKDIR as the task root, the runtime's packages behind it when
+/// the handler needs them (the base image holds them). The base image's own layers are not
+/// applied: the local interpreter stands in for them.
+#[allow(clippy::too_many_arguments)]
+pub fn verify_image(
+    layers: &[std::path::PathBuf],
+    workdir: &str,
+    manifest: &ArtifactManifest,
+    handler: &str,
+    target: &Target,
+    python: Option<&Path>,
+    cache: &Cache,
+    client: &IndexClient,
+    http: Option<&Http>,
+    reporter: &dyn Reporter,
+) -> Result<VerifyReport, VerifyError> {
+    let python = python.ok_or_else(|| VerifyError::NoPython(target.python_version()))?;
+    let tmp = tempfile::tempdir().map_err(|e| VerifyError::Io(e.to_string()))?;
+    let rootfs = tmp.path().join("rootfs");
+    let result = (|| {
+        for l in layers {
+            apply_layer(l, &rootfs)?;
+        }
+        let task = match ArchivePath::new(workdir.trim_matches('/')) {
+            Ok(p) => rootfs.join(p.as_str()),
+            Err(_) => rootfs.join("var/task"),
+        };
+        std::fs::create_dir_all(&task).map_err(|e| VerifyError::Io(e.to_string()))?;
+        set_readonly(&rootfs, true);
+        let needs_runtime = manifest
+            .files
+            .iter()
+            .any(|f| f.action == Action::Drop && f.rule.as_deref() == Some("runtime-provided"));
+        let runtime = if needs_runtime {
+            Some(runtime_dir(
+                target, python, false, cache, client, http, reporter,
+            )?)
+        } else {
+            None
+        };
+        let mut paths = vec![task.display().to_string()];
+        paths.extend(runtime.iter().map(|p| p.display().to_string()));
+        let record = check_handler(
+            &HandlerSite {
+                task,
+                opt: None,
+                paths,
+                runtime: runtime.clone(),
+                scratch: tmp.path().join("handler"),
+                manifests: &[manifest],
+            },
+            handler,
+            target,
+            python,
+            cache,
+            client,
+            http,
+            reporter,
+        )?;
+        Ok(VerifyReport {
+            python: describe_python(python)?,
+            runtime_provided: runtime.is_some(),
+            imports: Vec::new(),
+            metadata: Vec::new(),
+            handler: Some(record),
+            notes: Vec::new(),
+        })
+    })();
+    set_readonly(tmp.path(), false);
+    result
+}
+
+/// Apply one of lpack's gzip tar layers onto `root`: its directories and regular files (what
+/// lpack writes; links and whiteouts, which it never writes, are skipped), paths checked.
+fn apply_layer(blob: &Path, root: &Path) -> Result<(), VerifyError> {
+    let err = |e: String| VerifyError::Io(format!("image layer {}: {e}", blob.display()));
+    let f = std::fs::File::open(blob).map_err(|e| err(e.to_string()))?;
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    for entry in ar.entries().map_err(|e| err(e.to_string()))? {
+        let mut e = entry.map_err(|e| err(e.to_string()))?;
+        let raw = e
+            .path()
+            .map_err(|e| err(e.to_string()))?
+            .to_string_lossy()
+            .into_owned();
+        let clean = raw
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .trim_end_matches('/');
+        if clean.is_empty() || clean == "." {
+            continue;
+        }
+        let path = ArchivePath::new(clean).map_err(|why| err(format!("`{raw}` {why}")))?;
+        let target = root.join(path.as_str());
+        let kind = e.header().entry_type();
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target).map_err(|e| err(e.to_string()))?;
+        } else if kind.is_file() {
+            if let Some(d) = target.parent() {
+                std::fs::create_dir_all(d).map_err(|e| err(e.to_string()))?;
+            }
+            let mut out = std::fs::File::create(&target).map_err(|e| err(e.to_string()))?;
+            std::io::copy(&mut e, &mut out).map_err(|e| err(e.to_string()))?;
+        }
+    }
+    Ok(())
 }

@@ -29,6 +29,7 @@ fn request(dir: &std::path::Path) -> BuildRequest {
         format: OutputFormat::Zip,
         output: Some(dir.join("out/fn.zip")),
         src: None,
+        handler: None,
         cache_dir: Some(dir.join("cache")),
         offline: false,
         index: IndexSettings {
@@ -94,7 +95,7 @@ fn a_library_call_builds_a_function_zip_and_finds_it_up_to_date() {
 fn a_request_that_cannot_be_built_is_a_typed_error() {
     let dir = scratch("library-bad-request");
     let mut req = request(&dir);
-    req.format = OutputFormat::Image;
+    req.format = OutputFormat::Layer;
     req.verify = VerifyMode::Require;
     match build(&req, &Silent) {
         Err(BuildError::Request(msg)) => assert!(msg.contains("--verify checks function zips")),

@@ -23,4 +23,5 @@ mod registry;
 mod report;
 mod slim;
 mod tags;
+mod verify_handler;
 mod wheel;

@@ -131,10 +131,27 @@ fn verify_checks(report: &crate::verify::VerifyReport, loc: &Locator, checks: &m
         let name = format!("import {}", i.module);
         checks.push(if i.ok {
             Check::passed("verify", name)
+        } else if let Some(why) = &i.pre_existing {
+            Check::warning("verify", name, why).at_opt(loc.package(&i.dist))
         } else {
             let mut msg = i.error.clone().unwrap_or_default();
             culprits(&mut msg, &i.culprits);
             Check::failed("verify", name, msg).at_opt(loc.package(&i.dist))
+        });
+    }
+    if let Some(h) = &report.handler {
+        let name = format!("handler {}", h.handler);
+        // A syntax error or a raise points at the user's own file and line.
+        let at = h.source.clone().map(|file| super::Location {
+            file,
+            line: h.line.map(|l| l as usize),
+        });
+        checks.push(match h.status.as_str() {
+            "ok" => Check::passed("verify", name),
+            "warning" => {
+                Check::warning("verify", name, crate::verify::handler::describe(h)).at_opt(at)
+            }
+            _ => Check::failed("verify", name, crate::verify::handler::describe(h)).at_opt(at),
         });
     }
     for m in report.metadata.iter().filter(|m| !m.ok) {
