@@ -11,6 +11,7 @@ mod config;
 mod corpus;
 mod faults;
 mod first_contact;
+mod first_hour;
 mod guard;
 mod harness;
 mod hostile;
