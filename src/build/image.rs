@@ -51,13 +51,12 @@ pub fn build_image(
             "--handler `{handler}` must be MODULE.FUNCTION, e.g. app.handler"
         )));
     };
-    let src_files: Vec<(String, PathBuf, bool)> = match &req.src {
-        Some(src) => crate::emit::zip::list_src(src, &[])?
-            .into_iter()
-            .map(|(p, d, x)| (p.to_string(), d, x))
-            .collect(),
-        None => Vec::new(),
-    };
+    let src_files: Vec<(String, PathBuf, bool)> = ctx
+        .src
+        .files
+        .iter()
+        .map(|f| (f.path.to_string(), f.disk.clone(), f.executable))
+        .collect();
     let module_path = module.replace('.', "/");
     let candidates = [
         format!("{module_path}.py"),

@@ -97,6 +97,10 @@ pub fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
         },
         output: args.output.clone(),
         src: args.src.clone(),
+        src_filter: crate::srctree::SrcFilter {
+            exclude: args.exclude.clone(),
+            include: args.include.clone(),
+        },
         cache_dir: args.cache_dir.clone(),
         offline: args.offline,
         index: (&args.index).into(),
@@ -368,9 +372,27 @@ fn render_image(
                 l.description
             );
         }
+        if let Some(line) = src_line(&image.manifest) {
+            println!("{line}");
+        }
         println!("  lpack manifest {}", image.manifest_file.display());
     }
     Ok(())
+}
+
+/// What the handler code (`--src`) contributed: `  <src>: 3 files, 12.1 kB`.
+fn src_line(manifest: &crate::artifact::ArtifactManifest) -> Option<String> {
+    let (n, bytes) = manifest
+        .files
+        .iter()
+        .filter(|f| f.package == SRC_PACKAGE && f.action != crate::artifact::Action::Drop)
+        .fold((0usize, 0u64), |(n, b), f| (n + 1, b + f.size));
+    (n > 0).then(|| {
+        format!(
+            "  {SRC_PACKAGE} (handler code): {n} files, {}",
+            human_size(bytes)
+        )
+    })
 }
 
 /// Print the build summary (human or `--json`).
@@ -459,6 +481,9 @@ fn report(
         human_size(a.size),
         human_size(a.unzipped_size)
     );
+    if let Some(line) = src_line(manifest) {
+        println!("{line}");
+    }
     // Lambda counts the function with all its layers.
     let layers: u64 = manifest.layers.iter().map(|l| l.unzipped_size).sum();
     let counted = a.unzipped_size + layers;

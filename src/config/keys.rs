@@ -82,6 +82,8 @@ pub const KEYS: &[Key] = &[
     key("format", Kind::Str),
     path("output", Kind::Str, PathKind::Path),
     path("src", Kind::Str, PathKind::Path),
+    key("exclude", Kind::List),
+    key("include", Kind::List),
     key("handler", Kind::Str),
     path("cache-dir", Kind::Str, PathKind::Path),
     key("offline", Kind::Bool),

@@ -29,6 +29,7 @@ fn request(dir: &std::path::Path) -> BuildRequest {
         format: OutputFormat::Zip,
         output: Some(dir.join("out/fn.zip")),
         src: None,
+        src_filter: Default::default(),
         cache_dir: Some(dir.join("cache")),
         offline: false,
         index: IndexSettings {

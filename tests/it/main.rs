@@ -21,5 +21,6 @@ mod network;
 mod registry;
 mod report;
 mod slim;
+mod src_tree;
 mod tags;
 mod wheel;
