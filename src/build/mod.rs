@@ -78,6 +78,8 @@ pub struct ImageRequest {
     pub push: Option<String>,
     /// Distributions at least this large (unzipped) get their own layer.
     pub heavy_threshold: u64,
+    /// `oci-layout` outputs: remove the blobs no tag references any more.
+    pub gc: bool,
 }
 
 /// Every setting of one build, resolved (defaults applied, target parsed).

@@ -120,6 +120,7 @@ pub fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
             outputs: args.image_out.clone(),
             push: args.push.clone(),
             heavy_threshold: args.heavy_threshold,
+            gc: args.gc,
         },
         limit_check: !args.no_limit_check,
         max_image_size: args.max_image_size,
@@ -345,6 +346,9 @@ fn render_image(
         println!("Built image for {} (base {})", target, image.base_reference);
         for w in &image.written {
             println!("  {w}");
+        }
+        for n in &image.notes {
+            println!("  {n}");
         }
         println!("  manifest digest {}", image.manifest_digest);
         if let Some(p) = &image.pushed {

@@ -386,6 +386,10 @@ pub struct BuildArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "10MB")]
     pub heavy_threshold: u64,
 
+    /// Images: after adding the tag to an oci-layout output, remove the blobs no tag of that layout references any more
+    #[arg(long)]
+    pub gc: bool,
+
     /// Do not fail (exit 1) when function + layers exceed Lambda's 262,144,000-byte limit
     /// (wheels are then only held to --max-image-size)
     #[arg(long)]

@@ -115,6 +115,7 @@ pub const KEYS: &[Key] = &[
     path("image-out", Kind::List, PathKind::ImageLocation),
     key("push", Kind::Str),
     key("heavy-threshold", Kind::Size),
+    key("gc", Kind::Bool),
     key("no-limit-check", Kind::Bool),
     key("max-image-size", Kind::Size),
     key("no-verify-record", Kind::Bool),
