@@ -68,7 +68,7 @@ pub struct Explanation {
 /// Empty: no wheel installs it.
 pub fn explain(req: &ExplainRequest) -> Result<Vec<Explanation>, BuildError> {
     let target = &req.target;
-    let recipes = super::slimming::load_recipes(&req.slim)?;
+    let recipes = super::slimming::load_recipes(&req.slim, target)?;
     let pinned = read_pinned(&req.requirements, target)?;
     let super::sources::Sources {
         cache,

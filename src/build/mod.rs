@@ -338,7 +338,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         .unwrap_or_else(|| default_output(&input.path));
     let manifest_file = manifest_path(&output);
     let epoch = Epoch::from_env();
-    let recipes = slimming::load_recipes(&req.slim)?;
+    let recipes = slimming::load_recipes(&req.slim, target)?;
     let plan = slimming::bytecode_plan(&req.slim, target, &mut warnings)?;
     let src_tree = walk_src(req, &input.path, &output, &manifest_file, &mut warnings)?;
     let src_digests = src_tree.digests()?;

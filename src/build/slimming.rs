@@ -34,11 +34,12 @@ pub struct SlimRequest {
     pub bytecode_for_imports: Option<String>,
 }
 
-/// Load the effective recipe set.
-pub fn load_recipes(s: &SlimRequest) -> Result<RecipeSet, BuildError> {
+/// Load the effective recipe set for `target`.
+pub fn load_recipes(s: &SlimRequest, target: &Target) -> Result<RecipeSet, BuildError> {
     let files: Vec<&Path> = s.recipes.iter().map(PathBuf::as_path).collect();
     let mut set = RecipeSet::load(s.profile, &files, &s.keep, &s.drop)?;
     set.add_force_drops(&s.force_drop)?;
+    set.set_target(target);
     Ok(set)
 }
 
