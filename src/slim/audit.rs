@@ -345,6 +345,16 @@ fn audit_files(elfs: &[ElfFacts], bundle: &BTreeSet<String>, target: &Target) ->
             });
         }
         for n in &e.needed {
+            if n.is_empty() {
+                // glibc's loader matches an empty name to the program itself: it loads.
+                out.push(Finding {
+                    severity: Severity::Warning,
+                    code: "A003",
+                    path: e.path.clone(),
+                    message: "has an empty DT_NEEDED entry (a needed library without a name); the loader matches it to the program itself, so the file loads, but it was built or patched unusually".to_string(),
+                });
+                continue;
+            }
             if !bundle.contains(n) && !provided.contains(n) {
                 out.push(Finding {
                     severity: Severity::Error,
@@ -430,6 +440,21 @@ mod tests {
         );
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].path, "q/qcmatrixio.cpython-312-x86_64-linux-gnu.so");
+    }
+
+    #[test]
+    fn an_empty_needed_name_reads_sensibly() {
+        let t = Target::new(Runtime::Python312, Arch::X86_64);
+        let f = audit(
+            &[facts(EM_X86_64, &["", "libc.so.6"], &[])],
+            &BTreeSet::new(),
+            &t,
+            &BTreeMap::new(),
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert!(!f[0].message.contains("needs ,"), "{}", f[0].message);
+        assert!(f[0].message.contains("empty DT_NEEDED"), "{}", f[0].message);
     }
 
     #[test]

@@ -22,5 +22,6 @@ mod registry;
 mod report;
 mod slim;
 mod src_tree;
+mod strip_corpus;
 mod tags;
 mod wheel;
