@@ -525,6 +525,55 @@ fn oci_layout_holds_many_tags_and_refuses_foreign_folders() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
 
+    // Under a strict umask too: files 0644, the folders lpack created 0755.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("umask 077 && exec \"$@\"")
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_lpack"))
+        .args([
+            "build",
+            "-r",
+            "req.txt",
+            "--runtime",
+            "python3.11",
+            "--format",
+            "image",
+        ])
+        .args([
+            "--index-url",
+            crate::harness::index(IndexKind::Html),
+            "--bytecode",
+            "none",
+        ])
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .args([
+            "--src",
+            "app",
+            "--handler",
+            "app.handler",
+            "--base",
+            "oci-layout:base:base",
+        ])
+        .args(["--image-out", "oci-layout:strict:v1"])
+        .current_dir(&dir)
+        .output()
+        .expect("lpack");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for e in walkdir(&dir.join("strict")) {
+        let mode = std::fs::metadata(&e).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{}", e.display());
+    }
+    for d in ["strict", "strict/blobs", "strict/blobs/sha256"] {
+        let mode = std::fs::metadata(dir.join(d))
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o755, "{d}");
+    }
+
     // A folder that is not a layout is refused, and its files survive.
     std::fs::create_dir_all(dir.join("notes")).expect("mkdir");
     std::fs::write(dir.join("notes/notes.txt"), "keep me").expect("write");

@@ -194,7 +194,15 @@ pub fn write_oci_layout(
     // 1. What is there: nothing, an empty folder, or a layout.
     check_layout_dir(dir)?;
     let blobs = dir.join("blobs").join("sha256");
+    // Folders lpack creates are 0755 whatever the umask, as the files are 0644.
+    let created: Vec<PathBuf> = [dir.to_path_buf(), dir.join("blobs"), blobs.clone()]
+        .into_iter()
+        .filter(|d| !d.exists())
+        .collect();
     std::fs::create_dir_all(&blobs).map_err(werr)?;
+    for d in &created {
+        set_mode(d, 0o755)?;
+    }
     // One writer at a time per layout (the index is read, changed and replaced).
     let lock = std::fs::File::open(dir).map_err(werr)?;
     lock.lock().map_err(werr)?;
