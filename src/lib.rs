@@ -20,7 +20,8 @@
 //! emit                              zip | layer | image (+ registry) artifacts
 //! slim                              recipes, strip, bytecode, import guard, ABI audit
 //! resolve fetch                     index client, solver, inputs, lock files; downloads
-//! wheel sink artifact requirements  data types and parsers of untrusted bytes; canonical archives
+//! wheel sink artifact requirements  data types and parsers of untrusted bytes; canonical archives;
+//! srctree                           the handler code to pack (the one walk of `src`)
 //! target cache http progress aws    foundations: know nothing of the layers above
 //! ```
 //!
@@ -33,6 +34,8 @@
 //! - [`sink`]: canonical archive writing (zip, and the trait tar implements) behind one trait.
 //! - [`artifact`]: the JSON manifest written beside every artifact, read by later commands.
 //! - [`requirements`]: requirements files → a pinned set for one target (markers evaluated).
+//! - [`srctree`]: which files of `src` are handler code (git-ignored files, virtual environments
+//!   and lpack's own outputs are not), walked once for every format.
 //! - [`resolve`]: index client (PEP 691 JSON / PEP 503 HTML / find-links), inputs and lock files,
 //!   and the choice of one wheel per pin, with errors that say why nothing fits.
 //! - [`fetch`]: parallel, sha256-verified downloads into the cache.
@@ -62,6 +65,7 @@ pub mod requirements;
 pub mod resolve;
 pub mod sink;
 pub mod slim;
+pub mod srctree;
 pub mod target;
 pub mod verify;
 pub mod wheel;

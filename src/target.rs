@@ -271,6 +271,35 @@ impl Target {
         format!("cpython-3{}", self.runtime.minor())
     }
 
+    /// The extension-module suffix this runtime's CPython imports first:
+    /// `.cpython-312-x86_64-linux-gnu.so` (beside it, `.abi3.so` and a bare `.so`).
+    pub fn extension_suffix(&self) -> String {
+        format!(
+            ".cpython-3{}-{}-linux-gnu.so",
+            self.runtime.minor(),
+            self.arch.machine()
+        )
+    }
+
+    /// Whether this runtime's CPython can import a file named `path` (a path or a bare name) as
+    /// an extension module: `false` only for files tagged for another interpreter, version or
+    /// platform (`x.cpython-311-x86_64-linux-gnu.so` on python3.12, `x.cpython-312-darwin.so`,
+    /// `x.pypy310-pp73-x86_64-linux-gnu.so`). Untagged `.so` files (libraries, bare `x.so`
+    /// modules), `.abi3.so` and anything else: `true`.
+    pub fn imports_extension(&self, path: &str) -> bool {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let Some(stem) = name.strip_suffix(".so") else {
+            return true;
+        };
+        let Some((module, tag)) = stem.rsplit_once('.') else {
+            return true;
+        };
+        if module.is_empty() || !(tag.starts_with("cpython-") || tag.starts_with("pypy")) {
+            return true;
+        }
+        name.ends_with(&self.extension_suffix())
+    }
+
     /// Site-packages path inside a layer: `python/lib/python3.12/site-packages`.
     pub fn layer_site_packages(&self) -> String {
         format!("python/lib/python3.{}/site-packages", self.runtime.minor())
@@ -397,6 +426,34 @@ fn compatible_tags(runtime: Runtime, arch: Arch) -> Vec<Tag> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extension_modules_the_target_imports() {
+        let t = Target::new(Runtime::Python312, Arch::X86_64);
+        for yes in [
+            "pkg/q.cpython-312-x86_64-linux-gnu.so",
+            "pkg/q.abi3.so",
+            "pkg/q.so",
+            "pkg.libs/libgfortran-1a2b.so.5.0.0",
+            "libfoo.so",
+            "pkg/data.txt",
+        ] {
+            assert!(t.imports_extension(yes), "{yes}");
+        }
+        for no in [
+            "pkg/q.cpython-311-x86_64-linux-gnu.so",
+            "pkg/q.cpython-37m-x86_64-linux-gnu.so",
+            "pkg/q.cpython-312-aarch64-linux-gnu.so",
+            "pkg/q.cpython-312-darwin.so",
+            "pkg/q.cpython-313t-x86_64-linux-gnu.so",
+            "pkg/q.pypy310-pp73-x86_64-linux-gnu.so",
+        ] {
+            assert!(!t.imports_extension(no), "{no}");
+        }
+        let a = Target::new(Runtime::Python312, Arch::Arm64);
+        assert!(a.imports_extension("q.cpython-312-aarch64-linux-gnu.so"));
+        assert!(!a.imports_extension("q.cpython-312-x86_64-linux-gnu.so"));
+    }
 
     #[test]
     fn glibc_by_runtime() {

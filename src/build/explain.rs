@@ -81,7 +81,7 @@ pub struct Explained {
 /// (fetched into the cache if needed).
 pub fn explain(req: &ExplainRequest) -> Result<Explained, BuildError> {
     let target = &req.target;
-    let recipes = super::slimming::load_recipes(&req.slim)?;
+    let recipes = super::slimming::load_recipes(&req.slim, target)?;
     let super::sources::Locked {
         input,
         sources: super::sources::Sources { cache, http, .. },

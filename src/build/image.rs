@@ -29,6 +29,8 @@ pub struct BuiltImageSummary {
     pub pushed: Option<PushReport>,
     /// The image's CMD.
     pub handler: String,
+    /// What writing the outputs changed besides the image: tags moved, blobs collected.
+    pub notes: Vec<String>,
     pub manifest_file: PathBuf,
     pub manifest: ArtifactManifest,
 }
@@ -51,13 +53,12 @@ pub fn build_image(
             "--handler `{handler}` must be MODULE.FUNCTION, e.g. app.handler"
         )));
     };
-    let src_files: Vec<(String, PathBuf, bool)> = match &req.src {
-        Some(src) => crate::emit::zip::list_src(src, &[])?
-            .into_iter()
-            .map(|(p, d, x)| (p.to_string(), d, x))
-            .collect(),
-        None => Vec::new(),
-    };
+    let src_files: Vec<(String, PathBuf, bool)> = ctx
+        .src
+        .files
+        .iter()
+        .map(|f| (f.path.to_string(), f.disk.clone(), f.executable))
+        .collect();
     let module_path = module.replace('.', "/");
     let candidates = [
         format!("{module_path}.py"),
@@ -95,6 +96,11 @@ pub fn build_image(
         .iter()
         .map(|o| ImageOut::parse(o).map_err(|e| BuildError::Request(format!("--image-out {e}"))))
         .collect::<Result<_, _>>()?;
+    for o in &outs {
+        if let ImageOut::OciLayout { dir, .. } = o {
+            img::check_layout_dir(dir)?;
+        }
+    }
     let spec = img::spec_for(target);
     let base_ref = req.image.base.clone().unwrap_or_else(|| spec.base.clone());
     let base = match base_ref.strip_prefix("oci-layout:") {
@@ -118,11 +124,28 @@ pub fn build_image(
     };
     let built = img::build_image(slimmed, &src_files, target, base, &settings, cache)?;
     let mut written = Vec::new();
+    let mut notes = Vec::new();
     for out in &outs {
         match out {
             ImageOut::OciLayout { dir, tag } => {
-                img::write_oci_layout(&built, dir, tag)?;
-                written.push(format!("oci-layout:{}:{tag}", dir.display()));
+                let w = img::write_oci_layout(&built, dir, tag, req.image.gc)?;
+                let place = format!("oci-layout:{}:{tag}", dir.display());
+                if let Some(old) = &w.replaced {
+                    notes.push(format!("{place}: tag moved from {old}"));
+                }
+                if req.image.gc {
+                    let bytes: u64 = w.removed.iter().map(|(_, n)| n).sum();
+                    notes.push(format!(
+                        "{}: --gc removed {} unreferenced blob(s), {bytes} bytes{}",
+                        dir.display(),
+                        w.removed.len(),
+                        w.removed
+                            .iter()
+                            .map(|(d, _)| format!("\n    {d}"))
+                            .collect::<String>()
+                    ));
+                }
+                written.push(place);
             }
             ImageOut::DockerArchive { file, tag } => {
                 img::write_docker_archive(&built, file, tag, ctx.epoch)?;
@@ -232,6 +255,7 @@ pub fn build_image(
         layers: built.layers.clone(),
         pushed,
         handler,
+        notes,
         manifest_file,
         manifest,
     })

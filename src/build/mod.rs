@@ -76,6 +76,8 @@ pub struct ImageRequest {
     pub push: Option<String>,
     /// Distributions at least this large (unzipped) get their own layer.
     pub heavy_threshold: u64,
+    /// `oci-layout` outputs: remove the blobs no tag references any more.
+    pub gc: bool,
 }
 
 /// Every setting of one build, resolved (defaults applied, target parsed).
@@ -94,6 +96,8 @@ pub struct BuildRequest {
     pub src: Option<PathBuf>,
     /// `MODULE.FUNCTION`: checked by verify (function zips, images); an image's CMD.
     pub handler: Option<String>,
+    /// `exclude` / `include` globs adjusting which files of `src` are packed.
+    pub src_filter: crate::srctree::SrcFilter,
     pub cache_dir: Option<PathBuf>,
     pub offline: bool,
     pub index: IndexSettings,
@@ -246,6 +250,8 @@ pub enum BuildError {
     Manifest(#[from] crate::artifact::ManifestError),
     #[error(transparent)]
     Verify(#[from] crate::verify::VerifyError),
+    #[error(transparent)]
+    Src(#[from] crate::srctree::SrcError),
 }
 
 /// `dist/<name>.zip`: the project's name (`[project].name` of the pyproject.toml beside the
@@ -369,12 +375,10 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         .unwrap_or_else(|| default_output(&input.path));
     let manifest_file = manifest_path(&output);
     let epoch = Epoch::from_env();
-    let recipes = slimming::load_recipes(&req.slim)?;
+    let recipes = slimming::load_recipes(&req.slim, target)?;
     let plan = slimming::bytecode_plan(&req.slim, target, &mut warnings)?;
-    let src_digests = match &req.src {
-        Some(src) => crate::emit::zip::src_digests(src, &[output.clone(), manifest_file.clone()])?,
-        None => Vec::new(),
-    };
+    let src_tree = walk_src(req, &input.path, &output, &manifest_file, &mut warnings)?;
+    let src_digests = src_tree.digests()?;
     let job = slimming::SlimJob {
         req,
         wheels: &wheels,
@@ -383,12 +387,13 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         sources: &sources,
         reporter,
         src_digests: &src_digests,
+        src: &src_tree.files,
     };
     let slimmed = slimming::slim_within_budget(&job, plan)?;
     timings.slim = step.elapsed();
 
     // ABI audit before anything is written.
-    let findings = slimming::audit_gate(req, &slimmed.wheels, &mut warnings)?;
+    let findings = slimming::audit_gate(req, &slimmed.wheels, &src_tree.files, &mut warnings)?;
 
     // Emit the artifacts and their manifests.
     let step = Instant::now();
@@ -407,6 +412,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         warnings: &warnings,
         skipped: &pinned.skipped,
         reporter,
+        src: &src_tree,
         started,
     };
     let resolved = input
@@ -494,6 +500,56 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
     Ok(outcome)
 }
 
+/// The handler files of `src` (none without it), skipping what this build writes; a warning
+/// naming the largest files when they add up to more than [`crate::srctree::LARGE_SRC`].
+fn walk_src(
+    req: &BuildRequest,
+    input: &std::path::Path,
+    output: &std::path::Path,
+    manifest_file: &std::path::Path,
+    warnings: &mut Vec<String>,
+) -> Result<crate::srctree::SrcTree, BuildError> {
+    let Some(src) = &req.src else {
+        return Ok(crate::srctree::SrcTree::default());
+    };
+    let mut own = vec![output.to_path_buf(), manifest_file.to_path_buf()];
+    if req.format == OutputFormat::Image {
+        for o in &req.image.outputs {
+            if let Ok(o) = crate::emit::image::ImageOut::parse(o) {
+                let p = match o {
+                    crate::emit::image::ImageOut::OciLayout { dir, .. } => dir,
+                    crate::emit::image::ImageOut::DockerArchive { file, .. } => file,
+                };
+                own.push(manifest_path(&p));
+                own.push(p);
+            }
+        }
+    }
+    // The input is read by lpack, not by the handler (a pyproject.toml may be read by both).
+    let inputs: Vec<PathBuf> = if input.file_name().is_some_and(|n| n == "pyproject.toml") {
+        Vec::new()
+    } else {
+        vec![input.to_path_buf()]
+    };
+    let tree = crate::srctree::walk(src, &req.src_filter, &own, &inputs)?;
+    let size = tree.size();
+    if size > crate::srctree::LARGE_SRC {
+        let largest: Vec<String> = tree
+            .largest(5)
+            .iter()
+            .map(|f| format!("{} ({})", f.path, crate::report::render::mb(f.size)))
+            .collect();
+        warnings.push(format!(
+            "handler code (--src {}) is {} in {} files; largest: {}\n  hint: if these are not code, list them in .gitignore or `exclude = [\"GLOB\"]` (--exclude GLOB)",
+            src.display(),
+            crate::report::render::mb(size),
+            tree.files.len(),
+            largest.join(", ")
+        ));
+    }
+    Ok(tree)
+}
+
 /// Refuse combinations that cannot be built, before any work.
 fn check_request(req: &BuildRequest) -> Result<(), BuildError> {
     if req.verify == VerifyMode::Require && req.format == OutputFormat::Layer {
@@ -543,7 +599,7 @@ fn function_unit(
             .filter(|s| !in_layers.contains_key(s.wheel.locked.name.as_str()))
             .cloned()
             .collect(),
-        src: ctx.req.src.clone(),
+        src: ctx.src.files.clone(),
         src_digests: src_digests.to_vec(),
         layers: layers
             .iter()

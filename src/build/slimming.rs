@@ -34,11 +34,12 @@ pub struct SlimRequest {
     pub bytecode_for_imports: Option<String>,
 }
 
-/// Load the effective recipe set.
-pub fn load_recipes(s: &SlimRequest) -> Result<RecipeSet, BuildError> {
+/// Load the effective recipe set for `target`.
+pub fn load_recipes(s: &SlimRequest, target: &Target) -> Result<RecipeSet, BuildError> {
     let files: Vec<&Path> = s.recipes.iter().map(PathBuf::as_path).collect();
     let mut set = RecipeSet::load(s.profile, &files, &s.keep, &s.drop)?;
     set.add_force_drops(&s.force_drop)?;
+    set.set_target(target);
     Ok(set)
 }
 
@@ -85,6 +86,8 @@ pub struct SlimJob<'a> {
     pub sources: &'a Sources,
     pub reporter: &'a dyn Reporter,
     pub src_digests: &'a [(String, String)],
+    /// The handler files of `src`.
+    pub src: &'a [crate::srctree::SrcFile],
 }
 
 impl SlimJob<'_> {
@@ -153,8 +156,8 @@ impl SlimJob<'_> {
             )?);
         }
         let src = match roots {
-            TraceRoots::Handler(_) => self.req.src.as_deref(),
-            TraceRoots::TopLevel => None,
+            TraceRoots::Handler(_) => self.src,
+            TraceRoots::TopLevel => &[],
         };
         let subset = crate::slim::trace::imported_files(bare, src, roots, plan, &behind)?;
         cache.write_record(
@@ -178,22 +181,13 @@ impl SlimJob<'_> {
 }
 
 /// Unzipped bytes of the slimmed wheels plus the handler code.
-fn unzipped(slimmed: &[SlimmedWheel], src_digests: &[(String, String)], src: Option<&Path>) -> u64 {
+fn unzipped(slimmed: &[SlimmedWheel], src: &[crate::srctree::SrcFile]) -> u64 {
     let wheels: u64 = slimmed
         .iter()
         .flat_map(|s| &s.entries)
         .map(|e| e.size)
         .sum();
-    let src: u64 = src
-        .map(|dir| {
-            src_digests
-                .iter()
-                .filter_map(|(rel, _)| std::fs::metadata(dir.join(rel)).ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0);
-    wheels + src
+    wheels + src.iter().map(|f| f.size).sum::<u64>()
 }
 
 /// The slimmed wheels, the bytecode plan they were compiled with and, when bytecode was
@@ -232,7 +226,7 @@ pub fn slim_within_budget(
         }
         None => job.slim(&plan)?,
     };
-    let size = |s: &[SlimmedWheel]| unzipped(s, job.src_digests, job.req.src.as_deref());
+    let size = |s: &[SlimmedWheel]| unzipped(s, job.src);
     let Some(budget) = job.budget() else {
         return done(slimmed, plan, None);
     };
@@ -281,9 +275,10 @@ pub fn slim_within_budget(
 pub fn audit_gate(
     req: &BuildRequest,
     slimmed: &[SlimmedWheel],
+    src: &[crate::srctree::SrcFile],
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Finding>, BuildError> {
-    let mut findings = audit_bundle(slimmed, req.src.as_deref(), &req.target);
+    let mut findings = audit_bundle(slimmed, src, &req.target);
     let by_user = blame_user_drops(&mut findings, slimmed, &req.slim);
     let errors: Vec<&Finding> = findings
         .iter()
@@ -368,7 +363,11 @@ fn blame_user_drops(
 }
 
 /// Every ELF file of the slimmed wheels, audited against the target.
-fn audit_bundle(slimmed: &[SlimmedWheel], src: Option<&Path>, target: &Target) -> Vec<Finding> {
+fn audit_bundle(
+    slimmed: &[SlimmedWheel],
+    src: &[crate::srctree::SrcFile],
+    target: &Target,
+) -> Vec<Finding> {
     let mut bundle = BTreeSet::new();
     let mut elfs = Vec::new();
     let mut optional = BTreeMap::new();
@@ -381,11 +380,9 @@ fn audit_bundle(slimmed: &[SlimmedWheel], src: Option<&Path>, target: &Target) -
         }
         elfs.extend(s.meta.elf.iter().cloned());
     }
-    if let Some(src) = src {
-        for e in walkdir::WalkDir::new(src).into_iter().flatten() {
-            if e.file_type().is_file() {
-                bundle.insert(e.file_name().to_string_lossy().into_owned());
-            }
+    for f in src {
+        if let Some(base) = f.path.as_str().rsplit('/').next() {
+            bundle.insert(base.to_string());
         }
     }
     audit(&elfs, &bundle, target, &optional)

@@ -36,6 +36,8 @@ pub struct Ctx<'a> {
     pub warnings: &'a [String],
     pub skipped: &'a [crate::requirements::Skipped],
     pub reporter: &'a dyn Reporter,
+    /// The handler files of `src` (empty without `src`).
+    pub src: &'a crate::srctree::SrcTree,
     /// When the build started (for each artifact's `seconds`).
     pub started: Instant,
 }
@@ -46,7 +48,7 @@ pub struct Unit {
     pub kind: ArtifactKind,
     pub prefix: String,
     pub slimmed: Vec<SlimmedWheel>,
-    pub src: Option<PathBuf>,
+    pub src: Vec<crate::srctree::SrcFile>,
     pub src_digests: Vec<(String, String)>,
     pub layers: Vec<crate::artifact::LayerRef>,
 }
@@ -93,7 +95,6 @@ pub fn emit_unit(
         src: unit.src.clone(),
         conflicts: req.on_conflict,
         epoch: ctx.epoch,
-        exclude: vec![unit.output.clone(), manifest_file.clone()],
         prefix: unit.prefix.clone(),
     };
     let assembled =
@@ -228,7 +229,7 @@ pub fn emit_layers(
                 .filter(|s| g.distributions.contains(&s.wheel.locked.name))
                 .cloned()
                 .collect(),
-            src: None,
+            src: Vec::new(),
             src_digests: Vec::new(),
             layers: Vec::new(),
         };

@@ -103,6 +103,10 @@ pub fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
         output: args.output.clone(),
         src: args.src.clone(),
         handler: args.handler.clone(),
+        src_filter: crate::srctree::SrcFilter {
+            exclude: args.exclude.clone(),
+            include: args.include.clone(),
+        },
         cache_dir: args.cache_dir.clone(),
         offline: args.offline,
         index: (&args.index).into(),
@@ -121,6 +125,7 @@ pub fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
             outputs: args.image_out.clone(),
             push: args.push.clone(),
             heavy_threshold: args.heavy_threshold,
+            gc: args.gc,
         },
         limit_check: !args.no_limit_check,
         max_image_size: args.max_image_size,
@@ -395,6 +400,9 @@ fn render_image(
         for w in &image.written {
             println!("  {w}");
         }
+        for n in &image.notes {
+            println!("  {n}");
+        }
         println!("  manifest digest {}", image.manifest_digest);
         if let Some(p) = &image.pushed {
             println!(
@@ -421,9 +429,27 @@ fn render_image(
                 l.description
             );
         }
+        if let Some(line) = src_line(&image.manifest) {
+            println!("{line}");
+        }
         println!("  lpack manifest {}", image.manifest_file.display());
     }
     Ok(())
+}
+
+/// What the handler code (`--src`) contributed: `  <src>: 3 files, 12.1 kB`.
+fn src_line(manifest: &crate::artifact::ArtifactManifest) -> Option<String> {
+    let (n, bytes) = manifest
+        .files
+        .iter()
+        .filter(|f| f.package == SRC_PACKAGE && f.action != crate::artifact::Action::Drop)
+        .fold((0usize, 0u64), |(n, b), f| (n + 1, b + f.size));
+    (n > 0).then(|| {
+        format!(
+            "  {SRC_PACKAGE} (handler code): {n} files, {}",
+            human_size(bytes)
+        )
+    })
 }
 
 /// Print the build summary (human or `--json`).
@@ -512,6 +538,9 @@ fn report(
         human_size(a.size),
         human_size(a.unzipped_size)
     );
+    if let Some(line) = src_line(manifest) {
+        println!("{line}");
+    }
     // Lambda counts the function with all its layers.
     let layers: u64 = manifest.layers.iter().map(|l| l.unzipped_size).sum();
     let counted = a.unzipped_size + layers;

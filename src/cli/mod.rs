@@ -325,9 +325,18 @@ pub struct BuildArgs {
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     pub output: Option<PathBuf>,
 
-    /// Handler code directory, placed at the zip root beside the packages
+    /// Handler code directory, placed at the zip root beside the packages (git-ignored files,
+    /// virtual environments, __pycache__ and lpack's own outputs are skipped)
     #[arg(long, value_name = "DIR")]
     pub src: Option<PathBuf>,
+
+    /// Do not pack files of --src matching this glob (.gitignore syntax, relative to --src; repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+
+    /// Pack files of --src matching this glob even when ignored or excluded (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
 
     /// Wheel cache directory [default: the user cache dir + /lpack]
     #[arg(long, env = "LPACK_CACHE_DIR", value_name = "DIR")]
@@ -385,6 +394,10 @@ pub struct BuildArgs {
     /// Images: distributions at least this large (unzipped) get their own layer
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "10MB")]
     pub heavy_threshold: u64,
+
+    /// Images: after adding the tag to an oci-layout output, remove the blobs no tag of that layout references any more
+    #[arg(long)]
+    pub gc: bool,
 
     /// Do not fail (exit 1) when function + layers exceed Lambda's 262,144,000-byte limit
     /// (wheels are then only held to --max-image-size)

@@ -208,7 +208,7 @@ pub fn render(detected: &Detected, pyproject: bool) -> String {
         &mut out,
         detected.src.as_ref().map(|s| format!("src = \"{s}\"")),
         "src = \"app\"",
-        "Handler code, placed at the zip root beside the packages",
+        "Handler code, placed at the zip root beside the packages (files git ignores, virtual\n# environments and lpack's outputs are left out; exclude = [\"GLOB\"] / include = [\"GLOB\"] adjust)",
     );
     line(
         &mut out,

@@ -1,7 +1,7 @@
 //! The function zip: wheels and handler code streamed into one canonical archive.
 //!
 //! Input is the slim stage's per-wheel fragments (installed paths, already slimmed). Planning
-//! merges them with the handler tree from `--src`, checks for two sources writing one path, and
+//! merges them with the handler files of `--src` (walked by [`crate::srctree`]), checks for two sources writing one path, and
 //! adds every parent directory. Writing then walks the plan in sorted order and raw-copies each
 //! entry's compressed bytes into the [`ZipSink`] — no extraction, no recompression. Only handler
 //! files are compressed (in parallel).
@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rayon::prelude::*;
 
@@ -25,6 +25,7 @@ use crate::artifact::{Action, FileRecord, PackageRecord};
 use crate::progress::{Phase, Reporter};
 use crate::sink::{ArchiveSink, Epoch, Prepared, RawContent, SinkSummary, ZipSink};
 use crate::slim::SlimmedWheel;
+use crate::srctree::SrcFile;
 use crate::wheel::{ArchivePath, WheelEntry, open_archive};
 
 /// One record per distribution, summed from its file records.
@@ -81,12 +82,10 @@ pub const SRC_PACKAGE: &str = "<src>";
 /// Options of the zip emitter.
 #[derive(Debug, Clone)]
 pub struct ZipOptions {
-    /// Handler code directory placed at the root (beside the packages).
-    pub src: Option<PathBuf>,
+    /// Handler files placed at the root (beside the packages), from [`crate::srctree::walk`].
+    pub src: Vec<SrcFile>,
     pub conflicts: ConflictPolicy,
     pub epoch: Epoch,
-    /// Paths the walk of `src` must skip (the artifact itself, when written inside src).
-    pub exclude: Vec<PathBuf>,
     /// Directory every installed path goes under (`python` for layers; empty for functions).
     pub prefix: String,
 }
@@ -126,116 +125,19 @@ fn same_content(
     Ok(read_entry(&wheels[a.0], a.1.index)? == read_entry(&wheels[b.0], b.1.index)?)
 }
 
-fn skip_src(rel: &Path) -> bool {
-    rel.components().any(|c| {
-        matches!(
-            c.as_os_str().to_str(),
-            Some(
-                "__pycache__"
-                    | ".git"
-                    | ".hg"
-                    | ".svn"
-                    | ".DS_Store"
-                    | ".mypy_cache"
-                    | ".pytest_cache"
-            )
-        )
-    }) || rel.extension().is_some_and(|e| e == "pyc")
-}
-
-/// The handler files under `src`: (archive path, disk path, executable), sorted.
-pub fn list_src(
-    src: &Path,
-    exclude: &[PathBuf],
-) -> Result<Vec<(ArchivePath, PathBuf, bool)>, EmitError> {
-    if !src.is_dir() {
-        return Err(EmitError::Src {
-            path: src.to_path_buf(),
-            detail: "is not a directory".to_string(),
-        });
-    }
-    let exclude: Vec<PathBuf> = exclude
-        .iter()
-        .filter_map(|p| p.canonicalize().ok())
-        .collect();
-    let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(src)
-        .follow_links(true)
-        .sort_by_file_name()
-    {
-        let entry = entry.map_err(|e| EmitError::Src {
-            path: e
-                .path()
-                .map_or_else(|| src.to_path_buf(), Path::to_path_buf),
-            detail: e.to_string(),
-        })?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let rel = entry.path().strip_prefix(src).unwrap_or(entry.path());
-        if skip_src(rel) {
-            continue;
-        }
-        if let Ok(c) = entry.path().canonicalize()
-            && exclude.contains(&c)
-        {
-            continue;
-        }
-        let rel_str = rel.to_str().ok_or_else(|| EmitError::Src {
-            path: entry.path().to_path_buf(),
-            detail: "file name is not valid UTF-8".to_string(),
-        })?;
-        let ap = ArchivePath::new(rel_str).map_err(|why| EmitError::Src {
-            path: entry.path().to_path_buf(),
-            detail: format!("path {why}"),
-        })?;
-        let executable = {
-            use std::os::unix::fs::PermissionsExt;
-            entry
-                .metadata()
-                .map(|m| m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        };
-        files.push((ap, entry.path().to_path_buf(), executable));
-    }
-    Ok(files)
-}
-
-/// sha256 of every handler file, by archive path (part of a build's input hash).
-pub fn src_digests(src: &Path, exclude: &[PathBuf]) -> Result<Vec<(String, String)>, EmitError> {
-    list_src(src, exclude)?
-        .into_par_iter()
-        .map(|(ap, path, exec)| {
-            let digest = crate::cache::sha256_file(&path).map_err(|e| EmitError::Src {
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
-            // The mode bit is part of the artifact too.
-            Ok((
-                ap.to_string(),
-                format!("{digest}{}", if exec { "+x" } else { "" }),
-            ))
-        })
-        .collect()
-}
-
-/// Collect handler files from `src`, compressed in parallel.
-fn read_src(
-    src: &Path,
-    exclude: &[PathBuf],
-) -> Result<Vec<(ArchivePath, Prepared, bool)>, EmitError> {
-    list_src(src, exclude)?
-        .into_par_iter()
-        .map(|(ap, path, exec)| {
-            let data = std::fs::read(&path).map_err(|e| EmitError::Src {
-                path: path.clone(),
+/// Handler files, compressed in parallel.
+fn read_src(src: &[SrcFile]) -> Result<Vec<(ArchivePath, Prepared, bool)>, EmitError> {
+    src.par_iter()
+        .map(|f| {
+            let data = std::fs::read(&f.disk).map_err(|e| EmitError::Src {
+                path: f.disk.clone(),
                 detail: e.to_string(),
             })?;
             let prepared = Prepared::compress(&data).map_err(|e| EmitError::Src {
-                path: path.clone(),
+                path: f.disk.clone(),
                 detail: e.to_string(),
             })?;
-            Ok((ap, prepared, exec))
+            Ok((f.path.clone(), prepared, f.executable))
         })
         .collect()
 }
@@ -326,8 +228,8 @@ pub fn write_function_zip(
     }
 
     // 3. Handler code.
-    if let Some(src) = &opts.src {
-        for (path, prepared, exec) in read_src(src, &opts.exclude)? {
+    {
+        for (path, prepared, exec) in read_src(&opts.src)? {
             if let Some(&wi) = owner.get(&path) {
                 return Err(EmitError::SrcConflict {
                     path: path.to_string(),

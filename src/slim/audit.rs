@@ -8,7 +8,9 @@
 //! `GLIBCXX_x.y.z` newer than the runtime's libstdc++ is a warning (many wheels bundle their own).
 //!
 //! Findings carry a code: A001 wrong architecture, A002 glibc too new, A003 missing library,
-//! A004 libstdc++ too new (warning).
+//! A004 libstdc++ too new (warning). A file the target's Python cannot import (an extension
+//! module built for another Python, e.g. `x.cpython-311-x86_64-linux-gnu.so` on python3.12) is
+//! never loaded, so it is not judged.
 //!
 //! Optional modules: an A002/A003 finding on an extension module that every importer imports
 //! under `try/except ImportError` (the import guard's graph says which), or on a library that only
@@ -277,7 +279,9 @@ fn audit_files(elfs: &[ElfFacts], bundle: &BTreeSet<String>, target: &Target) ->
     };
     let (gmaj, gmin) = target.glibc();
     let mut out = Vec::new();
-    for e in elfs {
+    // A file the target's Python cannot import (an extension module for another Python) is
+    // never loaded: nothing it needs matters.
+    for e in elfs.iter().filter(|e| target.imports_extension(&e.path)) {
         if e.machine != want {
             out.push(Finding {
                 severity: Severity::Error,
@@ -341,6 +345,16 @@ fn audit_files(elfs: &[ElfFacts], bundle: &BTreeSet<String>, target: &Target) ->
             });
         }
         for n in &e.needed {
+            if n.is_empty() {
+                // glibc's loader matches an empty name to the program itself: it loads.
+                out.push(Finding {
+                    severity: Severity::Warning,
+                    code: "A003",
+                    path: e.path.clone(),
+                    message: "has an empty DT_NEEDED entry (a needed library without a name); the loader matches it to the program itself, so the file loads, but it was built or patched unusually".to_string(),
+                });
+                continue;
+            }
             if !bundle.contains(n) && !provided.contains(n) {
                 out.push(Finding {
                     severity: Severity::Error,
@@ -404,6 +418,43 @@ mod tests {
         assert_eq!(audit(&[missing], &bundle, &t312, &none)[0].code, "A003");
         let arm = facts(EM_AARCH64, &[], &[]);
         assert_eq!(audit(&[arm], &bundle, &t312, &none)[0].code, "A001");
+    }
+
+    #[test]
+    fn files_the_target_cannot_import_are_not_judged() {
+        let t = Target::new(Runtime::Python312, Arch::X86_64);
+        let bundle = BTreeSet::new();
+        let at = |path: &str| ElfFacts {
+            path: path.into(),
+            ..facts(EM_X86_64, &["libgfortran.so.5"], &[])
+        };
+        let f = audit(
+            &[
+                at("q/qcmatrixio.cpython-37m-x86_64-linux-gnu.so"),
+                at("q/qcmatrixio.cpython-311-x86_64-linux-gnu.so"),
+                at("q/qcmatrixio.cpython-312-x86_64-linux-gnu.so"),
+            ],
+            &bundle,
+            &t,
+            &BTreeMap::new(),
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].path, "q/qcmatrixio.cpython-312-x86_64-linux-gnu.so");
+    }
+
+    #[test]
+    fn an_empty_needed_name_reads_sensibly() {
+        let t = Target::new(Runtime::Python312, Arch::X86_64);
+        let f = audit(
+            &[facts(EM_X86_64, &["", "libc.so.6"], &[])],
+            &BTreeSet::new(),
+            &t,
+            &BTreeMap::new(),
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert!(!f[0].message.contains("needs ,"), "{}", f[0].message);
+        assert!(f[0].message.contains("empty DT_NEEDED"), "{}", f[0].message);
     }
 
     #[test]

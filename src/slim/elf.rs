@@ -226,7 +226,9 @@ impl<'a> Elf<'a> {
                     entsize: u64_at(data, o + 56)?,
                 });
             }
-            for s in &shdrs {
+            // A section without file bytes (NOBITS `.bss`, an empty section) may name any
+            // offset, even past the end of the file: nothing is read there.
+            for s in shdrs.iter().filter(|s| s.file_size() > 0) {
                 let end = s.offset.checked_add(s.file_size());
                 if end.is_none_or(|e| e > data.len() as u64) {
                     return Err(ElfError::Malformed("section outside the file"));

@@ -112,7 +112,15 @@ pub fn wheel_graph(
     target: &Target,
     cache: &Cache,
 ) -> Result<WheelGraph, SlimError> {
-    let key = sha256_hex(format!("graph {GRAPH_FORMAT}\nwheel {}\n", w.sha256).as_bytes());
+    // Which extension modules define a module depends on the target's Python.
+    let key = sha256_hex(
+        format!(
+            "graph {GRAPH_FORMAT}\nwheel {}\nextensions {}\n",
+            w.sha256,
+            target.extension_suffix()
+        )
+        .as_bytes(),
+    );
     if let Some(bytes) = cache.read_record("graph-v1", &key)
         && let Ok(g) = serde_json::from_slice::<WheelGraph>(&bytes)
         && g.format == GRAPH_FORMAT
@@ -128,6 +136,10 @@ pub fn wheel_graph(
             continue;
         };
         let path = installed.as_str();
+        // An extension module for another Python defines no module on the target.
+        if !target.imports_extension(path) {
+            continue;
+        }
         let Some(module) = module_name(path) else {
             continue;
         };

@@ -5,8 +5,10 @@
 //! more `glob`s matched against installed archive paths (`*` within a path component, `**`
 //! across), an `action` (`drop`, `keep`, `strip`, or `omit` — leave out whole distributions,
 //! dist-info included, which needs `dist` and no glob), an optional `dist` scope (one name or a
-//! list, PEP 503-normalised), an optional `profile` (`safe` — the default — or `aggressive`), a
-//! `reason`, and optionally a `warning` shown when the rule removes anything.
+//! list, PEP 503-normalised), an optional `profile` (`safe` — the default — or `aggressive`),
+//! optionally `python = "other"` (the rule matches only files the build's target cannot import:
+//! extension modules tagged for another Python, see [`Target::imports_extension`]), a `reason`,
+//! and optionally a `warning` shown when the rule removes anything.
 //!
 //! Precedence: an `omit` rule for the file's distribution wins outright; otherwise the first
 //! tier with a matching rule decides, and within a tier `keep` beats `drop`:
@@ -28,6 +30,7 @@ use globset::{Glob, GlobBuilder, GlobMatcher};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::target::Target;
 use crate::wheel::normalize_name;
 
 /// The built-in recipe files, embedded at compile time.
@@ -149,6 +152,10 @@ struct RawRule {
     warning: Option<String>,
     #[serde(default)]
     category: Option<Spanned<String>>,
+    /// `"other"`: the rule matches only files the target's Python cannot import (extension
+    /// modules built for another Python version, interpreter or platform).
+    #[serde(default)]
+    python: Option<Spanned<String>>,
 }
 
 /// Size-report categories a rule can file its removals under.
@@ -181,6 +188,11 @@ pub struct Rule {
     pub category: String,
     pub tier: Tier,
     pub origin: String,
+    /// `python = "other"`: only files the target cannot import match.
+    pub other_python: bool,
+    /// The build's target (set by [`RecipeSet::set_target`]); without it an `other_python` rule
+    /// matches nothing.
+    target: Option<Target>,
     hits: AtomicU64,
 }
 
@@ -190,6 +202,14 @@ impl Rule {
     }
 
     pub fn matches(&self, dist: &str, path: &str) -> bool {
+        if self.other_python
+            && self
+                .target
+                .as_ref()
+                .is_none_or(|t| t.imports_extension(path))
+        {
+            return false;
+        }
         self.applies_to(dist) && self.matchers.iter().any(|m| m.is_match(path))
     }
 
@@ -350,6 +370,20 @@ pub fn parse_file(name: &str, src: &str, tier: Tier) -> Result<Vec<Rule>, Recipe
             None if tier == Tier::Builtin => "other".to_string(),
             None => "user".to_string(),
         };
+        let other_python = match &r.python {
+            None => false,
+            Some(p) if p.get_ref() == "other" => true,
+            Some(p) => {
+                return Err(err(
+                    p.span(),
+                    "R011",
+                    format!(
+                        "unknown python `{}` (expected \"other\": files the target's Python cannot import)",
+                        p.get_ref()
+                    ),
+                ));
+            }
+        };
         rules.push(Rule {
             id,
             action,
@@ -362,6 +396,8 @@ pub fn parse_file(name: &str, src: &str, tier: Tier) -> Result<Vec<Rule>, Recipe
             category,
             tier,
             origin: name.to_string(),
+            other_python,
+            target: None,
             hits: AtomicU64::new(0),
         });
     }
@@ -462,8 +498,14 @@ impl RecipeSet {
         let mut desc = format!("profile={profile:?}\n");
         for r in &rules {
             desc.push_str(&format!(
-                "{}|{:?}|{:?}|{:?}|{:?}|{:?}\n",
-                r.id, r.action, r.globs, r.dists, r.tier, r.profile
+                "{}|{:?}|{:?}|{:?}|{:?}|{:?}{}\n",
+                r.id,
+                r.action,
+                r.globs,
+                r.dists,
+                r.tier,
+                r.profile,
+                if r.other_python { "|other-python" } else { "" }
             ));
         }
         Ok(RecipeSet {
@@ -487,6 +529,15 @@ impl RecipeSet {
             self.digest = crate::cache::sha256_hex(desc.as_bytes());
         }
         Ok(())
+    }
+
+    /// The build's target, which rules with `python = "other"` match against.
+    pub fn set_target(&mut self, target: &Target) {
+        for r in &mut self.rules {
+            if r.other_python {
+                r.target = Some(target.clone());
+            }
+        }
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -640,6 +691,8 @@ fn cli_rule(id: &str, glob: &str, action: Action, tier: Tier) -> Result<Rule, Re
         category: "user".to_string(),
         tier,
         origin: "command line".to_string(),
+        other_python: false,
+        target: None,
         hits: AtomicU64::new(0),
     })
 }

@@ -9,8 +9,8 @@
 //! and each group is moved toward the start of the file only by a multiple of its alignment, so
 //! `p_offset ≡ p_vaddr (mod p_align)` holds for every segment. This is the rule GNU strip breaks on
 //! patchelf/auditwheel-modified libraries (numpy's bundled OpenBLAS: "ELF load command
-//! address/offset not page-aligned"). Kept non-allocated sections follow, then a fresh section
-//! header table.
+//! address/offset not page-aligned"). Kept non-allocated sections follow (the section name
+//! table rebuilt without the removed sections' names), then a fresh section header table.
 //!
 //! Anything unusual keeps the original bytes and says why ([`KeepReason`]): not ELF, 32-bit or
 //! big-endian, unknown section flags, removable sections numbered before allocated ones (would
@@ -210,6 +210,9 @@ fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
         }
     };
 
+    // A fresh section name table holding only the kept sections' names.
+    let names = fresh_names(&elf, &remove);
+
     // 2. Group loadable segments.
     let mut loads: Vec<Group> = elf
         .phdrs
@@ -301,10 +304,16 @@ fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
                 };
                 let new = align_up(cursor, a);
                 sec_new[*si] = Some(new);
-                cursor = new + s.file_size();
+                cursor = new
+                    + match &names {
+                        Some(t) if *si == elf.shstrndx => t.table.len() as u64,
+                        _ => s.file_size(),
+                    };
             }
         }
     }
+    // The name table is rewritten only where it was placed as a section of its own.
+    let names = names.filter(|_| sec_new[elf.shstrndx].is_some());
     let shoff = align_up(cursor, 8);
     let kept = next as u64;
     let total = shoff + kept * 64;
@@ -322,8 +331,13 @@ fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
     for i in 0..n {
         if let Some(new) = sec_new[i] {
             let s = elf.shdrs[i];
-            out[new as usize..(new + s.size) as usize]
-                .copy_from_slice(&data[s.offset as usize..(s.offset + s.size) as usize]);
+            match &names {
+                Some(t) if i == elf.shstrndx => {
+                    out[new as usize..new as usize + t.table.len()].copy_from_slice(&t.table);
+                }
+                _ => out[new as usize..(new + s.size) as usize]
+                    .copy_from_slice(&data[s.offset as usize..(s.offset + s.size) as usize]),
+            }
         }
     }
     let new_phoff = elf.phoff - shift(ph_group);
@@ -333,18 +347,16 @@ fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
     put16(&mut out, 0x3e, new_index[elf.shstrndx] as u16);
     for (k, p) in elf.phdrs.iter().enumerate() {
         let end = p.offset + p.filesz;
-        let gi = if p.filesz == 0 && p.offset == 0 {
-            None
-        } else {
-            Some(
-                groups
-                    .iter()
-                    .position(|g| p.offset >= g.start && end <= g.end)
-                    .ok_or(KeepReason::Layout(
-                        "a segment lies outside loadable segments",
-                    ))?,
-            )
-        };
+        let gi = groups
+            .iter()
+            .position(|g| p.offset >= g.start && end <= g.end);
+        // A segment with no file bytes outside every group (an empty PT_LOAD for `.bss`) keeps
+        // its offset: nothing is read there, and its congruence with its address stays.
+        if gi.is_none() && p.filesz != 0 {
+            return Err(KeepReason::Layout(
+                "a segment lies outside loadable segments",
+            ));
+        }
         let off = gi.map_or(p.offset, |gi| p.offset - shift(gi));
         put64(&mut out, new_phoff + k as u64 * 56 + 8, off);
     }
@@ -374,12 +386,23 @@ fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
         } else {
             s.info
         };
-        put32(&mut out, o, s.name);
+        let (name, size) = match &names {
+            Some(t) => (
+                t.index[i],
+                if i == elf.shstrndx {
+                    t.table.len() as u64
+                } else {
+                    s.size
+                },
+            ),
+            None => (s.name, s.size),
+        };
+        put32(&mut out, o, name);
         put32(&mut out, o + 4, s.typ);
         put64(&mut out, o + 8, s.flags);
         put64(&mut out, o + 16, s.addr);
         put64(&mut out, o + 24, offset);
-        put64(&mut out, o + 32, s.size);
+        put64(&mut out, o + 32, size);
         put32(&mut out, o + 40, map_index(s.link)?);
         put32(&mut out, o + 44, info);
         put64(&mut out, o + 48, s.addralign);
@@ -419,6 +442,70 @@ fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
     Ok(Stripped::Done { data: out, removed })
 }
 
+/// A rebuilt section name table: its bytes and each section's new name offset.
+struct Names {
+    table: Vec<u8>,
+    index: Vec<u32>,
+}
+
+/// The section name table without the names of removed sections (names that end another
+/// name share its bytes, as GNU's string tables do). `None` keeps the original table: it is
+/// loaded, shared with symbols (a kept section links to it), holds a name that cannot be read,
+/// or would not shrink.
+fn fresh_names(elf: &Elf<'_>, remove: &[bool]) -> Option<Names> {
+    let k = elf.shstrndx;
+    let shstr = elf.shdrs.get(k)?;
+    if shstr.flags & SHF_ALLOC != 0 || shstr.file_size() == 0 {
+        return None;
+    }
+    if elf
+        .shdrs
+        .iter()
+        .enumerate()
+        .any(|(j, s)| j != 0 && !remove[j] && s.link as usize == k)
+    {
+        return None;
+    }
+    let start = usize::try_from(shstr.offset).ok()?;
+    let bytes = elf
+        .data
+        .get(start..start.checked_add(usize::try_from(shstr.size).ok()?)?)?;
+    let raw = |i: usize| -> Option<&[u8]> {
+        let at = usize::try_from(elf.shdrs[i].name).ok()?;
+        let rest = bytes.get(at..)?;
+        Some(&rest[..rest.iter().position(|&b| b == 0)?])
+    };
+    let mut kept: Vec<(usize, &[u8])> = Vec::new();
+    for (i, gone) in remove.iter().enumerate() {
+        if !gone {
+            kept.push((i, raw(i)?));
+        }
+    }
+    // Longest first, so every name that is a suffix of another finds it already written.
+    kept.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+    let mut table = vec![0u8];
+    let mut index = vec![0u32; elf.shdrs.len()];
+    for (i, name) in kept {
+        if name.is_empty() {
+            continue;
+        }
+        let mut needle = name.to_vec();
+        needle.push(0);
+        let at = match table
+            .windows(needle.len())
+            .position(|w| w == needle.as_slice())
+        {
+            Some(p) => p,
+            None => {
+                table.extend_from_slice(&needle);
+                table.len() - needle.len()
+            }
+        };
+        index[i] = u32::try_from(at).ok()?;
+    }
+    (table.len() < bytes.len()).then_some(Names { table, index })
+}
+
 /// Re-parse the output and compare everything the loader relies on.
 fn verify(
     orig: &Elf<'_>,
@@ -436,7 +523,12 @@ fn verify(
         {
             return Err("a program header changed".into());
         }
-        if b.typ == PT_LOAD && b.align > 1 && b.offset % b.align != b.vaddr % b.align {
+        // Congruence must hold wherever it held (an empty PT_LOAD may lack it from the start).
+        if b.typ == PT_LOAD
+            && b.align > 1
+            && b.offset % b.align != b.vaddr % b.align
+            && a.offset % a.align == a.vaddr % a.align
+        {
             return Err(format!(
                 "PT_LOAD at {:#x} not congruent with its address mod {:#x}",
                 b.offset, b.align
@@ -520,6 +612,77 @@ mod tests {
             let out = Elf::parse(&data).expect("parse output");
             for p in out.phdrs.iter().filter(|p| p.typ == PT_LOAD) {
                 assert_eq!(p.offset % PAGE, p.vaddr % PAGE, "{p:?}");
+            }
+        }
+    }
+
+    /// Names in the section name table of `data`, in table order.
+    fn table_names(data: &[u8]) -> Vec<String> {
+        let e = Elf::parse(data).expect("parse");
+        let t = e.shdrs[e.shstrndx];
+        data[t.offset as usize..(t.offset + t.size) as usize]
+            .split(|&b| b == 0)
+            .filter(|n| !n.is_empty())
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_name_table_loses_removed_sections_names() {
+        let exe = std::fs::read("/proc/self/exe").expect("read self");
+        let Stripped::Done { data, removed } = strip(&exe) else {
+            panic!("expected the test binary to strip");
+        };
+        let names = table_names(&data);
+        for r in &removed {
+            // A removed name may survive only as the tail of a kept one (`.strtab` in
+            // `.shstrtab`).
+            assert!(
+                !names.contains(r) || names.iter().any(|n| n != r && n.ends_with(r.as_str())),
+                "{r} still named in {names:?}"
+            );
+        }
+        let out = Elf::parse(&data).expect("parse");
+        for i in 1..out.shdrs.len() {
+            assert!(!out.section_name(i).is_empty(), "section {i} lost its name");
+        }
+        assert!(out.section_name(out.shstrndx) == ".shstrtab");
+    }
+
+    /// pyelftools' `note_after_gnu_property` and `note_with_segment_padding`: NOBITS `.bss`
+    /// with `sh_offset` past the end of the file (legal; GNU strip handles them).
+    #[test]
+    fn nobits_past_the_end_of_the_file_strips() {
+        for (name, bytes) in [
+            (
+                "note_after_gnu_property",
+                &include_bytes!("../../tests/elf/note_after_gnu_property.elf")[..],
+            ),
+            (
+                "note_with_segment_padding",
+                &include_bytes!("../../tests/elf/note_with_segment_padding.elf")[..],
+            ),
+        ] {
+            let e = Elf::parse(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                e.shdrs.iter().any(
+                    |s| s.typ == super::super::elf::SHT_NOBITS && s.offset > bytes.len() as u64
+                ),
+                "{name}: the fixture has .bss past the end"
+            );
+            match strip(bytes) {
+                Stripped::Done { data, removed } => {
+                    assert!(data.len() < bytes.len(), "{name}");
+                    assert!(
+                        removed.iter().any(|r| r == ".symtab"),
+                        "{name}: {removed:?}"
+                    );
+                    let out = Elf::parse(&data).expect("parse output");
+                    for s in out.shdrs.iter().filter(|s| s.file_size() > 0) {
+                        assert!(s.offset + s.size <= data.len() as u64, "{name}: {s:?}");
+                    }
+                }
+                Stripped::Kept(r) => panic!("{name}: kept: {r}"),
             }
         }
     }

@@ -38,7 +38,7 @@ for m in list(sys.modules.values()):
 /// Unpack fragments (and `src`) into `dest`. Returns installed path → distribution.
 pub fn unpack(
     slimmed: &[SlimmedWheel],
-    src: Option<&Path>,
+    src: &[crate::srctree::SrcFile],
     dest: &Path,
 ) -> Result<BTreeMap<String, String>, SlimError> {
     let io =
@@ -64,22 +64,12 @@ pub fn unpack(
             owners.insert(e.path.to_string(), s.wheel.locked.name.clone());
         }
     }
-    if let Some(src) = src {
-        for entry in walkdir::WalkDir::new(src)
-            .follow_links(true)
-            .into_iter()
-            .flatten()
-        {
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let rel = entry.path().strip_prefix(src).unwrap_or(entry.path());
-            let target = dest.join(rel);
-            if let Some(dir) = target.parent() {
-                std::fs::create_dir_all(dir).map_err(io)?;
-            }
-            std::fs::copy(entry.path(), &target).map_err(io)?;
+    for f in src {
+        let target = dest.join(f.path.as_str());
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
         }
+        std::fs::copy(&f.disk, &target).map_err(io)?;
     }
     Ok(owners)
 }
@@ -127,7 +117,7 @@ pub fn top_level_modules(slimmed: &[SlimmedWheel]) -> Vec<String> {
 /// The `.py` files (installed paths, by distribution) that importing the roots loads.
 pub fn imported_files(
     slimmed: &[SlimmedWheel],
-    src: Option<&Path>,
+    src: &[crate::srctree::SrcFile],
     roots: TraceRoots<'_>,
     plan: &BytecodePlan,
     behind: &[std::path::PathBuf],

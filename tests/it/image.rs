@@ -370,3 +370,241 @@ fn image_bad_inputs() {
         assert!(!dir.join("x").exists(), "nothing written for {args:?}");
     }
 }
+
+/// `skopeo inspect oci:DIR:TAG` → the manifest digest.
+fn skopeo_digest(dir: &Path, layout_tag: &str) -> String {
+    let o = Command::new("skopeo")
+        .args(["inspect", &format!("oci:{layout_tag}")])
+        .current_dir(dir)
+        .output()
+        .expect("skopeo");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    v["Digest"].as_str().expect("digest").to_string()
+}
+
+fn blob_names(layout: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(layout.join("blobs/sha256"))
+        .expect("blobs")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// One OCI layout holds many tags: a build adds or replaces its own tag and leaves the rest
+/// (and anything it did not write) alone; `--gc` removes only blobs no tag references.
+#[test]
+fn oci_layout_holds_many_tags_and_refuses_foreign_folders() {
+    if !tools() || std::env::consts::ARCH != "x86_64" {
+        return;
+    }
+    let dir = setup("image-tags");
+    let image = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--src",
+            "app",
+            "--handler",
+            "app.handler",
+            "--base",
+            "oci-layout:base:base",
+            "--image-out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        build_image(&dir, &args)
+    };
+    assert!(image("oci-layout:img:v1", &[]).status.success());
+    let v1 = image_record(&dir.join("img.lpack.json"))["manifest_digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    // A file of the user's inside the layout is never touched.
+    std::fs::write(dir.join("img/blobs/sha256/README"), "mine").expect("write");
+    std::fs::write(
+        dir.join("app/app.py"),
+        "import fastmath\ndef handler(e, c):\n    return 2\n",
+    )
+    .expect("edit");
+    assert!(image("oci-layout:img:v2", &[]).status.success());
+    let v2 = image_record(&dir.join("img.lpack.json"))["manifest_digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    assert_ne!(v1, v2);
+    // Both tags readable, by skopeo and umoci.
+    assert_eq!(skopeo_digest(&dir, "img:v1"), v1);
+    assert_eq!(skopeo_digest(&dir, "img:v2"), v2);
+    for tag in ["v1", "v2"] {
+        let o = Command::new("umoci")
+            .args([
+                "raw",
+                "unpack",
+                "--rootless",
+                "--image",
+                &format!("img:{tag}"),
+            ])
+            .arg(dir.join(format!("bundle-{tag}")))
+            .current_dir(&dir)
+            .output()
+            .expect("umoci");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let served = |tag: &str| {
+        std::fs::read_to_string(dir.join(format!("bundle-{tag}/var/task/app.py"))).expect("app")
+    };
+    assert!(served("v1").contains("return fastmath.add(2, 2)"));
+    assert!(served("v2").contains("return 2"));
+
+    // Every file 0644 (layer blobs were 0600).
+    use std::os::unix::fs::PermissionsExt;
+    for e in walkdir(&dir.join("img")) {
+        if e.is_file() && !e.ends_with("README") {
+            let mode = std::fs::metadata(&e).expect("stat").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644, "{}", e.display());
+        }
+    }
+
+    // Rebuilding v1 from changed code replaces the tag; the old v1 blobs stay without --gc.
+    let before = blob_names(&dir.join("img"));
+    std::fs::write(
+        dir.join("app/app.py"),
+        "import fastmath\ndef handler(e, c):\n    return 3\n",
+    )
+    .expect("edit");
+    let out = image("oci-layout:img:v1", &[]);
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).contains(&format!("tag moved from {v1}")),
+        "{}",
+        stdout(&out)
+    );
+    let v1b = skopeo_digest(&dir, "img:v1");
+    assert_ne!(v1b, v1);
+    assert_eq!(skopeo_digest(&dir, "img:v2"), v2);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("img/index.json")).expect("index"))
+            .expect("json");
+    assert_eq!(index["manifests"].as_array().map(Vec::len), Some(2));
+    let after = blob_names(&dir.join("img"));
+    assert!(
+        before.iter().all(|b| after.contains(b)),
+        "nothing removed without --gc"
+    );
+    let old_manifest = v1.trim_start_matches("sha256:").to_string();
+    assert!(after.contains(&old_manifest));
+
+    // --gc: the old v1 manifest, config and handler layer go; everything v1 and v2 use stays.
+    let out = image("oci-layout:img:v1", &["--gc"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains("--gc removed 3 unreferenced blob(s)"),
+        "{text}"
+    );
+    assert!(text.contains(&v1), "names what it removed: {text}");
+    let gced = blob_names(&dir.join("img"));
+    assert!(!gced.contains(&old_manifest));
+    assert!(gced.contains(&"README".to_string()), "not lpack's: kept");
+    assert_eq!(skopeo_digest(&dir, "img:v1"), v1b);
+    assert_eq!(skopeo_digest(&dir, "img:v2"), v2);
+    for tag in ["v1", "v2"] {
+        let o = Command::new("umoci")
+            .args([
+                "raw",
+                "unpack",
+                "--rootless",
+                "--image",
+                &format!("img:{tag}"),
+            ])
+            .arg(dir.join(format!("gc-bundle-{tag}")))
+            .current_dir(&dir)
+            .output()
+            .expect("umoci");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    // Under a strict umask too: files 0644, the folders lpack created 0755.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("umask 077 && exec \"$@\"")
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_lpack"))
+        .args([
+            "build",
+            "-r",
+            "req.txt",
+            "--runtime",
+            "python3.11",
+            "--format",
+            "image",
+        ])
+        .args([
+            "--index-url",
+            crate::harness::index(IndexKind::Html),
+            "--bytecode",
+            "none",
+        ])
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .args([
+            "--src",
+            "app",
+            "--handler",
+            "app.handler",
+            "--base",
+            "oci-layout:base:base",
+        ])
+        .args(["--image-out", "oci-layout:strict:v1"])
+        .current_dir(&dir)
+        .output()
+        .expect("lpack");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for e in walkdir(&dir.join("strict")) {
+        let mode = std::fs::metadata(&e).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{}", e.display());
+    }
+    for d in ["strict", "strict/blobs", "strict/blobs/sha256"] {
+        let mode = std::fs::metadata(dir.join(d))
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o755, "{d}");
+    }
+
+    // A folder that is not a layout is refused, and its files survive.
+    std::fs::create_dir_all(dir.join("notes")).expect("mkdir");
+    std::fs::write(dir.join("notes/notes.txt"), "keep me").expect("write");
+    let out = image("oci-layout:notes:v1", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("notes: is not empty and is not an OCI image layout"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("notes/notes.txt")).expect("notes"),
+        "keep me"
+    );
+    assert_eq!(std::fs::read_dir(dir.join("notes")).expect("ls").count(), 1);
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("ls").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -30,6 +30,7 @@ fn request(dir: &std::path::Path) -> BuildRequest {
         output: Some(dir.join("out/fn.zip")),
         src: None,
         handler: None,
+        src_filter: Default::default(),
         cache_dir: Some(dir.join("cache")),
         offline: false,
         index: IndexSettings {

@@ -23,6 +23,8 @@ mod network;
 mod registry;
 mod report;
 mod slim;
+mod src_tree;
+mod strip_corpus;
 mod tags;
 mod verify_handler;
 mod wheel;

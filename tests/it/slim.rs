@@ -507,3 +507,100 @@ fn verify_catches_an_over_eager_rule() {
         assert!(mods.contains(&m), "{m} not verified: {mods:?}");
     }
 }
+
+/// Extension modules for other Pythons (qiskit-nature ships `.cpython-37m…311` copies side by
+/// side): python3.12 never imports them, so `safe` drops them (rule
+/// `common.extensions-other-python`) and the audit never judges them, even with `--profile none`.
+#[test]
+fn extension_modules_for_other_pythons_are_dropped_and_not_audited() {
+    if std::env::consts::ARCH != "x86_64" {
+        return;
+    }
+    let dir = scratch("other-python-ext");
+    let work = dir.join("work");
+    let wheels = dir.join("wheels");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    std::fs::create_dir_all(&wheels).expect("mkdir");
+    let ok = gcc_shared(&work, "ok", "int f(void) { return 1; }\n", &[]);
+    gcc_shared(&work, "libgone", "int gone(void) { return 1; }\n", &[]);
+    let needs = gcc_shared(
+        &work,
+        "needs",
+        "int gone(void);\nint f(void) { return gone(); }\n",
+        &["-L", work.to_str().expect("utf-8"), "-lgone"],
+    );
+    let tag = "cp312-cp312-manylinux_2_17_x86_64";
+    let ext312 = "qcm/qcmatrixio.cpython-312-x86_64-linux-gnu.so";
+    let ext311 = "qcm/qcmatrixio.cpython-311-x86_64-linux-gnu.so";
+    // The copy for python3.11 needs a library nobody ships; kept code imports the module.
+    write_wheel(
+        &wheels,
+        "qcm",
+        "1.0",
+        tag,
+        &[
+            F("qcm/__init__.py", b"from . import qcmatrixio\n"),
+            F(ext312, &ok),
+            F(ext311, &needs),
+        ],
+    );
+    // The same, but the copy python3.12 loads is the broken one: still an error.
+    write_wheel(
+        &wheels,
+        "qcmbad",
+        "1.0",
+        tag,
+        &[
+            F("qcmbad/__init__.py", b"from . import qcmatrixio\n"),
+            F("qcmbad/qcmatrixio.cpython-312-x86_64-linux-gnu.so", &needs),
+            F("qcmbad/qcmatrixio.cpython-311-x86_64-linux-gnu.so", &ok),
+        ],
+    );
+    let build = |req: &str, extra: &[&str]| {
+        let r = dir.join("requirements.txt");
+        std::fs::write(&r, req).expect("req");
+        run(lpack()
+            .current_dir(&dir)
+            .args(["build", "-r", "requirements.txt", "--runtime", "python3.12"])
+            .args(["--no-index", "--find-links"])
+            .arg(&wheels)
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .args(["-o", "out/fn.zip", "--bytecode", "none", "--no-verify"])
+            .args(extra))
+    };
+    let out = build("qcm==1.0\n", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let m = manifest(&dir);
+    let r = record(&m, ext311);
+    assert_eq!(r["action"], "drop", "{r}");
+    assert_eq!(r["rule"], "common.extensions-other-python", "{r}");
+    assert_ne!(record(&m, ext312)["action"], "drop");
+    let names = zip_names(&dir.join("out/fn.zip"));
+    assert!(names.iter().any(|n| n == ext312) && !names.iter().any(|n| n == ext311));
+    assert!(!stderr(&out).contains("A003"), "{}", stderr(&out));
+
+    // Without slimming the file stays, and the audit still does not judge it.
+    let out = build("qcm==1.0\n", &["--profile", "none"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        zip_names(&dir.join("out/fn.zip"))
+            .iter()
+            .any(|n| n == ext311)
+    );
+    let out = run(lpack()
+        .arg("audit")
+        .arg(dir.join("out/fn.zip"))
+        .args(["--runtime", "python3.12"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    // The file python3.12 does load is judged as before.
+    let out = build("qcmbad==1.0\n", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("A003 qcmbad/qcmatrixio.cpython-312-x86_64-linux-gnu.so: needs libgone.so"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -13,9 +13,9 @@
 //! layer; `created` is the build's epoch, no host name. The manifest is a single-platform OCI
 //! image manifest (Lambda rejects indexes). JSON is serialised with sorted keys.
 //!
-//! Outputs ([`ImageOut`]): an OCI image layout directory (`index.json` pointing at the one
-//! manifest), or a docker-archive tar (`docker load`), which holds the same layout plus
-//! Docker's `manifest.json`. Both are written to a temporary sibling and renamed into place.
+//! Outputs ([`ImageOut`]): an OCI image layout directory (the image added under its tag beside
+//! the layout's other images), or a docker-archive tar (`docker load`), which holds a layout of
+//! the one image plus Docker's `manifest.json`.
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Read, Write};
@@ -32,7 +32,7 @@ use crate::target::{Arch, Target};
 use crate::wheel::open_archive;
 
 mod out;
-pub use out::{ImageOut, write_docker_archive, write_oci_layout};
+pub use out::{ImageOut, LayoutWrite, check_layout_dir, write_docker_archive, write_oci_layout};
 
 pub const MT_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const MT_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -49,6 +49,12 @@ pub enum ImageError {
     Base { base: String, detail: String },
     #[error("writing the image: {0}")]
     Write(String),
+    #[error("{}: {detail}\n  hint: {hint}", dir.display())]
+    Layout {
+        dir: PathBuf,
+        detail: String,
+        hint: String,
+    },
     #[error(transparent)]
     Wheel(#[from] crate::wheel::WheelError),
 }
