@@ -252,11 +252,10 @@ pub fn render_requirements(
     wheels: &[(crate::resolve::LockedWheel, String)],
     requested: &[String],
 ) -> String {
-    let (a, b) = target.glibc();
     let mut out =
         String::from("# This file was written by lpack (`lpack lock`). Do not edit by hand.\n");
     out.push_str(&format!(
-        "# For {target}: python_version == '3.{}', platform_machine == '{}', glibc {a}.{b}\n",
+        "# For {target} only: python_version == '3.{}', platform_machine == '{}'; lock again for another target\n",
         target.runtime.minor(),
         target.arch.machine()
     ));
@@ -327,4 +326,23 @@ pub fn write_lock(
         entries,
         warnings: lock.warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_output_name_picks_the_lock_format() {
+        let of = |n: &str| LockFormat::of(Path::new(n)).ok();
+        assert_eq!(of("pylock.toml"), Some(LockFormat::Pylock));
+        assert_eq!(of("locks/pylock.api.toml"), Some(LockFormat::Pylock));
+        assert_eq!(of("requirements.lock.txt"), Some(LockFormat::Requirements));
+        assert_eq!(of("lock.toml"), None);
+        assert_eq!(of("deps.lock"), None);
+        let e = LockFormat::of(Path::new("deps.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pylock.toml") && e.contains("NAME.txt"), "{e}");
+    }
 }

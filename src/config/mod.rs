@@ -225,6 +225,8 @@ struct Reader<'s> {
     file: &'s Path,
     base: &'s Path,
     src: &'s str,
+    /// How tables are written in this file: `tool.lpack.` in a pyproject.toml, else nothing.
+    tables: &'static str,
     warnings: Vec<ConfigWarning>,
 }
 
@@ -240,6 +242,7 @@ pub fn parse(
         file,
         base,
         src,
+        tables: if is_pyproject { "tool.lpack." } else { "" },
         warnings: Vec::new(),
     };
     let doc = DeTable::parse(src).map_err(|e| {
@@ -578,8 +581,14 @@ impl Reader<'_> {
             return Err(self.invalid(
                 k.span(),
                 "C006",
-                format!("key `{name}` does not apply to [layers.{layer}]: {why}"),
-                format!("remove `{name}` here, or set it in a [functions.NAME] table (or at the top of the file, where it applies to every function)"),
+                format!(
+                    "key `{name}` does not apply to [{}layers.{layer}]: {why}",
+                    self.tables
+                ),
+                format!(
+                    "remove `{name}` here, or set it in a [{}functions.NAME] table (or in the shared settings, where it applies to every function)",
+                    self.tables
+                ),
             ));
         }
         if table.contains_key(&name) {

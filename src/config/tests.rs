@@ -113,6 +113,18 @@ fn functions_and_layers() {
         "{e}"
     );
     assert!(!e.contains("--src"), "{e}");
+    let e = parse(
+        Path::new("pyproject.toml"),
+        Path::new("/repo"),
+        "[tool.lpack.layers.deps]\nhandler = \"a.b\"\n",
+        true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("key `handler` does not apply to [tool.lpack.layers.deps]"),
+        "{e}"
+    );
     // At the top they are the functions' defaults, never the layers'.
     let c = p("src = \".\"\nhandler = \"app.handler\"\nformat = \"zip\"\nprofile = \"safe\"\n[layers.deps]\n[functions.api]\nlayers = [\"deps\"]\n").unwrap();
     let for_layers = c.root_for_layers();

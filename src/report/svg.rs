@@ -19,7 +19,7 @@ const CATEGORY_COLORS: &[(&str, RGBColor)] = &[
     ("runtime-provided", RGBColor(39, 174, 96)),
     ("optional", RGBColor(192, 57, 43)),
     ("duplicates", RGBColor(127, 140, 141)),
-    ("user", RGBColor(142, 68, 173)),
+    ("user", RGBColor(232, 67, 147)),
     ("other", RGBColor(189, 195, 199)),
 ];
 

@@ -118,7 +118,7 @@ fn svg_has_a_bar_per_distribution_and_the_limit_line() {
              root = ET.parse(sys.argv[1]).getroot()\n\
              ns = '{http://www.w3.org/2000/svg}'\n\
              texts = [(t.text or '').strip() for t in root.iter(ns + 'text')]\n\
-             for d in ['total', 'bigdata 1.0', 'purelib 2.0', 'nsa 1.0', '<src>']:\n\
+             for d in ['total shipped', 'bigdata 1.0', 'purelib 2.0', 'nsa 1.0', '<src>']:\n\
              \x20   assert (d in texts) == (d != '<src>'), (d, texts)\n\
              lines = [p for p in root.iter() if p.get('stroke') in ('#FF0000', 'rgb(255,0,0)', '#ff0000')]\n\
              assert lines, 'no red limit line'\n\
