@@ -85,6 +85,11 @@ pub fn write_oci_layout(img: &BuiltImage, dir: &Path, tag: &str) -> Result<(), I
     std::fs::write(blobs.join(manifest_hex), &img.manifest).map_err(werr)?;
     for b in &img.blobs {
         let dest = blobs.join(b.digest.trim_start_matches("sha256:"));
+        // A digest listed twice (an app layer identical to a base layer) is written once: a
+        // copy onto the hard link made the first time would truncate the cached blob itself.
+        if dest.exists() {
+            continue;
+        }
         if std::fs::hard_link(&b.path, &dest).is_err() {
             std::fs::copy(&b.path, &dest).map_err(werr)?;
         }
