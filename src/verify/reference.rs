@@ -175,8 +175,8 @@ pub fn missing_module(error: &str) -> Option<&str> {
     rest.split('\'').next().filter(|s| !s.is_empty())
 }
 
-/// The extra of `dist` (its wheel's `Requires-Dist: NAME; extra == "E"`) that installs the
-/// distribution named like `module`, as `(extra, requirement name)`.
+/// The extra of a distribution (its wheel's `Requires-Dist: NAME; extra == "E"`) that installs
+/// the distribution named like `module`, as `(extra, requirement name)`.
 pub fn extra_for(wheel: &Path, filename: &str, module: &str) -> Option<(String, String)> {
     let w = Wheel::open(wheel, filename).ok()?;
     let dir = w.dist_info_dir()?;
@@ -184,6 +184,8 @@ pub fn extra_for(wheel: &Path, filename: &str, module: &str) -> Option<(String, 
     let entry = w.entries.iter().find(|e| e.path.as_str() == meta)?;
     let text = String::from_utf8_lossy(&w.read_entry(entry.index).ok()?).into_owned();
     let want = normalize_name(module);
+    // The extra named for it rather than the catch-all (`hypothesis[pytest]`, not `[all]`).
+    let mut found: Option<(String, String)> = None;
     for (k, v) in crate::wheel::integrity::parse_headers(&text) {
         if !k.eq_ignore_ascii_case("Requires-Dist") {
             continue;
@@ -202,11 +204,13 @@ pub fn extra_for(wheel: &Path, filename: &str, module: &str) -> Option<(String, 
             let quote = rest.chars().next().filter(|c| matches!(c, '"' | '\''))?;
             rest[1..].split(quote).next().map(str::to_string)
         });
-        if let Some(extra) = extra {
-            return Some((extra, name));
+        if let Some(extra) = extra
+            && found.as_ref().is_none_or(|(e, _)| e == "all")
+        {
+            found = Some((extra, name));
         }
     }
-    None
+    found
 }
 
 /// The warning for a module that fails from the wheels too.
