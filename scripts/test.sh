@@ -38,3 +38,18 @@ if [ "${LPACK_TEST_WHEEL:-1}" != 0 ]; then
   export LPACK_TEST_WHEEL_DIR="$PWD/target/wheels/test"
 fi
 cargo test --all-targets --features aws
+# Every service a test starts (index servers, registries, moto, http.server) must die with it:
+# they carry LPACK_TEST_SERVICE=1 in their environment (tests/it/harness.rs); any left running
+# now is a leak.
+# (A watchdog whose test process exited needs a moment to stop its server: wait up to 20 s.)
+for _ in $(seq 40); do
+  left=$(grep -lsaz '^LPACK_TEST_SERVICE=1$' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 || true)
+  [ -z "$left" ] && break
+  sleep 0.5
+done
+if [ -n "$left" ]; then
+  echo "test services still running after the tests:" >&2
+  for pid in $left; do ps -o pid=,args= -p "$pid" >&2 || true; done
+  exit 1
+fi
+echo "no test service left running"

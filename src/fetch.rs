@@ -12,6 +12,7 @@
 //! [`check_wheels`] then checks every fetched wheel's integrity and declared size
 //! ([`crate::wheel::integrity`]) once per wheel sha256, remembering the findings in the cache.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
@@ -76,9 +77,29 @@ pub struct FetchedWheel {
 /// Summary numbers of a fetch.
 #[derive(Debug, Clone, Default)]
 pub struct FetchStats {
+    /// Wheels this process downloaded, for this fetch or earlier (to read their metadata while
+    /// resolving).
     pub downloaded: usize,
     pub downloaded_bytes: u64,
+    /// Wheels that were in the cache before this process ran.
     pub cached: usize,
+    /// Wheels read from local files (`--find-links DIR`, `file://`), never downloaded nor cached.
+    pub local: usize,
+}
+
+/// The sha256 of every wheel this process downloaded: the resolver downloads wheels whose index
+/// serves no metadata file, and the build's own fetch then finds them in the cache; they are
+/// still this run's downloads, not cache hits.
+static DOWNLOADED_HERE: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+
+fn note_download(sha256: &str) {
+    if let Ok(mut d) = DOWNLOADED_HERE.lock() {
+        d.insert(sha256.to_string());
+    }
+}
+
+fn downloaded_here(sha256: &str) -> bool {
+    DOWNLOADED_HERE.lock().is_ok_and(|d| d.contains(sha256))
 }
 
 fn expected_of(w: &LockedWheel) -> String {
@@ -183,9 +204,12 @@ pub fn fetch(
     let mut stats = FetchStats::default();
     for r in results {
         let f = r?;
-        if f.downloaded {
+        let local = matches!(f.locked.location, FileLocation::Path(ref p) if !cache.contains(p));
+        if f.downloaded || downloaded_here(&f.sha256) {
             stats.downloaded += 1;
             stats.downloaded_bytes += std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
+        } else if local {
+            stats.local += 1;
         } else {
             stats.cached += 1;
         }
@@ -241,6 +265,7 @@ fn download(
     // On mismatch `tmp` is dropped here, which deletes it: nothing enters the cache.
     verify(w, &sha)?;
     let path = cache.commit_wheel(tmp, &sha, &w.filename)?;
+    note_download(&sha);
     if w.index_sha256.is_none() {
         let _ = cache.record_url_digest(url, &sha);
     }

@@ -111,12 +111,23 @@ impl FromStr for Runtime {
             .strip_prefix("python3.")
             .or_else(|| t.strip_prefix("3."))
             .and_then(|m| m.parse::<u32>().ok());
+        if let Some((_, date)) = DEPRECATED_RUNTIMES.iter().find(|(m, _)| Some(*m) == minor) {
+            return Err(TargetError::DeprecatedRuntime {
+                name: s.trim().to_string(),
+                date,
+            });
+        }
         Runtime::ALL
             .into_iter()
             .find(|r| Some(r.minor()) == minor)
             .ok_or_else(|| TargetError::UnknownRuntime(s.to_string()))
     }
 }
+
+/// Python runtimes AWS has deprecated (minor version, date of deprecation), as AWS's Lambda
+/// runtime deprecation table publishes them: functions can no longer be created with them.
+pub const DEPRECATED_RUNTIMES: &[(u32, &str)] =
+    &[(6, "2022-07-18"), (7, "2023-12-04"), (8, "2024-10-14")];
 
 /// A Lambda instruction set architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -168,6 +179,10 @@ pub enum TargetError {
         "unknown Lambda runtime `{0}`\n  hint: use one of python3.9, python3.10, python3.11, python3.12, python3.13, python3.14"
     )]
     UnknownRuntime(String),
+    #[error(
+        "Lambda runtime `{name}` was deprecated by AWS on {date}: new functions cannot use it\n  hint: use a supported one, python3.9 … python3.14 (python3.12+ run on Amazon Linux 2023)"
+    )]
+    DeprecatedRuntime { name: String, date: &'static str },
     #[error("unknown architecture `{0}`\n  hint: Lambda offers x86_64 and arm64")]
     UnknownArch(String),
 }
@@ -398,7 +413,18 @@ mod tests {
             Some(Runtime::Python312)
         );
         assert_eq!("3.9".parse::<Runtime>().ok(), Some(Runtime::Python39));
-        assert!("python3.8".parse::<Runtime>().is_err());
+        let e = "python3.8".parse::<Runtime>().unwrap_err().to_string();
+        assert!(
+            e.contains("deprecated by AWS on 2024-10-14"),
+            "python3.8: {e}"
+        );
+        assert!(
+            "python3.7"
+                .parse::<Runtime>()
+                .unwrap_err()
+                .to_string()
+                .contains("2023-12-04")
+        );
         assert!("python2.7".parse::<Runtime>().is_err());
         assert_eq!("aarch64".parse::<Arch>().ok(), Some(Arch::Arm64));
         assert!("riscv".parse::<Arch>().is_err());

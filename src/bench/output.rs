@@ -94,7 +94,14 @@ fn table(r: &Results) -> (Vec<&'static str>, Vec<Vec<String>>) {
     let not_cold = aws || any(|d| d.not_cold > 0);
     let after = any(|d| d.after_deploy_init_ms.is_some());
     let restore = any(|d| d.restore_ms.is_some());
-    let mut head = vec!["deployment", "kind", "MB", "n", "errors"];
+    // Cold starts (those with an Init Duration) apart from the warm invokes after them.
+    let cold = |d: &DeploymentResult| d.init_ms.as_ref().map_or(0, |f| f.n);
+    let warm = r.deployments.iter().any(|d| d.n > cold(d));
+    let mut head = vec!["deployment", "kind", "memory MB", "cold starts"];
+    if warm {
+        head.push("warm invokes");
+    }
+    head.push("errors");
     if not_cold {
         head.push("not cold");
     }
@@ -118,7 +125,7 @@ fn table(r: &Results) -> (Vec<&'static str>, Vec<Vec<String>>) {
         "round trip p50",
     ]);
     if !aws {
-        head.push("unpack ms");
+        head.push("layout ms");
     }
     head.push("$/1M inv.");
     let rows = r
@@ -129,17 +136,20 @@ fn table(r: &Results) -> (Vec<&'static str>, Vec<Vec<String>>) {
                 d.name.clone(),
                 d.kind.clone(),
                 d.memory_mb.to_string(),
-                d.n.to_string(),
-                if d.errors == 0 {
-                    "0".to_string()
-                } else {
-                    format!(
-                        "{} ({})",
-                        d.errors,
-                        d.error_types.keys().cloned().collect::<Vec<_>>().join(", ")
-                    )
-                },
+                cold(d).to_string(),
             ];
+            if warm {
+                row.push(d.n.saturating_sub(cold(d)).to_string());
+            }
+            row.push(if d.errors == 0 {
+                "0".to_string()
+            } else {
+                format!(
+                    "{} ({})",
+                    d.errors,
+                    d.error_types.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            });
             if not_cold {
                 row.push(d.not_cold.to_string());
             }
@@ -211,6 +221,27 @@ pub fn text_table(r: &Results) -> String {
         out.push_str(&line(row));
         out.push('\n');
     }
+    out.push_str(&legend(r));
+    out
+}
+
+/// What the table's columns mean, in a few lines under it.
+pub fn legend(r: &Results) -> String {
+    let mut out = String::from(
+        "memory MB: the function's memory size · cold starts: fresh environments measured (Init from each) · warm invokes: further invokes on them (--warm), in Duration only
+         Init / Duration / round trip (process start → response) in ms; Max Mem: peak memory in MB; 95% CI: bootstrap interval
+",
+    );
+    if r.provenance.backend != "aws" {
+        out.push_str(
+            "layout ms: laying the artifact out as Lambda does (unzip, layers to /opt) before the runs, not part of Init
+",
+        );
+    }
+    out.push_str(&format!(
+        "$/1M inv.: USD per million invocations at {:.0} % cold starts\n",
+        r.provenance.cold_share * 100.0
+    ));
     out
 }
 
@@ -266,7 +297,7 @@ pub fn markdown(r: &Results) -> String {
     for row in rows {
         let _ = writeln!(out, "| {} |", row.join(" | ").replace('\n', " "));
     }
-    out.push_str("\nTimes in ms, memory in MB; CI: bootstrap 95 % interval. Cost per million invocations at ");
+    out.push_str("\nTimes in ms, memory in MB; cold starts: fresh environments measured (Init from each); warm invokes: further invokes on them (Duration only); layout ms: laying the artifact out as Lambda does, not part of Init; CI: bootstrap 95 % interval. Cost per million invocations at ");
     let _ = writeln!(
         out,
         "{:.0} % cold starts ({} prices of {}).\n",

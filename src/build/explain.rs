@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use super::{BuildError, IndexSettings, SlimRequest};
 use crate::fetch::fetch;
 use crate::progress::Silent;
-use crate::requirements::read_pinned;
-use crate::resolve::resolve_pinned;
+use crate::resolve::solver::Prerelease;
 use crate::slim::recipe::{Action, Tier};
 use crate::slim::{Verdict, plan_entry};
 use crate::target::Target;
@@ -18,7 +17,13 @@ use crate::wheel::Wheel;
 pub struct ExplainRequest {
     /// The installed path (or the path inside the wheel).
     pub path: String,
-    pub requirements: PathBuf,
+    /// Any input `lpack build` takes (loose or pinned requirements, pyproject.toml, uv.lock,
+    /// pylock.toml); `None`: the project's own, found in the working directory.
+    pub requirements: Option<PathBuf>,
+    /// pyproject.toml / uv.lock extras and dependency groups, as `build` takes them.
+    pub extras: Vec<String>,
+    pub groups: Vec<String>,
+    pub prerelease: Prerelease,
     pub target: Target,
     pub slim: SlimRequest,
     pub cache_dir: Option<PathBuf>,
@@ -64,23 +69,37 @@ pub struct Explanation {
     pub decision: Decision,
 }
 
-/// Explain the path for the wheels the requirements lock to (fetched into the cache if needed).
-/// Empty: no wheel installs it.
-pub fn explain(req: &ExplainRequest) -> Result<Vec<Explanation>, BuildError> {
+/// What [`explain`] found: the input it read, and the path's explanations (empty: no wheel of
+/// the input installs it).
+#[derive(Debug, Clone)]
+pub struct Explained {
+    pub input: PathBuf,
+    pub explanations: Vec<Explanation>,
+}
+
+/// Explain the path for the wheels the input locks to, read and locked exactly as `build` does
+/// (fetched into the cache if needed).
+pub fn explain(req: &ExplainRequest) -> Result<Explained, BuildError> {
     let target = &req.target;
     let recipes = super::slimming::load_recipes(&req.slim)?;
-    let pinned = read_pinned(&req.requirements, target)?;
-    let super::sources::Sources {
-        cache,
-        http,
-        client,
-    } = super::sources::open_sources(
-        req.cache_dir.as_deref(),
-        req.offline,
-        &req.index,
-        &pinned.index,
+    let super::sources::Locked {
+        input,
+        sources: super::sources::Sources { cache, http, .. },
+        lock,
+        ..
+    } = super::sources::read_and_lock(
+        &super::sources::LockRequest {
+            requirements: req.requirements.as_deref(),
+            extra: &req.extras,
+            group: &req.groups,
+            cache_dir: req.cache_dir.as_deref(),
+            offline: req.offline,
+            index: &req.index,
+            prerelease: req.prerelease,
+        },
+        target,
+        &Silent,
     )?;
-    let lock = resolve_pinned(&pinned, target, &client, &Silent)?;
     let (wheels, _) = fetch(&lock, &cache, http.as_ref(), req.offline, &Silent)?;
     let guard = crate::slim::guard::guard(&wheels, target, &recipes, &cache)?;
     let wanted = req.path.trim_start_matches("./").trim_end_matches('/');
@@ -159,5 +178,8 @@ pub fn explain(req: &ExplainRequest) -> Result<Vec<Explanation>, BuildError> {
             });
         }
     }
-    Ok(out)
+    Ok(Explained {
+        input: input.path,
+        explanations: out,
+    })
 }

@@ -166,6 +166,9 @@ pub struct BuildOutcome {
     /// Function zips: the import check (with the handler); images: the handler check.
     pub verify: Option<VerifyStep>,
     pub timings: Timings,
+    /// The input had loose requirements that this build resolved: `name==version` of every
+    /// package chosen (for the CLI to show, with a hint to lock them).
+    pub resolved: Option<Vec<String>>,
 }
 
 impl BuildOutcome {
@@ -245,19 +248,53 @@ pub enum BuildError {
     Verify(#[from] crate::verify::VerifyError),
 }
 
-/// `dist/<input stem>.zip`.
+/// `dist/<name>.zip`: the project's name (`[project].name` of the pyproject.toml beside the
+/// input) or, for an input named after its format (`requirements.txt`, `pylock.toml`, `uv.lock`,
+/// `pyproject.toml`), its directory's name; else the input's stem
+/// (`requirements/datasci-py312.lock.txt` → `datasci-py312`).
 pub fn default_output(requirements: &std::path::Path) -> PathBuf {
-    let stem = requirements
+    let dir = match requirements.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let project = std::fs::read_to_string(dir.join("pyproject.toml"))
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("project")?.get("name")?.as_str().map(str::to_string))
+        .filter(|n| usable_name(n));
+    let file = requirements
         .file_name()
         .and_then(|s| s.to_str())
         .unwrap_or("lambda");
-    let stem = stem
-        .strip_suffix(".txt")
-        .or_else(|| stem.strip_suffix(".in"))
-        .unwrap_or(stem);
+    let mut stem = file;
+    for suffix in [".txt", ".in", ".toml"] {
+        stem = stem.strip_suffix(suffix).unwrap_or(stem);
+    }
     let stem = stem.strip_suffix(".lock").unwrap_or(stem);
-    let stem = if stem.is_empty() { "lambda" } else { stem };
-    PathBuf::from("dist").join(format!("{stem}.zip"))
+    // pylock.NAME.toml (PEP 751) names itself.
+    let stem = stem.strip_prefix("pylock.").unwrap_or(stem);
+    let generic = matches!(
+        stem,
+        "" | "requirements" | "requirements-lock" | "pylock" | "uv" | "pyproject" | "constraints"
+    );
+    let name = match project {
+        Some(p) => p,
+        None if generic => std::fs::canonicalize(&dir)
+            .ok()
+            .and_then(|d| d.file_name()?.to_str().map(str::to_string))
+            .filter(|n| usable_name(n))
+            .unwrap_or_else(|| "lambda".to_string()),
+        None => stem.to_string(),
+    };
+    PathBuf::from("dist").join(format!("{name}.zip"))
+}
+
+/// A name that can be a file name in `dist/`.
+fn usable_name(n: &str) -> bool {
+    !n.is_empty()
+        && !n.starts_with('.')
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// How large one wheel may be, unzipped, for this build's format (checked from declared sizes
@@ -372,6 +409,16 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         reporter,
         started,
     };
+    let resolved = input
+        .set
+        .as_ref()
+        .filter(|s| !s.unpinned.is_empty() || !s.constraints.is_empty())
+        .map(|_| {
+            lock.wheels
+                .iter()
+                .map(|w| format!("{}=={}", w.name, w.version))
+                .collect()
+        });
     let mut outcome = BuildOutcome {
         format: req.format,
         artifacts: Vec::new(),
@@ -381,6 +428,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         gate_failures: Vec::new(),
         verify: None,
         timings: Timings::default(),
+        resolved,
     };
     match req.format {
         OutputFormat::Zip => {
@@ -526,9 +574,30 @@ mod tests {
             default_output(Path::new("requirements/datasci-py312.lock.txt")),
             PathBuf::from("dist/datasci-py312.zip")
         );
+        let tmp = tempfile::tempdir().unwrap();
         assert_eq!(
-            default_output(Path::new("req.in")),
+            default_output(&tmp.path().join("req.in")),
             PathBuf::from("dist/req.zip")
+        );
+        // Named after the format: the project's name, else its directory's.
+        let d = tmp.path().join("churn-model");
+        std::fs::create_dir(&d).unwrap();
+        assert_eq!(
+            default_output(&d.join("requirements.txt")),
+            PathBuf::from("dist/churn-model.zip")
+        );
+        assert_eq!(
+            default_output(&d.join("pylock.toml")),
+            PathBuf::from("dist/churn-model.zip")
+        );
+        assert_eq!(
+            default_output(&d.join("pylock.api.toml")),
+            PathBuf::from("dist/api.zip")
+        );
+        std::fs::write(d.join("pyproject.toml"), "[project]\nname = \"churn\"\n").unwrap();
+        assert_eq!(
+            default_output(&d.join("uv.lock")),
+            PathBuf::from("dist/churn.zip")
         );
     }
 }

@@ -283,14 +283,23 @@ pub fn audit_gate(
     slimmed: &[SlimmedWheel],
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Finding>, BuildError> {
-    let findings = audit_bundle(slimmed, req.src.as_deref(), &req.target);
+    let mut findings = audit_bundle(slimmed, req.src.as_deref(), &req.target);
+    let by_user = blame_user_drops(&mut findings, slimmed, &req.slim);
     let errors: Vec<&Finding> = findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .collect();
     if !errors.is_empty() && req.audit_fails {
+        let hint = if by_user.is_empty() {
+            "hint: fix the pins (or the runtime), or build anyway with --no-audit".to_string()
+        } else {
+            format!(
+                "hint: your own {} removed what these files need (--drop / --force-drop, or `drop` / `force-drop` in the config): a --keep GLOB naming the library keeps it (--keep beats --drop); or, if nothing you run imports the files that need it, drop those too (--force-drop drops even what imports would keep); --no-audit builds anyway",
+                by_user.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        };
         return Err(BuildError::Audit(format!(
-            "ABI audit: {} problem(s) would break imports on {}:\n{}\n  hint: fix the pins (or the runtime), or build anyway with --no-audit",
+            "ABI audit: {} problem(s) would break imports on {}:\n{}\n  {hint}",
             errors.len(),
             req.target,
             errors
@@ -307,6 +316,55 @@ pub fn audit_gate(
         }
     }
     Ok(findings)
+}
+
+/// A missing library (A003) that one of the user's own rules (`--drop`, `--force-drop`: ids
+/// `cli.*`, recorded with every dropped file) removed: say so in the finding, instead of blaming
+/// the wheels. Returns the rules that did, as the user wrote them.
+fn blame_user_drops(
+    findings: &mut [Finding],
+    slimmed: &[SlimmedWheel],
+    slim: &SlimRequest,
+) -> BTreeSet<String> {
+    let written = |rule: &str| -> Option<String> {
+        let nth = |prefix: &str, globs: &[String]| {
+            let n: usize = rule.strip_prefix(prefix)?.parse().ok()?;
+            globs.get(n.checked_sub(1)?).cloned()
+        };
+        if let Some(g) = nth(crate::slim::recipe::FORCE_DROP, &slim.force_drop) {
+            return Some(format!("force-drop rule '{g}'"));
+        }
+        nth("cli.drop-", &slim.drop).map(|g| format!("drop rule '{g}'"))
+    };
+    // Base name → (the rule as written, the dropped path).
+    let mut dropped: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for s in slimmed {
+        for r in &s.meta.records {
+            if r.action != crate::artifact::Action::Drop {
+                continue;
+            }
+            let Some(rule) = r.rule.as_deref().and_then(written) else {
+                continue;
+            };
+            if let Some(base) = r.path.rsplit('/').next() {
+                dropped.insert(base.to_string(), (rule, r.path.clone()));
+            }
+        }
+    }
+    let mut rules = BTreeSet::new();
+    for f in findings.iter_mut().filter(|f| f.code == "A003") {
+        let Some((base, (rule, path))) = dropped
+            .iter()
+            .find(|(base, _)| f.message.starts_with(&format!("needs {base},")))
+        else {
+            continue;
+        };
+        f.message = format!(
+            "needs {base}, which your {rule} removed ({path}): keep it with --keep '{path}' (or `keep` in the config), or drop this file too"
+        );
+        rules.insert(rule.clone());
+    }
+    rules
 }
 
 /// Every ELF file of the slimmed wheels, audited against the target.

@@ -218,14 +218,71 @@ pub struct Written {
     pub warnings: Vec<String>,
 }
 
-/// `lpack lock`: lock the input for `target` and write a pylock.toml to `output`. A wheel whose
-/// index gave no sha256 is fetched (into the cache) so that its hash is the file's own.
+/// The lock format an output file's name asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockFormat {
+    /// `pylock.toml` / `pylock.NAME.toml`: PEP 751.
+    Pylock,
+    /// `*.txt`: a requirements file, `name==version --hash=sha256:…` per package.
+    Requirements,
+}
+
+impl LockFormat {
+    /// The format `output`'s name asks for; any other name is refused (a file `build -r` would
+    /// read as something else).
+    pub fn of(output: &Path) -> Result<LockFormat, BuildError> {
+        if pylock::is_pylock(output) {
+            return Ok(LockFormat::Pylock);
+        }
+        if output.extension().is_some_and(|e| e == "txt") {
+            return Ok(LockFormat::Requirements);
+        }
+        Err(BuildError::Request(format!(
+            "{}: lpack cannot tell which lock format this name asks for\n  hint: -o pylock.toml (or pylock.NAME.toml) writes a PEP 751 lock; -o NAME.txt writes a requirements file with hashes (`name==version --hash=sha256:…`); `lpack build -r` reads both",
+            output.display()
+        )))
+    }
+}
+
+/// A hashed requirements file for one target: what `pip install --require-hashes -r` and
+/// `lpack build -r` read. The lock is for one target, so no line needs a marker; the target is
+/// stated in the header.
+pub fn render_requirements(
+    target: &Target,
+    wheels: &[(crate::resolve::LockedWheel, String)],
+    requested: &[String],
+) -> String {
+    let (a, b) = target.glibc();
+    let mut out =
+        String::from("# This file was written by lpack (`lpack lock`). Do not edit by hand.\n");
+    out.push_str(&format!(
+        "# For {target}: python_version == '3.{}', platform_machine == '{}', glibc {a}.{b}\n",
+        target.runtime.minor(),
+        target.arch.machine()
+    ));
+    if !requested.is_empty() {
+        out.push_str(&format!("# requested: {}\n", requested.join(", ")));
+    }
+    for (w, sha) in wheels {
+        out.push_str(&format!(
+            "{}=={} \\\n    --hash=sha256:{sha}\n",
+            w.name, w.version
+        ));
+        out.push_str(&format!("    # wheel: {}\n", w.filename));
+    }
+    out
+}
+
+/// `lpack lock`: lock the input for `target` and write it to `output`, in the format its name
+/// asks for ([`LockFormat::of`]). A wheel whose index gave no sha256 is fetched (into the cache)
+/// so that its hash is the file's own.
 pub fn write_lock(
     req: &LockRequest<'_>,
     target: &Target,
     output: &Path,
     reporter: &dyn Reporter,
 ) -> Result<Written, BuildError> {
+    let format = LockFormat::of(output)?;
     let Locked {
         input,
         sources: Sources { cache, http, .. },
@@ -258,7 +315,10 @@ pub fn write_lock(
         entries.extend(fetched.into_iter().map(|f| (f.locked, f.sha256)));
     }
     entries.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-    let text = pylock::render(target, &entries, &requested);
+    let text = match format {
+        LockFormat::Pylock => pylock::render(target, &entries, &requested),
+        LockFormat::Requirements => render_requirements(target, &entries, &requested),
+    };
     crate::cache::write_output(output, text.as_bytes()).map_err(|source| BuildError::Write {
         path: output.to_path_buf(),
         source,

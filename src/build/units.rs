@@ -310,8 +310,26 @@ pub fn over_limit(req: &BuildRequest, manifests: &[ArtifactManifest]) -> Option<
         .min_by_key(|d| d.after)
         .map(|d| format!("without {} ({}) it would fit", d.name, mb(d.after)))
         .unwrap_or_else(|| "no single distribution's removal makes it fit".to_string());
+    // Suggest only what is left to try.
+    let names: Vec<&str> = r
+        .distributions
+        .iter()
+        .take(3)
+        .map(|d| d.name.as_str())
+        .collect();
+    let hint = if req.slim.profile == crate::slim::recipe::Profile::Aggressive {
+        format!(
+            "the aggressive profile is already on: --drop the parts of {} you do not import (`lpack size-report` shows what each holds), take packages the function does not need out of the requirements, or ship a container image (--format image: 10 GB); layers do not help (they count too). --no-limit-check builds anyway",
+            names.join(", ")
+        )
+    } else {
+        format!(
+            "--profile aggressive, --drop the parts of {} you do not import, or ship a container image (--format image: 10 GB); layers do not help (they count too). --no-limit-check builds anyway",
+            names.join(", ")
+        )
+    };
     Some(format!(
-        "over Lambda's limit: {} unzipped ({}) is {} more than 262,144,000 bytes (\"Unzipped size must be smaller than 262144000 bytes\")\n  biggest: {}\n  {fits}\n  hint: --profile aggressive, --drop what you do not import, or ship a container image; layers do not help (they count too). --no-limit-check builds anyway",
+        "over Lambda's limit: {} unzipped ({}) is {} more than 262,144,000 bytes (\"Unzipped size must be smaller than 262144000 bytes\")\n  biggest: {}\n  {fits}\n  hint: {hint}",
         mb(total),
         if manifests.len() > 1 {
             "function + layers"

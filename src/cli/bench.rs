@@ -196,8 +196,52 @@ fn read_results(dir: &Path) -> anyhow::Result<Results> {
     Ok(r)
 }
 
-pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
+/// The config keys `bench` shares with `build` besides [`super::settings::SOURCE_KEYS`]: the
+/// handler it invokes and the interpreter of the target version. With `--plan`, the plan file
+/// is the bench's own settings, so the config's handler does not override it.
+fn keys(args: &BenchArgs) -> &'static [&'static str] {
+    if args.plan.is_some() {
+        &["python"]
+    } else {
+        &["handler", "python"]
+    }
+}
+
+/// The function of the config a bench of `deployments` measures: the first deployment's
+/// manifest `dist/NAME.zip.lpack.json` (or the `output` a function sets) names it.
+fn function_benched(deployments: &[String], config: &crate::config::ConfigFile) -> Option<String> {
+    let first = deployments.first()?.split('+').next()?;
+    let first = first.split_once('=').map_or(first, |(_, m)| m);
+    let file = Path::new(first.split(',').next()?).file_name()?.to_str()?;
+    let artifact = file.strip_suffix(".lpack.json").unwrap_or(file);
+    config
+        .functions
+        .iter()
+        .find(|f| {
+            let by_output = f.settings.get("output").is_some_and(|o| {
+                Path::new(&o.value.display())
+                    .file_name()
+                    .is_some_and(|n| n.to_str() == Some(artifact))
+            });
+            by_output
+                || artifact == format!("{}.zip", f.name)
+                || artifact == format!("{}.image", f.name)
+        })
+        .map(|f| f.name.clone())
+}
+
+pub fn run(parsed: BenchArgs, inv: &super::Invocation) -> anyhow::Result<Outcome> {
     let started = Instant::now();
+    // The config's (and LPACK_*) settings a bench has a use for, layered under the flags; not
+    // for --compare / --cleanup / --render, which run nothing.
+    let args: BenchArgs =
+        if parsed.compare.is_some() || parsed.aws.cleanup.is_some() || parsed.render.is_some() {
+            parsed
+        } else {
+            super::settings::layer_command_for(inv, "bench", keys(&parsed), |c| {
+                function_benched(&parsed.deployments, c)
+            })?
+        };
     if let Some(dirs) = &args.compare {
         let (a, b) = (&dirs[0], &dirs[1]);
         let c = bench::compare::compare(

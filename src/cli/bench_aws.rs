@@ -124,7 +124,11 @@ pub fn cleanup(args: &BenchArgs, run_id: &str) -> anyhow::Result<Outcome> {
         }
     }
     if !report.failed.is_empty() {
-        anyhow::bail!("could not delete:\n  {}", report.failed.join("\n  "));
+        anyhow::bail!(
+            "{} of run {run_id} could not be looked up or deleted (everything else found was deleted):\n  {}\n  hint: run `lpack bench --cleanup {run_id}` again once the cause is fixed",
+            report.failed.len(),
+            report.failed.join("\n  ")
+        );
     }
     Ok(Outcome::Ok)
 }

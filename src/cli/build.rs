@@ -45,6 +45,8 @@ struct JsonSummary<'a> {
     packages: usize,
     downloaded: usize,
     cached: usize,
+    /// Wheels read from local files (find-links directories), neither downloaded nor cached.
+    local: usize,
     seconds: f64,
     /// The artifact was already up to date and was not rewritten.
     unchanged: bool,
@@ -169,10 +171,11 @@ pub(super) fn derived_for_unit(
     let dir = settings::config_dir(config);
     let mut derived = derived_input(config);
     // Images keep their lpack manifest at dist/NAME.image.lpack.json when only pushed.
-    let image = [&unit.settings, &config.root]
-        .iter()
-        .find_map(|t| t.get("format"))
-        .is_some_and(|s| s.value == Value::Str("image".into()));
+    let image = kind == UnitKind::Function
+        && [&unit.settings, &config.root]
+            .iter()
+            .find_map(|t| t.get("format"))
+            .is_some_and(|s| s.value == Value::Str("image".into()));
     let ext = if image { "image" } else { "zip" };
     derived.push((
         "output",
@@ -232,7 +235,19 @@ pub fn run(
     };
     let layered = settings::layer(&inv.argv, "build", &keys(), &[root], &derived)?;
     let args = layered_args(&layered)?;
-    let req = request(&args)?;
+    let mut req = request(&args)?;
+    // With a config, the artifact is the project's: dist/<project name>.zip beside the config
+    // (the pyproject's [project].name, else the config's directory name).
+    if let (None, Some(c)) = (&req.output, config) {
+        let dir = settings::config_dir(c);
+        let name = crate::build::default_output(&dir.join("pyproject.toml"));
+        let name = if req.format == OutputFormat::Image {
+            name.with_extension("image")
+        } else {
+            name
+        };
+        req.output = Some(dir.join(name));
+    }
     let reporter = Bars::new(!(args.quiet || args.json));
     if args.no_verify_record {
         eprintln!(
@@ -247,7 +262,8 @@ pub fn run(
                 let input = req.requirements.as_deref();
                 super::ci::results::error("lpack build", &e.to_string(), input).emit(&args.ci)?;
             }
-            return Err(e.into());
+            let message = settings::name_config_keys(&e.to_string(), &layered.sources);
+            return Err(anyhow::Error::new(e).context(message));
         }
     };
     render(&args, &req, &outcome)?;
@@ -283,6 +299,9 @@ pub(super) fn render(
             verify.map(|v| v.status.as_str()),
         )?;
     }
+    if let (Some(resolved), false) = (&outcome.resolved, args.json || args.quiet) {
+        print_resolved(resolved);
+    }
     if let Some(msg) = &outcome.over_limit {
         eprintln!("{msg}");
     }
@@ -293,6 +312,30 @@ pub(super) fn render(
         eprintln!("gate failed: {}", f.message);
     }
     Ok(())
+}
+
+/// Loose requirements were resolved: which versions this build chose, and how to keep them.
+fn print_resolved(resolved: &[String]) {
+    const SHOWN: usize = 12;
+    let more = resolved.len().saturating_sub(SHOWN);
+    println!(
+        "  resolved {} package(s) from loose requirements: {}{}",
+        resolved.len(),
+        resolved
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "  hint: a later build may choose newer versions; `lpack lock` writes these to pylock.toml, and building from it (-r pylock.toml, or requirements = \"pylock.toml\" in the config) keeps them"
+    );
 }
 
 /// The image summary in `--json`.
@@ -327,6 +370,7 @@ pub(super) fn json_summary(
         packages: manifest.packages.len(),
         downloaded: stats.downloaded,
         cached: stats.cached,
+        local: stats.local,
         seconds: built.seconds,
         unchanged: built.unchanged,
         warnings: &manifest.warnings,
@@ -513,8 +557,13 @@ fn report(
     }
     println!("  sha256 {}", a.sha256);
     println!("  manifest {}", manifest_file.display());
+    let local = if stats.local > 0 {
+        format!(", {} local file(s)", stats.local)
+    } else {
+        String::new()
+    };
     println!(
-        "  {} wheel(s) downloaded ({}), {} from cache · {:.2} s",
+        "  {} wheel(s) downloaded ({}), {} from cache{local} · {:.2} s",
         stats.downloaded,
         human_size(stats.downloaded_bytes),
         stats.cached,

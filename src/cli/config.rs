@@ -91,13 +91,14 @@ pub fn run(args: ConfigArgs, inv: &Invocation) -> anyhow::Result<Outcome> {
                 );
             };
             let derived = derived_for_unit(c, unit, kind);
-            let l = settings::layer(
-                &argv,
-                "build",
-                &keys(),
-                &[&unit.settings, &c.root],
-                &derived,
-            )?;
+            // A layer inherits the shared settings but the function keys, as `build` layers them.
+            let layer_root = c.root_for_layers();
+            let root = if kind == UnitKind::Layer {
+                &layer_root
+            } else {
+                &c.root
+            };
+            let l = settings::layer(&argv, "build", &keys(), &[&unit.settings, root], &derived)?;
             let what = if kind == UnitKind::Layer {
                 "layer"
             } else {

@@ -9,6 +9,9 @@ use crate::target::{Arch, Runtime, Target};
 /// The config keys `explain` shares with `build` besides [`super::settings::SOURCE_KEYS`].
 const KEYS: &[&str] = &[
     "requirements",
+    "extra",
+    "group",
+    "prerelease",
     "runtime",
     "arch",
     "profile",
@@ -24,22 +27,22 @@ const KEYS: &[&str] = &[
 pub fn run(_parsed: ExplainArgs, inv: &super::Invocation) -> anyhow::Result<Outcome> {
     // Parsed again with the config's and LPACK_* settings layered under the flags.
     let args: ExplainArgs = super::settings::layer_command(inv, "explain", KEYS)?;
-    let requirements = match &args.requirements {
-        Some(r) => r.clone(),
-        None => crate::resolve::inputs::find_input(&std::env::current_dir()?)?,
-    };
     let runtime: Runtime = args.runtime.parse()?;
     let arch: Arch = args.arch.parse()?;
-    let found = explain(&ExplainRequest {
+    let explained = explain(&ExplainRequest {
         path: args.path.clone(),
-        requirements: requirements.clone(),
+        requirements: args.requirements.clone(),
+        extras: args.extra.clone(),
+        groups: args.group.clone(),
+        prerelease: args.prerelease,
         target: Target::new(runtime, arch),
         slim: (&args.slim).into(),
         cache_dir: args.net.cache_dir.clone(),
         offline: args.net.offline,
         index: (&args.index).into(),
     })?;
-    for e in &found {
+    let found = &explained.explanations;
+    for e in found {
         println!("{}  (from {}, {} bytes)", e.installed, e.wheel, e.size);
         match &e.decision {
             Decision::Builtin { rule } => println!("  dropped by built-in rule {rule}"),
@@ -90,7 +93,7 @@ pub fn run(_parsed: ExplainArgs, inv: &super::Invocation) -> anyhow::Result<Outc
         println!(
             "{}: no wheel of {} installs this path",
             args.path.trim_start_matches("./").trim_end_matches('/'),
-            requirements.display()
+            explained.input.display()
         );
         return Ok(Outcome::GateFailed);
     }

@@ -176,7 +176,7 @@ pub struct LockArgs {
     /// Lambda architecture
     #[arg(long, default_value = "x86_64")]
     pub arch: String,
-    /// Where to write the lock
+    /// Where to write the lock: pylock.toml / pylock.NAME.toml (PEP 751), or NAME.txt (a requirements file with hashes); `build -r` reads both
     #[arg(
         short = 'o',
         long = "output",
@@ -246,9 +246,18 @@ pub struct VerifyArgs {
 pub struct ExplainArgs {
     /// Installed path inside the artifact (e.g. pandas/tests/__init__.py)
     pub path: String,
-    /// The pinned requirements the artifact is built from [default: the config's, else the first of pylock.toml, uv.lock, requirements.txt, pyproject.toml here]
+    /// The input the artifact is built from, as `lpack build` takes it: requirements (loose or pinned), pyproject.toml, uv.lock or pylock.toml [default: the config's, else the first of pylock.toml, uv.lock, requirements.txt, pyproject.toml here]
     #[arg(short = 'r', long = "requirements", value_name = "FILE")]
     pub requirements: Option<PathBuf>,
+    /// pyproject.toml / uv.lock: include this optional-dependencies extra (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub extra: Vec<String>,
+    /// pyproject.toml: include this dependency group (PEP 735; repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub group: Vec<String>,
+    /// Pre-releases, when loose requirements are resolved: only when nothing else matches, or always
+    #[arg(long, value_enum, default_value_t = crate::resolve::solver::Prerelease::IfNecessary)]
+    pub prerelease: crate::resolve::solver::Prerelease,
     /// Lambda runtime
     #[arg(long, default_value = "python3.12")]
     pub runtime: String,
@@ -545,7 +554,7 @@ pub fn run(cli: Cli, argv: Vec<std::ffi::OsString>) -> anyhow::Result<Outcome> {
         Command::Verify(args) => verify::run(args, &inv),
         Command::Explain(args) => explain::run(args, &inv),
         Command::Cache(args) => cache::run(args),
-        Command::Bench(args) => bench::run(*args),
+        Command::Bench(args) => bench::run(*args, &inv),
         Command::Config(args) => config::run(args, &inv),
         Command::Init(args) => init::run(args),
     }

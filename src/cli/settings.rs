@@ -347,16 +347,71 @@ pub fn layer_command<T: clap::FromArgMatches>(
     sub: &str,
     own: &[&str],
 ) -> anyhow::Result<T> {
+    layer_command_for(inv, sub, own, |_| None)
+}
+
+/// [`layer_command`] for a command about one function of the config: `function` picks it (by
+/// name, from what the command was given), and its `[functions.NAME]` table is read before the
+/// shared one, as `lpack build NAME` reads it.
+pub fn layer_command_for<T: clap::FromArgMatches>(
+    inv: &super::Invocation,
+    sub: &str,
+    own: &[&str],
+    function: impl Fn(&ConfigFile) -> Option<String>,
+) -> anyhow::Result<T> {
     let keys: Vec<&str> = own.iter().chain(SOURCE_KEYS).copied().collect();
     let config = inv.load_config()?;
     let empty = Table::new();
-    let root = config.as_ref().map_or(&empty, |c| &c.root);
-    let layered = layer(&inv.argv, sub, &keys, &[root], &[])?;
+    let mut tables: Vec<&Table> = Vec::new();
+    if let Some(c) = &config {
+        if let Some(name) = function(c)
+            && let Some(f) = c.functions.iter().find(|f| f.name == name)
+        {
+            tables.push(&f.settings);
+        }
+        tables.push(&c.root);
+    } else {
+        tables.push(&empty);
+    }
+    // The input found beside the config, as `build` finds it.
+    let derived = match &config {
+        Some(c) if own.contains(&"requirements") => super::build::derived_input(c),
+        _ => Vec::new(),
+    };
+    let layered = layer(&inv.argv, sub, &keys, &tables, &derived)?;
     let m = layered
         .matches
         .subcommand_matches(sub)
         .ok_or_else(|| anyhow!("internal: `{sub}` arguments vanished"))?;
     Ok(T::from_arg_matches(m)?)
+}
+
+/// An error of a later stage speaks of flags (`--src`); when the config gave the value, say
+/// which key and where, so a user who never typed the flag finds it.
+pub fn name_config_keys(message: &str, sources: &[SourceRow]) -> String {
+    let mut notes = Vec::new();
+    for r in sources {
+        let Source::File { location } = &r.source else {
+            continue;
+        };
+        let flag = format!("--{}", r.key);
+        let mentioned = message.match_indices(&flag).any(|(at, _)| {
+            !message[at + flag.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+        if mentioned {
+            notes.push(format!(
+                "{flag} is the config's key `{}` ({location})",
+                r.key
+            ));
+        }
+    }
+    if notes.is_empty() {
+        return message.to_string();
+    }
+    format!("{message}\n  note: {}", notes.join("; "))
 }
 
 /// The settings file's directory (where `dist/` and found inputs are relative to).

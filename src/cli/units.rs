@@ -4,7 +4,7 @@
 //! one `--json` document) and one exit code.
 
 use super::build::{
-    LAYER_FORMAT, derived_for_unit, image_json, json_summary, keys, layered_args, render, request,
+    derived_for_unit, image_json, json_summary, keys, layered_args, render, request,
 };
 use super::progress::Bars;
 use super::{BuildArgs, Invocation, Outcome, human_size, settings};
@@ -96,13 +96,21 @@ fn run_units(args: &BuildArgs, inv: &Invocation, config: &ConfigFile) -> anyhow:
     }
     let mut units = Vec::new();
     let mut unit_args = Vec::new();
+    let mut unit_sources = Vec::new();
+    // Layers inherit the shared settings but not those that describe a function.
+    let layer_root = config.root_for_layers();
     for (unit, kind) in &selected {
         let derived = derived_for_unit(config, unit, *kind);
+        let root = if *kind == UnitKind::Layer {
+            &layer_root
+        } else {
+            &config.root
+        };
         let layered = settings::layer(
             &inv.argv,
             "build",
             &keys(),
-            &[&unit.settings, &config.root],
+            &[&unit.settings, root],
             &derived,
         )
         .map_err(|e| {
@@ -116,22 +124,12 @@ fn run_units(args: &BuildArgs, inv: &Invocation, config: &ConfigFile) -> anyhow:
                 unit.name
             )
         })?;
-        if *kind == UnitKind::Layer
-            && layered.sources.iter().any(|r| {
-                r.key == "format"
-                    && r.source
-                        != settings::Source::Derived {
-                            why: LAYER_FORMAT.into(),
-                        }
-            })
-        {
-            anyhow::bail!(
-                "--format applies to every build of this run, but `{}` is a layer\n  hint: set `format` in the [functions.NAME] tables instead",
-                unit.name
-            );
+        if *kind == UnitKind::Layer {
+            layer_refuses_function_settings(&unit.name, &layered)?;
         }
         let a = layered_args(&layered)?;
         let request = request(&a)?;
+        unit_sources.push(layered.sources);
         units.push(UnitRequest {
             name: unit.name.clone(),
             kind: *kind,
@@ -146,7 +144,29 @@ fn run_units(args: &BuildArgs, inv: &Invocation, config: &ConfigFile) -> anyhow:
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let make = |name: &str| -> Box<dyn crate::progress::Reporter> { Box::new(bars.named(name)) };
     let outcomes = crate::build::many::build_many(&units, jobs, &make);
-    render_units(args, &units, &unit_args, &outcomes)
+    render_units(args, &units, &unit_args, &unit_sources, &outcomes)
+}
+
+/// A layer is built from packages only: a function's setting given on the command line or by
+/// an `LPACK_*` variable (which apply to every build of the run) cannot apply to it. (The
+/// config's own are filtered or refused where they are written.)
+fn layer_refuses_function_settings(layer: &str, layered: &settings::Layered) -> anyhow::Result<()> {
+    for r in &layered.sources {
+        if !crate::config::FUNCTION_ONLY.contains(&r.key.as_str()) {
+            continue;
+        }
+        let given = match &r.source {
+            settings::Source::CommandLine => format!("--{}", r.key),
+            settings::Source::Env { variable } => format!("${variable}"),
+            settings::Source::File { location } => format!("`{}` ({location})", r.key),
+            _ => continue,
+        };
+        anyhow::bail!(
+            "{given} applies to every build of this run, but `{layer}` is a layer (packages only)\n  hint: write `{}` in the config instead: in a [functions.NAME] table, or at the top of the file, where it applies to functions only",
+            r.key
+        );
+    }
+    Ok(())
 }
 
 /// Each unit's summary, then one table; the exit code of the whole run.
@@ -154,13 +174,14 @@ fn render_units(
     args: &BuildArgs,
     units: &[UnitRequest],
     unit_args: &[BuildArgs],
+    unit_sources: &[Vec<settings::SourceRow>],
     outcomes: &[UnitOutcome],
 ) -> anyhow::Result<Outcome> {
     let mut failed = false;
     let mut gate = false;
     let mut json = Vec::new();
     let mut rows: Vec<[String; 6]> = Vec::new();
-    for ((o, u), a) in outcomes.iter().zip(units).zip(unit_args) {
+    for (((o, u), a), sources) in outcomes.iter().zip(units).zip(unit_args).zip(unit_sources) {
         let kind = match o.kind {
             UnitKind::Function => "function",
             UnitKind::Layer => "layer",
@@ -231,7 +252,10 @@ fn render_units(
             UnitResult::Failed(_) | UnitResult::Skipped(_) => {
                 failed = true;
                 let (status, why) = match &o.result {
-                    UnitResult::Failed(e) => ("failed", e.to_string()),
+                    UnitResult::Failed(e) => (
+                        "failed",
+                        settings::name_config_keys(&e.to_string(), sources),
+                    ),
                     UnitResult::Skipped(why) => ("skipped", format!("not built: {why}")),
                     UnitResult::Built(_) => continue,
                 };

@@ -165,9 +165,13 @@ fn runtime_for(dir: &Path) -> Option<(Runtime, String)> {
         })
 }
 
-/// The commented settings for `detected` (the body of lpack.toml or of `[tool.lpack]`).
-pub fn render(detected: &Detected) -> String {
-    let mut out = String::new();
+/// The commented settings for `detected` (the body of lpack.toml, or of `[tool.lpack]` when
+/// `pyproject`: then the example tables are `[tool.lpack.layers.NAME]`).
+pub fn render(detected: &Detected, pyproject: bool) -> String {
+    let tables = if pyproject { "tool.lpack." } else { "" };
+    let mut out = String::from(
+        "# ── Packages and target: shared by every function and layer ───────────────────────────\n\n",
+    );
     let line = |out: &mut String, found: Option<String>, example: &str, comment: &str| {
         out.push_str(&format!("# {comment}\n"));
         match found {
@@ -194,6 +198,12 @@ pub fn render(detected: &Detected) -> String {
         "Lambda runtime (python3.9 … python3.14) and architecture (x86_64 or arm64)",
     );
     out.push_str("arch = \"x86_64\"\n\n");
+    out.push_str(
+        "# ── The function ─────────────────────────────────────────────────────────────────────\n\
+         # src, handler, format and the image keys describe a function. Here they apply to the one\n\
+         # build, or, once you add [functions.NAME] tables below, to every function (a table's own\n\
+         # keys win); they never apply to a [layers.NAME] table, which holds packages only.\n\n",
+    );
     line(
         &mut out,
         detected.src.as_ref().map(|s| format!("src = \"{s}\"")),
@@ -207,12 +217,13 @@ pub fn render(detected: &Detected) -> String {
             .as_ref()
             .map(|h| format!("handler = \"{h}\"")),
         "handler = \"app.handler\"",
-        "The handler (the image's CMD with format = \"image\"; bench and verify use it too)",
+        "The handler: `lpack build` checks it imports, `lpack bench` invokes it, and it is the image's CMD",
     );
-    out.push_str(
-        "# Artifact: \"zip\" (a function zip), \"layer\" or \"image\"; where it goes [default: dist/<input stem>.zip]\n\
+    out.push_str(&format!(
+        "# Artifact: \"zip\" (a function zip) or \"image\"; where it goes [default: dist/<project name>.zip]\n\
          format = \"zip\"\n\
          # output = \"dist/app.zip\"\n\n\
+         # ── Also shared by every function and layer ───────────────────────────────────────────\n\n\
          # Slimming: \"safe\" or \"aggressive\"; globs to keep or drop whatever the recipes say\n\
          profile = \"safe\"\n\
          # keep = [\"pandas/io/formats/templates/**\"]\n\
@@ -222,16 +233,17 @@ pub fn render(detected: &Detected) -> String {
          # max-zipped = \"50MiB\"\n\n\
          # A private index (never put credentials here: use $PIP_INDEX_URL or ~/.netrc)\n\
          # index-url = \"https://pypi.example.com/simple\"\n\n\
-         # Several functions and layers in one repository: each table overrides the settings above,\n\
-         # and `lpack build` builds them all (or `lpack build NAME…`), outputs in dist/NAME.zip.\n\
-         # [layers.deps]\n\
+         # ── Several functions and layers ───────────────────────────────────────────────────────\n\
+         # Add tables and this file grows into a multi-function one: `lpack build` then builds every\n\
+         # table (or `lpack build NAME…`) into dist/NAME.zip; each inherits the settings above and\n\
+         # overrides what it sets (move `output` into the tables: it names one file).\n\
+         # [{tables}layers.deps]\n\
          # requirements = \"requirements/deps.txt\"\n\
          #\n\
-         # [functions.ingest]\n\
-         # src = \"functions/ingest\"\n\
-         # handler = \"main.handler\"\n\
-         # layers = [\"deps\"]\n",
-    );
+         # [{tables}functions.api]\n\
+         # layers = [\"deps\"]\n\
+         # handler = \"api.handler\"\n"
+    ));
     out
 }
 
@@ -247,9 +259,10 @@ pub struct Written {
 /// Write `lpack.toml` (or append `[tool.lpack]` to `pyproject.toml`) for the project in `dir`.
 pub fn init(dir: &Path, pyproject: bool, force: bool) -> Result<Written, InitError> {
     let detected = detect(dir);
-    let body = render(&detected);
-    let header = "# lpack's settings for this project: `lpack build` reads them (flags and LPACK_*\n\
-                  # variables override them; `lpack config` shows where each value comes from).\n\n";
+    let body = render(&detected, pyproject);
+    let header = "# lpack's settings for this project: every command reads those it has a use for (build,\n\
+                  # lock, explain, bench, verify); flags and LPACK_* variables override them, and\n\
+                  # `lpack config` shows where each value comes from.\n\n";
     if pyproject {
         let path = dir.join("pyproject.toml");
         let text = std::fs::read_to_string(&path).map_err(|source| {
@@ -338,13 +351,22 @@ mod tests {
         std::fs::write(d.join(".python-version"), "3.11.9\n").unwrap();
         assert_eq!(detect(d).runtime.map(|r| r.0), Some(Runtime::Python311));
         // The rendered file is a valid config that says what was found.
-        let text = render(&detect(d));
+        let text = render(&detect(d), false);
         let c = super::super::parse(Path::new("lpack.toml"), d, &text, false).unwrap();
         assert_eq!(
             c.root["handler"].value,
             super::super::Value::Str("main.lambda_handler".into())
         );
         assert!(c.warnings.is_empty());
+        // It grows into a multi-function file by adding tables: the layer does not get the
+        // function's keys, the function does.
+        let grown = format!("{text}\n[layers.deps]\n\n[functions.api]\nlayers = [\"deps\"]\n");
+        let c = super::super::parse(Path::new("lpack.toml"), d, &grown, false).unwrap();
+        assert!(!c.root_for_layers().contains_key("src"));
+        assert!(!c.root_for_layers().contains_key("format"));
+        assert!(c.root.contains_key("src"));
+        // In a pyproject, the example tables are under tool.lpack.
+        assert!(render(&detect(d), true).contains("# [tool.lpack.layers.deps]"));
     }
 
     #[test]

@@ -125,6 +125,23 @@ pub const KEYS: &[Key] = &[
 /// built against.
 pub const FUNCTION_LAYERS_KEY: &str = "layers";
 
+/// Keys that describe a function, not the packages: the handler code, what kind of artifact it
+/// is, and the image's settings. At the top of a file that also declares `[layers.NAME]`, they
+/// are defaults for the functions only (a layer holds packages, never handler code); inside a
+/// `[layers.NAME]` table they are an error.
+pub const FUNCTION_ONLY: &[&str] = &[
+    "src",
+    "handler",
+    "format",
+    "bytecode-for-imports",
+    "verify",
+    "base",
+    "image-out",
+    "push",
+    "heavy-threshold",
+    "max-image-size",
+];
+
 /// Spellings still accepted, with a warning naming the key to write instead.
 pub const DEPRECATED: &[(&str, &str)] = &[
     ("requirement", "requirements"),

@@ -5,7 +5,10 @@
 //! its parents up to the repository root; `lpack.toml` beats a `pyproject.toml` in the same
 //! directory, and a `pyproject.toml` without `[tool.lpack]` is not a config), and reading it into
 //! located values ([`ConfigFile`]): the shared table at the top, `[functions.NAME]` and
-//! `[layers.NAME]` tables that override it. Unknown keys, wrong types, credentials in index URLs and
+//! `[layers.NAME]` tables that override it. The keys that describe a function ([`FUNCTION_ONLY`]:
+//! `src`, `handler`, `format`, image settings) apply at the top to the one build or to every
+//! function, never to a layer, so a single-function file grows into a multi-function one by
+//! adding tables; inside a `[layers.NAME]` table they are an error. Unknown keys, wrong types, credentials in index URLs and
 //! misplaced keys are errors at `file:line:col`; deprecated spellings are warnings naming the
 //! replacement. Relative paths are made relative to the file's directory, so a config means the
 //! same from any subdirectory.
@@ -23,7 +26,7 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 
 use keys::nearest;
-pub use keys::{DEPRECATED, FUNCTION_LAYERS_KEY, KEYS, Key, Kind, PathKind};
+pub use keys::{DEPRECATED, FUNCTION_LAYERS_KEY, FUNCTION_ONLY, KEYS, Key, Kind, PathKind};
 
 /// Where a value was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +131,16 @@ impl ConfigFile {
     /// Does the file declare named functions or layers?
     pub fn has_units(&self) -> bool {
         !self.functions.is_empty() || !self.layers.is_empty()
+    }
+
+    /// The shared table as a `[layers.NAME]` table inherits it: without the keys that describe a
+    /// function ([`FUNCTION_ONLY`]), which at the top of a file are defaults for functions only.
+    pub fn root_for_layers(&self) -> Table {
+        self.root
+            .iter()
+            .filter(|(k, _)| !FUNCTION_ONLY.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }
 
@@ -362,10 +375,11 @@ fn table_of<'a, 'i>(v: &'a toml::Spanned<DeValue<'i>>) -> Option<&'a DeTable<'i>
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Place {
+enum Place<'n> {
     Root,
     Function,
-    Layer,
+    /// A `[layers.NAME]` table, by name.
+    Layer(&'n str),
 }
 
 /// Line and column (1-based, columns in characters) of a byte offset.
@@ -462,7 +476,11 @@ impl Reader<'_> {
                 &mut settings,
                 k,
                 v,
-                if is_fn { Place::Function } else { Place::Layer },
+                if is_fn {
+                    Place::Function
+                } else {
+                    Place::Layer(&n)
+                },
             )?;
         }
         Ok(Unit {
@@ -520,7 +538,7 @@ impl Reader<'_> {
         table: &mut Table,
         k: &toml::Spanned<std::borrow::Cow<'_, str>>,
         v: &toml::Spanned<DeValue<'_>>,
-        place: Place,
+        place: Place<'_>,
     ) -> Result<(), ConfigError> {
         let written = k.get_ref().to_string();
         let kebab = written.replace('_', "-");
@@ -549,12 +567,19 @@ impl Reader<'_> {
                 message: format!("`{written}` is deprecated ({why}): write `{name}`"),
             });
         }
-        if place == Place::Layer && name == "format" {
+        if let Place::Layer(layer) = place
+            && FUNCTION_ONLY.contains(&name.as_str())
+        {
+            let why = if name == "format" {
+                "a [layers.NAME] table is always built as a layer"
+            } else {
+                "a layer holds packages only; handler code and image settings belong to a function"
+            };
             return Err(self.invalid(
                 k.span(),
                 "C006",
-                "a [layers.NAME] table is always built as a layer; `format` does not apply".into(),
-                "remove `format` here, or declare it under [functions.NAME] instead".into(),
+                format!("key `{name}` does not apply to [layers.{layer}]: {why}"),
+                format!("remove `{name}` here, or set it in a [functions.NAME] table (or at the top of the file, where it applies to every function)"),
             ));
         }
         if table.contains_key(&name) {

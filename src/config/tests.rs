@@ -105,6 +105,22 @@ fn functions_and_layers() {
     assert!(e.starts_with("lpack.toml:1:1: error[C006]"), "{e}");
     let e = err("[layers.a]\nformat = \"zip\"\n");
     assert!(e.contains("error[C006]"), "{e}");
+    // Every function key is refused in a layer's table, as a key of that table.
+    let e = err("[layers.deps]\nrequirements = \"r.txt\"\nsrc = \"app\"\n");
+    assert!(e.starts_with("lpack.toml:3:1: error[C006]"), "{e}");
+    assert!(
+        e.contains("key `src` does not apply to [layers.deps]"),
+        "{e}"
+    );
+    assert!(!e.contains("--src"), "{e}");
+    // At the top they are the functions' defaults, never the layers'.
+    let c = p("src = \".\"\nhandler = \"app.handler\"\nformat = \"zip\"\nprofile = \"safe\"\n[layers.deps]\n[functions.api]\nlayers = [\"deps\"]\n").unwrap();
+    let for_layers = c.root_for_layers();
+    assert!(for_layers.contains_key("profile"));
+    for k in ["src", "handler", "format"] {
+        assert!(!for_layers.contains_key(k), "{k}");
+        assert!(c.root.contains_key(k), "{k}");
+    }
     let e = err("layers = [\"a\"]\n");
     assert!(e.contains("error[C003]"), "{e}");
     assert!(e.contains("[functions.NAME] layers"), "{e}");

@@ -395,10 +395,20 @@ pub fn gate(
             "--profile aggressive (drops runtime-provided packages and optional parts)".to_string(),
         );
     }
-    if let Some(d) = r.distributions.first() {
+    let heavy: Vec<&str> = r
+        .distributions
+        .iter()
+        .take(3)
+        .map(|d| d.name.as_str())
+        .collect();
+    if !heavy.is_empty() {
+        hints.push(format!(
+            "--drop the parts of {} you do not import",
+            heavy.join(", ")
+        ));
         hints.push(format!(
             "move heavy distributions such as {} into a layer if the function zip is what's over (--format layer, then --exclude-layer)",
-            d.name
+            heavy[0]
         ));
     }
     hints.push("or ship a container image (10 GB limit)".to_string());

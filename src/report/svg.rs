@@ -1,6 +1,7 @@
-//! The size report as an SVG chart: one horizontal stacked bar per distribution (plus the
-//! total), kept bytes and bytecode added in blues, removed bytes by category in warm tones, and
-//! Lambda's 262,144,000-byte unzipped limit as a red line. Drawn with plotters' SVG backend
+//! The size report as an SVG chart: the total the artifact ships (the bar Lambda's
+//! 262,144,000-byte unzipped limit, a red line, applies to), what slimming removed as a bar of its
+//! own, then one horizontal stacked bar per distribution: kept bytes and bytecode added in blues,
+//! removed bytes by category in warm tones. Drawn with plotters' SVG backend
 //! (text is emitted as SVG text, so no fonts are needed to render).
 
 use plotters::prelude::*;
@@ -26,25 +27,101 @@ fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
-/// Render the chart; `top` limits the distributions drawn (the total is always first).
-pub fn render(r: &SizeReport, top: Option<usize>) -> Result<String, String> {
-    let mut rows: Vec<&DistRow> = vec![&r.total];
+/// One bar: its label, its segments (width in MB, color), and the text after it.
+struct Bar {
+    label: String,
+    segments: Vec<(f64, RGBColor)>,
+    text: String,
+}
+
+fn mb(b: u64) -> f64 {
+    b as f64 / 1e6
+}
+
+/// The removed bytes of `d`, by category, in the legend's order (lighter than what ships, so a
+/// bar reads as "shipped, then what was taken off").
+fn removed_segments(d: &DistRow) -> Vec<(f64, RGBColor, &'static str)> {
+    CATEGORY_COLORS
+        .iter()
+        .filter_map(|(cat, color)| d.removed.get(*cat).map(|v| (mb(*v), *color, *cat)))
+        .collect()
+}
+
+/// The bars: first what the artifact ships (the only bar the limit line applies to), then what
+/// slimming removed from it (its own bar, so removed bytes never make a fitting artifact look
+/// over the limit), then each distribution (shipped, then removed, stacked).
+fn bars(r: &SizeReport, top: Option<usize>) -> (Vec<Bar>, Vec<(String, RGBColor)>) {
+    let mut legend: Vec<(String, RGBColor)> = vec![
+        ("kept (shipped)".to_string(), KEPT),
+        ("bytecode added (shipped)".to_string(), ADDED),
+    ];
+    let mut note = |cat: &str, color: RGBColor| {
+        let name = format!("removed: {cat}");
+        if !legend.iter().any(|(l, _)| *l == name) {
+            legend.push((name, color));
+        }
+    };
+    let shipped = |d: &DistRow| {
+        vec![
+            (mb(d.after.saturating_sub(d.bytecode_added)), KEPT),
+            (mb(d.bytecode_added), ADDED),
+        ]
+    };
+    let t = &r.total;
+    let mut out = vec![Bar {
+        label: "total shipped".to_string(),
+        segments: shipped(t),
+        text: format!("{:.1} MB", mb(t.after)),
+    }];
+    let removed: Vec<(f64, RGBColor, &str)> = removed_segments(t);
+    if !removed.is_empty() {
+        for (_, color, cat) in &removed {
+            note(cat, *color);
+        }
+        out.push(Bar {
+            label: "total removed".to_string(),
+            segments: removed.iter().map(|(w, c, _)| (*w, *c)).collect(),
+            text: format!(
+                "{:.1} MB removed (not shipped)",
+                removed.iter().map(|(w, _, _)| w).sum::<f64>()
+            ),
+        });
+    }
     let mut dists: Vec<&DistRow> = r.distributions.iter().collect();
     dists.sort_by_key(|d| std::cmp::Reverse(d.before + d.bytecode_added));
-    rows.extend(dists.into_iter().take(top.unwrap_or(15)));
-    let n = rows.len();
-    let names: Vec<String> = rows
-        .iter()
-        .map(|d| {
-            if d.version.is_empty() {
+    for d in dists.into_iter().take(top.unwrap_or(15)) {
+        let mut segments = shipped(d);
+        for (w, color, cat) in removed_segments(d) {
+            note(cat, color);
+            segments.push((w, color));
+        }
+        out.push(Bar {
+            label: if d.version.is_empty() {
                 d.name.clone()
             } else {
                 format!("{} {}", d.name, d.version)
-            }
-        })
-        .collect();
-    let widest = r.total.before + r.total.bytecode_added;
-    let xmax = (widest.max(UNZIPPED_LIMIT) as f64 * 1.12) / 1e6;
+            },
+            segments,
+            text: if d.before + d.bytecode_added > 0 {
+                format!("{:.1} MB", mb(d.after))
+            } else {
+                String::new()
+            },
+        });
+    }
+    (out, legend)
+}
+
+/// Render the chart; `top` limits the distributions drawn (the totals are always first).
+pub fn render(r: &SizeReport, top: Option<usize>) -> Result<String, String> {
+    let (rows, legend) = bars(r, top);
+    let n = rows.len();
+    let names: Vec<String> = rows.iter().map(|b| b.label.clone()).collect();
+    let widest = rows
+        .iter()
+        .map(|b| b.segments.iter().map(|(w, _)| w).sum::<f64>())
+        .fold(0.0, f64::max);
+    let xmax = widest.max(mb(UNZIPPED_LIMIT)) * 1.12;
     let height = 170 + 30 * n as u32;
     let mut svg = String::new();
     {
@@ -80,27 +157,12 @@ pub fn render(r: &SizeReport, top: Option<usize>) -> Result<String, String> {
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(err)?;
-        let mut legend: Vec<(String, RGBColor)> = vec![
-            ("kept".to_string(), KEPT),
-            ("bytecode added".to_string(), ADDED),
-        ];
-        for (i, d) in rows.iter().enumerate() {
+        for (i, b) in rows.iter().enumerate() {
             let y = (n - 1 - i) as f64;
             let mut x = 0.0;
-            let mut segs: Vec<(f64, RGBColor)> = vec![
-                (d.after.saturating_sub(d.bytecode_added) as f64 / 1e6, KEPT),
-                (d.bytecode_added as f64 / 1e6, ADDED),
-            ];
-            for (cat, color) in CATEGORY_COLORS {
-                if let Some(v) = d.removed.get(*cat) {
-                    segs.push((*v as f64 / 1e6, *color));
-                    if !legend.iter().any(|(l, _)| l == &format!("removed: {cat}")) {
-                        legend.push((format!("removed: {cat}"), *color));
-                    }
-                }
-            }
-            let bars: Vec<Rectangle<(f64, f64)>> = segs
-                .into_iter()
+            let rects: Vec<Rectangle<(f64, f64)>> = b
+                .segments
+                .iter()
                 .filter(|(w, _)| *w > 0.0)
                 .map(|(w, color)| {
                     let r = Rectangle::new([(x, y - 0.32), (x + w, y + 0.32)], color.filled());
@@ -108,11 +170,11 @@ pub fn render(r: &SizeReport, top: Option<usize>) -> Result<String, String> {
                     r
                 })
                 .collect();
-            chart.draw_series(bars).map_err(err)?;
-            if d.before + d.bytecode_added > 0 {
+            chart.draw_series(rects).map_err(err)?;
+            if !b.text.is_empty() {
                 chart
                     .draw_series(std::iter::once(Text::new(
-                        format!("{:.1} MB", d.after as f64 / 1e6),
+                        b.text.clone(),
                         (x + xmax * 0.006, y + 0.18),
                         ("sans-serif", 12).into_font().color(&BLACK),
                     )))
@@ -148,4 +210,45 @@ pub fn render(r: &SizeReport, top: Option<usize>) -> Result<String, String> {
         root.present().map_err(err)?;
     }
     Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first bar is what ships: removed bytes are never stacked onto it, so an artifact that
+    /// fits draws inside the limit line.
+    #[test]
+    fn the_total_bar_is_what_ships() {
+        let mut total = DistRow {
+            name: "total".into(),
+            version: String::new(),
+            before: 400_000_000,
+            after: 200_000_000,
+            zipped: 80_000_000,
+            removed: Default::default(),
+            bytecode_added: 10_000_000,
+            kept: Default::default(),
+            top_rules: Vec::new(),
+        };
+        total.removed.insert("tests".into(), 150_000_000);
+        total.removed.insert("stripped".into(), 60_000_000);
+        let r = SizeReport {
+            schema_version: 1,
+            artifacts: Vec::new(),
+            distributions: Vec::new(),
+            total,
+            limits: Vec::new(),
+            top_rules: Vec::new(),
+        };
+        let (bars, legend) = bars(&r, None);
+        let width = |b: &Bar| b.segments.iter().map(|(w, _)| w).sum::<f64>();
+        assert_eq!(bars[0].label, "total shipped");
+        assert!((width(&bars[0]) - 200.0).abs() < 1e-9);
+        assert!(width(&bars[0]) < mb(UNZIPPED_LIMIT));
+        assert_eq!(bars[1].label, "total removed");
+        assert!((width(&bars[1]) - 210.0).abs() < 1e-9);
+        assert!(legend.iter().any(|(l, _)| l == "removed: tests"));
+        assert!(render(&r, None).unwrap().contains("total shipped"));
+    }
 }

@@ -12,7 +12,7 @@ use crate::harness::*;
 
 /// A runtime directory holding awslambdaric (and its dependencies) for python3.11, copied from
 /// the test venv; `None` (with a message) when it is not installed.
-fn runtime_dir() -> Option<&'static PathBuf> {
+pub(crate) fn runtime_dir() -> Option<&'static PathBuf> {
     static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
     DIR.get_or_init(|| {
         let py = helper_python();
@@ -55,7 +55,7 @@ fn runtime_dir() -> Option<&'static PathBuf> {
     .as_ref()
 }
 
-fn py311() -> Option<PathBuf> {
+pub(crate) fn py311() -> Option<PathBuf> {
     let p = python(11);
     if p.is_none() {
         eprintln!("skipped: python3.11 not found");

@@ -355,8 +355,9 @@ fn init_then_build_with_no_flags() {
         .env("LPACK_NO_VERIFY", "true")
         .current_dir(&dir));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let m = manifest(&dir.join("dist/requirements.zip.lpack.json"));
+    // Named after the project (the pyproject's [project].name), not the requirements file.
+    let m = manifest(&dir.join("dist/svc.zip.lpack.json"));
     assert_eq!(m["target"]["runtime"], "python3.11");
-    let names = zip_names(&dir.join("dist/requirements.zip"));
+    let names = zip_names(&dir.join("dist/svc.zip"));
     assert!(names.iter().any(|n| n == "main.py"), "{names:?}");
 }

@@ -543,9 +543,38 @@ pub struct Index {
 
 impl Drop for Index {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_group(&mut self.child);
     }
+}
+
+/// Spawn `cmd` as the leader of a process group of its own, so that [`stop_group`] reaches
+/// everything it starts (the watchdog's server and the server's own children).
+fn spawn_group(cmd: &mut Command) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    // The marker lets scripts/test.sh check that no service outlived the test run.
+    cmd.env("LPACK_TEST_SERVICE", "1").process_group(0).spawn()
+}
+
+/// Stop a service started by [`spawn_group`]: SIGTERM to its whole process group, a grace
+/// period, then SIGKILL to whatever is left of the group. Killing only the watchdog (as a
+/// plain `Child::kill` does) would orphan the server it started.
+pub fn stop_group(child: &mut Child) {
+    let Ok(pgid) = i32::try_from(child.id()) else {
+        return;
+    };
+    // SAFETY: kill(2) with a negative pid signals the process group we created; no memory is
+    // involved.
+    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: as above; the group may already be empty (ESRCH), which is fine.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let _ = child.wait();
 }
 
 fn free_port() -> u16 {
@@ -555,8 +584,10 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// A watchdog wrapper: the server dies when our stdin closes (i.e. when the test exits).
-const WATCHDOG: &str = "import subprocess, sys\np = subprocess.Popen(sys.argv[1:], stdout=sys.stderr, stderr=sys.stderr)\ntry:\n    sys.stdin.read()\nfinally:\n    p.terminate()\n    p.wait()\n";
+/// A watchdog wrapper: the server dies when our stdin closes, i.e. when the test process exits
+/// however it exits (statics such as the shared index are never dropped; a SIGKILLed test
+/// binary runs no destructor), and on SIGTERM (what [`stop_group`] sends the group).
+const WATCHDOG: &str = "import signal, subprocess, sys\np = subprocess.Popen(sys.argv[1:], stdout=sys.stderr, stderr=sys.stderr)\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\ntry:\n    sys.stdin.read()\nfinally:\n    p.terminate()\n    try:\n        p.wait(5)\n    except Exception:\n        p.kill()\n";
 
 impl Index {
     pub fn start(kind: IndexKind) -> Index {
@@ -584,12 +615,12 @@ impl Index {
                 .arg(&fx.tree);
             }
         }
-        let child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start the {kind:?} index server with {py:?}: {e}"));
+        let child = spawn_group(
+            cmd.stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .unwrap_or_else(|e| panic!("cannot start the {kind:?} index server with {py:?}: {e}"));
         let idx = Index {
             child,
             url: format!("http://127.0.0.1:{port}/simple"),
@@ -619,8 +650,7 @@ pub struct Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_group(&mut self.child);
     }
 }
 
@@ -634,16 +664,17 @@ impl Service {
             .collect();
         let py = helper_python();
         let logfile = std::fs::File::create(log).expect("log file");
-        let child = Command::new(&py)
-            .arg("-c")
-            .arg(WATCHDOG)
-            .arg(program)
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(logfile)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        let child = spawn_group(
+            Command::new(&py)
+                .arg("-c")
+                .arg(WATCHDOG)
+                .arg(program)
+                .args(&args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(logfile),
+        )
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
         let svc = Service {
             child,
             port,

@@ -10,6 +10,8 @@ mod ci;
 mod config;
 mod corpus;
 mod faults;
+mod first_contact;
+mod first_hour;
 mod guard;
 mod harness;
 mod hostile;

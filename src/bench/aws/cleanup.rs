@@ -78,11 +78,10 @@ fn order(r: &Resource) -> u8 {
 
 /// A failed delete of something already gone counts as deleted.
 fn gone(aws: &Aws, what: &str, e: &(dyn std::error::Error + 'static)) -> Result<(), String> {
-    let text = aws.error(what, e);
-    if text.contains("NotFound") || text.contains("NoSuchKey") || text.contains("404") {
+    if vanished(aws, e) {
         Ok(())
     } else {
-        Err(text)
+        Err(aws.error(what, e))
     }
 }
 
@@ -157,14 +156,47 @@ pub(super) fn delete_all(
     (deleted, failed)
 }
 
-/// Everything of run `o.run_id` that can be found: functions and ECR repositories by tag,
-/// layer versions by the run id in their name and the tag in their description, S3 objects
-/// under `lpack-bench/<run id>/` in `--s3-bucket`.
-fn find(aws: &Aws, o: &Options) -> Result<Vec<Resource>, String> {
+/// Is this error the resource having vanished (deleted by someone else since it was listed)?
+fn vanished(aws: &Aws, e: &(dyn std::error::Error + 'static)) -> bool {
+    let text = aws.error("", e);
+    text.contains("NotFound") || text.contains("NoSuchKey") || text.contains("404")
+}
+
+/// Could this name belong to run `run`? Every name a run gives starts with `<prefix>-<run id>`
+/// (the prefix may differ from today's `--prefix`), and run ids are unique, so the run id in
+/// the name is the first filter: tags are read only for these few, never for every function
+/// in the account.
+fn named_for(name: &str, run: &str) -> bool {
+    name.to_ascii_lowercase().contains(&format!("-{run}"))
+}
+
+/// What [`find`] found: resources of the run, and lookups that failed (other than for a
+/// resource that vanished meanwhile, which is simply gone).
+#[derive(Default)]
+struct Found {
+    resources: Vec<Resource>,
+    failed: Vec<String>,
+}
+
+/// Everything of run `o.run_id` that can be found: functions and ECR repositories whose name
+/// carries the run id and whose tag confirms it, layer versions by the run id in their name and
+/// the tag in their description, S3 objects under `lpack-bench/<run id>/` in `--s3-bucket`.
+/// A failed lookup is recorded and the search goes on: one broken resource never keeps the
+/// others from being cleaned up.
+fn find(aws: &Aws, o: &Options) -> Result<Found, String> {
     let run = o.run_id.as_str();
-    let rt = &aws.rt;
-    let lambda = aws.lambda();
-    let mut out = Vec::new();
+    let mut found = Found::default();
+    find_functions(aws, run, &mut found)?;
+    find_layers(aws, run, &mut found)?;
+    find_repositories(aws, run, &mut found)?;
+    if let Some(bucket) = &o.s3_bucket {
+        find_objects(aws, run, bucket, &mut found)?;
+    }
+    Ok(found)
+}
+
+fn find_functions(aws: &Aws, run: &str, found: &mut Found) -> Result<(), String> {
+    let (rt, lambda) = (&aws.rt, aws.lambda());
     let functions = rt
         .block_on(
             lambda
@@ -179,19 +211,30 @@ fn find(aws: &Aws, o: &Options) -> Result<Vec<Resource>, String> {
         let (Some(name), Some(arn)) = (f.function_name(), f.function_arn()) else {
             continue;
         };
-        let tags = rt
-            .block_on(lambda.list_tags().resource(arn).send())
-            .map_err(|e| aws.error(format!("ListTags {name}"), &e))?;
-        if tags
-            .tags()
-            .and_then(|t| t.get(TAG))
-            .is_some_and(|v| v == run)
-        {
-            out.push(Resource::Function {
-                name: name.to_string(),
-            });
+        if !named_for(name, run) {
+            continue;
+        }
+        match rt.block_on(lambda.list_tags().resource(arn).send()) {
+            Ok(tags) => {
+                if tags
+                    .tags()
+                    .and_then(|t| t.get(TAG))
+                    .is_some_and(|v| v == run)
+                {
+                    found.resources.push(Resource::Function {
+                        name: name.to_string(),
+                    });
+                }
+            }
+            Err(e) if vanished(aws, &e) => {}
+            Err(e) => found.failed.push(aws.error(format!("ListTags {name}"), &e)),
         }
     }
+    Ok(())
+}
+
+fn find_layers(aws: &Aws, run: &str, found: &mut Found) -> Result<(), String> {
+    let (rt, lambda) = (&aws.rt, aws.lambda());
     let layers = rt
         .block_on(
             lambda
@@ -205,30 +248,40 @@ fn find(aws: &Aws, o: &Options) -> Result<Vec<Resource>, String> {
     let marker = format!("{TAG}={run}");
     for l in layers {
         let Some(name) = l.layer_name() else { continue };
-        if !name.contains(run) {
+        if !named_for(name, run) {
             continue;
         }
-        let versions = rt
-            .block_on(
-                lambda
-                    .list_layer_versions()
-                    .layer_name(name)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect(),
-            )
-            .map_err(|e| aws.error(format!("ListLayerVersions {name}"), &e))?;
-        for v in versions {
-            if v.description().is_some_and(|d| d.contains(&marker)) {
-                out.push(Resource::LayerVersion {
-                    name: name.to_string(),
-                    version: v.version(),
-                });
+        let versions = rt.block_on(
+            lambda
+                .list_layer_versions()
+                .layer_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect(),
+        );
+        match versions {
+            Ok(versions) => {
+                for v in versions {
+                    if v.description().is_some_and(|d| d.contains(&marker)) {
+                        found.resources.push(Resource::LayerVersion {
+                            name: name.to_string(),
+                            version: v.version(),
+                        });
+                    }
+                }
             }
+            Err(e) if vanished(aws, &e) => {}
+            Err(e) => found
+                .failed
+                .push(aws.error(format!("ListLayerVersions {name}"), &e)),
         }
     }
-    let ecr = aws.ecr();
+    Ok(())
+}
+
+fn find_repositories(aws: &Aws, run: &str, found: &mut Found) -> Result<(), String> {
+    let (rt, ecr) = (&aws.rt, aws.ecr());
     let repos = rt
         .block_on(
             ecr.describe_repositories()
@@ -242,43 +295,54 @@ fn find(aws: &Aws, o: &Options) -> Result<Vec<Resource>, String> {
         let (Some(name), Some(arn)) = (r.repository_name(), r.repository_arn()) else {
             continue;
         };
-        let tags = rt
-            .block_on(ecr.list_tags_for_resource().resource_arn(arn).send())
-            .map_err(|e| aws.error(format!("ECR ListTagsForResource {name}"), &e))?;
-        if tags
-            .tags()
-            .iter()
-            .any(|t| t.key() == TAG && t.value() == run)
-        {
-            out.push(Resource::Repository {
-                name: name.to_string(),
-            });
+        if !named_for(name, run) {
+            continue;
         }
-    }
-    if let Some(bucket) = &o.s3_bucket {
-        let s3 = aws.s3();
-        let objects = rt
-            .block_on(
-                s3.list_objects_v2()
-                    .bucket(bucket)
-                    .prefix(format!("{S3_PREFIX}/{run}/"))
-                    .into_paginator()
-                    .send()
-                    .try_collect(),
-            )
-            .map_err(|e| aws.error(format!("S3 ListObjectsV2 {bucket}"), &e))?;
-        for page in objects {
-            for obj in page.contents() {
-                if let Some(key) = obj.key() {
-                    out.push(Resource::Object {
-                        bucket: bucket.clone(),
-                        key: key.to_string(),
+        match rt.block_on(ecr.list_tags_for_resource().resource_arn(arn).send()) {
+            Ok(tags) => {
+                if tags
+                    .tags()
+                    .iter()
+                    .any(|t| t.key() == TAG && t.value() == run)
+                {
+                    found.resources.push(Resource::Repository {
+                        name: name.to_string(),
                     });
                 }
             }
+            Err(e) if vanished(aws, &e) => {}
+            Err(e) => found
+                .failed
+                .push(aws.error(format!("ECR ListTagsForResource {name}"), &e)),
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+fn find_objects(aws: &Aws, run: &str, bucket: &str, found: &mut Found) -> Result<(), String> {
+    let objects = aws
+        .rt
+        .block_on(
+            aws.s3()
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(format!("{S3_PREFIX}/{run}/"))
+                .into_paginator()
+                .send()
+                .try_collect(),
+        )
+        .map_err(|e| aws.error(format!("S3 ListObjectsV2 {bucket}"), &e))?;
+    for page in objects {
+        for obj in page.contents() {
+            if let Some(key) = obj.key() {
+                found.resources.push(Resource::Object {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `lpack bench --cleanup RUN_ID`.
@@ -292,6 +356,23 @@ pub(super) fn by_tag(o: &Options, reporter: &dyn Reporter) -> Result<CleanupRepo
     let aws =
         Aws::connect(o.region.as_deref(), o.endpoint_url.as_deref()).map_err(BenchError::Aws)?;
     let found = find(&aws, o).map_err(BenchError::Aws)?;
-    let (deleted, failed) = delete_all(&aws, found, reporter);
+    let (deleted, mut failed) = delete_all(&aws, found.resources, reporter);
+    failed.extend(found.failed);
     Ok(CleanupReport { deleted, failed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::named_for;
+
+    #[test]
+    fn names_of_a_run_are_found_by_run_id_whatever_the_prefix() {
+        let run = "261201-120005-3fa9";
+        assert!(named_for("lpack-bench-261201-120005-3fa9-a-zip", run));
+        assert!(named_for("team_x-261201-120005-3fa9-layer0", run));
+        // ECR repository names are lower case; run ids already are
+        assert!(named_for("lpack-bench-261201-120005-3fa9", run));
+        assert!(!named_for("lpack-bench-261201-120005-3fa8-a-zip", run));
+        assert!(!named_for("my-service-prod", run));
+    }
 }
