@@ -688,7 +688,7 @@ fn mark_pre_existing(
             let p = package?;
             let wheel = reference::wheel_path(p, cache)?;
             let top = missing.split('.').next().unwrap_or(missing);
-            reference::extra_for(&wheel, &p.filename, top)
+            reference::declared(&wheel, &p.filename, top)
         });
         i.pre_existing = Some(reference::pre_existing_message(
             &i.module,

@@ -175,16 +175,30 @@ pub fn missing_module(error: &str) -> Option<&str> {
     rest.split('\'').next().filter(|s| !s.is_empty())
 }
 
-/// The extra of `dist` (its wheel's `Requires-Dist: NAME; extra == "E"`) that installs the
-/// distribution named like `module`, as `(extra, requirement name)`.
-pub fn extra_for(wheel: &Path, filename: &str, module: &str) -> Option<(String, String)> {
+/// How a distribution declares the distribution a missing module belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Declared {
+    /// Under an extra: `(extra, requirement name)`.
+    Extra(String, String),
+    /// Without one: the `Requires-Dist` value (the lock lacks a dependency it needs).
+    Required(String),
+}
+
+/// How a distribution's wheel (its `Requires-Dist` lines) declares the distribution named like
+/// `module`: under an extra (the one named for it rather than the catch-all `all`), or required.
+pub fn declared(wheel: &Path, filename: &str, module: &str) -> Option<Declared> {
     let w = Wheel::open(wheel, filename).ok()?;
     let dir = w.dist_info_dir()?;
     let meta = format!("{dir}/METADATA");
     let entry = w.entries.iter().find(|e| e.path.as_str() == meta)?;
     let text = String::from_utf8_lossy(&w.read_entry(entry.index).ok()?).into_owned();
+    declared_in(&text, module)
+}
+
+fn declared_in(metadata: &str, module: &str) -> Option<Declared> {
     let want = normalize_name(module);
-    for (k, v) in crate::wheel::integrity::parse_headers(&text) {
+    let mut found: Option<Declared> = None;
+    for (k, v) in crate::wheel::integrity::parse_headers(metadata) {
         if !k.eq_ignore_ascii_case("Requires-Dist") {
             continue;
         }
@@ -202,11 +216,18 @@ pub fn extra_for(wheel: &Path, filename: &str, module: &str) -> Option<(String, 
             let quote = rest.chars().next().filter(|c| matches!(c, '"' | '\''))?;
             rest[1..].split(quote).next().map(str::to_string)
         });
-        if let Some(extra) = extra {
-            return Some((extra, name));
+        match extra {
+            None => return Some(Declared::Required(v.trim().to_string())),
+            Some(extra) => {
+                if matches!(&found, None | Some(Declared::Extra(..)))
+                    && !matches!(&found, Some(Declared::Extra(e, _)) if e != "all")
+                {
+                    found = Some(Declared::Extra(extra, name));
+                }
+            }
         }
     }
-    None
+    found
 }
 
 /// The warning for a module that fails from the wheels too.
@@ -215,17 +236,20 @@ pub fn pre_existing_message(
     dist: &str,
     version: Option<&str>,
     error: &str,
-    extra: Option<(String, String)>,
+    declared: Option<Declared>,
 ) -> String {
     let from = match version {
         Some(v) => format!("{dist} {v}"),
         None => dist.to_string(),
     };
     let shown = error.strip_prefix("ModuleNotFoundError: ").unwrap_or(error);
-    let why = match (missing_module(error), extra) {
-        (Some(m), Some((extra, req))) => {
+    let why = match (missing_module(error), declared) {
+        (Some(m), Some(Declared::Extra(extra, req))) => {
             format!("`{m}` is an optional dependency ({dist}[{extra}] installs {req})")
         }
+        (Some(m), Some(Declared::Required(req))) => format!(
+            "{dist} requires `{m}` (Requires-Dist: {req}) but the lock does not hold it: add it to your requirements, or let lpack resolve them (`lpack lock`)"
+        ),
         (Some(_), None) => "an optional dependency".to_string(),
         (None, _) => "it fails the same way from the wheels".to_string(),
     };
@@ -260,8 +284,18 @@ mod tests {
             "hypothesis",
             None,
             "ModuleNotFoundError: No module named 'pytest'",
-            Some(("pytest".into(), "pytest".into())),
+            Some(Declared::Extra("pytest".into(), "pytest".into())),
         );
         assert!(m.contains("hypothesis[pytest] installs pytest"), "{m}");
+        let meta = "Name: x\nRequires-Dist: pytest; extra == \"all\"\nRequires-Dist: pytest>=7; extra == 'pytest'\nRequires-Dist: tiny-dep>=1.0\n";
+        assert_eq!(
+            declared_in(meta, "pytest"),
+            Some(Declared::Extra("pytest".into(), "pytest".into()))
+        );
+        assert_eq!(
+            declared_in(meta, "tiny_dep"),
+            Some(Declared::Required("tiny-dep>=1.0".into()))
+        );
+        assert_eq!(declared_in(meta, "other"), None);
     }
 }

@@ -10,7 +10,7 @@ use std::process::Output;
 use crate::harness::*;
 
 /// Wheels of this test: `hdep` (a plain dependency) and `optmod`, whose second top-level module
-/// needs a distribution only its `all` extra installs (like duckdb's `adbc_driver_duckdb`).
+/// needs a distribution only its extras install (like duckdb's `adbc_driver_duckdb`).
 fn wheels(dir: &Path) -> PathBuf {
     let w = dir.join("wheels");
     std::fs::create_dir_all(&w).expect("mkdir");
@@ -37,7 +37,10 @@ fn wheels(dir: &Path) -> PathBuf {
                 b"import notinstalled_manager\nDRIVER = notinstalled_manager.DRIVER\n",
             ),
         ],
-        &["notinstalled-manager; extra == \"all\""],
+        &[
+            "notinstalled-manager; extra == \"all\"",
+            "notinstalled-manager; extra == \"adbc\"",
+        ],
     );
     w
 }
@@ -437,7 +440,7 @@ fn a_module_failing_from_the_wheels_too_is_a_warning_and_a_real_regression_still
         "optmod==1.0\n",
         "import optmod\n\ndef handler(event, context):\n    return optmod.VALUE\n",
     );
-    let want = "optmod_adbc (from optmod 1.0) cannot import even from the unmodified wheels: No module named 'notinstalled_manager' — `notinstalled_manager` is an optional dependency (optmod[all] installs notinstalled-manager); not lpack's doing";
+    let want = "optmod_adbc (from optmod 1.0) cannot import even from the unmodified wheels: No module named 'notinstalled_manager' — `notinstalled_manager` is an optional dependency (optmod[adbc] installs notinstalled-manager); not lpack's doing";
     for profile in ["none", "safe", "aggressive"] {
         let o = build(
             &dir,
