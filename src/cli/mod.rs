@@ -300,6 +300,10 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value_t = crate::resolve::solver::Prerelease::IfNecessary)]
     pub prerelease: crate::resolve::solver::Prerelease,
 
+    /// Take the requirements alone: no dependencies, and no check that a lock has them all
+    #[arg(long)]
+    pub no_deps: bool,
+
     /// Lambda runtime: python3.9, python3.10, python3.11, python3.12, python3.13 or python3.14
     #[arg(long, default_value = "python3.12", value_name = "RUNTIME")]
     pub runtime: String,
