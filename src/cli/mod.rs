@@ -184,7 +184,7 @@ pub struct LockArgs {
         value_name = "FILE"
     )]
     pub output: PathBuf,
-    /// Pre-releases: only when nothing else matches, or always
+    /// Pre-releases: for a package that has nothing else or that you require with one (as uv), or always
     #[arg(long, value_enum, default_value_t = crate::resolve::solver::Prerelease::IfNecessary)]
     pub prerelease: crate::resolve::solver::Prerelease,
     #[command(flatten)]
@@ -296,7 +296,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "NAME")]
     pub group: Vec<String>,
 
-    /// Pre-releases: only when nothing else matches, or always
+    /// Pre-releases: for a package that has nothing else or that you require with one (as uv), or always
     #[arg(long, value_enum, default_value_t = crate::resolve::solver::Prerelease::IfNecessary)]
     pub prerelease: crate::resolve::solver::Prerelease,
 
