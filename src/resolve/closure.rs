@@ -40,19 +40,26 @@ pub fn check_closed(
             core_metadata: false,
             source: w.source.clone(),
         };
-        wheel_metadata(client.cache(), http, client.offline(), &file)
-            .map(|text| Provider::parse_metadata(&text).0)
-            .map_err(|detail| ResolveError::Metadata {
-                file: w.filename.clone(),
-                detail,
+        wheel_metadata(
+            client.cache(),
+            http,
+            client.offline(),
+            &file,
+            &w.allowed_sha256,
+        )
+        .map(|text| Provider::parse_metadata(&text).0)
+        .map_err(|detail| {
+            ResolveError::Metadata(if detail.contains(&w.filename) {
+                detail
+            } else {
+                format!("cannot read the dependencies of {}: {detail}", w.filename)
             })
+        })
     });
     let mut deps: BTreeMap<&str, (Version, Vec<Requirement<VerbatimUrl>>)> = BTreeMap::new();
     for (w, reqs) in lock.wheels.iter().zip(metadata) {
-        let version = Version::from_str(&w.version).map_err(|e| ResolveError::Metadata {
-            file: w.filename.clone(),
-            detail: e.to_string(),
-        })?;
+        let version = Version::from_str(&w.version)
+            .map_err(|e| ResolveError::Metadata(format!("{}: bad version: {e}", w.filename)))?;
         deps.insert(w.name.as_str(), (version, reqs?));
     }
     // Extras asked for each package: by the input, then by the packages that require it.

@@ -59,8 +59,9 @@ pub enum ResolveError {
     },
     #[error("{0}")]
     NoCompatibleWheel(Box<NoCompatibleWheel>),
-    #[error("cannot read the dependencies of {file}: {detail}")]
-    Metadata { file: String, detail: String },
+    /// Reading a locked wheel's dependencies failed (the message names the wheel).
+    #[error("{0}")]
+    Metadata(String),
     /// A complete lock that lacks a dependency (one line per problem).
     #[error("{0}")]
     Incomplete(String),

@@ -499,7 +499,7 @@ impl<'a> Provider<'a> {
 
     /// Core metadata text of a wheel (see [`wheel_metadata`]).
     fn metadata(&self, file: &DistFile) -> Result<String, String> {
-        wheel_metadata(self.cache, self.http, self.client.offline(), file)
+        wheel_metadata(self.cache, self.http, self.client.offline(), file, &[])
     }
 
     /// `Requires-Dist` and `Requires-Python` of a metadata text.
@@ -644,6 +644,7 @@ pub fn wheel_metadata(
     http: Option<&Http>,
     offline: bool,
     file: &DistFile,
+    allowed_sha256: &[String],
 ) -> Result<String, String> {
     let key = sha256_hex(format!("{:?}", file.location).as_bytes());
     let path = cache.root().join("metadata-v1").join(&key);
@@ -664,18 +665,22 @@ pub fn wheel_metadata(
     };
     let text = match from_sidecar {
         Some(t) => t,
-        None => metadata_from_wheel(cache, http, offline, file)?,
+        None => metadata_from_wheel(cache, http, offline, file, allowed_sha256)?,
     };
     let _ = std::fs::create_dir_all(path.parent().unwrap_or(cache.root()));
     let _ = crate::cache::write_atomic(&cache.root().join("tmp"), &path, text.as_bytes());
     Ok(text)
 }
 
+/// METADATA read from the wheel itself (downloaded into the cache, checked against the lock's
+/// hashes when it has any). A wheel whose METADATA cannot be read is described by the integrity
+/// check the build runs on every wheel, so the message is the same either way.
 fn metadata_from_wheel(
     cache: &Cache,
     http: Option<&Http>,
     offline: bool,
     file: &DistFile,
+    allowed_sha256: &[String],
 ) -> Result<String, String> {
     let name = super::index::file_project_name(&file.filename).unwrap_or_default();
     let version = super::index::file_version(&file.filename).unwrap_or_default();
@@ -686,7 +691,7 @@ fn metadata_from_wheel(
             filename: file.filename.clone(),
             location: file.location.clone(),
             index_sha256: file.sha256.clone(),
-            allowed_sha256: vec![],
+            allowed_sha256: allowed_sha256.to_vec(),
             source: file.source.clone(),
         }],
         warnings: vec![],
@@ -694,16 +699,28 @@ fn metadata_from_wheel(
     let (fetched, _) = crate::fetch::fetch(&lock, cache, http, offline, &crate::progress::Silent)
         .map_err(|e| e.to_string())?;
     let w = fetched.first().ok_or("nothing fetched")?;
-    let wheel =
-        crate::wheel::Wheel::open(&w.path, &w.locked.filename).map_err(|e| e.to_string())?;
-    let di = wheel.dist_info_dir().ok_or("wheel without .dist-info")?;
-    let entry = wheel
-        .entries
-        .iter()
-        .find(|e| e.path.as_str() == format!("{di}/METADATA"))
-        .ok_or("wheel without METADATA")?;
-    let bytes = wheel.read_entry(entry.index).map_err(|e| e.to_string())?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    let read = || -> Result<String, String> {
+        let wheel =
+            crate::wheel::Wheel::open(&w.path, &w.locked.filename).map_err(|e| e.to_string())?;
+        let di = wheel.dist_info_dir().ok_or("wheel without .dist-info")?;
+        let entry = wheel
+            .entries
+            .iter()
+            .find(|e| e.path.as_str() == format!("{di}/METADATA"))
+            .ok_or("wheel without METADATA")?;
+        let bytes = wheel.read_entry(entry.index).map_err(|e| e.to_string())?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    read().map_err(|e| {
+        let limit = crate::wheel::integrity::SizeLimit {
+            bytes: u64::MAX,
+            what: "no limit".to_string(),
+        };
+        match crate::wheel::integrity::inspect(&w.path, &w.locked.filename, &limit) {
+            Err(found) => found.to_string(),
+            Ok(_) => e,
+        }
+    })
 }
 
 impl DependencyProvider for Provider<'_> {
