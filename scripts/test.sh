@@ -22,6 +22,14 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 export LPACK_TEST_PYTHON="$PWD/$venv/bin/python"
+# packse (the resolver scenarios uv is tested with; tests/it/packse.rs) needs Python 3.12+.
+packse_venv=target/packse-venv
+if [ ! -x "$packse_venv/bin/python" ]; then
+  for c in python3.12 python3.13 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[23]*/bin/python3.1[23]; do
+    if command -v "$c" >/dev/null 2>&1; then "$(command -v "$c")" -m venv "$packse_venv"; break; fi
+  done
+fi
+"$packse_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/packse/requirements.txt
 
 cargo fmt --all -- --check
 # The `aws` feature (lpack bench --backend aws) is built, linted and tested here: its tests run

@@ -6,8 +6,11 @@
 //! host; a requirement whose marker is false is skipped and recorded), nested `-r` files, and the
 //! index options `--index-url`, `--extra-index-url`, `--find-links` and `--no-index`.
 //!
-//! The foundation build takes only fully pinned input (`name==version`): anything else is an
-//! error that lists every unpinned line and points at `lpack lock`, rather than a silent guess.
+//! A requirements file is what the user asked for, not a lock: pins bring their dependencies,
+//! as with pip and uv (the build resolves it). Only pip's hash-checking mode makes it a complete
+//! lock: once one line has `--hash` (or the file says `--require-hashes`), every requirement must
+//! be pinned with `==` and hashed — all or nothing, as pip enforces — and
+//! [`RequirementSet::hashed`] tells the build to take the pins as they are.
 
 pub mod origin;
 
@@ -46,6 +49,15 @@ pub enum RequirementsError {
     },
     #[error("{location}: `-r {file}` includes itself (a requirements file cycle)")]
     Cycle { location: String, file: String },
+    #[error(
+        "{location}: `{spec}` {problem}, but {why}: hash-checking mode (pip's) is all or nothing\n  hint: regenerate the file with hashes for every requirement (`uv pip compile --generate-hashes`), or remove every --hash so that lpack resolves it"
+    )]
+    HashMode {
+        location: String,
+        spec: String,
+        problem: &'static str,
+        why: String,
+    },
 }
 
 /// Where packages come from, as set by the requirements file and the command line.
@@ -251,6 +263,10 @@ struct Reader {
     skipped: Vec<Skipped>,
     index: IndexOptions,
     stack: Vec<PathBuf>,
+    /// `--require-hashes` was given (at `file:line`).
+    require_hashes: Option<String>,
+    /// Every requirement line whose marker holds: (location, spec, hashed, pinned with `==`).
+    lines: Vec<(String, String, bool, bool)>,
 }
 
 /// A requirements file read for one target: the exact pins, and every requirement (pinned or
@@ -266,6 +282,9 @@ pub struct RequirementSet {
     /// Constraints (`-c FILE`): they narrow a package's versions wherever it is required,
     /// without requiring it.
     pub constraints: Vec<Requirement<pep508_rs::VerbatimUrl>>,
+    /// pip's hash-checking mode: every requirement is pinned with `==` and hashed (checked when
+    /// reading), so the file is a complete lock.
+    pub hashed: bool,
 }
 
 /// Read a requirements file for `target`, pinned or loose.
@@ -282,9 +301,13 @@ pub fn read_requirements(
         skipped: Vec::new(),
         index: IndexOptions::default(),
         stack: Vec::new(),
+        require_hashes: None,
+        lines: Vec::new(),
     };
     reader.read_file(path, None)?;
+    let hashed = reader.check_hash_mode()?;
     Ok(RequirementSet {
+        hashed,
         pinned: PinnedSet {
             pins: reader.pins.into_values().collect(),
             index: reader.index,
@@ -314,6 +337,34 @@ pub fn read_pinned(path: &Path, target: &Target) -> Result<PinnedSet, Requiremen
 }
 
 impl Reader {
+    /// pip's hash-checking mode: on once any line has `--hash` (or `--require-hashes` is given);
+    /// then every requirement must be hashed and pinned with `==`, else the first that is not is
+    /// an error. Returns whether the mode is on.
+    fn check_hash_mode(&self) -> Result<bool, RequirementsError> {
+        let first_hashed = self.lines.iter().find(|l| l.2);
+        let why = match (&self.require_hashes, first_hashed) {
+            (Some(at), _) => format!("{at} asks for --require-hashes"),
+            (None, Some((at, spec, _, _))) => format!("`{spec}` ({at}) has --hash"),
+            (None, None) => return Ok(false),
+        };
+        for (location, spec, hashed, pinned) in &self.lines {
+            let problem = if !hashed {
+                "has no --hash"
+            } else if !pinned {
+                "is not pinned with =="
+            } else {
+                continue;
+            };
+            return Err(RequirementsError::HashMode {
+                location: location.clone(),
+                spec: spec.clone(),
+                problem,
+                why,
+            });
+        }
+        Ok(true)
+    }
+
     fn read_file(&mut self, path: &Path, from: Option<&str>) -> Result<(), RequirementsError> {
         let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         if self.stack.contains(&canonical) {
@@ -384,8 +435,11 @@ impl Reader {
             ) {
                 // Accepted for compatibility; lpack always uses wheels for the target.
                 need(v)?;
-            } else if matches!(*tok, "--prefer-binary" | "--pre" | "--require-hashes") {
-                // Accepted: lpack only uses wheels; pins make --pre moot; hashes are always checked.
+            } else if *tok == "--require-hashes" {
+                self.require_hashes
+                    .get_or_insert_with(|| location.to_string());
+            } else if matches!(*tok, "--prefer-binary" | "--pre") {
+                // Accepted: lpack only uses wheels; pins make --pre moot.
             } else if let Some(v) = take_value(tok, &["-c", "--constraint"], &mut it) {
                 let file = base.join(need(v)?);
                 let text =
@@ -484,6 +538,12 @@ impl Reader {
             Some(VersionOrUrl::Url(_)) => None,
             _ => None,
         };
+        self.lines.push((
+            location.to_string(),
+            spec.clone(),
+            text.contains("--hash"),
+            version.is_some(),
+        ));
         let Some(version) = version else {
             self.unpinned.push(format!("{location}: {spec}"));
             return Ok(());
@@ -596,8 +656,8 @@ mod tests {
         let body = "# This file was autogenerated by uv\n\
             --index-url https://example.org/simple\n\
             numpy==2.3.1 \\\n    --hash=sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa \\\n    --hash=sha256:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB\n    # via pandas\n\
-            Pandas_Stubs==2.0 ; python_version < \"3.12\"\n\
-            tzdata==2025.2 ; sys_platform == 'linux' and platform_machine == 'aarch64'  # comment\n";
+            Pandas_Stubs==2.0 ; python_version < \"3.12\" --hash=sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\n\
+            tzdata==2025.2 ; sys_platform == 'linux' and platform_machine == 'aarch64' --hash=sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd # comment\n";
         let p = write(dir.path(), "req.txt", body);
         let set = read_pinned(&p, &target(Runtime::Python312, Arch::Arm64)).expect("parse");
         assert_eq!(
@@ -657,6 +717,50 @@ mod tests {
             read_pinned(&p, &t),
             Err(RequirementsError::Conflict { .. })
         ));
+    }
+
+    #[test]
+    fn hash_checking_mode_is_all_or_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = target(Runtime::Python312, Arch::X86_64);
+        let h = "a".repeat(64);
+        let p = write(dir.path(), "plain.txt", "six==1.16.0\nidna==3.7\n");
+        assert!(!read_requirements(&p, &t).expect("read").hashed);
+        let p = write(
+            dir.path(),
+            "all.txt",
+            &format!("six==1.16.0 --hash=sha256:{h}\nidna==3.7 \\\n  --hash=sha256:{h}\n"),
+        );
+        assert!(read_requirements(&p, &t).expect("read").hashed);
+        let p = write(
+            dir.path(),
+            "some.txt",
+            &format!("six==1.16.0 --hash=sha256:{h}\nidna==3.7\n"),
+        );
+        let msg = read_requirements(&p, &t).expect_err("mixed").to_string();
+        assert!(
+            msg.contains("some.txt:2: `idna==3.7` has no --hash"),
+            "{msg}"
+        );
+        assert!(msg.contains("all or nothing"), "{msg}");
+        let p = write(
+            dir.path(),
+            "loose.txt",
+            &format!("--require-hashes\nsix>=1 --hash=sha256:{h}\n"),
+        );
+        let msg = read_requirements(&p, &t).expect_err("loose").to_string();
+        assert!(msg.contains("`six>=1` is not pinned with =="), "{msg}");
+        assert!(
+            msg.contains("loose.txt:1 asks for --require-hashes"),
+            "{msg}"
+        );
+        // A line whose marker is false for the target does not count.
+        let p = write(
+            dir.path(),
+            "marker.txt",
+            &format!("six==1.16.0 --hash=sha256:{h}\nidna==3.7 ; python_version < '3'\n"),
+        );
+        assert!(read_requirements(&p, &t).expect("read").hashed);
     }
 
     #[test]

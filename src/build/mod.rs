@@ -88,6 +88,8 @@ pub struct BuildRequest {
     pub extras: Vec<String>,
     pub groups: Vec<String>,
     pub prerelease: Prerelease,
+    /// `--no-deps`: take the requirements alone (no dependencies, no completeness check).
+    pub no_deps: bool,
     pub target: Target,
     pub format: OutputFormat,
     /// `None`: `dist/<input stem>.zip`.
@@ -332,7 +334,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         sources,
         lock,
         pinned,
-    } = sources::read_and_lock(
+    } = sources::read_and_lock_deps(
         &sources::LockRequest {
             requirements: req.requirements.as_deref(),
             extra: &req.extras,
@@ -342,6 +344,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
             index: &req.index,
             prerelease: req.prerelease,
         },
+        req.no_deps,
         target,
         reporter,
     )?;

@@ -8,6 +8,7 @@ use crate::cache::Cache;
 use crate::http::Http;
 use crate::progress::Reporter;
 use crate::requirements::{IndexOptions, PinnedSet, RequirementSet};
+use crate::resolve::closure::check_closed;
 use crate::resolve::index::{DEFAULT_INDEX, IndexClient};
 use crate::resolve::inputs::{self, InputKind};
 use crate::resolve::solver::{Prerelease, Provider};
@@ -116,9 +117,13 @@ pub fn read_input(
     Ok(Input { path, kind, set })
 }
 
-/// Turn an input into the wheels to use: a pylock.toml or uv.lock is read as is; a pinned
-/// requirements file needs only a wheel choice per pin; loose requirements (or constraints) are
-/// resolved first.
+/// Turn an input into the wheels to use.
+///
+/// Only a complete lock is taken as it is: a `pylock.toml`, a `uv.lock`, or a requirements file
+/// in pip's hash-checking mode (every line pinned and hashed); its pinned set is then checked to
+/// be closed under its dependencies for the target. Anything else — loose requirements, and
+/// plain `==` pins too — is resolved, so that pins bring their dependencies as with pip and uv.
+/// `no_deps` (`--no-deps`) takes the requirements alone: no dependencies, no check.
 #[allow(clippy::too_many_arguments)]
 pub fn lock_input(
     input: &Input,
@@ -128,6 +133,7 @@ pub fn lock_input(
     cache: &Cache,
     http: Option<&Http>,
     prerelease: Prerelease,
+    no_deps: bool,
     reporter: &dyn Reporter,
 ) -> Result<(Lock, PinnedSet), BuildError> {
     let empty = || PinnedSet {
@@ -135,27 +141,48 @@ pub fn lock_input(
         index: Default::default(),
         skipped: Vec::new(),
     };
+    let shown = input.path.file_name().map_or_else(
+        || input.path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let Some(set) = &input.set else {
         let lock = match input.kind {
             InputKind::UvLock => inputs::read_uv_lock(&input.path, target, extras)?,
             _ => pylock::read(&input.path, target)?,
         };
+        if !no_deps {
+            check_closed(&lock, &[], target, client, http, &shown)?;
+        }
         return Ok((lock, empty()));
     };
-    let pinned = if set.unpinned.is_empty() && set.constraints.is_empty() {
-        set.pinned.clone()
+    let complete = set.hashed && set.unpinned.is_empty() && set.constraints.is_empty();
+    if complete || (no_deps && set.unpinned.is_empty()) {
+        let lock = resolve_pinned(&set.pinned, target, client, reporter)?;
+        if !no_deps {
+            check_closed(&lock, &set.requirements, target, client, http, &shown)?;
+        }
+        return Ok((lock, set.pinned.clone()));
+    }
+    // Each pin's own files first: a pin without a wheel for the target is reported with the
+    // tags on offer and a way out, before any resolution (index pages are read once per run).
+    if !set.pinned.pins.is_empty() {
+        resolve_pinned(&set.pinned, target, client, &crate::progress::Silent)?;
+    }
+    let provider = Provider::new(
+        client,
+        cache,
+        http,
+        target,
+        &set.requirements,
+        &set.constraints,
+        prerelease,
+    )?;
+    let provider = if no_deps {
+        provider.without_dependencies()
     } else {
-        let provider = Provider::new(
-            client,
-            cache,
-            http,
-            target,
-            &set.requirements,
-            &set.constraints,
-            prerelease,
-        )?;
-        pylock::resolve_requirements(set, &provider)?
+        provider
     };
+    let pinned = pylock::resolve_requirements(set, &provider)?;
     let lock = resolve_pinned(&pinned, target, client, reporter)?;
     Ok((lock, pinned))
 }
@@ -185,6 +212,16 @@ pub fn read_and_lock(
     target: &Target,
     reporter: &dyn Reporter,
 ) -> Result<Locked, BuildError> {
+    read_and_lock_deps(req, false, target, reporter)
+}
+
+/// [`read_and_lock`], with `no_deps` (`--no-deps`: the requirements alone, see [`lock_input`]).
+pub fn read_and_lock_deps(
+    req: &LockRequest<'_>,
+    no_deps: bool,
+    target: &Target,
+    reporter: &dyn Reporter,
+) -> Result<Locked, BuildError> {
     let input = read_input(req.requirements, target, req.extra, req.group)?;
     let file_index = input
         .set
@@ -200,6 +237,7 @@ pub fn read_and_lock(
         &sources.cache,
         sources.http.as_ref(),
         req.prerelease,
+        no_deps,
         reporter,
     )?;
     Ok(Locked {

@@ -94,6 +94,7 @@ pub fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
         extras: args.extra.clone(),
         groups: args.group.clone(),
         prerelease: args.prerelease,
+        no_deps: args.no_deps,
         target: Target::new(runtime, arch),
         format: match args.format {
             Format::Zip => OutputFormat::Zip,

@@ -184,7 +184,7 @@ pub struct LockArgs {
         value_name = "FILE"
     )]
     pub output: PathBuf,
-    /// Pre-releases: only when nothing else matches, or always
+    /// Pre-releases: for a package that has nothing else or that you require with one (as uv), or always
     #[arg(long, value_enum, default_value_t = crate::resolve::solver::Prerelease::IfNecessary)]
     pub prerelease: crate::resolve::solver::Prerelease,
     #[command(flatten)]
@@ -305,9 +305,13 @@ pub struct BuildArgs {
     #[arg(long, value_name = "NAME")]
     pub group: Vec<String>,
 
-    /// Pre-releases: only when nothing else matches, or always
+    /// Pre-releases: for a package that has nothing else or that you require with one (as uv), or always
     #[arg(long, value_enum, default_value_t = crate::resolve::solver::Prerelease::IfNecessary)]
     pub prerelease: crate::resolve::solver::Prerelease,
+
+    /// Take the requirements alone: no dependencies, and no check that a lock has them all
+    #[arg(long)]
+    pub no_deps: bool,
 
     /// Lambda runtime: python3.9, python3.10, python3.11, python3.12, python3.13 or python3.14
     #[arg(long, default_value = "python3.12", value_name = "RUNTIME")]

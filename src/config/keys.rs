@@ -77,6 +77,7 @@ pub const KEYS: &[Key] = &[
     key("extra", Kind::List),
     key("group", Kind::List),
     key("prerelease", Kind::Str),
+    key("no-deps", Kind::Bool),
     key("runtime", Kind::Str),
     key("arch", Kind::Str),
     key("format", Kind::Str),

@@ -440,164 +440,71 @@ pub fn parse_json(body: &str, base: &str, source: &str) -> Result<Vec<DistFile>,
     Ok(out)
 }
 
-/// Decode the HTML character references that appear in index pages.
-fn decode_entities(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(pos) = rest.find('&') {
-        out.push_str(&rest[..pos]);
-        rest = &rest[pos..];
-        // Bytes, not a str slice: byte 12 may fall inside a character; `;` is ASCII, so its
-        // position is a character boundary.
-        let Some(end) = rest.bytes().take(12).position(|b| b == b';') else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let ent = &rest[1..end];
-        let decoded = match ent {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => ent
-                .strip_prefix("#x")
-                .or_else(|| ent.strip_prefix("#X"))
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| ent.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Attributes of one start tag, names lowercased, values entity-decoded.
-fn parse_attributes(tag: &str) -> Vec<(String, Option<String>)> {
-    let b = tag.as_bytes();
-    let mut i = 0;
-    let mut out = Vec::new();
-    while i < b.len() {
-        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'/') {
-            i += 1;
-        }
-        let start = i;
-        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'=' && b[i] != b'/' {
-            i += 1;
-        }
-        if start == i {
-            i += 1;
-            continue;
-        }
-        let name = tag[start..i].to_ascii_lowercase();
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i < b.len() && b[i] == b'=' {
-            i += 1;
-            while i < b.len() && b[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            let value = if i < b.len() && (b[i] == b'"' || b[i] == b'\'') {
-                let q = b[i];
-                let vs = i + 1;
-                let mut ve = vs;
-                while ve < b.len() && b[ve] != q {
-                    ve += 1;
-                }
-                i = (ve + 1).min(b.len());
-                &tag[vs..ve.min(b.len())]
-            } else {
-                let vs = i;
-                while i < b.len() && !b[i].is_ascii_whitespace() {
-                    i += 1;
-                }
-                &tag[vs..i]
-            };
-            out.push((name, Some(decode_entities(value))));
-        } else {
-            out.push((name, None));
-        }
-    }
-    out
-}
-
 /// Parse a PEP 503 HTML page (or any page of `<a href>` links to distributions).
+///
+/// The page is read by a WHATWG HTML tokenizer (`html5gum`), so attribute values are taken as a
+/// browser takes them: quoted values may hold a raw `>` (`data-requires-python=">=3.10"`, as some
+/// servers write it), character references are decoded (`&gt;=3.10`), names are case-blind, and
+/// a `<base href>` changes how relative links resolve.
 pub fn parse_html(body: &str, base: &str, source: &str) -> Vec<DistFile> {
     let Ok(mut base) = url::Url::parse(base) else {
         return Vec::new();
     };
-    let lower = body.to_ascii_lowercase();
-    // <base href> changes how relative links resolve.
-    if let Some(pos) = lower.find("<base ") {
-        let end = lower[pos..].find('>').map_or(lower.len(), |e| pos + e);
-        for (k, v) in parse_attributes(&body[pos + 5..end]) {
-            if k == "href"
-                && let Some(v) = v
-                && let Ok(b) = base.join(&v)
-            {
-                base = b;
-            }
-        }
-    }
     let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(rel) = lower[from..].find("<a") {
-        let start = from + rel;
-        let after = lower.as_bytes().get(start + 2).copied();
-        from = start + 2;
-        if !matches!(after, Some(c) if c.is_ascii_whitespace()) {
+    for token in html5gum::Tokenizer::new(body) {
+        let Ok(html5gum::Token::StartTag(tag)) = token else {
             continue;
+        };
+        let get = |n: &str| -> Option<String> {
+            tag.attributes
+                .get(n.as_bytes())
+                .map(|v| String::from_utf8_lossy(&v.value).into_owned())
+        };
+        match tag.name.as_slice() {
+            b"base" => {
+                if let Some(href) = get("href")
+                    && let Ok(b) = base.join(&href)
+                {
+                    base = b;
+                }
+            }
+            b"a" => {
+                if let Some(file) = link(&get, &base, source) {
+                    out.push(file);
+                }
+            }
+            _ => {}
         }
-        let Some(end_rel) = lower[start..].find('>') else {
-            break;
-        };
-        let end = start + end_rel;
-        let attrs = parse_attributes(&body[start + 2..end]);
-        from = end + 1;
-        let get = |n: &str| attrs.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-        let Some(Some(href)) = get("href") else {
-            continue;
-        };
-        let Ok(abs) = base.join(&href) else { continue };
-        let (clean, sha256) = split_fragment_hash(&abs);
-        let Some(filename) = filename_of(&clean) else {
-            continue;
-        };
-        if !is_distribution(&filename) {
-            continue;
-        }
-        let yanked = get("data-yanked").map(|v| v.unwrap_or_default());
-        let core_metadata = get("data-core-metadata")
-            .or_else(|| get("data-dist-info-metadata"))
-            .is_some_and(|v| v.as_deref() != Some("false"));
-        out.push(DistFile {
-            filename,
-            location: FileLocation::Url(clean.to_string()),
-            sha256,
-            yanked,
-            requires_python: get("data-requires-python")
-                .flatten()
-                .filter(|s| !s.is_empty()),
-            core_metadata,
-            source: source.to_string(),
-        });
     }
     out
+}
+
+/// One `<a>` of an index page as a distribution file (`None` for links to anything else).
+fn link(get: &dyn Fn(&str) -> Option<String>, base: &url::Url, source: &str) -> Option<DistFile> {
+    let href = get("href")?;
+    let abs = base.join(href.trim()).ok()?;
+    let (clean, sha256) = split_fragment_hash(&abs);
+    let filename = filename_of(&clean)?;
+    if !is_distribution(&filename) {
+        return None;
+    }
+    // PEP 592: present = yanked, its value (maybe empty) the reason.
+    let yanked = get("data-yanked");
+    // PEP 714 (`data-core-metadata`) and its older spelling (PEP 658): present and not "false".
+    let core_metadata = get("data-core-metadata")
+        .or_else(|| get("data-dist-info-metadata"))
+        .is_some_and(|v| v != "false");
+    Some(DistFile {
+        filename,
+        location: FileLocation::Url(clean.to_string()),
+        sha256,
+        yanked,
+        requires_python: get("data-requires-python")
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
+        core_metadata,
+        source: source.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -669,20 +576,62 @@ mod tests {
     }
 
     #[test]
-    fn entities() {
+    fn attributes_with_raw_angle_brackets_and_entities() {
+        // Some servers write `>` unescaped inside a quoted attribute; a tag does not end there.
+        let page = r#"<html><body>
+<a href="/f/a-1.0-py3-none-any.whl" data-requires-python=">=3.10" data-yanked>a-1.0</a>
+<a href="/f/a-0.9-py3-none-any.whl" data-requires-python="&gt;=3.8,&lt;4" data-core-metadata="sha256=ab">a-0.9</a>
+<a data-requires-python='<3.9 , >=2.7' HREF=/f/a-0.8.tar.gz data-dist-info-metadata="false">a-0.8</a>
+<a href="/f/a-0.7-py3-none-any.whl" data-yanked="bad &amp; &quot;broken&quot; &#x2014; use 1.0">x</a>
+<!-- <a href="/f/a-0.1-py3-none-any.whl">commented out</a> -->
+</body></html>"#;
+        let files = parse_html(page, "https://i.example/simple/a/", "idx");
+        let names: Vec<&str> = files.iter().map(|f| f.filename.as_str()).collect();
         assert_eq!(
-            decode_entities("a &lt;b&gt; &#38; &#x26; &bogus; &"),
-            "a <b> & & &bogus; &"
+            names,
+            [
+                "a-1.0-py3-none-any.whl",
+                "a-0.9-py3-none-any.whl",
+                "a-0.8.tar.gz",
+                "a-0.7-py3-none-any.whl"
+            ]
+        );
+        assert_eq!(files[0].requires_python.as_deref(), Some(">=3.10"));
+        assert_eq!(files[0].yanked.as_deref(), Some(""));
+        assert!(!files[0].core_metadata);
+        assert_eq!(files[1].requires_python.as_deref(), Some(">=3.8,<4"));
+        assert!(files[1].core_metadata);
+        assert_eq!(files[2].requires_python.as_deref(), Some("<3.9 , >=2.7"));
+        assert!(!files[2].core_metadata);
+        assert_eq!(
+            files[3].yanked.as_deref(),
+            Some("bad & \"broken\" \u{2014} use 1.0")
         );
     }
 
     #[test]
-    fn entity_lookahead_does_not_split_a_character() {
-        // Regression (fuzzing): the 12-byte lookahead for `;` sliced inside a UTF-8 character.
-        assert_eq!(decode_entities("&abcdefghijé;x"), "&abcdefghijé;x");
-        assert_eq!(decode_entities("&€€€€;"), "&€€€€;");
-        let page = "<a href=\"x-1.0-py3-none-any.whl\" data-x=\"&abcdefghijé;\">x</a>";
-        let _ = parse_html(page, "https://i.example/simple/x/", "fuzz");
+    fn odd_pages_do_not_panic() {
+        // Regression (fuzzing): a multi-byte character right after an unfinished reference.
+        for page in [
+            "<a href=\"x-1.0-py3-none-any.whl\" data-x=\"&abcdefghijé;\">x</a>",
+            "<a href=\"x-1.0-py3-none-any.whl",
+            "<a href='x-1.0.tar.gz' data-requires-python=\"&#xFFFFFFFF;\">",
+            "<<a<a href=>>",
+            "<base href=\"::::\"><a href=\"x-1.0.zip\">",
+            "\u{0}<a\u{0} href=\"x-1.0.zip\u{0}\">",
+        ] {
+            let _ = parse_html(page, "https://i.example/simple/x/", "fuzz");
+        }
+    }
+
+    #[test]
+    fn base_href_changes_relative_links() {
+        let page = "<base href=\"https://files.example/p/\"><a href=\"x-1.0.zip\">x</a>";
+        let files = parse_html(page, "https://i.example/simple/x/", "idx");
+        assert_eq!(
+            files[0].location,
+            FileLocation::Url("https://files.example/p/x-1.0.zip".into())
+        );
     }
 
     #[test]

@@ -181,6 +181,7 @@ pub fn read_pyproject(
         requirements,
         unpinned,
         constraints: Vec::new(),
+        hashed: false,
     })
 }
 

@@ -10,11 +10,14 @@
 //! tags the target takes, and a concrete way out (an older pin, another runtime, another
 //! architecture, or `--find-links` for sdist-only packages).
 //!
-//! The `pubgrub` resolver for loose requirements (`lpack lock`) will live beside this module.
+//! Which inputs are resolved and which are trusted is decided in `build::sources::lock_input`;
+//! a trusted lock is checked for completeness by [`closure::check_closed`].
 
+pub mod closure;
 pub mod index;
 pub mod inputs;
 pub mod pylock;
+pub mod report;
 pub mod solver;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,6 +59,12 @@ pub enum ResolveError {
     },
     #[error("{0}")]
     NoCompatibleWheel(Box<NoCompatibleWheel>),
+    /// Reading a locked wheel's dependencies failed (the message names the wheel).
+    #[error("{0}")]
+    Metadata(String),
+    /// A complete lock that lacks a dependency (one line per problem).
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 /// Why no wheel of a pinned version fits the target.
@@ -264,8 +273,12 @@ fn remember(pin: &Pin, target: &Target, client: &IndexClient, w: &LockedWheel) {
     }
 }
 
+/// Does a file's version match a pin? PEP 440: a pin without a local label (`==1.2.3`) takes
+/// any local version of it (`1.2.3+cpu`).
 fn version_eq(filename_version: &str, pin: &Version) -> bool {
-    Version::from_str(filename_version).is_ok_and(|v| &v == pin)
+    Version::from_str(filename_version).is_ok_and(|v| {
+        &v == pin || (pin.local().is_empty() && v.is_local() && &v.without_local() == pin)
+    })
 }
 
 fn python_ok(requires: &Option<String>, target: &Target) -> bool {
@@ -388,14 +401,33 @@ fn no_compatible(pin: &Pin, files: &[&DistFile], target: &Target) -> ResolveErro
     let (gmaj, gmin) = target.glibc();
     let name = &pin.name;
     let version = &pin.version;
-    let hint = if wheels.is_empty() {
+    let excluded_by_python = files.iter().find_map(|f| {
+        let runs = WheelFilename::parse(&f.filename).is_ok_and(|w| w.priority(target).is_some());
+        match &f.requires_python {
+            Some(rp) if runs && !python_ok(&f.requires_python, target) => Some(rp.clone()),
+            _ => None,
+        }
+    });
+    let hint = if let Some(rp) = excluded_by_python {
+        format!(
+            "{name} {version} requires Python {rp}, not {}{}; pin a version that supports it, or change --runtime",
+            target.runtime.full_version(),
+            solver::upper_bound_note(&rp, target)
+        )
+    } else if wheels.is_empty() {
         format!(
             "`{name}` {version} ships only a source distribution, and Lambda needs wheels: build one for the target (e.g. `pip wheel {name}=={version}` in a manylinux_2_{gmin} container for {}) and pass its directory with --find-links",
             target.arch.machine()
         )
     } else {
-        // Would another runtime (same arch) or the other arch take one of these wheels?
-        let fits = |t: &Target| wheels.iter().any(|w| w.priority(t).is_some());
+        // Would another runtime (same arch) or the other arch take one of these wheels? Only
+        // where the file's Requires-Python admits that runtime's Python too.
+        let fits = |t: &Target| {
+            files.iter().any(|f| {
+                python_ok(&f.requires_python, t)
+                    && WheelFilename::parse(&f.filename).is_ok_and(|w| w.priority(t).is_some())
+            })
+        };
         let other_runtimes: Vec<String> = Runtime::ALL
             .iter()
             .filter(|r| **r != target.runtime)

@@ -4,8 +4,10 @@
 //! glibc, `Requires-Python`) and it is not yanked (unless a root requirement pins it exactly).
 //! Versions that exist but fail that test are remembered with the reason, so an unsatisfiable
 //! result can say "numpy versions 2.3.0 … 2.4.6 have no wheel for python3.11 on x86_64
-//! (glibc 2.26)" instead of "no versions". Pre-releases are candidates only when asked for
-//! (`--prerelease allow`) or when a range matches nothing else.
+//! (glibc 2.26)" instead of "no versions". Pre-releases are candidates as uv has them by
+//! default: for a package whose versions are all pre-releases, for a package a requirement you
+//! wrote names with a pre-release (`a>=2.0b1`, in the input or a constraint), or for everything
+//! with `--prerelease allow`.
 //!
 //! Dependencies come from each chosen wheel's core metadata: the PEP 658/714 `.metadata` file
 //! when the index serves it (no wheel download), else the wheel itself. Metadata is cached.
@@ -17,12 +19,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
-use pep440_rs::{Operator, Version, VersionSpecifiers};
+use pep440_rs::{Operator, Version, VersionSpecifier, VersionSpecifiers};
 use pep508_rs::{ExtraName, MarkerEnvironment, Requirement, VerbatimUrl, VersionOrUrl};
 use pubgrub::{
     DefaultStringReporter, Dependencies, DependencyProvider, PackageResolutionStatistics,
     PubGrubError, Ranges, Reporter,
 };
+
+use super::report::{Words, sentence};
 
 use super::index::{DistFile, FileLocation, IndexClient};
 use crate::cache::{Cache, sha256_hex};
@@ -69,8 +73,57 @@ pub enum SolveError {
     Restart(String),
 }
 
-/// Conflicts one package may cause before resolution restarts with it decided early.
-const RESTART_AFTER: u32 = 12;
+/// Conflicts a package may suffer before it is decided early (uv's threshold).
+const CONFLICT_THRESHOLD: u32 = 5;
+
+/// Restarts with a promoted package, at most (then resolution goes on without more).
+const MAX_RESTARTS: u32 = 16;
+
+/// When `requires` excludes the target by an upper bound (`<3.9`, `==3.8.*`): lpack's policy,
+/// said in words (uv ignores such bounds when it resolves; an artifact runs on one Python).
+pub fn upper_bound_note(requires: &str, target: &Target) -> String {
+    let (Ok(specs), Ok(v)) = (
+        VersionSpecifiers::from_str(requires),
+        Version::from_str(target.runtime.full_version()),
+    ) else {
+        return String::new();
+    };
+    let upper = specs.iter().any(|s| {
+        !s.contains(&v)
+            && s.version() < &v
+            && matches!(
+                s.operator(),
+                Operator::LessThan
+                    | Operator::LessThanEqual
+                    | Operator::Equal
+                    | Operator::EqualStar
+                    | Operator::TildeEqual
+                    | Operator::ExactEqual
+            )
+    });
+    if upper {
+        format!(
+            " (lpack honours this upper bound: the artifact runs on exactly {}, Python {})",
+            target.runtime,
+            target.runtime.full_version()
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// Is `range` one version, or one public version with any local label (`==1.2.3`)?
+fn single_version(range: &Vs) -> bool {
+    if range.as_singleton().is_some() {
+        return true;
+    }
+    let mut segments = range.iter();
+    matches!(
+        (segments.next(), segments.next()),
+        (Some((std::ops::Bound::Included(lo), std::ops::Bound::Excluded(hi))), None)
+            if lo.local().is_empty() && *hi == after_locals(lo)
+    )
+}
 
 /// Why an existing version is not a candidate.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -93,6 +146,8 @@ pub struct Provider<'a> {
     root: Vec<(Pkg, Vs)>,
     /// Versions a root requirement pins exactly (yanked versions stay candidates).
     exact: BTreeSet<(String, Version)>,
+    /// Packages a root requirement or constraint names with a pre-release version.
+    explicit_pre: BTreeSet<String>,
     candidates: RefCell<HashMap<String, BTreeMap<Version, Vec<DistFile>>>>,
     rejected: RefCell<HashMap<String, BTreeMap<Version, Rejection>>>,
     error: RefCell<Option<String>>,
@@ -102,6 +157,10 @@ pub struct Provider<'a> {
     promoted: RefCell<BTreeSet<String>>,
     /// Set when a package conflicted too often: the current attempt stops (see [`solve`]).
     restart_for: RefCell<Option<String>>,
+    /// How many more times resolution may start over.
+    restarts_left: RefCell<u32>,
+    /// `--no-deps`: packages bring no dependencies.
+    no_deps: bool,
     /// Constraints by package: intersected into every range that requires it.
     constraints: HashMap<String, Vs>,
     /// The order in which packages were first seen (root requirements first, then breadth
@@ -109,10 +168,48 @@ pub struct Provider<'a> {
     discovered: RefCell<HashMap<String, usize>>,
 }
 
+/// The smallest version above every local version of `v` (`v` has no local part): `1.2.3` →
+/// `1.2.3.post0.dev0`, `1.2.3.post1` → `1.2.3.post2.dev0`, `1.2.3.dev4` → `1.2.3.dev5`.
+fn after_locals(v: &Version) -> Version {
+    if let Some(dev) = v.dev() {
+        v.clone().with_dev(Some(dev.saturating_add(1)))
+    } else if let Some(post) = v.post() {
+        v.clone()
+            .with_post(Some(post.saturating_add(1)))
+            .with_dev(Some(0))
+    } else {
+        v.clone().with_post(Some(0)).with_dev(Some(0))
+    }
+}
+
+/// The versions one specifier allows. PEP 440: when the specifier's version has no local label,
+/// a candidate's local label is ignored, so `==1.2.3` and `<=1.2.3` take `1.2.3+foo` (and
+/// `!=1.2.3` refuses it); `>1.2.3` and `<1.2.3` already exclude it.
+pub fn spec_range(spec: &VersionSpecifier) -> Vs {
+    let v = spec.version();
+    if !v.local().is_empty() {
+        return Ranges::from(spec.clone());
+    }
+    let public = || Ranges::from_range_bounds(v.clone()..after_locals(v));
+    match spec.operator() {
+        Operator::Equal => public(),
+        Operator::NotEqual => public().complement(),
+        Operator::LessThanEqual => Ranges::strictly_lower_than(after_locals(v)),
+        _ => Ranges::from(spec.clone()),
+    }
+}
+
+/// The versions a list of specifiers allows (see [`spec_range`]).
+pub fn specs_range(specs: &VersionSpecifiers) -> Vs {
+    specs
+        .iter()
+        .fold(Ranges::full(), |r, s| r.intersection(&spec_range(s)))
+}
+
 fn to_range(spec: Option<&VersionOrUrl<VerbatimUrl>>) -> Result<Vs, String> {
     match spec {
         None => Ok(Ranges::full()),
-        Some(VersionOrUrl::VersionSpecifier(s)) => Ok(Ranges::from(s.clone())),
+        Some(VersionOrUrl::VersionSpecifier(s)) => Ok(specs_range(s)),
         // Direct wheels: the only candidate is the wheel itself (see `direct`).
         Some(VersionOrUrl::Url(_)) => Ok(Ranges::full()),
     }
@@ -183,6 +280,19 @@ impl<'a> Provider<'a> {
     ) -> Result<Provider<'a>, SolveError> {
         let env = crate::requirements::marker_environment(target);
         let mut constrained: HashMap<String, Vs> = HashMap::new();
+        let env_ = crate::requirements::marker_environment(target);
+        let explicit_pre: BTreeSet<String> = requirements
+            .iter()
+            .chain(constraints)
+            .filter(|r| r.evaluate_markers(&env_, &[]))
+            .filter(|r| match &r.version_or_url {
+                Some(VersionOrUrl::VersionSpecifier(s)) => {
+                    s.iter().any(|s| s.version().any_prerelease())
+                }
+                _ => false,
+            })
+            .map(|r| normalize_name(r.name.as_ref()))
+            .collect();
         for c in constraints {
             let name = normalize_name(c.name.as_ref());
             let range = to_range(c.version_or_url.as_ref())
@@ -228,6 +338,7 @@ impl<'a> Provider<'a> {
             prerelease,
             root,
             exact,
+            explicit_pre,
             candidates: RefCell::new(HashMap::new()),
             rejected: RefCell::new(HashMap::new()),
             error: RefCell::new(None),
@@ -235,8 +346,23 @@ impl<'a> Provider<'a> {
             direct,
             promoted: RefCell::new(BTreeSet::new()),
             restart_for: RefCell::new(None),
+            restarts_left: RefCell::new(MAX_RESTARTS),
+            no_deps: false,
             discovered: RefCell::new(HashMap::new()),
         })
+    }
+
+    /// May pre-releases of `name` be chosen? (uv's default, `if-necessary-or-explicit`.)
+    fn prereleases_allowed(&self, name: &str, versions: &BTreeMap<Version, Vec<DistFile>>) -> bool {
+        self.prerelease == Prerelease::Allow
+            || self.explicit_pre.contains(name)
+            || versions.keys().all(Version::any_prerelease)
+    }
+
+    /// `--no-deps`: choose each requirement's version, and nothing else.
+    pub fn without_dependencies(mut self) -> Self {
+        self.no_deps = true;
+        self
     }
 
     /// Read the index pages of `names` (in parallel) into the candidate tables.
@@ -371,70 +497,9 @@ impl<'a> Provider<'a> {
             .map(|(_, f)| f)
     }
 
-    /// Core metadata text of a wheel: `.metadata` (PEP 658), else from the wheel; cached.
+    /// Core metadata text of a wheel (see [`wheel_metadata`]).
     fn metadata(&self, file: &DistFile) -> Result<String, String> {
-        let key = sha256_hex(format!("{:?}", file.location).as_bytes());
-        let path = self.cache.root().join("metadata-v1").join(&key);
-        self.cache.note_path(&path);
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            return Ok(text);
-        }
-        let text = match &file.location {
-            FileLocation::Url(url) => {
-                let from_sidecar = self.http.and_then(|h| {
-                    let resp = h.get(&format!("{url}.metadata"), None).ok()?;
-                    if resp.status().is_success() {
-                        resp.text().ok()
-                    } else {
-                        None
-                    }
-                });
-                match from_sidecar {
-                    Some(t) => t,
-                    None => self.metadata_from_wheel(file)?,
-                }
-            }
-            FileLocation::Path(_) => self.metadata_from_wheel(file)?,
-        };
-        let _ = std::fs::create_dir_all(path.parent().unwrap_or(self.cache.root()));
-        let _ = crate::cache::write_atomic(&self.cache.root().join("tmp"), &path, text.as_bytes());
-        Ok(text)
-    }
-
-    fn metadata_from_wheel(&self, file: &DistFile) -> Result<String, String> {
-        let name = super::index::file_project_name(&file.filename).unwrap_or_default();
-        let version = super::index::file_version(&file.filename).unwrap_or_default();
-        let lock = super::Lock {
-            wheels: vec![super::LockedWheel {
-                name: normalize_name(&name),
-                version,
-                filename: file.filename.clone(),
-                location: file.location.clone(),
-                index_sha256: file.sha256.clone(),
-                allowed_sha256: vec![],
-                source: file.source.clone(),
-            }],
-            warnings: vec![],
-        };
-        let (fetched, _) = crate::fetch::fetch(
-            &lock,
-            self.cache,
-            self.http,
-            self.client.offline(),
-            &crate::progress::Silent,
-        )
-        .map_err(|e| e.to_string())?;
-        let w = fetched.first().ok_or("nothing fetched")?;
-        let wheel =
-            crate::wheel::Wheel::open(&w.path, &w.locked.filename).map_err(|e| e.to_string())?;
-        let di = wheel.dist_info_dir().ok_or("wheel without .dist-info")?;
-        let entry = wheel
-            .entries
-            .iter()
-            .find(|e| e.path.as_str() == format!("{di}/METADATA"))
-            .ok_or("wheel without METADATA")?;
-        let bytes = wheel.read_entry(entry.index).map_err(|e| e.to_string())?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        wheel_metadata(self.cache, self.http, self.client.offline(), file, &[])
     }
 
     /// `Requires-Dist` and `Requires-Python` of a metadata text.
@@ -466,14 +531,73 @@ impl<'a> Provider<'a> {
         }
     }
 
-    /// Plain-words explanation of versions that exist but are not candidates.
+    /// What exists and why it cannot be used, per package named in a failure: the versions
+    /// on the index (newest first), and each reason a version is not a candidate.
     fn explain_rejections(&self, names: &BTreeSet<String>) -> String {
         let (gmaj, gmin) = self.target.glibc();
         let mut out = String::new();
         for name in names {
-            let Some(bad) = self.rejected.borrow().get(name).cloned() else {
+            let usable: Vec<Version> = self
+                .candidates
+                .borrow()
+                .get(name)
+                .map(|m| m.keys().rev().cloned().collect())
+                .unwrap_or_default();
+            let bad = self
+                .rejected
+                .borrow()
+                .get(name)
+                .cloned()
+                .unwrap_or_default();
+            if usable.is_empty() && bad.is_empty() {
+                out.push_str(&format!(
+                    "\n  {name}: not found on {}",
+                    self.client.describe_sources()
+                ));
                 continue;
-            };
+            }
+            let mut all: Vec<&Version> = usable.iter().chain(bad.keys()).collect();
+            all.sort();
+            all.dedup();
+            all.reverse();
+            let mut shown: Vec<String> = all.iter().take(10).map(|v| v.to_string()).collect();
+            if all.len() > 10 {
+                shown.push(format!("… ({} in all)", all.len()));
+            }
+            out.push_str(&format!(
+                "\n  {name}: {} on the index: {}",
+                if all.len() == 1 {
+                    "one version"
+                } else {
+                    "versions"
+                },
+                shown.join(", ")
+            ));
+            let pre: Vec<String> = self
+                .candidates
+                .borrow()
+                .get(name)
+                .filter(|m| !self.prereleases_allowed(name, m))
+                .map(|m| {
+                    m.keys()
+                        .rev()
+                        .filter(|v| v.any_prerelease())
+                        .map(ToString::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !pre.is_empty() {
+                let (are, them) = if pre.len() == 1 {
+                    ("is a pre-release", "it")
+                } else {
+                    ("are pre-releases", "them")
+                };
+                out.push_str(&format!(
+                    "\n    {name} {} {are}: to use {them}, require one explicitly (e.g. `{name}>={}`) or pass --prerelease allow",
+                    pre.join(", "),
+                    pre[0]
+                ));
+            }
             let mut groups: BTreeMap<Rejection, Vec<Version>> = BTreeMap::new();
             for (v, why) in bad {
                 groups.entry(why).or_default().push(v);
@@ -490,7 +614,7 @@ impl<'a> Provider<'a> {
                 } else {
                     ("have", "ship", "require", "are")
                 };
-                let reason = match why {
+                let reason = match &why {
                     Rejection::NoWheelForTarget => format!(
                         "{has} no wheel for {} on {} (glibc {gmaj}.{gmin})",
                         self.target.runtime,
@@ -500,16 +624,103 @@ impl<'a> Provider<'a> {
                         "{ships} only source distributions (Lambda needs wheels; build one and pass --find-links)"
                     ),
                     Rejection::RequiresPython(rp) => format!(
-                        "{requires} Python {rp}, not {}",
-                        self.target.runtime.full_version()
+                        "{requires} Python {rp}, not {}{}",
+                        self.target.runtime.full_version(),
+                        upper_bound_note(rp, self.target)
                     ),
                     Rejection::Yanked => format!("{is} yanked (pin one exactly to use it anyway)"),
                 };
-                out.push_str(&format!("\n  {name} {span} {reason}"));
+                out.push_str(&format!("\n    {name} {span} {reason}"));
             }
         }
         out
     }
+}
+
+/// Core metadata text of a wheel: `.metadata` (PEP 658) when online, else from the wheel
+/// (downloaded into the cache, or read there when offline); cached by location.
+pub fn wheel_metadata(
+    cache: &Cache,
+    http: Option<&Http>,
+    offline: bool,
+    file: &DistFile,
+    allowed_sha256: &[String],
+) -> Result<String, String> {
+    let key = sha256_hex(format!("{:?}", file.location).as_bytes());
+    let path = cache.root().join("metadata-v1").join(&key);
+    cache.note_path(&path);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(text);
+    }
+    let from_sidecar = match &file.location {
+        FileLocation::Url(url) => http.and_then(|h| {
+            let resp = h.get(&format!("{url}.metadata"), None).ok()?;
+            if resp.status().is_success() {
+                resp.text().ok()
+            } else {
+                None
+            }
+        }),
+        FileLocation::Path(_) => None,
+    };
+    let text = match from_sidecar {
+        Some(t) => t,
+        None => metadata_from_wheel(cache, http, offline, file, allowed_sha256)?,
+    };
+    let _ = std::fs::create_dir_all(path.parent().unwrap_or(cache.root()));
+    let _ = crate::cache::write_atomic(&cache.root().join("tmp"), &path, text.as_bytes());
+    Ok(text)
+}
+
+/// METADATA read from the wheel itself (downloaded into the cache, checked against the lock's
+/// hashes when it has any). A wheel whose METADATA cannot be read is described by the integrity
+/// check the build runs on every wheel, so the message is the same either way.
+fn metadata_from_wheel(
+    cache: &Cache,
+    http: Option<&Http>,
+    offline: bool,
+    file: &DistFile,
+    allowed_sha256: &[String],
+) -> Result<String, String> {
+    let name = super::index::file_project_name(&file.filename).unwrap_or_default();
+    let version = super::index::file_version(&file.filename).unwrap_or_default();
+    let lock = super::Lock {
+        wheels: vec![super::LockedWheel {
+            name: normalize_name(&name),
+            version,
+            filename: file.filename.clone(),
+            location: file.location.clone(),
+            index_sha256: file.sha256.clone(),
+            allowed_sha256: allowed_sha256.to_vec(),
+            source: file.source.clone(),
+        }],
+        warnings: vec![],
+    };
+    let (fetched, _) = crate::fetch::fetch(&lock, cache, http, offline, &crate::progress::Silent)
+        .map_err(|e| e.to_string())?;
+    let w = fetched.first().ok_or("nothing fetched")?;
+    let read = || -> Result<String, String> {
+        let wheel =
+            crate::wheel::Wheel::open(&w.path, &w.locked.filename).map_err(|e| e.to_string())?;
+        let di = wheel.dist_info_dir().ok_or("wheel without .dist-info")?;
+        let entry = wheel
+            .entries
+            .iter()
+            .find(|e| e.path.as_str() == format!("{di}/METADATA"))
+            .ok_or("wheel without METADATA")?;
+        let bytes = wheel.read_entry(entry.index).map_err(|e| e.to_string())?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    read().map_err(|e| {
+        let limit = crate::wheel::integrity::SizeLimit {
+            bytes: u64::MAX,
+            what: "no limit".to_string(),
+        };
+        match crate::wheel::integrity::inspect(&w.path, &w.locked.filename, &limit) {
+            Err(found) => found.to_string(),
+            Ok(_) => e,
+        }
+    })
 }
 
 impl DependencyProvider for Provider<'_> {
@@ -517,37 +728,48 @@ impl DependencyProvider for Provider<'_> {
     type V = Version;
     type VS = Vs;
     type M = String;
-    type Priority = (u32, std::cmp::Reverse<usize>);
+    type Priority = (u8, std::cmp::Reverse<usize>);
     type Err = SolveError;
 
     fn prioritize(
         &self,
         package: &Pkg,
-        _range: &Vs,
+        range: &Vs,
         stats: &PackageResolutionStatistics,
     ) -> Self::Priority {
-        // Promoted packages first, then conflict-prone ones, then discovery order (direct
+        // uv's order (its `PubGrubPriority`): a direct URL first, then a package narrowed to one
+        // version, then one that conflicted often, then the rest in discovery order (direct
         // requirements before their dependencies, breadth first).
-        let order = match package {
-            Pkg::Root => 0,
-            Pkg::Dist(name) | Pkg::Extra(name, _) => {
-                if self.promoted.borrow().contains(name) {
-                    return (u32::MAX, std::cmp::Reverse(0));
-                }
-                // A package that keeps conflicting with earlier decisions (every botocore
-                // version needs python-dateutil<3 once dateutil 4 is chosen) is better decided
-                // before them: stop and start over with it promoted.
-                if stats.conflict_count() > RESTART_AFTER && self.restart_for.borrow().is_none() {
-                    self.restart_for.replace(Some(name.clone()));
-                }
-                self.discovered
-                    .borrow()
-                    .get(name)
-                    .copied()
-                    .unwrap_or(usize::MAX)
-            }
+        let name = match package {
+            Pkg::Root => return (u8::MAX, std::cmp::Reverse(0)),
+            Pkg::Dist(name) | Pkg::Extra(name, _) => name,
         };
-        (stats.conflict_count(), std::cmp::Reverse(order))
+        let order = self
+            .discovered
+            .borrow()
+            .get(name)
+            .copied()
+            .unwrap_or(usize::MAX);
+        let class = if self.direct.contains_key(name) {
+            4
+        } else if single_version(range) {
+            3
+        } else if self.promoted.borrow().contains(name) {
+            2
+        } else {
+            // A package rejected again and again because of an earlier decision (every b 2.x
+            // needs a==1 once a 2 is chosen) is better decided before it, as uv does once a
+            // package has been the victim of 5 conflicts. pubgrub cannot undo one decision from
+            // here, so the attempt stops and starts over with this package promoted.
+            if stats.conflict_count() >= CONFLICT_THRESHOLD
+                && *self.restarts_left.borrow() > 0
+                && self.restart_for.borrow().is_none()
+            {
+                self.restart_for.replace(Some(name.clone()));
+            }
+            0
+        };
+        (class, std::cmp::Reverse(order))
     }
 
     fn should_cancel(&self) -> Result<(), SolveError> {
@@ -570,13 +792,13 @@ impl DependencyProvider for Provider<'_> {
         let Some(versions) = candidates.get(name) else {
             return Ok(None);
         };
-        let in_range = versions.keys().rev().filter(|v| range.contains(v));
-        let stable = in_range.clone().find(|v| !v.any_prerelease());
-        Ok(match (self.prerelease, stable) {
-            (Prerelease::Allow, _) => in_range.clone().next().cloned(),
-            (Prerelease::IfNecessary, Some(v)) => Some(v.clone()),
-            (Prerelease::IfNecessary, None) => in_range.clone().next().cloned(),
-        })
+        let pre_ok = self.prereleases_allowed(name, versions);
+        Ok(versions
+            .keys()
+            .rev()
+            .filter(|v| range.contains(v))
+            .find(|v| pre_ok || !v.any_prerelease())
+            .cloned())
     }
 
     fn get_dependencies(
@@ -607,9 +829,16 @@ impl DependencyProvider for Provider<'_> {
             Pkg::Dist(n) => (n, None),
             Pkg::Extra(n, e) => (n, Some(e.clone())),
         };
+        if self.no_deps {
+            let own = extra
+                .is_some()
+                .then(|| (Pkg::Dist(name.clone()), Ranges::singleton(version.clone())));
+            return Ok(Dependencies::Available(own.into_iter().collect()));
+        }
         let Some(file) = self.best_file(name, version) else {
             return Ok(Dependencies::Unavailable(format!(
-                "no wheel of {name} {version} for the target"
+                "{name} {version} has no wheel for {}",
+                self.target
             )));
         };
         let text = self
@@ -618,7 +847,9 @@ impl DependencyProvider for Provider<'_> {
         let (reqs, requires_python) = Self::parse_metadata(&text);
         if let Err(rp) = python_ok(requires_python.as_deref(), self.target) {
             return Ok(Dependencies::Unavailable(format!(
-                "{name} {version} requires Python {rp}"
+                "{name} {version} requires Python {rp}, not {}{}",
+                self.target.runtime.full_version(),
+                upper_bound_note(&rp, self.target)
             )));
         }
         let mut deps: BTreeMap<Pkg, Vs> = BTreeMap::new();
@@ -668,18 +899,13 @@ impl DependencyProvider for Provider<'_> {
 /// resolution starts over with that package decided first (at most a few times); metadata read
 /// so far is cached, so a restart costs little.
 pub fn solve(provider: &Provider<'_>) -> Result<BTreeMap<String, Version>, SolveError> {
-    let mut attempts = 0;
     loop {
-        attempts += 1;
         provider.restart_for.replace(None);
         match solve_once(provider) {
-            Err(SolveError::Restart(name)) if attempts < 6 => {
-                provider.promoted.borrow_mut().insert(name);
-            }
             Err(SolveError::Restart(name)) => {
-                return Err(SolveError::Failed(format!(
-                    "resolution keeps backtracking over {name}; pin it (or its dependents) more tightly"
-                )));
+                provider.promoted.borrow_mut().insert(name);
+                let mut left = provider.restarts_left.borrow_mut();
+                *left = left.saturating_sub(1);
             }
             other => return other,
         }
@@ -695,12 +921,12 @@ fn solve_once(provider: &Provider<'_>) -> Result<BTreeMap<String, Version>, Solv
                 _ => None,
             })
             .collect()),
-        Err(PubGrubError::NoSolution(mut tree)) => {
-            tree.collapse_no_versions();
-            // pubgrub names the root by its placeholder version; say it in words.
-            let report = DefaultStringReporter::report(&tree)
-                .replace("your requirements 0 ", "your requirements ")
-                .replace("your requirements 0,", "your requirements,");
+        Err(PubGrubError::NoSolution(tree)) => {
+            // Not collapsed: "no version of a matches >=3" is half of what the user needs.
+            let report: String = DefaultStringReporter::report_with_formatter(&tree, &Words)
+                .lines()
+                .map(|l| format!("  {}\n", sentence(l)))
+                .collect();
             let mut names = BTreeSet::new();
             for p in tree.packages() {
                 if let Pkg::Dist(n) | Pkg::Extra(n, _) = p {
@@ -711,15 +937,75 @@ fn solve_once(provider: &Provider<'_>) -> Result<BTreeMap<String, Version>, Solv
             let why = if why.is_empty() {
                 String::new()
             } else {
-                format!("\nVersions that exist but cannot be used:{why}")
+                format!("what the index has:{why}\n")
             };
             Err(SolveError::Unsatisfiable(format!(
-                "no set of versions satisfies the requirements on {}:\n{report}{why}\n  hint: relax a pin, choose another runtime, or supply wheels with --find-links",
+                "no set of versions satisfies the requirements on {}:\n{report}{why}  hint: relax a requirement, choose another runtime, or supply wheels with --find-links",
                 provider.target
             )))
         }
         Err(PubGrubError::ErrorChoosingVersion { source, .. })
         | Err(PubGrubError::ErrorRetrievingDependencies { source, .. })
         | Err(PubGrubError::ErrorInShouldCancel(source)) => Err(source),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        Version::from_str(s).expect("version")
+    }
+
+    fn allows(spec: &str, version: &str) -> bool {
+        specs_range(&VersionSpecifiers::from_str(spec).expect("specifiers")).contains(&v(version))
+    }
+
+    #[test]
+    fn local_versions_follow_pep440() {
+        // A public specifier ignores the candidate's local label.
+        assert!(allows("==1.2.3", "1.2.3+foo"));
+        assert!(allows("==1.2.3", "1.2.3"));
+        assert!(allows("<=1.2.3", "1.2.3+foo"));
+        assert!(allows(">=1.2.3", "1.2.3+foo"));
+        assert!(!allows("!=1.2.3", "1.2.3+foo"));
+        assert!(!allows(">1.2.3", "1.2.3+foo"));
+        assert!(!allows("<1.2.3", "1.2.3+foo"));
+        // …but not its post releases.
+        assert!(!allows("==1.2.3", "1.2.3.post1"));
+        assert!(!allows("<=1.2.3", "1.2.3.post0"));
+        assert!(allows("==1.2.3.post1", "1.2.3.post1+x"));
+        assert!(!allows("==1.2.3.post1", "1.2.3.post2"));
+        assert!(allows("==1.0.dev3", "1.0.dev3+x"));
+        assert!(!allows("==1.0.dev3", "1.0.dev4"));
+        // A local specifier is exact.
+        assert!(allows("==1.2.3+foo", "1.2.3+foo"));
+        assert!(!allows("==1.2.3+foo", "1.2.3+bar"));
+        assert!(!allows("==1.2.3+foo", "1.2.3"));
+        // The bound sits above every local version and below every post release.
+        assert!(v("1.2.3+zzz.999") < after_locals(&v("1.2.3")));
+        assert!(after_locals(&v("1.2.3")) < v("1.2.3.post0"));
+    }
+
+    #[test]
+    fn single_versions_include_local_ranges() {
+        let r = |s: &str| specs_range(&VersionSpecifiers::from_str(s).expect("s"));
+        assert!(single_version(&r("==1.2.3")));
+        assert!(single_version(&r("==1.2.3+cpu")));
+        assert!(!single_version(&r(">=1.2.3")));
+        assert!(!single_version(&r("<=1.2.3")));
+    }
+
+    #[test]
+    fn upper_bounds_are_named() {
+        let t = Target::new(
+            crate::target::Runtime::Python312,
+            crate::target::Arch::X86_64,
+        );
+        assert!(upper_bound_note("<3.12", &t).contains("upper bound"));
+        assert!(upper_bound_note(">=3.8,<=3.11", &t).contains("upper bound"));
+        assert!(upper_bound_note("==3.11.*", &t).contains("upper bound"));
+        assert!(upper_bound_note(">=3.13", &t).is_empty());
     }
 }

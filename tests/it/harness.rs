@@ -559,6 +559,8 @@ fn spawn_group(cmd: &mut Command) -> std::io::Result<Child> {
 /// period, then SIGKILL to whatever is left of the group. Killing only the watchdog (as a
 /// plain `Child::kill` does) would orphan the server it started.
 pub fn stop_group(child: &mut Child) {
+    // Closing its stdin asks the watchdog to terminate its server and exit.
+    drop(child.stdin.take());
     let Ok(pgid) = i32::try_from(child.id()) else {
         return;
     };

@@ -22,6 +22,7 @@ fn request(dir: &std::path::Path) -> BuildRequest {
         extras: Vec::new(),
         groups: Vec::new(),
         prerelease: Prerelease::IfNecessary,
+        no_deps: false,
         target: Target::new(
             "python3.11".parse().expect("runtime"),
             "x86_64".parse().expect("arch"),

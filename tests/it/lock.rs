@@ -266,11 +266,19 @@ fn resolution_scenarios() {
         stderr(&o)
     );
 
-    // Pre-releases: not by default, yes when nothing else matches or when allowed.
+    // Pre-releases (as uv): not by default, not even when nothing else matches; yes when a
+    // requirement names one or when allowed.
     let (o, p) = lock(&dir, &url, "pre\n", &[]);
     assert!(o.status.success());
     assert!(has(&versions(&p), "pre", "1.0"));
-    let (o, p) = lock(&dir, &url, "pre>1.0\n", &[]);
+    let (o, _) = lock(&dir, &url, "pre>1.0\n", &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("pre 2.0b1 is a pre-release: to use it, require one explicitly"),
+        "{}",
+        stderr(&o)
+    );
+    let (o, p) = lock(&dir, &url, "pre>=2.0b1\n", &[]);
     assert!(o.status.success());
     assert!(has(&versions(&p), "pre", "2.0b1"));
     let (o, p) = lock(&dir, &url, "pre\n", &["--prerelease", "allow"]);
