@@ -138,6 +138,7 @@ fn run_units(args: &BuildArgs, inv: &Invocation, config: &ConfigFile) -> anyhow:
         });
         unit_args.push(a);
     }
+    exclude_nested_functions(&mut units);
     let bars = Bars::new(!(args.quiet || args.json));
     let jobs = args
         .jobs
@@ -145,6 +146,45 @@ fn run_units(args: &BuildArgs, inv: &Invocation, config: &ConfigFile) -> anyhow:
     let make = |name: &str| -> Box<dyn crate::progress::Reporter> { Box::new(bars.named(name)) };
     let outcomes = crate::build::many::build_many(&units, jobs, &make);
     render_units(args, &units, &unit_args, &unit_sources, &outcomes)
+}
+
+/// One function's code is not another's: a function whose `src` holds another function's `src`
+/// (`src = "."` beside `functions/report`) leaves that folder out, as if it were excluded.
+fn exclude_nested_functions(units: &mut [UnitRequest]) {
+    let srcs: Vec<std::path::PathBuf> = units
+        .iter()
+        .filter(|u| u.kind == UnitKind::Function)
+        .filter_map(|u| {
+            u.request
+                .src
+                .as_deref()
+                .and_then(|s| std::path::absolute(s).ok())
+        })
+        .collect();
+    for u in units.iter_mut().filter(|u| u.kind == UnitKind::Function) {
+        let Some(own) = u
+            .request
+            .src
+            .as_deref()
+            .and_then(|s| std::path::absolute(s).ok())
+        else {
+            continue;
+        };
+        for other in &srcs {
+            let Ok(rel) = other.strip_prefix(&own) else {
+                continue;
+            };
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            let rel = rel.trim_matches('/');
+            if rel.is_empty() || rel.starts_with("..") {
+                continue;
+            }
+            let glob = format!("/{rel}/");
+            if !u.request.src_filter.exclude.contains(&glob) {
+                u.request.src_filter.exclude.push(glob);
+            }
+        }
+    }
 }
 
 /// A layer is built from packages only: a function's setting given on the command line or by

@@ -285,8 +285,6 @@ fn an_image_joins_a_shared_oci_layout() {
             "oci-layout:base:base",
             "--image-out",
             &format!("oci-layout:images:{tag}"),
-            "-o",
-            &format!("dist/{tag}.tar"),
         ]))
     };
     ok(&image("v1"), "image v1");
