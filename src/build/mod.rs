@@ -421,7 +421,12 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
     let resolved = input
         .set
         .as_ref()
-        .filter(|s| !s.unpinned.is_empty() || !s.constraints.is_empty())
+        // Resolved rather than taken as a complete lock (see `sources::lock_input`): loose
+        // requirements, or pins whose dependencies were chosen by this build.
+        .filter(|s| {
+            let complete = s.hashed && s.unpinned.is_empty() && s.constraints.is_empty();
+            !(complete || (req.no_deps && s.unpinned.is_empty()))
+        })
         .map(|_| {
             lock.wheels
                 .iter()

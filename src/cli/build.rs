@@ -320,12 +320,13 @@ pub(super) fn render(
     Ok(())
 }
 
-/// Loose requirements were resolved: which versions this build chose, and how to keep them.
+/// The input was resolved (loose requirements, or pins whose dependencies this build chose):
+/// which versions it chose, and how to keep them.
 fn print_resolved(resolved: &[String]) {
     const SHOWN: usize = 12;
     let more = resolved.len().saturating_sub(SHOWN);
     println!(
-        "  resolved {} package(s) from loose requirements: {}{}",
+        "  resolved {} package(s) for this target: {}{}",
         resolved.len(),
         resolved
             .iter()

@@ -239,9 +239,14 @@ fn loose_builds_show_versions_and_runtimes_say_when_they_were_deprecated() {
     assert!(text.contains("lpack lock"), "{text}");
     assert!(dir.join("dist/churn.zip").is_file());
     assert!(!dir.join("dist/requirements.zip").exists());
-    // Pinned input: nothing to say.
+    // Pins without hashes are resolved too (their dependencies are chosen by the build).
     std::fs::write(dir.join("requirements.txt"), "purelib==1.0\n").expect("write");
     let out = lp(&dir, &["build"]);
+    ok(&out);
+    assert!(stdout(&out).contains("lpack lock"), "{}", stdout(&out));
+    // A complete lock is taken as it is: nothing to say.
+    ok(&lp(&dir, &["lock", "-o", "requirements.lock.txt"]));
+    let out = lp(&dir, &["build", "-r", "requirements.lock.txt"]);
     ok(&out);
     assert!(!stdout(&out).contains("lpack lock"), "{}", stdout(&out));
 
