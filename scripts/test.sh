@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 
 find_python() {
   for c in python3.11 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.11*/bin/python3.11 python3; do
-    if command -v "$c" >/dev/null 2>&1; then command -v "$c"; return; fi
+    if "$c" -c 'import sys; assert sys.version_info[:2] == (3, 11)' >/dev/null 2>&1; then
+      command -v "$c"; return
+    fi
   done
   echo "python3.11 not found: install it (the tests import built artifacts with it)" >&2
   exit 2
@@ -25,9 +27,16 @@ export LPACK_TEST_PYTHON="$PWD/$venv/bin/python"
 # packse (the resolver scenarios uv is tested with; tests/it/packse.rs) needs Python 3.12+.
 packse_venv=target/packse-venv
 if [ ! -x "$packse_venv/bin/python" ]; then
+  # (A pyenv shim answers `command -v` even when that version is not selected: run each.)
   for c in python3.12 python3.13 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[23]*/bin/python3.1[23]; do
-    if command -v "$c" >/dev/null 2>&1; then "$(command -v "$c")" -m venv "$packse_venv"; break; fi
+    if "$c" -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; then
+      "$c" -m venv "$packse_venv"; break
+    fi
   done
+  if [ ! -x "$packse_venv/bin/python" ]; then
+    echo "python3.12 or newer not found: install it (packse, the resolver scenarios, needs it)" >&2
+    exit 2
+  fi
 fi
 "$packse_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/packse/requirements.txt
 

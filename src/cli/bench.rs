@@ -230,8 +230,50 @@ fn function_benched(deployments: &[String], config: &crate::config::ConfigFile) 
         .map(|f| f.name.clone())
 }
 
-pub fn run(parsed: BenchArgs, inv: &super::Invocation) -> anyhow::Result<Outcome> {
+/// `lpack bench` with no deployment and no plan: what `lpack build` built from the config, if
+/// it built one function (several: say which to name).
+fn config_deployments(inv: &super::Invocation) -> anyhow::Result<Vec<String>> {
+    let none = || {
+        anyhow::anyhow!(
+            "nothing to bench\n  hint: name artifact manifests (lpack bench dist/NAME.zip.lpack.json), pass --plan PLAN.toml, or run it in a project whose lpack.toml (`lpack init`) says what `lpack build` builds"
+        )
+    };
+    let Some(config) = inv.load_config()? else {
+        return Err(none());
+    };
+    let found = super::build::function_manifests(&config)?;
+    let shown = |p: &Path| {
+        let dir = super::settings::config_dir(&config);
+        p.strip_prefix(&dir).unwrap_or(p).display().to_string()
+    };
+    match found.as_slice() {
+        [] => Err(none()),
+        [(_, m)] if m.is_file() => Ok(vec![m.display().to_string()]),
+        [(_, m)] => anyhow::bail!(
+            "nothing built yet: {} does not exist\n  hint: run `lpack build` first; `lpack bench` then measures what it built",
+            shown(m)
+        ),
+        many => anyhow::bail!(
+            "{} declares {} functions: name the ones to bench, e.g. `lpack bench {}`\n  hint: their manifests: {}",
+            config.path.display(),
+            many.len(),
+            shown(&many[0].1),
+            many.iter()
+                .map(|(_, m)| shown(m))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+pub fn run(mut parsed: BenchArgs, inv: &super::Invocation) -> anyhow::Result<Outcome> {
     let started = Instant::now();
+    let runs_something =
+        parsed.compare.is_none() && parsed.aws.cleanup.is_none() && parsed.render.is_none();
+    if runs_something && parsed.deployments.is_empty() && parsed.plan.is_none() {
+        parsed.deployments = config_deployments(inv)?;
+    }
+    let parsed_deployments = parsed.deployments.clone();
     // The config's (and LPACK_*) settings a bench has a use for, layered under the flags; not
     // for --compare / --cleanup / --render, which run nothing.
     let args: BenchArgs =
@@ -242,6 +284,15 @@ pub fn run(parsed: BenchArgs, inv: &super::Invocation) -> anyhow::Result<Outcome
                 function_benched(&parsed.deployments, c)
             })?
         };
+    // (Layering parses the command line again: the deployments found in the config go back in.)
+    let args = if args.deployments.is_empty() && args.plan.is_none() {
+        BenchArgs {
+            deployments: parsed_deployments,
+            ..args
+        }
+    } else {
+        args
+    };
     if let Some(dirs) = &args.compare {
         let (a, b) = (&dirs[0], &dirs[1]);
         let c = bench::compare::compare(

@@ -602,3 +602,79 @@ fn report(
     );
     Ok(())
 }
+
+/// The manifests `lpack build` with no flags writes for the config's functions (or its one
+/// build): `(function name, manifest path)`, name `None` for a config without units. Layers
+/// are left out (they are benched under a function). Used by `lpack bench` without arguments.
+pub(super) fn function_manifests(
+    config: &ConfigFile,
+) -> anyhow::Result<Vec<(Option<String>, std::path::PathBuf)>> {
+    let argv: Vec<std::ffi::OsString> = vec!["lpack".into(), "build".into()];
+    let mut out = Vec::new();
+    if config.has_units() {
+        for unit in &config.functions {
+            let derived = derived_for_unit(config, unit, UnitKind::Function);
+            let layered = settings::layer(
+                &argv,
+                "build",
+                &keys(),
+                &[&unit.settings, &config.root],
+                &derived,
+            )?;
+            let req = request(&layered_args(&layered)?)?;
+            if let Some(m) = manifest_of(&req) {
+                out.push((Some(unit.name.clone()), m));
+            }
+        }
+        return Ok(out);
+    }
+    let layered = settings::layer(
+        &argv,
+        "build",
+        &keys(),
+        &[&config.root],
+        &derived_input(config),
+    )?;
+    let req = request(&layered_args(&layered)?)?;
+    let output = req.output.clone().unwrap_or_else(|| {
+        let dir = settings::config_dir(config);
+        let name = crate::build::default_output(&dir.join("pyproject.toml"));
+        dir.join(if req.format == OutputFormat::Image {
+            name.with_extension("image")
+        } else {
+            name
+        })
+    });
+    let req = crate::build::BuildRequest {
+        output: Some(output),
+        ..req
+    };
+    if let Some(m) = manifest_of(&req) {
+        out.push((None, m));
+    }
+    Ok(out)
+}
+
+/// Where a build of `req` writes its manifest: beside the artifact, or for an image beside its
+/// first local output (else beside `output`). `None` for layers.
+fn manifest_of(req: &crate::build::BuildRequest) -> Option<std::path::PathBuf> {
+    use crate::emit::image::ImageOut;
+    match req.format {
+        OutputFormat::Layer => None,
+        OutputFormat::Zip => req.output.as_deref().map(crate::artifact::manifest_path),
+        OutputFormat::Image => {
+            let first = req
+                .image
+                .outputs
+                .iter()
+                .find_map(|o| match ImageOut::parse(o) {
+                    Ok(ImageOut::OciLayout { dir, .. }) => Some(dir),
+                    Ok(ImageOut::DockerArchive { file, .. }) => Some(file),
+                    Err(_) => None,
+                });
+            first
+                .or_else(|| req.output.clone())
+                .map(|p| crate::artifact::manifest_path(&p))
+        }
+    }
+}

@@ -352,7 +352,28 @@ pub fn runtime_dir(
         .prefix(".staging-")
         .tempdir_in(&parent)
         .map_err(|e| err(e.to_string()))?;
-    install_pinned(&text, staged.path(), target, cache, client, http, reporter)?;
+    // Two files, each read on its own: the runtime-provided set is hashed, the client's pins
+    // are not, and a requirements file is hashed all or nothing.
+    install_pinned(
+        RUNTIME_PROVIDED,
+        staged.path(),
+        target,
+        cache,
+        client,
+        http,
+        reporter,
+    )?;
+    if runtime_client {
+        install_pinned(
+            RUNTIME_CLIENT,
+            staged.path(),
+            target,
+            cache,
+            client,
+            http,
+            reporter,
+        )?;
+    }
     let out = Command::new(python)
         .args(["-I", "-m", "compileall", "-q", "-j", "0"])
         .arg(staged.path())

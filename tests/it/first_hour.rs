@@ -164,22 +164,16 @@ fn first_hour() {
 
     // 3. bench reads the handler from lpack.toml; its results do not change the next build.
     if let Some(rt) = crate::bench::runtime_dir() {
+        // No manifest named: bench measures what `lpack build` built from the config.
         let o = run(lp(&dir)
             .arg("bench")
-            .arg(&manifest)
             .arg("--python")
             .arg(&py311)
             .arg("--runtime-dir")
             .arg(rt)
-            .args([
-                "--runs",
-                "2",
-                "--timeout",
-                "10",
-                "--no-import-profile",
-                "--quiet",
-            ]));
+            .args(["--runs", "2", "--timeout", "10", "--no-import-profile"]));
         ok(&o, "lpack bench with the handler from lpack.toml");
+        assert!(stdout(&o).contains(&name), "{}", stdout(&o));
         let o = run(lp(&dir).arg("build"));
         ok(&o, "rebuild after bench");
         assert_eq!(sha(&manifest), first, "bench results changed the build");
@@ -248,6 +242,14 @@ fn first_hour() {
     for f in ["dist/deps.zip", "dist/api.zip", "dist/report.zip"] {
         assert!(dir.join(f).is_file(), "{f} missing:\n{}", stdout(&o));
     }
+    // Two functions now: a bare `lpack bench` says which manifests to name.
+    let o = run(lp(&dir).arg("bench"));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2 functions") && stderr(&o).contains("dist/api.zip.lpack.json"),
+        "{}",
+        stderr(&o)
+    );
     let api = zip_names(&dir.join("dist/api.zip"));
     assert!(api.iter().any(|n| n == "app.py"), "{api:?}");
     assert!(!api.iter().any(|n| n.starts_with("functions/")), "{api:?}");
