@@ -532,15 +532,7 @@ fn image_from_the_test_base_with_workdir_env_and_cmd() {
     let dir = scratch("bench-image");
     wheels(&dir);
     src_dir(&dir);
-    let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/make_base_image.py");
-    let o = Command::new(helper_python())
-        .arg(helper)
-        .arg(dir.join("base"))
-        .arg("base")
-        .arg("amd64")
-        .output()
-        .expect("python");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    base_image(&dir.join("base"), "base", "amd64");
     // An OCI layout, and a docker-archive (lpack's archives hold an OCI layout): both are read.
     for out in ["oci-layout:img:v1", "docker-archive:arch.tar:acme/fn:v1"] {
         let o = build(

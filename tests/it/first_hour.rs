@@ -268,15 +268,7 @@ fn an_image_joins_a_shared_oci_layout() {
     let dir = scratch("first-hour-image");
     wheels(&dir);
     project(&dir);
-    let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/make_base_image.py");
-    let o = Command::new(helper_python())
-        .arg(helper)
-        .arg(dir.join("base"))
-        .arg("base")
-        .arg("amd64")
-        .output()
-        .expect("python");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    base_image(&dir.join("base"), "base", "amd64");
     ok(&run(lp(&dir).arg("init")), "init");
     let image = |tag: &str| {
         run(lp(&dir).args([

@@ -738,3 +738,16 @@ pub fn leftovers(dir: &Path) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A small base image as an OCI layout at `dir`, tagged `tag` (tests/helpers/make_base_image.py).
+pub fn base_image(dir: &Path, tag: &str, arch: &str) {
+    let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/make_base_image.py");
+    let o = Command::new(helper_python())
+        .arg(helper)
+        .arg(dir)
+        .arg(tag)
+        .arg(arch)
+        .output()
+        .expect("python");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -16,19 +16,6 @@ fn tools() -> bool {
     ok
 }
 
-/// A small base image as an OCI layout at `dir`, tagged `tag`.
-fn base_image(dir: &Path, tag: &str, arch: &str) {
-    let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/make_base_image.py");
-    let o = Command::new(helper_python())
-        .arg(helper)
-        .arg(dir)
-        .arg(tag)
-        .arg(arch)
-        .output()
-        .expect("python");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
-
 fn build_image(dir: &Path, extra: &[&str]) -> std::process::Output {
     run(lpack()
         .current_dir(dir)

@@ -49,15 +49,8 @@ pub(crate) fn registry(dir: &Path, htpasswd: Option<&Path>) -> Service {
 
 fn setup(name: &str) -> PathBuf {
     let dir = scratch(name);
-    let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/make_base_image.py");
     for (layout, arch) in [("base", "amd64"), ("armbase", "arm64")] {
-        let o = Command::new(helper_python())
-            .arg(&helper)
-            .arg(dir.join(layout))
-            .args(["base", arch])
-            .output()
-            .expect("python");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        base_image(&dir.join(layout), "base", arch);
     }
     std::fs::write(
         dir.join("req.txt"),

@@ -367,18 +367,7 @@ fn an_image_with_a_bad_handler_fails_and_a_good_one_passes() {
         "hdep==1.0\n",
         "import hdep\n\ndef handler(event, context):\n    return hdep.VALUE\n",
     );
-    let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/make_base_image.py");
-    let made = std::process::Command::new(helper_python())
-        .arg(helper)
-        .arg(dir.join("base"))
-        .args(["base", "amd64"])
-        .output()
-        .expect("python");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    base_image(&dir.join("base"), "base", "amd64");
     let image = |handler: &str| {
         build(
             &dir,
