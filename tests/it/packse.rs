@@ -54,6 +54,9 @@ const SUBSET: &[&str] = &[
     "extras/extra-required",
     "yanked/package-only-yanked",
     "does_not_exist/transitive-requires-package-does-not-exist",
+    "wheels/no-sdist-no-wheels-with-matching-platform",
+    "wheels/no-sdist-no-wheels-with-matching-abi",
+    "wheels/no-sdist-no-wheels-with-matching-python",
 ];
 
 fn packse_python() -> PathBuf {
@@ -197,7 +200,12 @@ fn applicable(s: &Scenario) -> Result<Target, String> {
     if !s.resolver_options.no_binary.is_empty() {
         return Err("needs an sdist build (--no-binary)".into());
     }
-    if let Some(p) = &s.resolver_options.python_platform {
+    // An x86_64 manylinux platform is what Lambda's x86_64 runtimes run (their glibc, 2.26 or
+    // 2.34, is at least manylinux2014's 2.17): resolved for that runtime. Any other platform is
+    // one no Lambda runtime has.
+    if let Some(p) = &s.resolver_options.python_platform
+        && !(p.starts_with("x86_64-manylinux") || p == "x86_64-unknown-linux-gnu")
+    {
         return Err(format!(
             "needs platform {p}; lpack targets a Lambda runtime's own glibc"
         ));
