@@ -377,6 +377,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         .clone()
         .unwrap_or_else(|| default_output(&input.path));
     let manifest_file = manifest_path(&output);
+    check_outputs_replaceable(req, &output)?;
     let epoch = Epoch::from_env();
     let recipes = slimming::load_recipes(&req.slim, target)?;
     let plan = slimming::bytecode_plan(&req.slim, target, &mut warnings)?;
@@ -556,6 +557,69 @@ fn walk_src(
         ));
     }
     Ok(tree)
+}
+
+/// lpack never replaces a file it did not write: before any slimming, each file this build
+/// will write that exists already must be lpack's — an artifact with its `.lpack.json` beside
+/// it, or (for `docker-archive:` outputs) an image archive.
+fn check_outputs_replaceable(
+    req: &BuildRequest,
+    output: &std::path::Path,
+) -> Result<(), BuildError> {
+    let mut files: Vec<(PathBuf, bool)> = Vec::new();
+    if req.format == OutputFormat::Image {
+        for o in &req.image.outputs {
+            if let Ok(crate::emit::image::ImageOut::DockerArchive { file, .. }) =
+                crate::emit::image::ImageOut::parse(o)
+            {
+                files.push((file, true));
+            }
+        }
+    } else {
+        files.push((output.to_path_buf(), false));
+    }
+    for (file, archive) in files {
+        let Ok(meta) = std::fs::symlink_metadata(&file) else {
+            continue;
+        };
+        let ours = meta.is_file()
+            && (manifest_path(&file).is_file() || (archive && is_image_archive(&file)));
+        if !ours {
+            return Err(BuildError::Request(format!(
+                "{} exists and lpack did not write it (no {} beside it{}): lpack never replaces a file it did not write\n  hint: choose another output (-o / the `output` key{}), or move that file away yourself",
+                file.display(),
+                manifest_path(&file)
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                if archive {
+                    ", and it is no image archive"
+                } else {
+                    ""
+                },
+                if archive { ", --image-out" } else { "" },
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Is `file` a tar archive holding an image (an OCI layout's `oci-layout`, or a docker-archive's
+/// `manifest.json`) among its first entries?
+fn is_image_archive(file: &std::path::Path) -> bool {
+    let Ok(f) = std::fs::File::open(file) else {
+        return false;
+    };
+    let mut archive = tar::Archive::new(f);
+    let Ok(entries) = archive.entries() else {
+        return false;
+    };
+    entries.take(64).flatten().any(|e| {
+        e.path().is_ok_and(|p| {
+            let p = p.to_string_lossy();
+            let p = p.trim_start_matches("./");
+            p == "oci-layout" || p == "manifest.json"
+        })
+    })
 }
 
 /// Refuse combinations that cannot be built, before any work.

@@ -199,6 +199,19 @@ fn first_hour() {
     ok(&run(lp(&dir).arg("build")), "build with the handler fixed");
     assert_eq!(sha(&manifest), first, "same tree, same bytes");
 
+    // An output path that names a file lpack did not write is refused, and the file is kept.
+    let o = run(lp(&dir).args(["build", "-o", "app.py"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("lpack did not write it"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("app.py")).expect("app.py"),
+        HANDLER
+    );
+
     // 5. lock writes what build and explain read back.
     let o = run(lp(&dir).args(["lock", "-o", "pylock.toml"]));
     ok(&o, "lpack lock");
@@ -314,5 +327,35 @@ fn an_image_joins_a_shared_oci_layout() {
     assert_eq!(
         std::fs::read_to_string(dir.join("notes/notes.txt")).expect("notes survive"),
         "mine\n"
+    );
+    // Nor is a file that is no image archive replaced by a docker-archive; lpack's own is.
+    let archive = |dest: &str| {
+        run(lp(&dir).args([
+            "build",
+            "--format",
+            "image",
+            "--base",
+            "oci-layout:base:base",
+            "--image-out",
+            "oci-layout:images:v3",
+            "--image-out",
+            dest,
+        ]))
+    };
+    std::fs::write(dir.join("backup.tar"), "mine\n").expect("w");
+    let o = archive("docker-archive:backup.tar:acme/fn:v1");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("lpack did not write it"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("backup.tar")).expect("backup survives"),
+        "mine\n"
+    );
+    ok(
+        &archive("docker-archive:img.tar:acme/fn:v1"),
+        "first archive",
+    );
+    ok(
+        &archive("docker-archive:img.tar:acme/fn:v1"),
+        "the same archive again",
     );
 }
