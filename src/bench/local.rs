@@ -141,7 +141,7 @@ pub fn bench(
                 .or_else(|| l.cmd.clone())
                 .ok_or_else(|| {
                     BenchError::Input(format!(
-                        "{}: no handler; pass --handler MODULE.FUNCTION (images default to their CMD)",
+                        "{}: no handler; pass --handler MODULE.FUNCTION, or set `handler` in lpack.toml or the plan (images default to their CMD)",
                         l.name
                     ))
                 })

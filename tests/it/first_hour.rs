@@ -345,7 +345,11 @@ fn an_image_joins_a_shared_oci_layout() {
     std::fs::write(dir.join("backup.tar"), "mine\n").expect("w");
     let o = archive("docker-archive:backup.tar:acme/fn:v1");
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("lpack did not write it"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("lpack did not write it"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("backup.tar")).expect("backup survives"),
         "mine\n"

@@ -217,7 +217,7 @@ pub fn plan(s: &Settings, o: &Options) -> Result<Plan, BenchError> {
             None => {
                 if handler.is_none() {
                     problems.push(format!(
-                        "{}: no handler; pass --handler MODULE.FUNCTION (or `handler` in the plan)",
+                        "{}: no handler; pass --handler MODULE.FUNCTION, or set `handler` in lpack.toml or the plan",
                         r.name
                     ));
                 }
