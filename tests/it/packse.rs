@@ -380,7 +380,11 @@ fn judge(s: &Scenario, target: &Target, index: &str, cache: &Path, work: &Path) 
                 "expected unsatisfiable, lpack chose {:?}",
                 chosen(&lock)
             ))
-        } else if err.contains('∅') || err.contains("panicked") {
+        } else if err.contains('∅')
+            || err.contains("is forbidden")
+            || err.contains("requirements is")
+            || err.contains("panicked")
+        {
             Verdict::Fail(format!("unsatisfiable, but the message is raw: {err}"))
         } else {
             Verdict::Pass
