@@ -157,6 +157,7 @@ fn default_skip(path: &Path, name: &str, is_dir: bool, outputs: &Outputs) -> Opt
             || name == "pylock.toml"
             || (name.starts_with("pylock.") && name.ends_with(".toml"))
             || (name.ends_with(".lock.txt") && written_by_lpack(path))
+            || is_packaging_input(name)
         {
             return Some(Skip::Output);
         }
@@ -168,6 +169,16 @@ fn default_skip(path: &Path, name: &str, is_dir: bool, outputs: &Outputs) -> Opt
         return Some(Skip::Output);
     }
     None
+}
+
+/// What says which packages to install, not code the handler runs: requirements files
+/// (`requirements*.txt` / `.in`, whichever one this build reads), `uv.lock` and
+/// `.python-version`. (`pyproject.toml` stays: code may read it.) Without this, the old input
+/// was packed once a build moved to a lock file.
+fn is_packaging_input(name: &str) -> bool {
+    let requirements =
+        name.starts_with("requirements") && (name.ends_with(".txt") || name.ends_with(".in"));
+    requirements || name == "uv.lock" || name == ".python-version"
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -496,6 +507,22 @@ mod tests {
             names(&t),
             ["app.py", "notes.lock.txt", "pkg/__init__.py", "sub/b.py"]
         );
+    }
+
+    #[test]
+    fn packaging_inputs_are_not_code() {
+        for n in [
+            "requirements.txt",
+            "requirements-dev.txt",
+            "requirements.in",
+            "uv.lock",
+            ".python-version",
+        ] {
+            assert!(is_packaging_input(n), "{n}");
+        }
+        for n in ["app.py", "pyproject.toml", "data.txt", "requirements.py"] {
+            assert!(!is_packaging_input(n), "{n}");
+        }
     }
 
     #[test]

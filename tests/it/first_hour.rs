@@ -143,6 +143,8 @@ fn first_hour() {
     for never in [
         "dist/",
         ".venv/",
+        ".python-version",
+        "requirements.txt",
         "bench-results/",
         "scratch/",
         "debug.log",
@@ -229,12 +231,12 @@ fn first_hour() {
         "dist/locked.zip",
     ]));
     ok(&o, "build from the hashed lock");
-    // The lock files lpack wrote are not handler code.
+    // The lock files lpack wrote, and the old input, are not handler code.
     let names = zip_names(&dir.join("dist/locked.zip"));
     assert!(
-        !names
-            .iter()
-            .any(|n| n.starts_with("pylock") || n.ends_with(".lock.txt")),
+        !names.iter().any(|n| n.starts_with("pylock")
+            || n.ends_with(".lock.txt")
+            || n == "requirements.txt"),
         "{names:?}"
     );
 
