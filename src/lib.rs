@@ -2,7 +2,7 @@
 //!
 //! The pipeline, one module per stage; each stage takes the previous stage's value and returns
 //! the next, and none of them prints (the [`cli`] owns output, [`progress`] is the seam for
-//! progress events). [`build::build`] runs it as one library call:
+//! progress events). [`pipeline::build`] runs it as one library call:
 //!
 //! ```text
 //! inputs ─► lock ─► fetch ─► slim ─► audit ─► emit ─► artifact manifest ─► verify
@@ -15,7 +15,7 @@
 //!
 //! ```text
 //! cli                               clap arguments → settings; rendering (human, --json); exit codes
-//! build  bench                      composition roots: build(request) → outcome; bench(plan) → results
+//! pipeline bench                    composition roots: build(request) → outcome; bench(plan) → results
 //! report verify config              consumers of artifacts and their manifests; config files
 //! emit                              zip | layer | image (+ registry) artifacts
 //! slim                              recipes, strip, bytecode, import guard, ABI audit
@@ -44,7 +44,7 @@
 //! - [`report`]: size reports from manifests; [`verify`]: import checks of built artifacts.
 //! - [`config`]: `lpack.toml` / `[tool.lpack]`: finding, reading and validating config files, and
 //!   `lpack init`.
-//! - [`build`]: the build as a library call; [`bench`](mod@bench): cold starts of built
+//! - [`pipeline`]: the build as a library call; [`bench`](mod@bench): cold starts of built
 //!   artifacts, locally or on AWS Lambda.
 //! - [`cli`]: the `lpack` command line.
 
@@ -52,13 +52,13 @@ pub mod artifact;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod bench;
-pub mod build;
 pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod emit;
 pub mod fetch;
 pub mod http;
+pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod requirements;

@@ -388,7 +388,7 @@ pub struct Prepare {
     pub runtime_dir: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
     pub offline: bool,
-    pub index: crate::build::IndexSettings,
+    pub index: crate::pipeline::IndexSettings,
     pub import_profile: bool,
     pub cgroup: Option<PathBuf>,
 }
@@ -431,7 +431,7 @@ pub fn prepare(
     let runtime_dir = match &p.runtime_dir {
         Some(d) => d.clone(),
         None => {
-            let s = crate::build::sources::open_sources(
+            let s = crate::pipeline::sources::open_sources(
                 p.cache_dir.as_deref(),
                 p.offline,
                 &p.index,

@@ -1,20 +1,20 @@
-//! `lpack build` of one artifact: flags → [`BuildRequest`] → [`crate::build::build`] → the summary for people
-//! or `--json`, and the exit code. The pipeline itself lives in [`crate::build`].
+//! `lpack build` of one artifact: flags → [`BuildRequest`] → [`crate::pipeline::build`] → the summary for people
+//! or `--json`, and the exit code. The pipeline itself lives in [`crate::pipeline`].
 
 use clap::FromArgMatches;
 
 use super::progress::Bars;
 use super::{BuildArgs, Format, Invocation, Outcome, human_size, settings};
 use crate::artifact::{ArtifactKind, TargetRecord};
-use crate::build::image::BuiltImageSummary;
-use crate::build::many::UnitKind;
-use crate::build::{
-    BuildOutcome, BuildRequest, BuiltArtifact, DIRECT_UPLOAD_LIMIT, Gates, ImageRequest,
-    IndexSettings, OutputFormat, SlimRequest, UNZIPPED_LIMIT, VerifyMode,
-};
 use crate::config::{ConfigFile, Value};
 use crate::emit::zip::SRC_PACKAGE;
 use crate::fetch::FetchStats;
+use crate::pipeline::image::BuiltImageSummary;
+use crate::pipeline::many::UnitKind;
+use crate::pipeline::{
+    BuildOutcome, BuildRequest, BuiltArtifact, DIRECT_UPLOAD_LIMIT, Gates, ImageRequest,
+    IndexSettings, OutputFormat, SlimRequest, UNZIPPED_LIMIT, VerifyMode,
+};
 use crate::target::{Arch, Runtime, Target};
 
 pub const EXAMPLES: &str = "\
@@ -246,7 +246,7 @@ pub fn run(
     // (the pyproject's [project].name, else the config's directory name).
     if let (None, Some(c)) = (&req.output, config) {
         let dir = settings::config_dir(c);
-        let name = crate::build::default_output(&dir.join("pyproject.toml"));
+        let name = crate::pipeline::default_output(&dir.join("pyproject.toml"));
         let name = if req.format == OutputFormat::Image {
             name.with_extension("image")
         } else {
@@ -260,7 +260,7 @@ pub fn run(
             "warning: --no-verify-record: wheels whose RECORD does not match their files are shipped anyway; a corrupt or tampered file would not be caught"
         );
     }
-    let outcome = match crate::build::build(&req, &reporter) {
+    let outcome = match crate::pipeline::build(&req, &reporter) {
         Ok(o) => o,
         Err(e) => {
             // CI: the error as `status=error`, in the summary and as an annotation.
@@ -638,14 +638,14 @@ pub(super) fn function_manifests(
     let req = request(&layered_args(&layered)?)?;
     let output = req.output.clone().unwrap_or_else(|| {
         let dir = settings::config_dir(config);
-        let name = crate::build::default_output(&dir.join("pyproject.toml"));
+        let name = crate::pipeline::default_output(&dir.join("pyproject.toml"));
         dir.join(if req.format == OutputFormat::Image {
             name.with_extension("image")
         } else {
             name
         })
     });
-    let req = crate::build::BuildRequest {
+    let req = crate::pipeline::BuildRequest {
         output: Some(output),
         ..req
     };
@@ -657,7 +657,7 @@ pub(super) fn function_manifests(
 
 /// Where a build of `req` writes its manifest: beside the artifact, or for an image beside its
 /// first local output (else beside `output`). `None` for layers.
-fn manifest_of(req: &crate::build::BuildRequest) -> Option<std::path::PathBuf> {
+fn manifest_of(req: &crate::pipeline::BuildRequest) -> Option<std::path::PathBuf> {
     use crate::emit::image::ImageOut;
     match req.format {
         OutputFormat::Layer => None,

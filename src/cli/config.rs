@@ -5,8 +5,8 @@ use clap::Args;
 use super::build::{derived_for_unit, derived_input, keys};
 use super::settings::{self, SourceRow, env_name};
 use super::{Invocation, Outcome};
-use crate::build::many::UnitKind;
 use crate::config::{KEYS, Kind, Table};
+use crate::pipeline::many::UnitKind;
 
 pub const EXAMPLES: &str = "\
 Examples:

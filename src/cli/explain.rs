@@ -1,8 +1,8 @@
-//! `lpack explain PATH -r LOCK`: settings → [`crate::build::explain::explain`] → which rule
+//! `lpack explain PATH -r LOCK`: settings → [`crate::pipeline::explain::explain`] → which rule
 //! keeps, strips or drops the path, and why, for people.
 
 use super::{ExplainArgs, Outcome};
-use crate::build::explain::{Decision, ExplainRequest, explain};
+use crate::pipeline::explain::{Decision, ExplainRequest, explain};
 use crate::slim::recipe::Action;
 use crate::target::{Arch, Runtime, Target};
 

@@ -1,7 +1,7 @@
 //! The command line: clap definitions, one file per command, and output.
 //!
 //! Each command turns its parsed arguments into resolved settings, calls the library (`build`
-//! calls [`crate::build::build`] once) and renders what comes back; library code never prints. Only this module writes to the terminal:
+//! calls [`crate::pipeline::build`] once) and renders what comes back; library code never prints. Only this module writes to the terminal:
 //! human output to stdout, `--json` machine output to stdout, progress bars and warnings to
 //! stderr.
 
@@ -577,16 +577,16 @@ pub fn run(cli: Cli, argv: Vec<std::ffi::OsString>) -> anyhow::Result<Outcome> {
     }
 }
 
-pub use crate::build::sources::Sources;
+pub use crate::pipeline::sources::Sources;
 
-/// Open the cache and the package sources from the flags (see [`crate::build::sources`]).
+/// Open the cache and the package sources from the flags (see [`crate::pipeline::sources`]).
 pub fn sources(
     cache_dir: Option<&std::path::Path>,
     offline: bool,
     index: &IndexArgs,
     file: &crate::requirements::IndexOptions,
 ) -> anyhow::Result<Sources> {
-    Ok(crate::build::sources::open_sources(
+    Ok(crate::pipeline::sources::open_sources(
         cache_dir,
         offline,
         &index.into(),

@@ -57,7 +57,7 @@ fn gates(
     if args.ci.wanted() {
         let (max_unzipped, max_zipped) = (args.gates.max_unzipped, args.gates.max_zipped);
         let failures = report::gate(r, max_unzipped, max_zipped);
-        let gates = crate::build::Gates {
+        let gates = crate::pipeline::Gates {
             max_unzipped,
             max_zipped,
         };

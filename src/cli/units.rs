@@ -1,6 +1,6 @@
 //! `lpack build`: finds the config, then builds one artifact ([`super::build::run`]) or, when the
 //! config declares `[functions.NAME]` / `[layers.NAME]`, one request per unit (settings layered
-//! per unit) through [`crate::build::many::build_many`], then each unit's summary, one table (or
+//! per unit) through [`crate::pipeline::many::build_many`], then each unit's summary, one table (or
 //! one `--json` document) and one exit code.
 
 use super::build::{
@@ -8,8 +8,8 @@ use super::build::{
 };
 use super::progress::Bars;
 use super::{BuildArgs, Invocation, Outcome, human_size, settings};
-use crate::build::many::{UnitKind, UnitOutcome, UnitRequest, UnitResult};
 use crate::config::ConfigFile;
+use crate::pipeline::many::{UnitKind, UnitOutcome, UnitRequest, UnitResult};
 
 /// `lpack build`.
 pub fn run(args: BuildArgs, inv: &Invocation) -> anyhow::Result<Outcome> {
@@ -144,7 +144,7 @@ fn run_units(args: &BuildArgs, inv: &Invocation, config: &ConfigFile) -> anyhow:
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let make = |name: &str| -> Box<dyn crate::progress::Reporter> { Box::new(bars.named(name)) };
-    let outcomes = crate::build::many::build_many(&units, jobs, &make);
+    let outcomes = crate::pipeline::many::build_many(&units, jobs, &make);
     render_units(args, &units, &unit_args, &unit_sources, &outcomes)
 }
 

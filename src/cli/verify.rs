@@ -1,8 +1,8 @@
-//! `lpack verify ARTIFACT`: settings → [`crate::build::check::verify_artifact`] → the import
+//! `lpack verify ARTIFACT`: settings → [`crate::pipeline::check::verify_artifact`] → the import
 //! report (or, with `--deep`, the regressions) for people or `--json`.
 
 use super::{Outcome, VerifyArgs};
-use crate::build::check::{ArtifactCheck, VerifyArtifactRequest, verify_artifact};
+use crate::pipeline::check::{ArtifactCheck, VerifyArtifactRequest, verify_artifact};
 use crate::verify::VerifyReport;
 
 /// The config keys `verify` shares with `build` besides [`super::settings::SOURCE_KEYS`].

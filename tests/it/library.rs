@@ -1,11 +1,11 @@
-//! The build as a library call: `lpack::build::build` without the binary.
+//! The build as a library call: `lpack::pipeline::build` without the binary.
 
-use lpack::build::{
+use lpack::emit::ConflictPolicy;
+use lpack::emit::layer::LayerLayout;
+use lpack::pipeline::{
     BuildError, BuildRequest, Gates, ImageRequest, IndexSettings, OutputFormat, SlimRequest,
     VerifyMode, build,
 };
-use lpack::emit::ConflictPolicy;
-use lpack::emit::layer::LayerLayout;
 use lpack::progress::Silent;
 use lpack::resolve::solver::Prerelease;
 use lpack::slim::bytecode::BytecodeMode;

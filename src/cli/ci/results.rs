@@ -14,8 +14,8 @@ use std::fmt::Write as _;
 
 use super::{Check, CiReport, Locator, Status};
 use crate::artifact::ArtifactManifest;
-use crate::build::{BuildOutcome, Gates, UNZIPPED_LIMIT};
 use crate::cli::human_size;
+use crate::pipeline::{BuildOutcome, Gates, UNZIPPED_LIMIT};
 use crate::report::{DiffReport, GateFailure, SizeReport};
 
 /// Markdown table cell: no pipes or newlines.
