@@ -41,11 +41,9 @@ fi
 "$packse_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/packse/requirements.txt
 
 cargo fmt --all -- --check
-# The `aws` feature (lpack bench --backend aws) is built, linted and tested here: its tests run
-# against moto's server (tests/requirements.txt). The default build is linted too, so a plain
-# `cargo build` stays warning-free.
-cargo clippy --all-targets --features aws -- -D warnings
-cargo clippy --lib -- -D warnings
+# The reference site (mkdocs.yml → target/site): a link to a page or anchor that does not exist
+# fails the build.
+"$venv/bin/python" -m mkdocs build --strict --quiet
 # The Python wheel of lpack (a release build, manylinux2014 via zig): tests/it/wheel.rs installs
 # it offline into a fresh venv, runs it, checks its glibc needs and rebuilds it byte-identically.
 # LPACK_TEST_WHEEL=0 skips it (saying so) when iterating.
@@ -54,7 +52,26 @@ if [ "${LPACK_TEST_WHEEL:-1}" != 0 ]; then
   ./scripts/build-wheel.sh --out target/wheels/test
   export LPACK_TEST_WHEEL_DIR="$PWD/target/wheels/test"
 fi
-cargo test --all-targets --features aws
+# Lint while building: clippy's driver compiles lpack's own targets (lib, bin, tests, benches:
+# what `cargo clippy --all-targets --features aws -- -D warnings` checks) as part of the test
+# build, so the dependencies are compiled once instead of once more in check mode. The `aws`
+# feature (lpack bench --backend aws) is built, linted and tested here: its tests run against
+# moto's server (tests/requirements.txt).
+clippy_driver="$(rustc --print sysroot)/bin/clippy-driver"
+if [ -x "$clippy_driver" ]; then
+  export RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
+  export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+  cargo test --all-targets --features aws
+  # The default build stays warning-free too (a plain `cargo build`), sharing the test build's
+  # compiled dependencies where their features agree.
+  cargo build --lib
+  unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
+else
+  echo "clippy-driver not found beside rustc: linting in separate passes (rustup component add clippy)" >&2
+  cargo clippy --all-targets --features aws -- -D warnings
+  cargo clippy --lib -- -D warnings
+  cargo test --all-targets --features aws
+fi
 # Every service a test starts (index servers, registries, moto, http.server) must die with it:
 # they carry LPACK_TEST_SERVICE=1 in their environment (tests/it/harness.rs); any left running
 # now is a leak.

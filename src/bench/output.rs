@@ -1,5 +1,5 @@
 //! Bench outputs: `samples.csv` and `samples.json` (every invocation), `summary.json`
-//! (schema below, documented in the README), `summary.md` (tables for
+//! (schema below, documented in docs/bench.md), `summary.md` (tables for
 //! `$GITHUB_STEP_SUMMARY`), the SVG charts and `report.html` — one self-contained page (inline
 //! SVG and CSS, nothing fetched) with the table, the charts and the provenance. Also the plain
 //! text table the CLI prints. Rendering only: nothing here measures or prints.

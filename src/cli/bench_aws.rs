@@ -12,7 +12,7 @@ use crate::bench::{Settings, aws};
 
 #[derive(Debug, Args)]
 pub struct AwsArgs {
-    /// (aws) The functions' execution role; lpack creates no IAM roles (the README gives the
+    /// (aws) The functions' execution role; lpack creates no IAM roles (docs/bench-aws.md gives the
     /// policy)
     #[arg(long, env = "LPACK_BENCH_ROLE_ARN", value_name = "ARN")]
     pub role_arn: Option<String>,

@@ -9,6 +9,7 @@ mod cache;
 mod ci;
 mod config;
 mod corpus;
+mod docs;
 mod faults;
 mod first_contact;
 mod first_hour;

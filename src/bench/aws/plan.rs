@@ -295,7 +295,7 @@ pub fn plan(s: &Settings, o: &Options) -> Result<Plan, BenchError> {
     }
     if o.role_arn.is_none() {
         problems.push(
-            "no execution role: pass --role-arn ARN (lpack creates no IAM roles; the README gives the policy)"
+            "no execution role: pass --role-arn ARN (lpack creates no IAM roles; docs/bench-aws.md gives the policy)"
                 .to_string(),
         );
     }
