@@ -22,7 +22,7 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::RecvTimeoutError;
+use std::sync::mpsc::{RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -135,19 +135,72 @@ enum Waited {
 
 /// Run one environment: a cold start and `warm` further invokes.
 pub fn run_env(cfg: &EnvConfig) -> Result<EnvResult, BenchError> {
-    let l = cfg.layout;
-    let io = |what: &str| {
-        let what = what.to_string();
-        move |e: std::io::Error| BenchError::Run(format!("{what}: {e}"))
-    };
     let tmp = cfg.work.join("tmp");
     std::fs::create_dir_all(&tmp).map_err(io("creating the environment's /tmp"))?;
     let log_path = cfg.work.join("runtime.log");
-    let log = std::fs::File::create(&log_path).map_err(io("creating the runtime log"))?;
-    let log2 = log.try_clone().map_err(io("opening the runtime log"))?;
     let endpoint = Endpoint::start().map_err(io("starting the Runtime API"))?;
-    let minor = l.target.runtime.minor();
+    let mut cmd = runtime_command(cfg, &endpoint, &tmp, &log_path)?;
+    let group = shaping_group(cfg)?;
+    let ro = readonly_dirs(cfg)?;
+    let procs = group.as_ref().and_then(|g| g.procs());
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+        // SAFETY: child_setup only makes async-signal-safe calls.
+        unsafe {
+            cmd.pre_exec(move || child_setup(&ro, procs.as_ref()));
+        }
+    }
+    let t0 = Instant::now();
+    let child = cmd
+        .spawn()
+        .map_err(io(&format!("starting {}", cfg.python.display())))?;
+    let proc = Proc {
+        pid: child.id() as i32,
+        exit: None,
+        peak_kb: 0,
+    };
+    drop(child);
+    let mut rt = Runtime {
+        cfg,
+        proc,
+        endpoint,
+        group,
+        t0,
+        log_path,
+    };
+    let mut samples: Vec<Measured> = Vec::new();
+    let (mut next_reply, init_ms) = rt.init(&mut samples)?;
+    if cfg.importtime {
+        // The import profile needs init only; the handler is not invoked.
+        next_reply = None;
+    }
+    let mut invocation = 0u32;
+    while let Some(reply) = next_reply.take() {
+        let (m, alive) = rt.invoke(reply, invocation, init_ms)?;
+        samples.push(m);
+        invocation += 1;
+        if !alive || invocation > cfg.warm {
+            break;
+        }
+        next_reply = rt.next(invocation, &mut samples)?;
+    }
+    let log_path = rt.log_path.clone();
+    drop(rt);
+    let log = std::fs::read(&log_path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    Ok(EnvResult { samples, log })
+}
 
+fn io(what: &str) -> impl Fn(std::io::Error) -> BenchError {
+    let what = what.to_string();
+    move |e: std::io::Error| BenchError::Run(format!("{what}: {e}"))
+}
+
+/// `sys.path` as bootstrap.py builds it, and the directories whose `.pth` files count.
+fn runtime_paths(cfg: &EnvConfig) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let l = cfg.layout;
     let mut path = vec![l.task_root.clone()];
     let mut sites = vec![l.task_root.clone()];
     if let Some(opt) = &l.opt {
@@ -159,9 +212,20 @@ pub fn run_env(cfg: &EnvConfig) -> Result<EnvResult, BenchError> {
     }
     path.push(cfg.runtime_dir.to_path_buf());
     sites.push(cfg.runtime_dir.to_path_buf());
-    let join = |v: &[PathBuf]| std::env::join_paths(v).map_err(|e| BenchError::Run(e.to_string()));
+    (path, sites)
+}
 
-    let name = super::function_name(&l.name);
+/// The runtime client's process: isolated Python, the bootstrap, Lambda's environment, output
+/// to the log.
+fn runtime_command(
+    cfg: &EnvConfig,
+    endpoint: &Endpoint,
+    tmp: &Path,
+    log_path: &Path,
+) -> Result<Command, BenchError> {
+    let l = cfg.layout;
+    let log = std::fs::File::create(log_path).map_err(io("creating the runtime log"))?;
+    let log2 = log.try_clone().map_err(io("opening the runtime log"))?;
     let mut cmd = Command::new(cfg.python);
     cmd.arg("-I").arg("-S");
     if cfg.importtime {
@@ -172,23 +236,65 @@ pub fn run_env(cfg: &EnvConfig) -> Result<EnvResult, BenchError> {
         .arg(cfg.handler)
         .current_dir(&l.task_root)
         .env_clear();
+    // Lambda's defaults, then the image's ENV (which may change them), then the reserved
+    // variables, which nothing overrides.
+    for (k, v) in default_vars(cfg) {
+        cmd.env(k, v);
+    }
+    for (k, v) in &l.env {
+        cmd.env(k, v);
+    }
+    for (k, v) in reserved_vars(cfg, endpoint, tmp)? {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2));
+    Ok(cmd)
+}
+
+/// `LANG`, `TZ`, `PATH` and `LD_LIBRARY_PATH` as Lambda sets them (an image's ENV may change them).
+fn default_vars(cfg: &EnvConfig) -> [(&'static str, String); 4] {
+    let l = cfg.layout;
     let bin = cfg
         .python
         .parent()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let opt_s = l.opt.as_ref().map(|o| o.display().to_string());
     let task_s = l.task_root.display().to_string();
     let mut ld = vec![task_s.clone(), format!("{task_s}/lib")];
     let mut path_var = format!("{bin}:/usr/local/bin:/usr/bin/:/bin");
-    if let Some(o) = &opt_s {
+    if let Some(o) = l.opt.as_ref().map(|o| o.display().to_string()) {
         ld.push(format!("{o}/lib"));
         path_var.push_str(&format!(":{o}/bin"));
     }
-    let vars: Vec<(&str, String)> = vec![
+    [
+        ("LANG", "en_US.UTF-8".to_string()),
+        ("TZ", ":/etc/localtime".to_string()),
+        ("PATH", path_var),
+        ("LD_LIBRARY_PATH", ld.join(":")),
+    ]
+}
+
+/// Lambda's reserved variables (nothing overrides them) and the bootstrap's path.
+fn reserved_vars(
+    cfg: &EnvConfig,
+    endpoint: &Endpoint,
+    tmp: &Path,
+) -> Result<Vec<(&'static str, String)>, BenchError> {
+    let l = cfg.layout;
+    let (path, sites) = runtime_paths(cfg);
+    let join = |v: &[PathBuf]| {
+        std::env::join_paths(v)
+            .map(|p| p.to_string_lossy().into_owned())
+            .map_err(|e| BenchError::Run(e.to_string()))
+    };
+    let name = super::function_name(&l.name);
+    let minor = l.target.runtime.minor();
+    Ok(vec![
         ("AWS_LAMBDA_RUNTIME_API", endpoint.addr.to_string()),
         ("_HANDLER", cfg.handler.to_string()),
-        ("LAMBDA_TASK_ROOT", task_s.clone()),
+        ("LAMBDA_TASK_ROOT", l.task_root.display().to_string()),
         ("LAMBDA_RUNTIME_DIR", cfg.runtime_dir.display().to_string()),
         ("AWS_EXECUTION_ENV", format!("AWS_Lambda_python3.{minor}")),
         ("AWS_LAMBDA_FUNCTION_NAME", name.clone()),
@@ -203,112 +309,85 @@ pub fn run_env(cfg: &EnvConfig) -> Result<EnvResult, BenchError> {
         ("AWS_REGION", cfg.region.to_string()),
         ("AWS_DEFAULT_REGION", cfg.region.to_string()),
         ("TMPDIR", tmp.display().to_string()),
-        (
-            "_LPACK_SYS_PATH",
-            join(&path)?.to_string_lossy().into_owned(),
-        ),
-        (
-            "_LPACK_SITE_DIRS",
-            join(&sites)?.to_string_lossy().into_owned(),
-        ),
-    ];
-    // Lambda's defaults, then the image's ENV (which may change them), then the reserved
-    // variables, which nothing overrides.
-    let defaults = [
-        ("LANG", "en_US.UTF-8".to_string()),
-        ("TZ", ":/etc/localtime".to_string()),
-        ("PATH", path_var),
-        ("LD_LIBRARY_PATH", ld.join(":")),
-    ];
-    for (k, v) in defaults {
-        cmd.env(k, v);
-    }
-    for (k, v) in &l.env {
-        cmd.env(k, v);
-    }
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log2));
-    let ro: Vec<CString> = if cfg.readonly == ReadOnly::MountNamespace {
-        let mut v = Vec::new();
-        for d in l
-            .code_dirs
-            .iter()
-            .chain(std::iter::once(&cfg.runtime_dir.to_path_buf()))
-        {
-            v.push(cstr(d)?);
-        }
-        v
-    } else {
-        Vec::new()
-    };
-    let group = match cfg.cgroup {
-        Some(sub) => {
-            let name = format!(
-                "lpack-{}-{}",
-                std::process::id(),
-                cfg.work
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            );
-            Some(sub.group(&name, cfg.memory_mb).map_err(BenchError::Run)?)
-        }
-        None => None,
-    };
-    let procs = group.as_ref().and_then(|g| g.procs());
-    {
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-        // SAFETY: child_setup only makes async-signal-safe calls.
-        unsafe {
-            cmd.pre_exec(move || child_setup(&ro, procs.as_ref()));
-        }
-    }
+        ("_LPACK_SYS_PATH", join(&path)?),
+        ("_LPACK_SITE_DIRS", join(&sites)?),
+    ])
+}
 
-    let t0 = Instant::now();
-    let child = cmd
-        .spawn()
-        .map_err(io(&format!("starting {}", cfg.python.display())))?;
-    let mut proc = Proc {
-        pid: child.id() as i32,
-        exit: None,
-        peak_kb: 0,
-    };
-    drop(child);
-    let limit_kb = u64::from(cfg.memory_mb) * 1024;
-    let arn = format!("arn:aws:lambda:{}:000000000000:function:{name}", cfg.region);
+/// The code directories to bind-mount read-only (running as root), as C strings for the child.
+fn readonly_dirs(cfg: &EnvConfig) -> Result<Vec<CString>, BenchError> {
+    if cfg.readonly != ReadOnly::MountNamespace {
+        return Ok(Vec::new());
+    }
+    let runtime_dir = cfg.runtime_dir.to_path_buf();
+    cfg.layout
+        .code_dirs
+        .iter()
+        .chain(std::iter::once(&runtime_dir))
+        .map(|d| cstr(d))
+        .collect()
+}
 
-    let wait = |proc: &mut Proc, deadline: Instant| -> Result<Waited, BenchError> {
+/// This environment's group in the delegated cgroup subtree, when CPU and memory are shaped.
+fn shaping_group(cfg: &EnvConfig) -> Result<Option<super::cgroup::Group>, BenchError> {
+    let Some(sub) = cfg.cgroup else {
+        return Ok(None);
+    };
+    let name = format!(
+        "lpack-{}-{}",
+        std::process::id(),
+        cfg.work
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    sub.group(&name, cfg.memory_mb)
+        .map(Some)
+        .map_err(BenchError::Run)
+}
+
+/// A started runtime process and the Runtime API it talks to. Dropping it kills the process
+/// (`Proc`'s drop), then stops the API, then removes the cgroup.
+struct Runtime<'a> {
+    cfg: &'a EnvConfig<'a>,
+    proc: Proc,
+    endpoint: Endpoint,
+    group: Option<super::cgroup::Group>,
+    /// Just before the process was started: Init Duration counts from here.
+    t0: Instant,
+    log_path: PathBuf,
+}
+
+impl Runtime<'_> {
+    /// The next thing that happens before `deadline`: an API event, the process exiting, the
+    /// deadline, or memory over the function's size.
+    fn wait(&mut self, deadline: Instant) -> Result<Waited, BenchError> {
+        let limit_kb = u64::from(self.cfg.memory_mb) * 1024;
         loop {
             if super::interrupted() {
                 return Err(BenchError::Interrupted);
             }
-            proc.poll_memory();
+            self.proc.poll_memory();
             // Without a cgroup, lpack enforces the memory size itself.
-            if group.is_none() && proc.peak_kb > limit_kb {
+            if self.group.is_none() && self.proc.peak_kb > limit_kb {
                 return Ok(Waited::OutOfMemory);
             }
-            let now = Instant::now();
             let step = deadline
-                .saturating_duration_since(now)
+                .saturating_duration_since(Instant::now())
                 .min(Duration::from_millis(10));
-            match endpoint.events.recv_timeout(step) {
+            match self.endpoint.events.recv_timeout(step) {
                 Ok(e) => return Ok(Waited::Event(e)),
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(BenchError::Run("the Runtime API server stopped".into()));
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
-            if let Some(exit) = proc.try_exit(false) {
+            if let Some(exit) = self.proc.try_exit(false) {
                 // Whatever it posted before exiting comes first.
-                if let Ok(e) = endpoint.events.recv_timeout(Duration::from_millis(50)) {
+                if let Ok(e) = self.endpoint.events.recv_timeout(Duration::from_millis(50)) {
                     return Ok(Waited::Event(e));
                 }
-                if group.as_ref().is_some_and(|g| g.oom_killed()) {
+                if self.group.as_ref().is_some_and(|g| g.oom_killed()) {
                     return Ok(Waited::OutOfMemory);
                 }
                 return Ok(Waited::Exited(exit));
@@ -317,89 +396,65 @@ pub fn run_env(cfg: &EnvConfig) -> Result<EnvResult, BenchError> {
                 return Ok(Waited::TimedOut);
             }
         }
-    };
+    }
 
-    let mut samples: Vec<Measured> = Vec::new();
-    let init_deadline = t0 + Duration::from_secs(10) + cfg.timeout;
-    let mut next_reply = None;
-    let mut init_ms = None;
-    // Init: until the first GET /next.
-    match wait(&mut proc, init_deadline)? {
-        Waited::Event(Event::Next { at, reply }) => {
-            init_ms = Some(ms(at - t0));
-            next_reply = Some(reply);
-            if let Some(g) = &group {
-                g.invoke_phase(cfg.memory_mb).map_err(BenchError::Run)?;
+    /// Init: until the first `GET /next`. Returns its reply channel and Init Duration; a failed
+    /// init is pushed as a sample instead.
+    fn init(
+        &mut self,
+        samples: &mut Vec<Measured>,
+    ) -> Result<(Option<SyncSender<Invocation>>, Option<f64>), BenchError> {
+        let t0 = self.t0;
+        let init_deadline = t0 + Duration::from_secs(10) + self.cfg.timeout;
+        let error = match self.wait(init_deadline)? {
+            Waited::Event(Event::Next { at, reply }) => {
+                if let Some(g) = &self.group {
+                    g.invoke_phase(self.cfg.memory_mb)
+                        .map_err(BenchError::Run)?;
+                }
+                return Ok((Some(reply), Some(ms(at - t0))));
             }
-        }
-        Waited::Event(Event::InitError { at, error }) => {
-            samples.push(failed(0, Some(ms(at - t0)), None, &proc, error));
-        }
-        Waited::Event(other) => {
-            samples.push(failed(
-                0,
+            Waited::Event(Event::InitError { at, error }) => (Some(ms(at - t0)), error),
+            Waited::Event(other) => (
                 None,
-                None,
-                &proc,
                 ErrorInfo::new(
                     "Runtime.InvalidRequest",
                     format!("the runtime sent {other:?} before asking for an event"),
                 ),
-            ));
-        }
-        Waited::Exited(exit) => {
-            samples.push(failed(
-                0,
-                Some(ms(t0.elapsed())),
-                None,
-                &proc,
-                exit_error(&exit, &log_path),
-            ));
-        }
-        Waited::TimedOut => {
-            proc.kill();
-            samples.push(failed(
-                0,
-                Some(ms(t0.elapsed())),
-                None,
-                &proc,
-                ErrorInfo::new(
-                    "Sandbox.Timedout",
-                    format!(
-                        "Init timed out after {:.2} seconds",
-                        init_deadline.duration_since(t0).as_secs_f64()
+            ),
+            Waited::Exited(exit) => (Some(ms(t0.elapsed())), exit_error(&exit, &self.log_path)),
+            Waited::TimedOut => {
+                self.proc.kill();
+                let secs = init_deadline.duration_since(t0).as_secs_f64();
+                (
+                    Some(ms(t0.elapsed())),
+                    ErrorInfo::new(
+                        "Sandbox.Timedout",
+                        format!("Init timed out after {secs:.2} seconds"),
                     ),
-                ),
-            ));
-        }
-        Waited::OutOfMemory => {
-            proc.kill();
-            samples.push(failed(0, Some(ms(t0.elapsed())), None, &proc, oom()));
-        }
+                )
+            }
+            Waited::OutOfMemory => {
+                self.proc.kill();
+                (Some(ms(t0.elapsed())), oom())
+            }
+        };
+        samples.push(failed(0, error.0, None, &self.proc, error.1));
+        Ok((None, None))
     }
 
-    if cfg.importtime {
-        // The import profile needs init only; the handler is not invoked.
-        next_reply = None;
-    }
-    let mut invocation = 0u32;
-    while let Some(reply) = next_reply.take() {
+    /// One invocation: hand out the event, wait for its response or error. Returns the sample
+    /// and whether the runtime is still alive.
+    fn invoke(
+        &mut self,
+        reply: SyncSender<Invocation>,
+        invocation: u32,
+        init_ms: Option<f64>,
+    ) -> Result<(Measured, bool), BenchError> {
+        let cfg = self.cfg;
         let id = request_id();
-        let deadline_ms = epoch_ms() + cfg.timeout.as_millis() as u64;
         let started = Instant::now();
-        let inv = Invocation {
-            request_id: id.clone(),
-            deadline_ms,
-            function_arn: arn.clone(),
-            trace_id: format!(
-                "Root=1-{:08x}-{};Parent={};Sampled=0",
-                deadline_ms / 1000,
-                &id.replace('-', "")[..24],
-                &id.replace('-', "")[..16]
-            ),
-            body: cfg.event.to_vec(),
-        };
-        if reply.send(inv).is_err() {
+        if reply.send(self.event(&id)).is_err() {
             return Err(BenchError::Run("the runtime's connection closed".into()));
         }
         let cold = invocation == 0;
@@ -407,22 +462,17 @@ pub fn run_env(cfg: &EnvConfig) -> Result<EnvResult, BenchError> {
             invocation,
             request_id: id.clone(),
             init_ms: if cold { init_ms } else { None },
-            duration_ms: None,
-            round_trip_ms: None,
-            max_memory_mb: None,
-            response_bytes: None,
-            error: None,
             ..Default::default()
         };
         let deadline = started + cfg.timeout;
         let mut alive = true;
         loop {
-            match wait(&mut proc, deadline)? {
+            match self.wait(deadline)? {
                 Waited::Event(Event::Response { id: rid, at, bytes }) if rid == id => {
                     m.duration_ms = Some(ms(at - started));
                     m.response_bytes = Some(bytes);
                     if cold {
-                        m.round_trip_ms = Some(ms(at - t0));
+                        m.round_trip_ms = Some(ms(at - self.t0));
                     }
                 }
                 Waited::Event(Event::Error { id: rid, at, error }) if rid == id => {
@@ -443,11 +493,11 @@ pub fn run_env(cfg: &EnvConfig) -> Result<EnvResult, BenchError> {
                 Waited::Event(_) => continue,
                 Waited::Exited(exit) => {
                     m.duration_ms = Some(ms(started.elapsed()));
-                    m.error = Some(exit_error(&exit, &log_path));
+                    m.error = Some(exit_error(&exit, &self.log_path));
                     alive = false;
                 }
                 Waited::TimedOut => {
-                    proc.kill();
+                    self.proc.kill();
                     m.duration_ms = Some(ms(started.elapsed()));
                     m.error = Some(ErrorInfo::new(
                         "Sandbox.Timedout",
@@ -459,7 +509,7 @@ pub fn run_env(cfg: &EnvConfig) -> Result<EnvResult, BenchError> {
                     alive = false;
                 }
                 Waited::OutOfMemory => {
-                    proc.kill();
+                    self.proc.kill();
                     m.duration_ms = Some(ms(started.elapsed()));
                     m.error = Some(oom());
                     alive = false;
@@ -467,51 +517,54 @@ pub fn run_env(cfg: &EnvConfig) -> Result<EnvResult, BenchError> {
             }
             break;
         }
-        proc.poll_memory();
+        self.proc.poll_memory();
         m.max_memory_mb = Some(
-            group
+            self.group
                 .as_ref()
                 .and_then(|g| g.peak_mb())
-                .unwrap_or_else(|| proc.peak_mb()),
+                .unwrap_or_else(|| self.proc.peak_mb()),
         );
-        samples.push(m);
-        invocation += 1;
-        if !alive || invocation > cfg.warm {
-            break;
-        }
-        // The runtime asks for the next event right after posting.
-        match wait(&mut proc, Instant::now() + cfg.timeout)? {
-            Waited::Event(Event::Next { reply, .. }) => next_reply = Some(reply),
-            Waited::Exited(exit) => {
-                samples.push(failed(
-                    invocation,
-                    None,
-                    None,
-                    &proc,
-                    exit_error(&exit, &log_path),
-                ));
-            }
-            _ => {
-                samples.push(failed(
-                    invocation,
-                    None,
-                    None,
-                    &proc,
-                    ErrorInfo::new(
-                        "Runtime.Unresponsive",
-                        "the runtime did not ask for the next event",
-                    ),
-                ));
-            }
+        Ok((m, alive))
+    }
+
+    /// The event for request `id`, with Lambda's deadline, ARN and trace header.
+    fn event(&self, id: &str) -> Invocation {
+        let cfg = self.cfg;
+        let deadline_ms = epoch_ms() + cfg.timeout.as_millis() as u64;
+        let name = super::function_name(&cfg.layout.name);
+        let bare = id.replace('-', "");
+        Invocation {
+            request_id: id.to_string(),
+            deadline_ms,
+            function_arn: format!("arn:aws:lambda:{}:000000000000:function:{name}", cfg.region),
+            trace_id: format!(
+                "Root=1-{:08x}-{};Parent={};Sampled=0",
+                deadline_ms / 1000,
+                &bare[..24],
+                &bare[..16]
+            ),
+            body: cfg.event.to_vec(),
         }
     }
-    proc.kill();
-    drop(proc);
-    drop(endpoint);
-    let log = std::fs::read(&log_path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    Ok(EnvResult { samples, log })
+
+    /// After a response the runtime asks for the next event at once; anything else is pushed
+    /// as a failed sample.
+    fn next(
+        &mut self,
+        invocation: u32,
+        samples: &mut Vec<Measured>,
+    ) -> Result<Option<SyncSender<Invocation>>, BenchError> {
+        let error = match self.wait(Instant::now() + self.cfg.timeout)? {
+            Waited::Event(Event::Next { reply, .. }) => return Ok(Some(reply)),
+            Waited::Exited(exit) => exit_error(&exit, &self.log_path),
+            _ => ErrorInfo::new(
+                "Runtime.Unresponsive",
+                "the runtime did not ask for the next event",
+            ),
+        };
+        samples.push(failed(invocation, None, None, &self.proc, error));
+        Ok(None)
+    }
 }
 
 fn failed(

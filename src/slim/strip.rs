@@ -115,22 +115,74 @@ pub fn strip(data: &[u8]) -> Stripped {
     }
 }
 
-// Section numbers index several parallel tables (`remove`, `new_index`, `sec_new`); range loops
-// over the section number read more plainly than zipped iterators here.
-#[allow(clippy::needless_range_loop)]
 fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
     let elf = Elf::parse(data).map_err(|e| match e {
         ElfError::NotElf => KeepReason::NotElf,
         other => KeepReason::Unsupported(other),
     })?;
+    check_supported(&elf, data)?;
+    let remove = choose_removals(&elf);
+    if !remove.iter().any(|&r| r) {
+        return Err(KeepReason::NothingToStrip);
+    }
+    // Removing a section renumbers the ones after it; `.dynsym` names sections by number, so
+    // its `st_shndx` values are remapped below. An extended index table we do not rewrite.
+    if elf.shdrs.iter().any(|s| s.typ == SHT_SYMTAB_SHNDX) {
+        return Err(KeepReason::Layout("extended symbol section indices"));
+    }
+    let mut new_index = vec![u32::MAX; remove.len()];
+    let mut kept = 0u32;
+    for (i, &r) in remove.iter().enumerate() {
+        if !r {
+            new_index[i] = kept;
+            kept += 1;
+        }
+    }
+    // A fresh section name table holding only the kept sections' names.
+    let names = fresh_names(&elf, &remove);
+    let (groups, ph_group) = load_groups(&elf)?;
+    let mut plan = Plan {
+        elf: &elf,
+        remove,
+        new_index,
+        names,
+        groups,
+        sec_new: Vec::new(),
+        shoff: 0,
+    };
+    let end = plan.lay_out()?;
+    plan.shoff = align_up(end, 8);
+    let total = plan.shoff + u64::from(kept) * 64;
+    if total >= data.len() as u64 {
+        return Err(KeepReason::NotSmaller);
+    }
+    let mut out = vec![0u8; total as usize];
+    plan.copy_contents(&mut out);
+    let new_phoff = elf.phoff - plan.shift(ph_group);
+    put64(&mut out, 0x20, new_phoff);
+    put64(&mut out, 0x28, plan.shoff);
+    put16(&mut out, 0x3c, kept as u16);
+    put16(&mut out, 0x3e, plan.new_index[elf.shstrndx] as u16);
+    plan.write_program_headers(&mut out, new_phoff)?;
+    plan.write_section_headers(&mut out)?;
+    let dynsyms = plan.remap_dynsyms(&mut out)?;
+    verify(&elf, &out, &plan.groups, &dynsyms).map_err(KeepReason::VerifyFailed)?;
+    let removed = (0..plan.remove.len())
+        .filter(|&i| plan.remove[i])
+        .map(|i| elf.section_name(i).to_string())
+        .collect();
+    Ok(Stripped::Done { data: out, removed })
+}
+
+/// What this stripper does not rewrite: no sections, extended numbering, unknown flags.
+fn check_supported(elf: &Elf<'_>, data: &[u8]) -> Result<(), KeepReason> {
     if elf.shdrs.is_empty() {
         return Err(KeepReason::NothingToStrip);
     }
     if u16::from_le_bytes([data[0x3c], data[0x3d]]) == 0 || elf.shstrndx >= 0xff00 {
         return Err(KeepReason::Layout("extended section numbering"));
     }
-    let n = elf.shdrs.len();
-    if elf.shstrndx >= n {
+    if elf.shstrndx >= elf.shdrs.len() {
         return Err(KeepReason::Layout("section name table index out of range"));
     }
     for (i, s) in elf.shdrs.iter().enumerate() {
@@ -138,7 +190,15 @@ fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
             return Err(KeepReason::UnknownFlags(elf.section_name(i).to_string()));
         }
     }
-    // 1. Choose sections to remove.
+    Ok(())
+}
+
+/// The sections to remove: non-allocated symbol tables and debug sections, the string table of
+/// a removed symtab (unless something kept uses it), and relocations of removed sections.
+// Section numbers index parallel tables; range loops read more plainly than zipped iterators.
+#[allow(clippy::needless_range_loop)]
+fn choose_removals(elf: &Elf<'_>) -> Vec<bool> {
+    let n = elf.shdrs.len();
     let mut remove = vec![false; n];
     for (i, s) in elf.shdrs.iter().enumerate().skip(1) {
         if s.flags & SHF_ALLOC != 0 || i == elf.shstrndx {
@@ -148,7 +208,6 @@ fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
             remove[i] = true;
         }
     }
-    // The string table of a removed symtab goes too, unless something kept uses it.
     for i in 0..n {
         if remove[i] && elf.shdrs[i].typ == SHT_SYMTAB {
             let l = elf.shdrs[i].link as usize;
@@ -165,7 +224,6 @@ fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
             }
         }
     }
-    // Relocations that only apply to removed sections.
     loop {
         let mut changed = false;
         for i in 1..n {
@@ -181,39 +239,14 @@ fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
             }
         }
         if !changed {
-            break;
+            return remove;
         }
     }
-    if !remove.iter().any(|&r| r) {
-        return Err(KeepReason::NothingToStrip);
-    }
-    // Removing a section renumbers the ones after it; `.dynsym` names sections by number, so
-    // its `st_shndx` values are remapped below. An extended index table we do not rewrite.
-    if elf.shdrs.iter().any(|s| s.typ == SHT_SYMTAB_SHNDX) {
-        return Err(KeepReason::Layout("extended symbol section indices"));
-    }
-    let mut new_index = vec![u32::MAX; n];
-    let mut next = 0u32;
-    for i in 0..n {
-        if !remove[i] {
-            new_index[i] = next;
-            next += 1;
-        }
-    }
-    let map_index = |old: u32| -> Result<u32, KeepReason> {
-        if old == 0 {
-            return Ok(0);
-        }
-        match new_index.get(old as usize) {
-            Some(&v) if v != u32::MAX => Ok(v),
-            _ => Err(KeepReason::Layout("a kept section links to a removed one")),
-        }
-    };
+}
 
-    // A fresh section name table holding only the kept sections' names.
-    let names = fresh_names(&elf, &remove);
-
-    // 2. Group loadable segments.
+/// Loadable segments merged into groups that move as one block, and the group holding the
+/// program headers.
+fn load_groups(elf: &Elf<'_>) -> Result<(Vec<Group>, usize), KeepReason> {
     let mut loads: Vec<Group> = elf
         .phdrs
         .iter()
@@ -245,94 +278,136 @@ fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
     let Some(first) = groups.first() else {
         return Err(KeepReason::Layout("no loadable segments"));
     };
-    let ph_end = elf.phoff + elf.phdrs.len() as u64 * 56;
     if first.start != 0 || first.end < u64::from(elf.ehsize) {
         return Err(KeepReason::Layout(
             "the ELF header is not in a loadable segment",
         ));
     }
-    let group_of = |off: u64, end: u64| groups.iter().position(|g| off >= g.start && end <= g.end);
-    let ph_group = group_of(elf.phoff, ph_end).ok_or(KeepReason::Layout(
+    let ph_end = elf.phoff + elf.phdrs.len() as u64 * 56;
+    let ph_group = group_containing(&groups, elf.phoff, ph_end).ok_or(KeepReason::Layout(
         "program headers outside loadable segments",
     ))?;
+    Ok((groups, ph_group))
+}
 
-    // 3. Lay out: groups and kept outside sections in original order.
-    enum Block {
-        Group(usize),
-        Section(usize),
+fn group_containing(groups: &[Group], off: u64, end: u64) -> Option<usize> {
+    groups.iter().position(|g| off >= g.start && end <= g.end)
+}
+
+/// The stripped file's layout, decided step by step.
+struct Plan<'e, 'a> {
+    elf: &'e Elf<'a>,
+    remove: Vec<bool>,
+    /// Old section number → new (`u32::MAX` for removed sections).
+    new_index: Vec<u32>,
+    names: Option<Names>,
+    groups: Vec<Group>,
+    /// New offsets of kept sections outside every group.
+    sec_new: Vec<Option<u64>>,
+    /// Where the section header table goes.
+    shoff: u64,
+}
+
+impl Plan<'_, '_> {
+    fn map_index(&self, old: u32) -> Result<u32, KeepReason> {
+        if old == 0 {
+            return Ok(0);
+        }
+        match self.new_index.get(old as usize) {
+            Some(&v) if v != u32::MAX => Ok(v),
+            _ => Err(KeepReason::Layout("a kept section links to a removed one")),
+        }
     }
-    let mut blocks: Vec<(u64, Block)> = groups
-        .iter()
-        .enumerate()
-        .map(|(i, g)| (g.start, Block::Group(i)))
-        .collect();
-    let mut sec_new: Vec<Option<u64>> = vec![None; n];
-    for i in 1..n {
-        let s = elf.shdrs[i];
-        if remove[i] || s.file_size() == 0 {
-            continue;
-        }
-        let end = s.offset + s.file_size();
-        if group_of(s.offset, end).is_some() {
-            continue;
-        }
-        if groups.iter().any(|g| s.offset < g.end && end > g.start) {
-            return Err(KeepReason::Layout("a section straddles a segment boundary"));
-        }
-        blocks.push((s.offset, Block::Section(i)));
+
+    /// How far group `gi` moved towards the start of the file.
+    fn shift(&self, gi: usize) -> u64 {
+        self.groups[gi].start - self.groups[gi].new
     }
-    blocks.sort_by_key(|b| b.0);
-    let mut cursor = 0u64;
-    for (_, b) in &blocks {
-        match b {
-            Block::Group(gi) => {
-                let g = &mut groups[*gi];
-                if cursor > g.start {
-                    return Err(KeepReason::Layout("segments overlap kept sections"));
+
+    /// Place the groups and the kept sections outside them in their original order, each at
+    /// the lowest offset its alignment allows. Returns the end of the last one.
+    fn lay_out(&mut self) -> Result<u64, KeepReason> {
+        enum Block {
+            Group(usize),
+            Section(usize),
+        }
+        let elf = self.elf;
+        let n = elf.shdrs.len();
+        let mut blocks: Vec<(u64, Block)> = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.start, Block::Group(i)))
+            .collect();
+        self.sec_new = vec![None; n];
+        for (i, s) in elf.shdrs.iter().enumerate().skip(1) {
+            if self.remove[i] || s.file_size() == 0 {
+                continue;
+            }
+            let end = s.offset + s.file_size();
+            if group_containing(&self.groups, s.offset, end).is_some() {
+                continue;
+            }
+            if self
+                .groups
+                .iter()
+                .any(|g| s.offset < g.end && end > g.start)
+            {
+                return Err(KeepReason::Layout("a section straddles a segment boundary"));
+            }
+            blocks.push((s.offset, Block::Section(i)));
+        }
+        blocks.sort_by_key(|b| b.0);
+        let mut cursor = 0u64;
+        for (_, b) in &blocks {
+            match b {
+                Block::Group(gi) => {
+                    let g = &mut self.groups[*gi];
+                    if cursor > g.start {
+                        return Err(KeepReason::Layout("segments overlap kept sections"));
+                    }
+                    // The lowest offset >= cursor that is congruent to the original mod align.
+                    let new = cursor + (g.start - cursor) % g.align;
+                    g.new = new;
+                    cursor = new + (g.end - g.start);
                 }
-                // The lowest offset >= cursor that is congruent to the original mod align.
-                let new = cursor + (g.start - cursor) % g.align;
-                g.new = new;
-                cursor = new + (g.end - g.start);
-            }
-            Block::Section(si) => {
-                let s = elf.shdrs[*si];
-                let a = if s.addralign > 1 && s.offset % s.addralign == 0 {
-                    s.addralign
-                } else {
-                    1
-                };
-                let new = align_up(cursor, a);
-                sec_new[*si] = Some(new);
-                cursor = new
-                    + match &names {
-                        Some(t) if *si == elf.shstrndx => t.table.len() as u64,
-                        _ => s.file_size(),
+                Block::Section(si) => {
+                    let s = elf.shdrs[*si];
+                    let a = if s.addralign > 1 && s.offset.is_multiple_of(s.addralign) {
+                        s.addralign
+                    } else {
+                        1
                     };
+                    let new = align_up(cursor, a);
+                    self.sec_new[*si] = Some(new);
+                    cursor = new
+                        + match &self.names {
+                            Some(t) if *si == elf.shstrndx => t.table.len() as u64,
+                            _ => s.file_size(),
+                        };
+                }
             }
         }
+        // The name table is rewritten only where it was placed as a section of its own.
+        if self.sec_new[elf.shstrndx].is_none() {
+            self.names = None;
+        }
+        Ok(cursor)
     }
-    // The name table is rewritten only where it was placed as a section of its own.
-    let names = names.filter(|_| sec_new[elf.shstrndx].is_some());
-    let shoff = align_up(cursor, 8);
-    let kept = next as u64;
-    let total = shoff + kept * 64;
-    if total >= data.len() as u64 {
-        return Err(KeepReason::NotSmaller);
-    }
-    let shift = |gi: usize| groups[gi].start - groups[gi].new;
 
-    // 4. Write.
-    let mut out = vec![0u8; total as usize];
-    for g in &groups {
-        out[g.new as usize..(g.new + g.end - g.start) as usize]
-            .copy_from_slice(&data[g.start as usize..g.end as usize]);
-    }
-    for i in 0..n {
-        if let Some(new) = sec_new[i] {
-            let s = elf.shdrs[i];
-            match &names {
-                Some(t) if i == elf.shstrndx => {
+    /// Copy the groups' bytes and the kept outside sections (the fresh name table for
+    /// `.shstrtab`) to their new offsets.
+    fn copy_contents(&self, out: &mut [u8]) {
+        let data = self.elf.data;
+        for g in &self.groups {
+            out[g.new as usize..(g.new + g.end - g.start) as usize]
+                .copy_from_slice(&data[g.start as usize..g.end as usize]);
+        }
+        for (i, new) in self.sec_new.iter().enumerate() {
+            let Some(new) = *new else { continue };
+            let s = self.elf.shdrs[i];
+            match &self.names {
+                Some(t) if i == self.elf.shstrndx => {
                     out[new as usize..new as usize + t.table.len()].copy_from_slice(&t.table);
                 }
                 _ => out[new as usize..(new + s.size) as usize]
@@ -340,106 +415,98 @@ fn strip_inner(data: &[u8]) -> Result<Stripped, KeepReason> {
             }
         }
     }
-    let new_phoff = elf.phoff - shift(ph_group);
-    put64(&mut out, 0x20, new_phoff);
-    put64(&mut out, 0x28, shoff);
-    put16(&mut out, 0x3c, kept as u16);
-    put16(&mut out, 0x3e, new_index[elf.shstrndx] as u16);
-    for (k, p) in elf.phdrs.iter().enumerate() {
-        let end = p.offset + p.filesz;
-        let gi = groups
-            .iter()
-            .position(|g| p.offset >= g.start && end <= g.end);
-        // A segment with no file bytes outside every group (an empty PT_LOAD for `.bss`) keeps
-        // its offset: nothing is read there, and its congruence with its address stays.
-        if gi.is_none() && p.filesz != 0 {
-            return Err(KeepReason::Layout(
-                "a segment lies outside loadable segments",
-            ));
-        }
-        let off = gi.map_or(p.offset, |gi| p.offset - shift(gi));
-        put64(&mut out, new_phoff + k as u64 * 56 + 8, off);
-    }
-    for i in 0..n {
-        if remove[i] {
-            continue;
-        }
-        let s = elf.shdrs[i];
-        let o = shoff + u64::from(new_index[i]) * 64;
-        let offset = if i == 0 {
-            0
-        } else if let Some(new) = sec_new[i] {
-            new
-        } else if let Some(gi) = groups
-            .iter()
-            .position(|g| s.offset >= g.start && s.offset + s.file_size() <= g.end)
-        {
-            s.offset - shift(gi)
-        } else if s.file_size() == 0 {
-            // Empty or NOBITS outside every group: keep it within the file.
-            s.offset.min(shoff)
-        } else {
-            return Err(KeepReason::Layout("a section could not be placed"));
-        };
-        let info = if matches!(s.typ, SHT_REL | SHT_RELA) || s.flags & SHF_INFO_LINK != 0 {
-            map_index(s.info)?
-        } else {
-            s.info
-        };
-        let (name, size) = match &names {
-            Some(t) => (
-                t.index[i],
-                if i == elf.shstrndx {
-                    t.table.len() as u64
-                } else {
-                    s.size
-                },
-            ),
-            None => (s.name, s.size),
-        };
-        put32(&mut out, o, name);
-        put32(&mut out, o + 4, s.typ);
-        put64(&mut out, o + 8, s.flags);
-        put64(&mut out, o + 16, s.addr);
-        put64(&mut out, o + 24, offset);
-        put64(&mut out, o + 32, size);
-        put32(&mut out, o + 40, map_index(s.link)?);
-        put32(&mut out, o + 44, info);
-        put64(&mut out, o + 48, s.addralign);
-        put64(&mut out, o + 56, s.entsize);
-    }
 
-    // Remap section numbers in dynamic symbol tables (loaded bytes, so located via their group).
-    let mut dynsyms = Vec::new();
-    for i in 0..n {
-        let s = elf.shdrs[i];
-        if s.typ != SHT_DYNSYM {
-            continue;
-        }
-        let gi = groups
-            .iter()
-            .position(|g| s.offset >= g.start && s.offset + s.size <= g.end)
-            .ok_or(KeepReason::Layout(".dynsym outside loadable segments"))?;
-        let base = s.offset - shift(gi);
-        for k in 0..s.size / 24 {
-            let at = base + k * 24 + 6;
-            let shndx = u16::from_le_bytes([out[at as usize], out[at as usize + 1]]);
-            if shndx != 0 && shndx < 0xff00 {
-                let mapped = map_index(u32::from(shndx)).map_err(|_| {
-                    KeepReason::Layout("a dynamic symbol is defined in a removed section")
-                })?;
-                put16(&mut out, at, mapped as u16);
+    /// Each program header's offset moves with its group.
+    fn write_program_headers(&self, out: &mut [u8], new_phoff: u64) -> Result<(), KeepReason> {
+        for (k, p) in self.elf.phdrs.iter().enumerate() {
+            let gi = group_containing(&self.groups, p.offset, p.offset + p.filesz);
+            // A segment with no file bytes outside every group (an empty PT_LOAD for `.bss`)
+            // keeps its offset: nothing is read there, and its congruence with its address stays.
+            if gi.is_none() && p.filesz != 0 {
+                return Err(KeepReason::Layout(
+                    "a segment lies outside loadable segments",
+                ));
             }
+            let off = gi.map_or(p.offset, |gi| p.offset - self.shift(gi));
+            put64(out, new_phoff + k as u64 * 56 + 8, off);
         }
-        dynsyms.push((s.offset, s.size));
+        Ok(())
     }
 
-    verify(&elf, &out, &groups, &dynsyms).map_err(KeepReason::VerifyFailed)?;
-    let removed = (0..n)
-        .filter(|&i| remove[i])
-        .map(|i| elf.section_name(i).to_string())
-        .collect();
-    Ok(Stripped::Done { data: out, removed })
+    /// The kept sections' headers, renumbered, at their new offsets.
+    fn write_section_headers(&self, out: &mut [u8]) -> Result<(), KeepReason> {
+        let elf = self.elf;
+        for (i, s) in elf.shdrs.iter().enumerate() {
+            if self.remove[i] {
+                continue;
+            }
+            let o = self.shoff + u64::from(self.new_index[i]) * 64;
+            let offset = if i == 0 {
+                0
+            } else if let Some(new) = self.sec_new[i] {
+                new
+            } else if let Some(gi) =
+                group_containing(&self.groups, s.offset, s.offset + s.file_size())
+            {
+                s.offset - self.shift(gi)
+            } else if s.file_size() == 0 {
+                // Empty or NOBITS outside every group: keep it within the file.
+                s.offset.min(self.shoff)
+            } else {
+                return Err(KeepReason::Layout("a section could not be placed"));
+            };
+            let info = if matches!(s.typ, SHT_REL | SHT_RELA) || s.flags & SHF_INFO_LINK != 0 {
+                self.map_index(s.info)?
+            } else {
+                s.info
+            };
+            let (name, size) = match &self.names {
+                Some(t) => (
+                    t.index[i],
+                    if i == elf.shstrndx {
+                        t.table.len() as u64
+                    } else {
+                        s.size
+                    },
+                ),
+                None => (s.name, s.size),
+            };
+            put32(out, o, name);
+            put32(out, o + 4, s.typ);
+            put64(out, o + 8, s.flags);
+            put64(out, o + 16, s.addr);
+            put64(out, o + 24, offset);
+            put64(out, o + 32, size);
+            put32(out, o + 40, self.map_index(s.link)?);
+            put32(out, o + 44, info);
+            put64(out, o + 48, s.addralign);
+            put64(out, o + 56, s.entsize);
+        }
+        Ok(())
+    }
+
+    /// Remap section numbers in dynamic symbol tables (loaded bytes, so located via their
+    /// group). Returns each table's original offset and size.
+    fn remap_dynsyms(&self, out: &mut [u8]) -> Result<Vec<(u64, u64)>, KeepReason> {
+        let mut dynsyms = Vec::new();
+        for s in self.elf.shdrs.iter().filter(|s| s.typ == SHT_DYNSYM) {
+            let gi = group_containing(&self.groups, s.offset, s.offset + s.size)
+                .ok_or(KeepReason::Layout(".dynsym outside loadable segments"))?;
+            let base = s.offset - self.shift(gi);
+            for k in 0..s.size / 24 {
+                let at = base + k * 24 + 6;
+                let shndx = u16::from_le_bytes([out[at as usize], out[at as usize + 1]]);
+                if shndx != 0 && shndx < 0xff00 {
+                    let mapped = self.map_index(u32::from(shndx)).map_err(|_| {
+                        KeepReason::Layout("a dynamic symbol is defined in a removed section")
+                    })?;
+                    put16(out, at, mapped as u16);
+                }
+            }
+            dynsyms.push((s.offset, s.size));
+        }
+        Ok(dynsyms)
+    }
 }
 
 /// A rebuilt section name table: its bytes and each section's new name offset.
