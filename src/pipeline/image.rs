@@ -43,43 +43,8 @@ pub fn build_image(
 ) -> Result<BuiltImageSummary, BuildError> {
     let req = ctx.req;
     let target = &req.target;
-    let handler = req.handler.clone().ok_or_else(|| {
-        BuildError::Request(
-            "--format image needs --handler MODULE.FUNCTION (the image's CMD), e.g. --handler app.handler".to_string(),
-        )
-    })?;
-    let Some((module, _func)) = handler.rsplit_once('.') else {
-        return Err(BuildError::Request(format!(
-            "--handler `{handler}` must be MODULE.FUNCTION, e.g. app.handler"
-        )));
-    };
-    let src_files: Vec<(String, PathBuf, bool)> = ctx
-        .src
-        .files
-        .iter()
-        .map(|f| (f.path.to_string(), f.disk.clone(), f.executable))
-        .collect();
-    let module_path = module.replace('.', "/");
-    let candidates = [
-        format!("{module_path}.py"),
-        format!("{module_path}/__init__.py"),
-    ];
-    let in_src = src_files.iter().any(|(p, _, _)| candidates.contains(p));
-    let in_deps = slimmed.iter().any(|s| {
-        s.entries
-            .iter()
-            .any(|e| candidates.iter().any(|c| c == e.path.as_str()))
-    });
-    if !in_src && !in_deps {
-        return Err(BuildError::Request(format!(
-            "handler module `{module}` is not in the image: no {} in --src{}\n  hint: pass --src with your handler code, or fix --handler",
-            candidates[0],
-            req.src
-                .as_ref()
-                .map(|s| format!(" {}", s.display()))
-                .unwrap_or_else(|| " (none given)".to_string())
-        )));
-    }
+    let handler = image_handler(ctx, slimmed)?;
+    let src_files = src_files(ctx);
     if req.image.outputs.is_empty() && req.image.push.is_none() {
         return Err(BuildError::Request(
             "--format image needs --image-out oci-layout:DIR[:TAG] or docker-archive:FILE.tar[:TAG], or --push REF".to_string(),
@@ -102,17 +67,7 @@ pub fn build_image(
         }
     }
     let spec = img::spec_for(target);
-    let base_ref = req.image.base.clone().unwrap_or_else(|| spec.base.clone());
-    let base = match base_ref.strip_prefix("oci-layout:") {
-        Some(rest) => {
-            let (dir, tag) = match rest.rsplit_once(':') {
-                Some((d, t)) if !t.contains('/') => (PathBuf::from(d), Some(t.to_string())),
-                _ => (PathBuf::from(rest), None),
-            };
-            img::read_oci_layout(&dir, tag.as_deref(), target.arch)?
-        }
-        None => Registry::connect(&base_ref)?.pull_base(target.arch, cache)?,
-    };
+    let base = pull_base(ctx, &spec.base, cache)?;
     let settings = img::ImageSettings {
         entrypoint: spec.entrypoint.clone(),
         cmd: vec![handler.clone()],
@@ -123,17 +78,133 @@ pub fn build_image(
         gzip_level: 6,
     };
     let built = img::build_image(slimmed, &src_files, target, base, &settings, cache)?;
+    let (mut written, notes) = write_outputs(ctx, &built, &outs)?;
+    let pushed = match &registry {
+        Some(reg) => {
+            let report = reg.push(&built)?;
+            written.push(format!("{}@{}", report.reference, report.digest));
+            Some(report)
+        }
+        None => None,
+    };
+    let first = outs.first().map(|o| match o {
+        ImageOut::OciLayout { dir, .. } => dir.clone(),
+        ImageOut::DockerArchive { file, .. } => file.clone(),
+    });
+    // Without a local output the manifest goes where the output (or its default) points.
+    let manifest_file = manifest_path(&first.unwrap_or_else(|| {
+        req.output
+            .clone()
+            .unwrap_or_else(|| default_output(ctx.input).with_extension("image"))
+    }));
+    let files = image_files(slimmed, &src_files);
+    let manifest = image_manifest(ctx, slimmed, &built, &written, &handler, files);
+    manifest.write(&manifest_file)?;
+    Ok(BuiltImageSummary {
+        written,
+        manifest_digest: built.manifest_digest.clone(),
+        config_digest: built.config_digest.clone(),
+        base_reference: built.base.reference.clone(),
+        base_layers: built.base.layers.len(),
+        layers: built.layers.clone(),
+        pushed,
+        handler,
+        notes,
+        manifest_file,
+        manifest,
+    })
+}
+
+/// The handler code: (path in the image, file on disk, executable).
+fn src_files(ctx: &Ctx<'_>) -> Vec<(String, PathBuf, bool)> {
+    ctx.src
+        .files
+        .iter()
+        .map(|f| (f.path.to_string(), f.disk.clone(), f.executable))
+        .collect()
+}
+
+/// The image's CMD: `--handler MODULE.FUNCTION`, whose module must be in `--src` or a package.
+fn image_handler(ctx: &Ctx<'_>, slimmed: &[SlimmedWheel]) -> Result<String, BuildError> {
+    let req = ctx.req;
+    let handler = req.handler.clone().ok_or_else(|| {
+        BuildError::Request(
+            "--format image needs --handler MODULE.FUNCTION (the image's CMD), e.g. --handler app.handler".to_string(),
+        )
+    })?;
+    let Some((module, _func)) = handler.rsplit_once('.') else {
+        return Err(BuildError::Request(format!(
+            "--handler `{handler}` must be MODULE.FUNCTION, e.g. app.handler"
+        )));
+    };
+    let module_path = module.replace('.', "/");
+    let candidates = [
+        format!("{module_path}.py"),
+        format!("{module_path}/__init__.py"),
+    ];
+    let in_src = ctx
+        .src
+        .files
+        .iter()
+        .any(|f| candidates.iter().any(|c| c == f.path.as_str()));
+    let in_deps = slimmed.iter().any(|s| {
+        s.entries
+            .iter()
+            .any(|e| candidates.iter().any(|c| c == e.path.as_str()))
+    });
+    if !in_src && !in_deps {
+        return Err(BuildError::Request(format!(
+            "handler module `{module}` is not in the image: no {} in --src{}\n  hint: pass --src with your handler code, or fix --handler",
+            candidates[0],
+            req.src
+                .as_ref()
+                .map(|s| format!(" {}", s.display()))
+                .unwrap_or_else(|| " (none given)".to_string())
+        )));
+    }
+    Ok(handler)
+}
+
+/// The base image: `--base` (a registry reference or `oci-layout:DIR[:TAG]`), else the
+/// runtime's AWS base image.
+fn pull_base(ctx: &Ctx<'_>, default: &str, cache: &Cache) -> Result<img::BaseImage, BuildError> {
+    let req = ctx.req;
+    let base_ref = req
+        .image
+        .base
+        .clone()
+        .unwrap_or_else(|| default.to_string());
+    Ok(match base_ref.strip_prefix("oci-layout:") {
+        Some(rest) => {
+            let (dir, tag) = match rest.rsplit_once(':') {
+                Some((d, t)) if !t.contains('/') => (PathBuf::from(d), Some(t.to_string())),
+                _ => (PathBuf::from(rest), None),
+            };
+            img::read_oci_layout(&dir, tag.as_deref(), req.target.arch)?
+        }
+        None => Registry::connect(&base_ref)?.pull_base(req.target.arch, cache)?,
+    })
+}
+
+/// Write the image to every `--image-out`. Returns where it went and what else changed (tags
+/// moved, blobs collected by `--gc`).
+fn write_outputs(
+    ctx: &Ctx<'_>,
+    built: &img::BuiltImage,
+    outs: &[ImageOut],
+) -> Result<(Vec<String>, Vec<String>), BuildError> {
+    let gc = ctx.req.image.gc;
     let mut written = Vec::new();
     let mut notes = Vec::new();
-    for out in &outs {
+    for out in outs {
         match out {
             ImageOut::OciLayout { dir, tag } => {
-                let w = img::write_oci_layout(&built, dir, tag, req.image.gc)?;
+                let w = img::write_oci_layout(built, dir, tag, gc)?;
                 let place = format!("oci-layout:{}:{tag}", dir.display());
                 if let Some(old) = &w.replaced {
                     notes.push(format!("{place}: tag moved from {old}"));
                 }
-                if req.image.gc {
+                if gc {
                     let bytes: u64 = w.removed.iter().map(|(_, n)| n).sum();
                     notes.push(format!(
                         "{}: --gc removed {} unreferenced blob(s), {bytes} bytes{}",
@@ -148,22 +219,16 @@ pub fn build_image(
                 written.push(place);
             }
             ImageOut::DockerArchive { file, tag } => {
-                img::write_docker_archive(&built, file, tag, ctx.epoch)?;
+                img::write_docker_archive(built, file, tag, ctx.epoch)?;
                 written.push(format!("docker-archive:{}:{tag}", file.display()));
             }
         }
     }
+    Ok((written, notes))
+}
 
-    let pushed = match &registry {
-        Some(reg) => {
-            let report = reg.push(&built)?;
-            written.push(format!("{}@{}", report.reference, report.digest));
-            Some(report)
-        }
-        None => None,
-    };
-
-    // Records: the app files under /var/task.
+/// The manifest's file records: the app files under /var/task, sorted.
+fn image_files(slimmed: &[SlimmedWheel], src_files: &[(String, PathBuf, bool)]) -> Vec<FileRecord> {
     let mut files: Vec<FileRecord> = Vec::new();
     for s in slimmed {
         files.extend(s.meta.records.iter().cloned().map(|mut r| {
@@ -173,7 +238,7 @@ pub fn build_image(
             r
         }));
     }
-    for (p, disk, _) in &src_files {
+    for (p, disk, _) in src_files {
         let size = std::fs::metadata(disk).map(|m| m.len()).unwrap_or(0);
         files.push(FileRecord {
             path: format!("var/task/{p}"),
@@ -187,6 +252,19 @@ pub fn build_image(
         });
     }
     files.sort_by(|a, b| a.path.cmp(&b.path).then(a.package.cmp(&b.package)));
+    files
+}
+
+/// The lpack manifest of an image build.
+fn image_manifest(
+    ctx: &Ctx<'_>,
+    slimmed: &[SlimmedWheel],
+    built: &img::BuiltImage,
+    written: &[String],
+    handler: &str,
+    files: Vec<FileRecord>,
+) -> ArtifactManifest {
+    let req = ctx.req;
     let unzipped: u64 = files
         .iter()
         .filter(|f| f.action != Action::Drop)
@@ -194,21 +272,11 @@ pub fn build_image(
         .sum();
     let total_blobs: u64 =
         built.blobs.iter().map(|b| b.size).sum::<u64>() + built.manifest.len() as u64;
-    let first = outs.first().map(|o| match o {
-        ImageOut::OciLayout { dir, .. } => dir.clone(),
-        ImageOut::DockerArchive { file, .. } => file.clone(),
-    });
-    // Without a local output the manifest goes where the output (or its default) points.
-    let manifest_file = manifest_path(&first.unwrap_or_else(|| {
-        req.output
-            .clone()
-            .unwrap_or_else(|| default_output(ctx.input).with_extension("image"))
-    }));
-    let manifest = ArtifactManifest {
+    ArtifactManifest {
         schema_version: SCHEMA_VERSION,
         lpack_version: env!("CARGO_PKG_VERSION").to_string(),
         kind: ArtifactKind::Image,
-        target: TargetRecord::of(target),
+        target: TargetRecord::of(&req.target),
         inputs_sha256: sha256_hex(built.manifest_digest.as_bytes()),
         requirements: ctx.input.display().to_string(),
         source_date_epoch: ctx.epoch.0,
@@ -239,24 +307,10 @@ pub fn build_image(
             base: built.base.reference.clone(),
             base_manifest_digest: built.base.manifest_digest.clone(),
             layers: built.layers.clone(),
-            outputs: written.clone(),
+            outputs: written.to_vec(),
         }),
-        handler: Some(handler.clone()),
+        handler: Some(handler.to_string()),
         verify: None,
         files,
-    };
-    manifest.write(&manifest_file)?;
-    Ok(BuiltImageSummary {
-        written,
-        manifest_digest: built.manifest_digest.clone(),
-        config_digest: built.config_digest.clone(),
-        base_reference: built.base.reference.clone(),
-        base_layers: built.base.layers.len(),
-        layers: built.layers.clone(),
-        pushed,
-        handler,
-        notes,
-        manifest_file,
-        manifest,
-    })
+    }
 }
