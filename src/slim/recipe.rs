@@ -248,37 +248,51 @@ fn parse_action(s: &str) -> Option<Action> {
 
 /// Parse and validate one recipe file's text.
 pub fn parse_file(name: &str, src: &str, tier: Tier) -> Result<Vec<Rule>, RecipeError> {
-    let err = |span: std::ops::Range<usize>, code: &'static str, message: String| {
-        let (line, col) = line_col(src, span.start);
-        RecipeError::Invalid {
-            file: name.to_string(),
-            line,
-            col,
-            code,
-            message,
-        }
-    };
+    let file = RecipeText { name, src };
     let raw: RawFile = toml::from_str(src).map_err(|e| {
-        err(
+        file.err(
             e.span().unwrap_or(0..0),
             "R001",
             e.message().trim().to_string(),
         )
     })?;
-    let mut rules = Vec::new();
-    for spanned in raw.rule {
+    raw.rule.into_iter().map(|r| file.rule(r, tier)).collect()
+}
+
+/// One recipe file's name and text, for errors that point at a line and column.
+struct RecipeText<'a> {
+    name: &'a str,
+    src: &'a str,
+}
+
+type Span = std::ops::Range<usize>;
+
+impl RecipeText<'_> {
+    fn err(&self, span: Span, code: &'static str, message: String) -> RecipeError {
+        let (line, col) = line_col(self.src, span.start);
+        RecipeError::Invalid {
+            file: self.name.to_string(),
+            line,
+            col,
+            code,
+            message,
+        }
+    }
+
+    /// One `[[rule]]` table, checked.
+    fn rule(&self, spanned: Spanned<RawRule>, tier: Tier) -> Result<Rule, RecipeError> {
         let span = spanned.span();
         let r = spanned.into_inner();
         let id = r.id.get_ref().trim().to_string();
         if id.is_empty() || id.contains(char::is_whitespace) {
-            return Err(err(
+            return Err(self.err(
                 r.id.span(),
                 "R002",
                 format!("rule id `{id}` must be a non-empty word"),
             ));
         }
         let action = parse_action(r.action.get_ref()).ok_or_else(|| {
-            err(
+            self.err(
                 r.action.span(),
                 "R003",
                 format!(
@@ -292,7 +306,7 @@ pub fn parse_file(name: &str, src: &str, tier: Tier) -> Result<Vec<Rule>, Recipe
             Some("aggressive") => Profile::Aggressive,
             Some(other) => {
                 let sp = r.profile.as_ref().map_or(span.clone(), |p| p.span());
-                return Err(err(
+                return Err(self.err(
                     sp,
                     "R004",
                     format!("unknown profile `{other}` (expected safe or aggressive)"),
@@ -300,38 +314,7 @@ pub fn parse_file(name: &str, src: &str, tier: Tier) -> Result<Vec<Rule>, Recipe
             }
         };
         let glob_span = r.glob.as_ref().map_or(span.clone(), |g| g.span());
-        let globs = match (r.glob, action) {
-            (Some(g), Action::Omit) => {
-                return Err(err(
-                    g.span(),
-                    "R009",
-                    format!("rule `{id}`: `omit` leaves out whole distributions and takes no glob"),
-                ));
-            }
-            (None, Action::Omit) => vec!["**".to_string()],
-            (Some(g), _) => g.into_inner().into_vec(),
-            (None, _) => Vec::new(),
-        };
-        if globs.is_empty() {
-            return Err(err(glob_span, "R005", format!("rule `{id}` has no glob")));
-        }
-        let mut matchers = Vec::new();
-        for g in &globs {
-            if g.starts_with('/') || g.contains('\\') && !g.contains("\\*") {
-                return Err(err(
-                    glob_span.clone(),
-                    "R006",
-                    format!("glob `{g}` must be a relative archive path pattern using `/`"),
-                ));
-            }
-            matchers.push(compile_glob(g).map_err(|e| {
-                err(
-                    glob_span.clone(),
-                    "R006",
-                    format!("invalid glob `{g}`: {e}"),
-                )
-            })?);
-        }
+        let (globs, matchers) = self.globs(&id, r.glob, action, glob_span.clone())?;
         let dists: BTreeSet<String> = r
             .dist
             .map(OneOrMany::into_vec)
@@ -340,51 +323,23 @@ pub fn parse_file(name: &str, src: &str, tier: Tier) -> Result<Vec<Rule>, Recipe
             .map(|d| normalize_name(d))
             .collect();
         if action == Action::Omit && dists.is_empty() {
-            return Err(err(
-                span.clone(),
+            return Err(self.err(
+                span,
                 "R009",
                 format!("rule `{id}`: `omit` needs `dist` (the distributions to leave out)"),
             ));
         }
         if action == Action::Drop && dists.is_empty() && globs.iter().any(|g| g == "**" || g == "*")
         {
-            return Err(err(
+            return Err(self.err(
                 glob_span,
                 "R007",
                 format!("rule `{id}` would drop every file of every package; scope it with `dist`"),
             ));
         }
-        let category = match r.category {
-            Some(c) if CATEGORIES.contains(&c.get_ref().as_str()) => c.into_inner(),
-            Some(c) => {
-                return Err(err(
-                    c.span(),
-                    "R010",
-                    format!(
-                        "unknown category `{}` (expected one of {})",
-                        c.get_ref(),
-                        CATEGORIES.join(", ")
-                    ),
-                ));
-            }
-            None if tier == Tier::Builtin => "other".to_string(),
-            None => "user".to_string(),
-        };
-        let other_python = match &r.python {
-            None => false,
-            Some(p) if p.get_ref() == "other" => true,
-            Some(p) => {
-                return Err(err(
-                    p.span(),
-                    "R011",
-                    format!(
-                        "unknown python `{}` (expected \"other\": files the target's Python cannot import)",
-                        p.get_ref()
-                    ),
-                ));
-            }
-        };
-        rules.push(Rule {
+        let category = self.category(r.category, tier)?;
+        let other_python = self.other_python(r.python.as_ref())?;
+        Ok(Rule {
             id,
             action,
             globs,
@@ -395,13 +350,90 @@ pub fn parse_file(name: &str, src: &str, tier: Tier) -> Result<Vec<Rule>, Recipe
             warning: r.warning,
             category,
             tier,
-            origin: name.to_string(),
+            origin: self.name.to_string(),
             other_python,
             target: None,
             hits: AtomicU64::new(0),
-        });
+        })
     }
-    Ok(rules)
+
+    /// A rule's globs (`omit` takes none and means every file), each a relative archive path
+    /// pattern, compiled.
+    fn globs(
+        &self,
+        id: &str,
+        glob: Option<Spanned<OneOrMany>>,
+        action: Action,
+        glob_span: Span,
+    ) -> Result<(Vec<String>, Vec<GlobMatcher>), RecipeError> {
+        let globs = match (glob, action) {
+            (Some(g), Action::Omit) => {
+                return Err(self.err(
+                    g.span(),
+                    "R009",
+                    format!("rule `{id}`: `omit` leaves out whole distributions and takes no glob"),
+                ));
+            }
+            (None, Action::Omit) => vec!["**".to_string()],
+            (Some(g), _) => g.into_inner().into_vec(),
+            (None, _) => Vec::new(),
+        };
+        if globs.is_empty() {
+            return Err(self.err(glob_span, "R005", format!("rule `{id}` has no glob")));
+        }
+        let mut matchers = Vec::new();
+        for g in &globs {
+            if g.starts_with('/') || g.contains('\\') && !g.contains("\\*") {
+                return Err(self.err(
+                    glob_span.clone(),
+                    "R006",
+                    format!("glob `{g}` must be a relative archive path pattern using `/`"),
+                ));
+            }
+            matchers.push(compile_glob(g).map_err(|e| {
+                self.err(
+                    glob_span.clone(),
+                    "R006",
+                    format!("invalid glob `{g}`: {e}"),
+                )
+            })?);
+        }
+        Ok((globs, matchers))
+    }
+
+    /// The size-report category a rule files its removals under.
+    fn category(&self, c: Option<Spanned<String>>, tier: Tier) -> Result<String, RecipeError> {
+        match c {
+            Some(c) if CATEGORIES.contains(&c.get_ref().as_str()) => Ok(c.into_inner()),
+            Some(c) => Err(self.err(
+                c.span(),
+                "R010",
+                format!(
+                    "unknown category `{}` (expected one of {})",
+                    c.get_ref(),
+                    CATEGORIES.join(", ")
+                ),
+            )),
+            None if tier == Tier::Builtin => Ok("other".to_string()),
+            None => Ok("user".to_string()),
+        }
+    }
+
+    /// `python = "other"`: the rule matches only files the target's Python cannot import.
+    fn other_python(&self, p: Option<&Spanned<String>>) -> Result<bool, RecipeError> {
+        match p {
+            None => Ok(false),
+            Some(p) if p.get_ref() == "other" => Ok(true),
+            Some(p) => Err(self.err(
+                p.span(),
+                "R011",
+                format!(
+                    "unknown python `{}` (expected \"other\": files the target's Python cannot import)",
+                    p.get_ref()
+                ),
+            )),
+        }
+    }
 }
 
 /// The verdict of the rule set on one path.
