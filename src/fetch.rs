@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cache::{Cache, CacheError, hex, sha256_file};
 use crate::http::{Http, HttpError};
-use crate::progress::{Phase, Reporter};
+use crate::progress::{Phase, Reporter, Silent};
 use crate::resolve::index::FileLocation;
 use crate::resolve::{Lock, LockedWheel, parallel_map};
 use crate::wheel::integrity::{FACTS_FORMAT, Facts, IntegrityError, SizeLimit, inspect};
@@ -338,5 +338,29 @@ fn check_one(
         Some(problem) => Ok(Some(format!(
             "--no-verify-record: shipping {name} although its RECORD check failed: {problem}"
         ))),
+    }
+}
+
+/// [`crate::resolve::WheelFetch`] through [`fetch`]: one wheel into the cache, verified, quietly
+/// (the resolver reads its METADATA).
+pub struct Fetcher<'a> {
+    pub cache: &'a Cache,
+    pub http: Option<&'a Http>,
+    pub offline: bool,
+}
+
+impl crate::resolve::WheelFetch for Fetcher<'_> {
+    fn fetch_wheel(&self, wheel: &LockedWheel) -> Result<PathBuf, String> {
+        let lock = Lock {
+            wheels: vec![wheel.clone()],
+            warnings: vec![],
+        };
+        let (fetched, _) = fetch(&lock, self.cache, self.http, self.offline, &Silent)
+            .map_err(|e| e.to_string())?;
+        fetched
+            .into_iter()
+            .next()
+            .map(|w| w.path)
+            .ok_or_else(|| format!("{}: nothing fetched", wheel.filename))
     }
 }

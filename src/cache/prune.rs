@@ -23,9 +23,9 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::uses::{GATE, USES_DIR, read_runs};
+use super::uses::{GATE, LAST_USED, USES_DIR, read_last_used, read_runs, record_run};
 use super::{CacheError, io_err};
 
 /// The kinds of entries, with a human name: `(directory, name, derived)`. Derived entries are
@@ -184,17 +184,6 @@ pub struct PruneReport {
     pub notes: Vec<String>,
 }
 
-/// One entry's last recorded use.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-struct LastUse {
-    /// Seconds since the epoch.
-    t: u64,
-    /// The lpack version that used it.
-    v: String,
-}
-
-const LAST_USED: &str = "last-used.json";
-
 /// Remove what no longer serves (see the module docs).
 pub fn prune(root: &Path, policy: &PrunePolicy) -> Result<PruneReport, CacheError> {
     let dir = root.join(USES_DIR);
@@ -304,72 +293,6 @@ fn prune_locked(root: &Path, policy: &PrunePolicy) -> Result<PruneReport, CacheE
     Ok(report)
 }
 
-fn read_last_used(path: &Path) -> BTreeMap<String, LastUse> {
-    fs::read(path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
-}
-
-/// Fold one finished run into the last-use records.
-fn record_run(last: &mut BTreeMap<String, LastUse>, run: &super::uses::Run) {
-    for e in &run.entries {
-        if last.get(e).is_none_or(|l| l.t <= run.finished) {
-            last.insert(
-                e.clone(),
-                LastUse {
-                    t: run.finished,
-                    v: run.version.clone(),
-                },
-            );
-        }
-    }
-}
-
-/// Logs a cache keeps before old ones are folded into `last-used.json` without a prune.
-pub const MAX_LOGS: usize = 256;
-
-/// Fold finished logs older than `min_age` into `last-used.json` and delete them, so that a
-/// cache nobody prunes does not collect one log per lpack run forever. Only when the gate is
-/// free (never waits on a running prune); recent logs stay for `prune --ci`. Best effort.
-pub fn fold_old_logs(root: &Path, min_age: Duration) {
-    let dir = root.join(USES_DIR);
-    let Ok(gate) = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(GATE))
-    else {
-        return;
-    };
-    if gate.try_lock().is_err() {
-        return;
-    }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (_, finished) = read_runs(root);
-    let old: Vec<&super::uses::Run> = finished
-        .iter()
-        .filter(|r| now.saturating_sub(r.finished) >= min_age.as_secs())
-        .collect();
-    if !old.is_empty() {
-        let last_path = dir.join(LAST_USED);
-        let mut last = read_last_used(&last_path);
-        for run in &old {
-            record_run(&mut last, run);
-        }
-        let body = serde_json::to_vec(&last).unwrap_or_default();
-        if super::write_atomic(&root.join("tmp"), &last_path, &body).is_ok() {
-            for run in old {
-                let _ = fs::remove_file(&run.path);
-            }
-        }
-    }
-    let _ = gate.unlock();
-}
-
 fn entry_exists(root: &Path, entry: &str) -> bool {
     let p = root.join(entry);
     if entry.starts_with("slim-v1/") {
@@ -455,28 +378,6 @@ mod tests {
         assert_eq!(parse_age("2"), Ok(Duration::from_secs(2 * 86_400)));
         assert!(parse_age("soon").is_err());
         assert!(parse_age("3y").is_err());
-    }
-
-    #[test]
-    fn old_logs_fold_into_last_used_and_recent_ones_stay() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let uses = dir.path().join(USES_DIR);
-        fs::create_dir_all(&uses).expect("mkdir");
-        fs::create_dir_all(dir.path().join("tmp")).expect("mkdir");
-        let old = uses.join("done-1-1-1.log");
-        fs::write(&old, "lpack 0.0.1\ngraph-v1/a\n").expect("log");
-        fs::File::options()
-            .write(true)
-            .open(&old)
-            .and_then(|f| f.set_modified(SystemTime::now() - Duration::from_secs(3 * 86_400)))
-            .expect("mtime");
-        let recent = uses.join("done-2-2-2.log");
-        fs::write(&recent, "lpack 0.0.1\ngraph-v1/b\n").expect("log");
-        fold_old_logs(dir.path(), Duration::from_secs(86_400));
-        assert!(!old.exists() && recent.exists());
-        let last = read_last_used(&uses.join(LAST_USED));
-        assert_eq!(last.keys().collect::<Vec<_>>(), ["graph-v1/a"]);
-        assert_eq!(last["graph-v1/a"].v, "0.0.1");
     }
 
     #[test]

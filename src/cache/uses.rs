@@ -12,16 +12,18 @@
 //! entry is kept) or after prune has finished (and the lookup that follows the note sees the
 //! entry gone: an ordinary cache miss, refilled). Noting before looking is what makes this safe.
 //!
-//! A cache nobody prunes does not collect logs forever: past [`super::prune::MAX_LOGS`] logs, a
+//! A cache nobody prunes does not collect logs forever: past [`MAX_LOGS`] logs, a
 //! finishing process folds those older than a day into `last-used.json`
-//! ([`super::prune::fold_old_logs`]).
+//! ([`fold_old_logs`]).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
 
 /// The directory of the logs, under the cache root.
 pub const USES_DIR: &str = "uses-v1";
@@ -124,10 +126,10 @@ impl Drop for UseLog {
             let _ = fs::rename(&path, self.dir.join(done));
             // A cache nobody prunes keeps at most about MAX_LOGS logs younger than a day.
             let logs = fs::read_dir(&self.dir).map(|rd| rd.count()).unwrap_or(0);
-            if logs > super::prune::MAX_LOGS
+            if logs > MAX_LOGS
                 && let Some(root) = self.dir.parent()
             {
-                super::prune::fold_old_logs(root, std::time::Duration::from_secs(86_400));
+                fold_old_logs(root, std::time::Duration::from_secs(86_400));
             }
         }
     }
@@ -193,6 +195,83 @@ pub fn read_runs(root: &Path) -> (Vec<Run>, Vec<Run>) {
     (running, finished)
 }
 
+/// One entry's last recorded use.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(super) struct LastUse {
+    /// Seconds since the epoch.
+    pub(super) t: u64,
+    /// The lpack version that used it.
+    pub(super) v: String,
+}
+
+pub(super) const LAST_USED: &str = "last-used.json";
+
+pub(super) fn read_last_used(path: &Path) -> BTreeMap<String, LastUse> {
+    fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Fold one finished run into the last-use records.
+pub(super) fn record_run(last: &mut BTreeMap<String, LastUse>, run: &Run) {
+    for e in &run.entries {
+        if last.get(e).is_none_or(|l| l.t <= run.finished) {
+            last.insert(
+                e.clone(),
+                LastUse {
+                    t: run.finished,
+                    v: run.version.clone(),
+                },
+            );
+        }
+    }
+}
+
+/// Logs a cache keeps before old ones are folded into `last-used.json` without a prune.
+pub const MAX_LOGS: usize = 256;
+
+/// Fold finished logs older than `min_age` into `last-used.json` and delete them, so that a
+/// cache nobody prunes does not collect one log per lpack run forever. Only when the gate is
+/// free (never waits on a running prune); recent logs stay for `prune --ci`. Best effort.
+pub fn fold_old_logs(root: &Path, min_age: Duration) {
+    let dir = root.join(USES_DIR);
+    let Ok(gate) = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(GATE))
+    else {
+        return;
+    };
+    if gate.try_lock().is_err() {
+        return;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (_, finished) = read_runs(root);
+    let old: Vec<&Run> = finished
+        .iter()
+        .filter(|r| now.saturating_sub(r.finished) >= min_age.as_secs())
+        .collect();
+    if !old.is_empty() {
+        let last_path = dir.join(LAST_USED);
+        let mut last = read_last_used(&last_path);
+        for run in &old {
+            record_run(&mut last, run);
+        }
+        let body = serde_json::to_vec(&last).unwrap_or_default();
+        if super::write_atomic(&root.join("tmp"), &last_path, &body).is_ok() {
+            for run in old {
+                let _ = fs::remove_file(&run.path);
+            }
+        }
+    }
+    let _ = gate.unlock();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +297,27 @@ mod tests {
             .and_then(|n| n.to_str())
             .unwrap_or("");
         assert!(name.starts_with("done-"), "{name}");
+    }
+
+    #[test]
+    fn old_logs_fold_into_last_used_and_recent_ones_stay() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let uses = dir.path().join(USES_DIR);
+        fs::create_dir_all(&uses).expect("mkdir");
+        fs::create_dir_all(dir.path().join("tmp")).expect("mkdir");
+        let old = uses.join("done-1-1-1.log");
+        fs::write(&old, "lpack 0.0.1\ngraph-v1/a\n").expect("log");
+        fs::File::options()
+            .write(true)
+            .open(&old)
+            .and_then(|f| f.set_modified(SystemTime::now() - Duration::from_secs(3 * 86_400)))
+            .expect("mtime");
+        let recent = uses.join("done-2-2-2.log");
+        fs::write(&recent, "lpack 0.0.1\ngraph-v1/b\n").expect("log");
+        fold_old_logs(dir.path(), Duration::from_secs(86_400));
+        assert!(!old.exists() && recent.exists());
+        let last = read_last_used(&uses.join(LAST_USED));
+        assert_eq!(last.keys().collect::<Vec<_>>(), ["graph-v1/a"]);
+        assert_eq!(last["graph-v1/a"].v, "0.0.1");
     }
 }

@@ -175,7 +175,7 @@ extern "C" fn on_signal(_: libc::c_int) {
     bench::interrupt();
 }
 
-pub(super) fn install_ctrl_c() {
+fn install_ctrl_c() {
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
@@ -309,7 +309,14 @@ pub fn run(mut parsed: BenchArgs, inv: &super::Invocation) -> anyhow::Result<Out
         return Ok(Outcome::Ok);
     }
     if let Some(run_id) = &args.aws.cleanup {
-        return super::bench_aws::cleanup(&args, run_id);
+        install_ctrl_c();
+        return super::bench_aws::cleanup(
+            &args.aws,
+            args.region.clone(),
+            run_id,
+            args.json,
+            args.quiet,
+        );
     }
     if let Some(dir) = &args.render {
         let r = read_results(dir)?;
@@ -359,7 +366,11 @@ pub fn run(mut parsed: BenchArgs, inv: &super::Invocation) -> anyhow::Result<Out
             work_dir,
             &super::progress::Bars::new(!args.quiet && !args.json),
         )?),
-        BackendArg::Aws => Backend::Aws(super::bench_aws::options(&args, work_dir)?),
+        BackendArg::Aws => Backend::Aws(super::bench_aws::options(
+            &args.aws,
+            args.region.clone(),
+            work_dir,
+        )?),
     };
     let region = match (&backend, &args.region) {
         (_, Some(r)) => r.clone(),

@@ -7,7 +7,6 @@ use std::time::Duration;
 use clap::Args;
 
 use super::Outcome;
-use super::bench::BenchArgs;
 use crate::bench::{Settings, aws};
 
 #[derive(Debug, Args)]
@@ -59,11 +58,10 @@ pub fn default_region() -> String {
         .unwrap_or_else(|| "us-east-1".to_string())
 }
 
-fn base(args: &BenchArgs, run_id: String, work: PathBuf) -> aws::Options {
-    let a = &args.aws;
+fn base(a: &AwsArgs, region: Option<String>, run_id: String, work: PathBuf) -> aws::Options {
     aws::Options {
         role_arn: a.role_arn.clone(),
-        region: args.region.clone(),
+        region,
         prefix: a.prefix.clone(),
         s3_bucket: a.s3_bucket.clone(),
         endpoint_url: a.endpoint_url.clone(),
@@ -76,9 +74,10 @@ fn base(args: &BenchArgs, run_id: String, work: PathBuf) -> aws::Options {
     }
 }
 
-/// The AWS backend's options for a new run (with a fresh run id).
-pub fn options(args: &BenchArgs, work: PathBuf) -> anyhow::Result<aws::Options> {
-    let p = &args.aws.prefix;
+/// The AWS backend's options for a new run (with a fresh run id) in `region` (`None`: the
+/// SDK's chain decides).
+pub fn options(a: &AwsArgs, region: Option<String>, work: PathBuf) -> anyhow::Result<aws::Options> {
+    let p = &a.prefix;
     if p.is_empty()
         || p.len() > 24
         || !p
@@ -87,7 +86,7 @@ pub fn options(args: &BenchArgs, work: PathBuf) -> anyhow::Result<aws::Options> 
     {
         anyhow::bail!("--prefix: 1 to 24 letters, digits, `-` or `_`");
     }
-    Ok(base(args, aws::new_run_id(), work))
+    Ok(base(a, region, aws::new_run_id(), work))
 }
 
 /// `--dry-run`: the plan, creating nothing.
@@ -107,15 +106,20 @@ pub fn dry_run(s: &Settings, o: &aws::Options, json: bool) -> anyhow::Result<Out
     Ok(Outcome::Ok)
 }
 
-/// `--cleanup RUN_ID`.
-pub fn cleanup(args: &BenchArgs, run_id: &str) -> anyhow::Result<Outcome> {
-    let o = base(args, run_id.to_string(), std::env::temp_dir());
-    super::bench::install_ctrl_c();
-    let bars = super::progress::Bars::new(!args.quiet && !args.json);
+/// `--cleanup RUN_ID` (the caller has installed the Ctrl-C handler).
+pub fn cleanup(
+    a: &AwsArgs,
+    region: Option<String>,
+    run_id: &str,
+    json: bool,
+    quiet: bool,
+) -> anyhow::Result<Outcome> {
+    let o = base(a, region, run_id.to_string(), std::env::temp_dir());
+    let bars = super::progress::Bars::new(!quiet && !json);
     let report = aws::cleanup_run(&o, &bars)?;
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-    } else if !args.quiet {
+    } else if !quiet {
         for d in &report.deleted {
             println!("deleted {d}");
         }

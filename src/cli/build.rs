@@ -147,26 +147,6 @@ pub(super) fn keys() -> Vec<&'static str> {
     crate::config::KEYS.iter().map(|k| k.name).collect()
 }
 
-/// Defaults lpack derives from the config file's place: the input found beside it.
-pub(super) fn derived_input(config: &ConfigFile) -> Vec<(&'static str, Value, String)> {
-    let dir = settings::config_dir(config);
-    match crate::resolve::inputs::find_input(&dir) {
-        Ok(p) => vec![(
-            "requirements",
-            Value::Str(p.display().to_string()),
-            format!(
-                "found beside {}",
-                config
-                    .path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or("the config")
-            ),
-        )],
-        Err(_) => Vec::new(),
-    }
-}
-
 /// Defaults of a named function or layer: its input beside the config, `dist/NAME.zip`, and
 /// `format = layer` for layers.
 pub(super) fn derived_for_unit(
@@ -175,7 +155,7 @@ pub(super) fn derived_for_unit(
     kind: UnitKind,
 ) -> Vec<(&'static str, Value, String)> {
     let dir = settings::config_dir(config);
-    let mut derived = derived_input(config);
+    let mut derived = settings::derived_input(config);
     // Images keep their lpack manifest at dist/NAME.image.lpack.json when only pushed.
     let image = kind == UnitKind::Function
         && [&unit.settings, &config.root]
@@ -236,7 +216,7 @@ pub fn run(
     }
     let empty = crate::config::Table::new();
     let (root, derived) = match config {
-        Some(c) => (&c.root, derived_input(c)),
+        Some(c) => (&c.root, settings::derived_input(c)),
         None => (&empty, Vec::new()),
     };
     let layered = settings::layer(&inv.argv, "build", &keys(), &[root], &derived)?;
@@ -633,7 +613,7 @@ pub(super) fn function_manifests(
         "build",
         &keys(),
         &[&config.root],
-        &derived_input(config),
+        &settings::derived_input(config),
     )?;
     let req = request(&layered_args(&layered)?)?;
     let output = req.output.clone().unwrap_or_else(|| {

@@ -2,7 +2,8 @@
 
 use clap::Args;
 
-use super::build::{derived_for_unit, derived_input, keys};
+use super::build::{derived_for_unit, keys};
+use super::settings::derived_input;
 use super::settings::{self, SourceRow, env_name};
 use super::{Invocation, Outcome};
 use crate::config::{KEYS, Kind, Table};

@@ -375,7 +375,7 @@ pub fn layer_command_for<T: clap::FromArgMatches>(
     }
     // The input found beside the config, as `build` finds it.
     let derived = match &config {
-        Some(c) if own.contains(&"requirements") => super::build::derived_input(c),
+        Some(c) if own.contains(&"requirements") => derived_input(c),
         _ => Vec::new(),
     };
     let layered = layer(&inv.argv, sub, &keys, &tables, &derived)?;
@@ -384,6 +384,26 @@ pub fn layer_command_for<T: clap::FromArgMatches>(
         .subcommand_matches(sub)
         .ok_or_else(|| anyhow!("internal: `{sub}` arguments vanished"))?;
     Ok(T::from_arg_matches(m)?)
+}
+
+/// Defaults lpack derives from the config file's place: the input found beside it.
+pub(super) fn derived_input(config: &ConfigFile) -> Vec<(&'static str, Value, String)> {
+    let dir = config_dir(config);
+    match crate::resolve::inputs::find_input(&dir) {
+        Ok(p) => vec![(
+            "requirements",
+            Value::Str(p.display().to_string()),
+            format!(
+                "found beside {}",
+                config
+                    .path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("the config")
+            ),
+        )],
+        Err(_) => Vec::new(),
+    }
 }
 
 /// An error of a later stage speaks of flags (`--src`); when the config gave the value, say

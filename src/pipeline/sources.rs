@@ -145,13 +145,18 @@ pub fn lock_input(
         || input.path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
+    let fetcher = crate::fetch::Fetcher {
+        cache,
+        http,
+        offline: client.offline(),
+    };
     let Some(set) = &input.set else {
         let lock = match input.kind {
             InputKind::UvLock => inputs::read_uv_lock(&input.path, target, extras)?,
             _ => pylock::read(&input.path, target)?,
         };
         if !no_deps {
-            check_closed(&lock, &[], target, client, http, &shown)?;
+            check_closed(&lock, &[], target, client, http, &fetcher, &shown)?;
         }
         return Ok((lock, empty()));
     };
@@ -159,7 +164,15 @@ pub fn lock_input(
     if complete || (no_deps && set.unpinned.is_empty()) {
         let lock = resolve_pinned(&set.pinned, target, client, reporter)?;
         if !no_deps {
-            check_closed(&lock, &set.requirements, target, client, http, &shown)?;
+            check_closed(
+                &lock,
+                &set.requirements,
+                target,
+                client,
+                http,
+                &fetcher,
+                &shown,
+            )?;
         }
         return Ok((lock, set.pinned.clone()));
     }
@@ -170,8 +183,8 @@ pub fn lock_input(
     }
     let provider = Provider::new(
         client,
-        cache,
         http,
+        &fetcher,
         target,
         &set.requirements,
         &set.constraints,

@@ -27,6 +27,7 @@ pub fn check_closed(
     target: &Target,
     client: &IndexClient,
     http: Option<&Http>,
+    fetcher: &dyn super::WheelFetch,
     input: &str,
 ) -> Result<(), ResolveError> {
     let env = crate::requirements::marker_environment(target);
@@ -40,21 +41,15 @@ pub fn check_closed(
             core_metadata: false,
             source: w.source.clone(),
         };
-        wheel_metadata(
-            client.cache(),
-            http,
-            client.offline(),
-            &file,
-            &w.allowed_sha256,
-        )
-        .map(|text| Provider::parse_metadata(&text).0)
-        .map_err(|detail| {
-            ResolveError::Metadata(if detail.contains(&w.filename) {
-                detail
-            } else {
-                format!("cannot read the dependencies of {}: {detail}", w.filename)
+        wheel_metadata(client.cache(), http, fetcher, &file, &w.allowed_sha256)
+            .map(|text| Provider::parse_metadata(&text).0)
+            .map_err(|detail| {
+                ResolveError::Metadata(if detail.contains(&w.filename) {
+                    detail
+                } else {
+                    format!("cannot read the dependencies of {}: {detail}", w.filename)
+                })
             })
-        })
     });
     let mut deps: BTreeMap<&str, (Version, Vec<Requirement<VerbatimUrl>>)> = BTreeMap::new();
     for (w, reqs) in lock.wheels.iter().zip(metadata) {

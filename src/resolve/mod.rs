@@ -16,6 +16,7 @@
 pub mod closure;
 pub mod index;
 pub mod inputs;
+pub mod pkg;
 pub mod pylock;
 pub mod report;
 pub mod solver;
@@ -100,6 +101,13 @@ pub struct LockedWheel {
 pub struct Lock {
     pub wheels: Vec<LockedWheel>,
     pub warnings: Vec<String>,
+}
+
+/// Downloads one wheel into the cache, verified against its hashes, and returns where it is.
+/// The resolver reads a wheel's METADATA through this when the index serves no PEP 658 file;
+/// the fetch stage implements it (`fetch::Fetcher`), so resolve never names fetch.
+pub trait WheelFetch: Sync {
+    fn fetch_wheel(&self, wheel: &LockedWheel) -> Result<std::path::PathBuf, String>;
 }
 
 /// Run `f` over `items` on up to `workers` threads, keeping input order in the output.

@@ -10,7 +10,7 @@ use std::ops::Bound;
 use pep440_rs::Version;
 use pubgrub::{Derived, External, Map, Ranges, ReportFormatter, Term};
 
-use super::solver::Pkg;
+use super::pkg::Pkg;
 
 type Vs = Ranges<Version>;
 

@@ -16,7 +16,6 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt;
 use std::str::FromStr;
 
 use pep440_rs::{Operator, Version, VersionSpecifier, VersionSpecifiers};
@@ -34,23 +33,7 @@ use crate::http::Http;
 use crate::target::Target;
 use crate::wheel::{WheelFilename, normalize_name};
 
-/// A node of the resolution graph.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Pkg {
-    Root,
-    Dist(String),
-    Extra(String, String),
-}
-
-impl fmt::Display for Pkg {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Pkg::Root => f.write_str("your requirements"),
-            Pkg::Dist(n) => f.write_str(n),
-            Pkg::Extra(n, e) => write!(f, "{n}[{e}]"),
-        }
-    }
-}
+pub use super::pkg::Pkg;
 
 /// Pre-release policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -140,6 +123,7 @@ pub struct Provider<'a> {
     client: &'a IndexClient,
     cache: &'a Cache,
     http: Option<&'a Http>,
+    fetcher: &'a dyn super::WheelFetch,
     target: &'a Target,
     env: MarkerEnvironment,
     prerelease: Prerelease,
@@ -271,8 +255,8 @@ fn python_ok(requires: Option<&str>, target: &Target) -> Result<(), String> {
 impl<'a> Provider<'a> {
     pub fn new(
         client: &'a IndexClient,
-        cache: &'a Cache,
         http: Option<&'a Http>,
+        fetcher: &'a dyn super::WheelFetch,
         target: &'a Target,
         requirements: &[Requirement<VerbatimUrl>],
         constraints: &[Requirement<VerbatimUrl>],
@@ -331,8 +315,9 @@ impl<'a> Provider<'a> {
         }
         Ok(Provider {
             client,
-            cache,
+            cache: client.cache(),
             http,
+            fetcher,
             target,
             env,
             prerelease,
@@ -499,7 +484,7 @@ impl<'a> Provider<'a> {
 
     /// Core metadata text of a wheel (see [`wheel_metadata`]).
     fn metadata(&self, file: &DistFile) -> Result<String, String> {
-        wheel_metadata(self.cache, self.http, self.client.offline(), file, &[])
+        wheel_metadata(self.cache, self.http, self.fetcher, file, &[])
     }
 
     /// `Requires-Dist` and `Requires-Python` of a metadata text.
@@ -642,7 +627,7 @@ impl<'a> Provider<'a> {
 pub fn wheel_metadata(
     cache: &Cache,
     http: Option<&Http>,
-    offline: bool,
+    fetcher: &dyn super::WheelFetch,
     file: &DistFile,
     allowed_sha256: &[String],
 ) -> Result<String, String> {
@@ -665,7 +650,7 @@ pub fn wheel_metadata(
     };
     let text = match from_sidecar {
         Some(t) => t,
-        None => metadata_from_wheel(cache, http, offline, file, allowed_sha256)?,
+        None => metadata_from_wheel(fetcher, file, allowed_sha256)?,
     };
     let _ = std::fs::create_dir_all(path.parent().unwrap_or(cache.root()));
     let _ = crate::cache::write_atomic(&cache.root().join("tmp"), &path, text.as_bytes());
@@ -676,32 +661,24 @@ pub fn wheel_metadata(
 /// hashes when it has any). A wheel whose METADATA cannot be read is described by the integrity
 /// check the build runs on every wheel, so the message is the same either way.
 fn metadata_from_wheel(
-    cache: &Cache,
-    http: Option<&Http>,
-    offline: bool,
+    fetcher: &dyn super::WheelFetch,
     file: &DistFile,
     allowed_sha256: &[String],
 ) -> Result<String, String> {
     let name = super::index::file_project_name(&file.filename).unwrap_or_default();
     let version = super::index::file_version(&file.filename).unwrap_or_default();
-    let lock = super::Lock {
-        wheels: vec![super::LockedWheel {
-            name: normalize_name(&name),
-            version,
-            filename: file.filename.clone(),
-            location: file.location.clone(),
-            index_sha256: file.sha256.clone(),
-            allowed_sha256: allowed_sha256.to_vec(),
-            source: file.source.clone(),
-        }],
-        warnings: vec![],
+    let locked = super::LockedWheel {
+        name: normalize_name(&name),
+        version,
+        filename: file.filename.clone(),
+        location: file.location.clone(),
+        index_sha256: file.sha256.clone(),
+        allowed_sha256: allowed_sha256.to_vec(),
+        source: file.source.clone(),
     };
-    let (fetched, _) = crate::fetch::fetch(&lock, cache, http, offline, &crate::progress::Silent)
-        .map_err(|e| e.to_string())?;
-    let w = fetched.first().ok_or("nothing fetched")?;
+    let path = fetcher.fetch_wheel(&locked)?;
     let read = || -> Result<String, String> {
-        let wheel =
-            crate::wheel::Wheel::open(&w.path, &w.locked.filename).map_err(|e| e.to_string())?;
+        let wheel = crate::wheel::Wheel::open(&path, &file.filename).map_err(|e| e.to_string())?;
         let di = wheel.dist_info_dir().ok_or("wheel without .dist-info")?;
         let entry = wheel
             .entries
@@ -716,7 +693,7 @@ fn metadata_from_wheel(
             bytes: u64::MAX,
             what: "no limit".to_string(),
         };
-        match crate::wheel::integrity::inspect(&w.path, &w.locked.filename, &limit) {
+        match crate::wheel::integrity::inspect(&path, &file.filename, &limit) {
             Err(found) => found.to_string(),
             Ok(_) => e,
         }

@@ -14,15 +14,12 @@
 //! walk resumes in a fresh process with the next module: nothing hangs.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::attribute::{Culprit, Dropped};
+use super::importer::{MODULE_TIMEOUT, import_all};
 use super::{Layout, VerifyError, lay_out, set_readonly};
 use crate::artifact::{Action, ArtifactManifest};
 use crate::cache::Cache;
@@ -68,51 +65,6 @@ impl DeepReport {
     }
 }
 
-/// How long one module may take to import before it counts as hung.
-pub const MODULE_TIMEOUT: Duration = Duration::from_secs(60);
-
-const CHECKER: &str = r#"
-import sys, os, json, importlib, traceback, warnings
-req = json.loads(sys.stdin.readline())
-out = os.fdopen(os.dup(1), "w", buffering=1)
-null = os.open(os.devnull, os.O_RDWR)
-os.dup2(null, 0); os.dup2(null, 1); os.dup2(null, 2)
-warnings.simplefilter("ignore")
-sys.path[0:0] = req["paths"]
-mods = req["modules"]
-for i in range(req["start"], len(mods)):
-    out.write(json.dumps({"i": i, "begin": True}) + "\n")
-    try:
-        importlib.import_module(mods[i])
-        out.write(json.dumps({"i": i, "ok": True}) + "\n")
-    except BaseException as e:
-        tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))[-6000:]
-        out.write(json.dumps({"i": i, "ok": False, "error": ("%s: %s" % (type(e).__name__, e))[:2000], "tb": tb}) + "\n")
-out.flush()
-os._exit(0)
-"#;
-
-#[derive(Debug, Clone, Deserialize)]
-struct Line {
-    i: usize,
-    #[serde(default)]
-    begin: bool,
-    #[serde(default)]
-    ok: bool,
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    tb: Option<String>,
-}
-
-/// The result of importing one module.
-#[derive(Debug, Clone)]
-pub(crate) struct Outcome {
-    pub ok: bool,
-    pub error: String,
-    pub tb: String,
-}
-
 /// Modules to import: every module of every distribution that the artifact ships (a module a
 /// rule dropped on purpose is not a regression; one that kept code needs shows up as the kept
 /// module's failure), except `__main__` modules (running them runs a program).
@@ -128,127 +80,6 @@ fn modules_of(shipped: &BTreeMap<String, Vec<String>>) -> Vec<(String, String)> 
         }
     }
     out.into_iter().map(|(m, d)| (d, m)).collect()
-}
-
-fn kill(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// Import `modules` in order with `python`, `paths` first on `sys.path`; a crash or a hang
-/// costs that module only.
-pub(crate) fn import_all(
-    python: &Path,
-    cwd: &Path,
-    paths: &[String],
-    modules: &[String],
-    timeout: Duration,
-    progress: &(dyn Fn() + Sync),
-) -> Result<Vec<Outcome>, VerifyError> {
-    let mut results: Vec<Option<Outcome>> = vec![None; modules.len()];
-    let mut start = 0;
-    while start < modules.len() {
-        let mut child = Command::new(python)
-            .args(["-I", "-S", "-B", "-c", CHECKER])
-            .current_dir(cwd)
-            .env("MPLBACKEND", "Agg")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| VerifyError::Io(format!("cannot run {}: {e}", python.display())))?;
-        let req = serde_json::json!({"paths": paths, "modules": modules, "start": start});
-        if let Some(mut stdin) = child.stdin.take() {
-            // A checker that dies at once closes its stdin; the loop below notices.
-            let _ = writeln!(stdin, "{req}");
-        }
-        let Some(stdout) = child.stdout.take() else {
-            kill(&mut child);
-            return Err(VerifyError::Io("the checker has no stdout".into()));
-        };
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut current: Option<usize> = None;
-        let mut next = start;
-        loop {
-            match rx.recv_timeout(timeout) {
-                Ok(line) => {
-                    let Ok(l) = serde_json::from_str::<Line>(&line) else {
-                        continue;
-                    };
-                    if l.i >= modules.len() {
-                        continue;
-                    }
-                    if l.begin {
-                        current = Some(l.i);
-                        continue;
-                    }
-                    results[l.i] = Some(Outcome {
-                        ok: l.ok,
-                        error: l.error.unwrap_or_default(),
-                        tb: l.tb.unwrap_or_default(),
-                    });
-                    progress();
-                    current = None;
-                    next = l.i + 1;
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    kill(&mut child);
-                    let i = current.unwrap_or(next);
-                    if i < modules.len() {
-                        results[i] = Some(Outcome {
-                            ok: false,
-                            error: format!("timed out: importing took over {}s", timeout.as_secs()),
-                            tb: String::new(),
-                        });
-                        progress();
-                    }
-                    next = i + 1;
-                    break;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = child.wait().ok();
-                    if let Some(i) = current {
-                        results[i] = Some(Outcome {
-                            ok: false,
-                            error: format!(
-                                "the interpreter died while importing it ({})",
-                                status.map(|s| s.to_string()).unwrap_or_default()
-                            ),
-                            tb: String::new(),
-                        });
-                        progress();
-                        next = i + 1;
-                    } else if next == start {
-                        return Err(VerifyError::Io(format!(
-                            "{} could not start the checker ({})",
-                            python.display(),
-                            status.map(|s| s.to_string()).unwrap_or_default()
-                        )));
-                    }
-                    break;
-                }
-            }
-        }
-        start = next;
-    }
-    Ok(results
-        .into_iter()
-        .map(|r| {
-            r.unwrap_or(Outcome {
-                ok: false,
-                error: "not imported".into(),
-                tb: String::new(),
-            })
-        })
-        .collect())
 }
 
 /// Deep-verify an artifact against the wheels it was built from.

@@ -24,6 +24,7 @@
 pub mod attribute;
 pub mod deep;
 pub mod handler;
+mod importer;
 pub mod reference;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -145,12 +145,12 @@ pub fn from_wheels(
     install(manifest, layers, cache, target, &tree)?;
     let mut paths = vec![tree.display().to_string()];
     paths.extend(runtime.map(|p| p.display().to_string()));
-    let results = super::deep::import_all(
+    let results = super::importer::import_all(
         python,
         scratch,
         &paths,
         &missing,
-        super::deep::MODULE_TIMEOUT,
+        super::importer::MODULE_TIMEOUT,
         &|| {},
     );
     set_readonly(&tree, false);
