@@ -15,6 +15,16 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
+// Lambda's limits, defined here once (the platform facts lpack checks against).
+/// A function and all its layers, unzipped ("Unzipped size must be smaller than 262144000 bytes").
+pub const UNZIPPED_LIMIT: u64 = 262_144_000;
+/// A zip sent in the request (CreateFunction, PublishLayerVersion); larger ones go through S3.
+pub const DIRECT_UPLOAD_LIMIT: u64 = 52_428_800;
+/// A container image, uncompressed.
+pub const IMAGE_LIMIT: u64 = 10_737_418_240;
+/// Layers a function may use.
+pub const MAX_LAYERS: usize = 5;
+
 /// A Lambda Python runtime identifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum Runtime {

@@ -21,10 +21,9 @@ use crate::slim::SlimmedWheel;
 use crate::target::Target;
 use crate::wheel::{Wheel, normalize_name};
 
-/// Lambda's maximum number of layers per function.
-pub const MAX_LAYERS: usize = 5;
+pub use crate::target::MAX_LAYERS;
 /// Default zipped budget per layer for `--split auto` (Lambda's direct-upload limit).
-pub const DEFAULT_BUDGET: u64 = 52_428_800;
+pub const DEFAULT_BUDGET: u64 = crate::target::DIRECT_UPLOAD_LIMIT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LayerLayout {

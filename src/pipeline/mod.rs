@@ -42,10 +42,7 @@ pub use check::VerifyMode;
 pub use slimming::SlimRequest;
 pub use sources::IndexSettings;
 
-/// Lambda's limit on function + layers, unzipped.
-pub const UNZIPPED_LIMIT: u64 = 262_144_000;
-/// Lambda's limit on a zip uploaded directly (not via S3).
-pub const DIRECT_UPLOAD_LIMIT: u64 = 50 * 1024 * 1024;
+pub use crate::target::{DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT};
 
 /// What to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,12 +19,7 @@ use crate::artifact::{Action, ArtifactKind, ArtifactManifest};
 
 /// Version of the JSON shape of [`SizeReport`] and [`DiffReport`].
 pub const SCHEMA_VERSION: u32 = 1;
-/// Lambda: function + all layers, unzipped.
-pub const UNZIPPED_LIMIT: u64 = 262_144_000;
-/// Lambda: a zip uploaded directly (larger ones go through S3).
-pub const DIRECT_UPLOAD_LIMIT: u64 = 52_428_800;
-/// Lambda: container image, uncompressed.
-pub const IMAGE_LIMIT: u64 = 10_737_418_240;
+pub use crate::target::{DIRECT_UPLOAD_LIMIT, IMAGE_LIMIT, UNZIPPED_LIMIT};
 
 /// Report categories in display order.
 pub const CATEGORIES: &[&str] = crate::slim::recipe::CATEGORIES;

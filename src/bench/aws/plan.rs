@@ -12,12 +12,7 @@ use super::super::layout::{self, Resolved};
 use super::super::{BenchError, Settings, stats};
 use super::{Options, S3_PREFIX};
 
-/// Lambda's limit for a zip sent in the request (CreateFunction, PublishLayerVersion).
-pub const DIRECT_UPLOAD_MAX: u64 = 50 * 1024 * 1024;
-/// Lambda's limit for a function and its layers, unzipped.
-pub const UNZIPPED_MAX: u64 = 250 * 1024 * 1024;
-/// Layers a function may use.
-pub const MAX_LAYERS: usize = 5;
+use crate::target::{DIRECT_UPLOAD_LIMIT, MAX_LAYERS, UNZIPPED_LIMIT};
 
 /// Billed durations the "typical" estimate assumes (ms).
 const TYPICAL_COLD_MS: f64 = 3000.0;
@@ -146,7 +141,7 @@ fn name_within(base: &str, suffix: &str, max: usize) -> String {
 }
 
 fn upload_for(bytes: u64, o: &Options, key: String) -> Result<Upload, String> {
-    if bytes <= DIRECT_UPLOAD_MAX {
+    if bytes <= DIRECT_UPLOAD_LIMIT {
         return Ok(Upload::Direct);
     }
     match &o.s3_bucket {
@@ -157,7 +152,7 @@ fn upload_for(bytes: u64, o: &Options, key: String) -> Result<Upload, String> {
         None => Err(format!(
             "{:.1} MB is over the {} MB Lambda accepts in a request: pass --s3-bucket BUCKET to upload it through S3",
             mb(bytes),
-            DIRECT_UPLOAD_MAX >> 20
+            DIRECT_UPLOAD_LIMIT >> 20
         )),
     }
 }
@@ -261,7 +256,7 @@ pub fn plan(s: &Settings, o: &Options) -> Result<Plan, BenchError> {
                     };
                     layer_idx.push(at);
                 }
-                if unzipped > UNZIPPED_MAX {
+                if unzipped > UNZIPPED_LIMIT {
                     problems.push(format!(
                         "{}: {:.1} MB unzipped (function + layers) is over Lambda's 250 MB limit: CreateFunction would refuse it",
                         r.name,
@@ -413,7 +408,7 @@ fn size(bytes: u64) -> String {
 fn upload_text(u: &Upload, bytes: u64) -> String {
     let b = size(bytes);
     match u {
-        Upload::Direct if bytes > DIRECT_UPLOAD_MAX => {
+        Upload::Direct if bytes > DIRECT_UPLOAD_LIMIT => {
             format!("{b}, too big for the request (needs --s3-bucket)")
         }
         Upload::Direct => format!("{b}, in the request"),
