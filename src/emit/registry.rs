@@ -7,9 +7,9 @@
 //! Credentials, first match wins: `LPACK_REGISTRY_USERNAME` / `LPACK_REGISTRY_PASSWORD`; the
 //! registry's entry in Docker's `config.json` (`$DOCKER_CONFIG` or `~/.docker`); for Amazon ECR
 //! hosts (`*.dkr.ecr.*.amazonaws.com`) a token from ECR `GetAuthorizationToken` — through the
-//! AWS SDK and its whole credential chain when lpack is built with the `aws` feature, else
-//! signed with SigV4 from the AWS credentials in the environment or `~/.aws/credentials`
-//! ([`ecr`]); otherwise anonymous (with the bearer-token flow public registries use).
+//! AWS SDK and its whole credential chain (lpack built with the `aws` feature; without it, an
+//! error saying how to pass a token); otherwise anonymous (with the bearer-token flow public
+//! registries use).
 //!
 //! Pulling takes only the single-platform manifest for the target from an index, verifies every
 //! blob's digest and stores it in the cache (`blobs-v1/`). Pushing uploads only blobs the
@@ -323,18 +323,29 @@ pub fn credentials(registry: &str) -> Result<RegistryAuth, RegistryError> {
         return Ok(RegistryAuth::Basic(u, p));
     }
     if ecr::is_ecr(registry) {
-        // With the `aws` feature, the SDK's whole credential chain (SSO, web identity, …).
-        #[cfg(feature = "aws")]
-        let (u, p) = ecr::region(registry)
-            .ok_or_else(|| "not an ECR registry".to_string())
-            .and_then(|r| crate::aws::ecr_token(&r))
-            .and_then(|t| ecr::decode_token(&t))
-            .map_err(RegistryError::Other)?;
-        #[cfg(not(feature = "aws"))]
-        let (u, p) = ecr::login(registry).map_err(RegistryError::Other)?;
-        return Ok(RegistryAuth::Basic(u, p));
+        return ecr_auth(registry);
     }
     Ok(RegistryAuth::Anonymous)
+}
+
+/// An ECR registry's token through the AWS SDK's whole credential chain (SSO, web identity, …).
+#[cfg(feature = "aws")]
+fn ecr_auth(registry: &str) -> Result<RegistryAuth, RegistryError> {
+    let (u, p) = ecr::region(registry)
+        .ok_or_else(|| "not an ECR registry".to_string())
+        .and_then(|r| crate::aws::ecr_token(&r))
+        .and_then(|t| ecr::decode_token(&t))
+        .map_err(RegistryError::Other)?;
+    Ok(RegistryAuth::Basic(u, p))
+}
+
+/// Without the `aws` feature lpack has no AWS credential chain: say how to get a token.
+#[cfg(not(feature = "aws"))]
+fn ecr_auth(registry: &str) -> Result<RegistryAuth, RegistryError> {
+    Err(RegistryError::Other(format!(
+        "{registry} is Amazon ECR, and this lpack was built without the `aws` feature (the AWS SDK's credential chain)\n  hint: install lpack with `--features aws`, or pass a token: LPACK_REGISTRY_USERNAME=AWS LPACK_REGISTRY_PASSWORD=\"$(aws ecr get-login-password --region {})\"",
+        ecr::region(registry).unwrap_or_default()
+    )))
 }
 
 /// `auths.<registry>.auth` (base64 `user:password`) from Docker's config.json.
@@ -372,13 +383,9 @@ pub fn decode_basic(encoded: &str) -> Option<(String, String)> {
 }
 
 pub mod ecr {
-    //! Amazon ECR login: `GetAuthorizationToken` signed with SigV4, token decoded to
-    //! (`AWS`, password). Credentials from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` /
-    //! `AWS_SESSION_TOKEN`, else the `[default]` (or `$AWS_PROFILE`) profile of
-    //! `~/.aws/credentials`. The region comes from the registry host.
-
-    use hmac::{Hmac, Mac};
-    use sha2::{Digest, Sha256};
+    //! Amazon ECR registries: the region from the registry host, and the decoding of
+    //! `GetAuthorizationToken`'s token to (`AWS`, password). The token itself comes from the AWS
+    //! SDK (`crate::aws`, cargo feature `aws`): lpack signs no AWS request by hand.
 
     /// `123456789012.dkr.ecr.eu-west-1.amazonaws.com`.
     pub fn is_ecr(registry: &str) -> bool {
@@ -400,155 +407,6 @@ pub mod ecr {
         super::decode_basic(token).ok_or_else(|| "malformed ECR authorization token".to_string())
     }
 
-    struct Creds {
-        key: String,
-        secret: String,
-        session: Option<String>,
-    }
-
-    fn creds() -> Option<Creds> {
-        if let (Ok(key), Ok(secret)) = (
-            std::env::var("AWS_ACCESS_KEY_ID"),
-            std::env::var("AWS_SECRET_ACCESS_KEY"),
-        ) {
-            return Some(Creds {
-                key,
-                secret,
-                session: std::env::var("AWS_SESSION_TOKEN").ok(),
-            });
-        }
-        let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_string());
-        let path = std::env::var("AWS_SHARED_CREDENTIALS_FILE")
-            .map(std::path::PathBuf::from)
-            .ok()
-            .or_else(|| dirs::home_dir().map(|h| h.join(".aws/credentials")))?;
-        let text = std::fs::read_to_string(path).ok()?;
-        let mut in_profile = false;
-        let (mut key, mut secret, mut session) = (None, None, None);
-        for line in text.lines() {
-            let l = line.trim();
-            if l.starts_with('[') {
-                in_profile = l.trim_matches(['[', ']']).trim() == profile;
-                continue;
-            }
-            if !in_profile {
-                continue;
-            }
-            if let Some((k, v)) = l.split_once('=') {
-                let v = v.trim().to_string();
-                match k.trim() {
-                    "aws_access_key_id" => key = Some(v),
-                    "aws_secret_access_key" => secret = Some(v),
-                    "aws_session_token" => session = Some(v),
-                    _ => {}
-                }
-            }
-        }
-        Some(Creds {
-            key: key?,
-            secret: secret?,
-            session,
-        })
-    }
-
-    fn hmac(key: &[u8], data: &str) -> Vec<u8> {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
-        m.update(data.as_bytes());
-        m.finalize().into_bytes().to_vec()
-    }
-
-    /// SigV4 `Authorization` header for a POST of `body` to the ECR API at `amz_date`.
-    pub fn sign(
-        key: &str,
-        secret: &str,
-        region: &str,
-        amz_date: &str,
-        body: &str,
-        session: Option<&str>,
-    ) -> String {
-        let host = format!("api.ecr.{region}.amazonaws.com");
-        let date = &amz_date[..8];
-        let payload = crate::cache::hex(&Sha256::digest(body.as_bytes()));
-        let mut headers = vec![
-            ("content-type", "application/x-amz-json-1.1".to_string()),
-            ("host", host),
-            ("x-amz-date", amz_date.to_string()),
-            (
-                "x-amz-target",
-                "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken".to_string(),
-            ),
-        ];
-        if let Some(s) = session {
-            headers.push(("x-amz-security-token", s.to_string()));
-        }
-        headers.sort();
-        let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-        let signed: String = headers
-            .iter()
-            .map(|(k, _)| *k)
-            .collect::<Vec<_>>()
-            .join(";");
-        let request = format!("POST\n/\n\n{canonical_headers}\n{signed}\n{payload}");
-        let scope = format!("{date}/{region}/ecr/aws4_request");
-        let to_sign = format!(
-            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-            crate::cache::hex(&Sha256::digest(request.as_bytes()))
-        );
-        let k = hmac(format!("AWS4{secret}").as_bytes(), date);
-        let k = hmac(&k, region);
-        let k = hmac(&k, "ecr");
-        let k = hmac(&k, "aws4_request");
-        let sig = crate::cache::hex(&hmac(&k, &to_sign));
-        format!(
-            "AWS4-HMAC-SHA256 Credential={key}/{scope}, SignedHeaders={signed}, Signature={sig}"
-        )
-    }
-
-    /// Log in to the ECR registry: (`AWS`, password).
-    pub fn login(registry: &str) -> Result<(String, String), String> {
-        let region = region(registry).ok_or("not an ECR registry")?;
-        let c = creds().ok_or(
-            "ECR needs AWS credentials: set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or a profile in ~/.aws/credentials",
-        )?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_err(|e| e.to_string())?
-            .as_secs();
-        let rfc = crate::emit::image::rfc3339(crate::sink::Epoch(now));
-        let amz_date = rfc.replace(['-', ':'], "");
-        let body = "{}";
-        let auth = sign(
-            &c.key,
-            &c.secret,
-            &region,
-            &amz_date,
-            body,
-            c.session.as_deref(),
-        );
-        let http = crate::http::Http::new().map_err(|e| e.to_string())?;
-        let url = format!("https://api.ecr.{region}.amazonaws.com/");
-        let mut headers = vec![
-            ("authorization", auth),
-            ("x-amz-date", amz_date.clone()),
-            (
-                "x-amz-target",
-                "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken".to_string(),
-            ),
-            ("content-type", "application/x-amz-json-1.1".to_string()),
-        ];
-        if let Some(s) = &c.session {
-            headers.push(("x-amz-security-token", s.clone()));
-        }
-        let resp = http
-            .post(&url, body, &headers)
-            .map_err(|e| format!("ECR GetAuthorizationToken: {e}"))?;
-        let v: serde_json::Value = serde_json::from_str(&resp).map_err(|e| e.to_string())?;
-        let token = v["authorizationData"][0]["authorizationToken"]
-            .as_str()
-            .ok_or_else(|| format!("ECR GetAuthorizationToken answered without a token: {resp}"))?;
-        decode_token(token)
-    }
-
     #[cfg(test)]
     mod tests {
         use super::*;
@@ -567,30 +425,6 @@ pub mod ecr {
                 Ok(("AWS".to_string(), "s3cr3t==".to_string()))
             );
             assert!(decode_token("!!!").is_err());
-        }
-
-        #[test]
-        fn sigv4_matches_a_known_signature() {
-            // Fixed inputs → a fixed signature (regression guard for the canonical request).
-            let a = sign(
-                "AKIDEXAMPLE",
-                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-                "us-east-1",
-                "20150830T123600Z",
-                "{}",
-                None,
-            );
-            assert!(a.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/ecr/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature="), "{a}");
-            let b = sign(
-                "AKIDEXAMPLE",
-                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-                "us-east-1",
-                "20150830T123600Z",
-                "{}",
-                None,
-            );
-            assert_eq!(a, b);
-            assert_eq!(a.rsplit('=').next().map(str::len), Some(64));
         }
     }
 }
