@@ -28,7 +28,8 @@
 //! - [`target`]: a Lambda runtime + architecture → Python tag, glibc, ordered wheel tags.
 //! - [`cache`]: a content-addressed store of wheels, blobs and small records by key, with atomic
 //!   writes; it knows nothing of the stages' types.
-//! - [`http`]: the one HTTP client; [`progress`]: the [`progress::Reporter`] seam.
+//! - [`http`]: the one HTTP client; [`progress`]: the [`progress::Reporter`] seam; [`svg`]: the
+//!   primitives of every chart lpack draws.
 //! - `aws` (cargo feature `aws`): the AWS SDK's configuration and credential chain, ECR login.
 //! - [`wheel`]: wheel file names, tags and entries; [`wheel::ArchivePath`] refuses unsafe paths.
 //! - [`sink`]: canonical archive writing (zip, and the trait tar implements) behind one trait.
@@ -66,6 +67,7 @@ pub mod resolve;
 pub mod sink;
 pub mod slim;
 pub mod srctree;
+pub mod svg;
 pub mod target;
 pub mod verify;
 pub mod wheel;

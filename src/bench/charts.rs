@@ -1,11 +1,12 @@
 //! Bench charts as standalone SVG: the distribution of Init Duration per deployment (ECDF),
 //! p50/p95 bars of Init Duration with their bootstrap 95 % intervals, and the import profile.
 //!
-//! Written by hand rather than with plotters: three simple figures, exact control over
-//! labels and layout, deterministic bytes (fixed number formatting, no ids), text as SVG text
-//! so no fonts are needed to render, and the same markup inlines into `report.html`.
+//! Written by hand with [`crate::svg`]'s primitives, like every chart lpack draws; the same
+//! markup inlines into `report.html`.
 
 use std::fmt::Write;
+
+use crate::svg::{esc, ticks};
 
 use super::{DeploymentResult, ImportProfile, Sample};
 
@@ -13,17 +14,9 @@ const W: f64 = 900.0;
 const PALETTE: &[&str] = &[
     "#1f4e8c", "#e67e22", "#27ae60", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d", "#d4ac0d",
 ];
-const FONT: &str = "font-family=\"Helvetica, Arial, sans-serif\"";
 
 fn color(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// `m` shortened from the left to at most `n` characters (the leaf of a dotted name matters).
@@ -37,31 +30,6 @@ fn short(m: &str, n: usize) -> String {
     }
 }
 
-/// Round tick step for a range (1, 2, 2.5, 5 × 10^k).
-fn ticks(max: f64, want: usize) -> Vec<f64> {
-    if !max.is_finite() || max <= 0.0 {
-        return vec![0.0, 1.0];
-    }
-    let raw = max / want.max(1) as f64;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
-        .iter()
-        .map(|m| m * mag)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag);
-    // Up to the first tick at or beyond `max`, so every value is inside the axis.
-    let mut v = Vec::new();
-    let mut t = 0.0;
-    loop {
-        v.push(t);
-        if t >= max || v.len() > 50 {
-            break;
-        }
-        t += step;
-    }
-    v
-}
-
 fn fmt_ms(v: f64) -> String {
     if v >= 100.0 || v == v.round() {
         format!("{v:.0}")
@@ -71,25 +39,12 @@ fn fmt_ms(v: f64) -> String {
 }
 
 fn header(h: f64, title: &str) -> String {
-    format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{h}\" viewBox=\"0 0 {W} {h}\" {FONT} font-size=\"12\">\n<rect width=\"{W}\" height=\"{h}\" fill=\"#ffffff\"/>\n<text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">{}</text>\n",
-        W / 2.0,
-        esc(title)
-    )
+    crate::svg::header(W, h, title)
 }
 
 fn legend(out: &mut String, names: &[String], x: f64, y: f64) {
     for (i, n) in names.iter().enumerate() {
-        let yy = y + i as f64 * 18.0;
-        let _ = writeln!(
-            out,
-            "<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{}</text>",
-            yy - 10.0,
-            color(i),
-            x + 18.0,
-            yy,
-            esc(n)
-        );
+        out.push_str(&crate::svg::swatch(x, y + i as f64 * 18.0, color(i), n));
     }
 }
 

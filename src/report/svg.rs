@@ -1,36 +1,37 @@
 //! The size report as an SVG chart: the total the artifact ships (the bar Lambda's
 //! 262,144,000-byte unzipped limit, a red line, applies to), what slimming removed as a bar of its
 //! own, then one horizontal stacked bar per distribution: kept bytes and bytecode added in blues,
-//! removed bytes by category in warm tones. Drawn with plotters' SVG backend
-//! (text is emitted as SVG text, so no fonts are needed to render).
+//! removed bytes by category in warm tones; the legend below the bars. Drawn by hand with
+//! [`crate::svg`]'s primitives, like every chart lpack draws.
 
-use plotters::prelude::*;
+use std::fmt::Write;
 
 use super::{DistRow, SizeReport, UNZIPPED_LIMIT};
+use crate::svg::{esc, swatch, ticks};
 
-const KEPT: RGBColor = RGBColor(31, 78, 140);
-const ADDED: RGBColor = RGBColor(120, 170, 220);
-const CATEGORY_COLORS: &[(&str, RGBColor)] = &[
-    ("stripped", RGBColor(230, 126, 34)),
-    ("tests", RGBColor(241, 196, 15)),
-    ("sources", RGBColor(211, 84, 0)),
-    ("docs", RGBColor(243, 156, 18)),
-    ("bytecode", RGBColor(155, 89, 182)),
-    ("runtime-provided", RGBColor(39, 174, 96)),
-    ("optional", RGBColor(192, 57, 43)),
-    ("duplicates", RGBColor(127, 140, 141)),
-    ("user", RGBColor(232, 67, 147)),
-    ("other", RGBColor(189, 195, 199)),
+/// An SVG colour.
+type Color = &'static str;
+
+const KEPT: Color = "#1f4e8c";
+const ADDED: Color = "#78aadc";
+const LIMIT: Color = "#d62728";
+const CATEGORY_COLORS: &[(&str, Color)] = &[
+    ("stripped", "#e67e22"),
+    ("tests", "#f1c40f"),
+    ("sources", "#d35400"),
+    ("docs", "#f39c12"),
+    ("bytecode", "#9b59b6"),
+    ("runtime-provided", "#27ae60"),
+    ("optional", "#c0392b"),
+    ("duplicates", "#7f8c8d"),
+    ("user", "#e84393"),
+    ("other", "#bdc3c7"),
 ];
-
-fn err<E: std::fmt::Display>(e: E) -> String {
-    e.to_string()
-}
 
 /// One bar: its label, its segments (width in MB, color), and the text after it.
 struct Bar {
     label: String,
-    segments: Vec<(f64, RGBColor)>,
+    segments: Vec<(f64, Color)>,
     text: String,
 }
 
@@ -40,7 +41,7 @@ fn mb(b: u64) -> f64 {
 
 /// The removed bytes of `d`, by category, in the legend's order (lighter than what ships, so a
 /// bar reads as "shipped, then what was taken off").
-fn removed_segments(d: &DistRow) -> Vec<(f64, RGBColor, &'static str)> {
+fn removed_segments(d: &DistRow) -> Vec<(f64, Color, &'static str)> {
     CATEGORY_COLORS
         .iter()
         .filter_map(|(cat, color)| d.removed.get(*cat).map(|v| (mb(*v), *color, *cat)))
@@ -50,12 +51,12 @@ fn removed_segments(d: &DistRow) -> Vec<(f64, RGBColor, &'static str)> {
 /// The bars: first what the artifact ships (the only bar the limit line applies to), then what
 /// slimming removed from it (its own bar, so removed bytes never make a fitting artifact look
 /// over the limit), then each distribution (shipped, then removed, stacked).
-fn bars(r: &SizeReport, top: Option<usize>) -> (Vec<Bar>, Vec<(String, RGBColor)>) {
-    let mut legend: Vec<(String, RGBColor)> = vec![
+fn bars(r: &SizeReport, top: Option<usize>) -> (Vec<Bar>, Vec<(String, Color)>) {
+    let mut legend: Vec<(String, Color)> = vec![
         ("kept (shipped)".to_string(), KEPT),
         ("bytecode added (shipped)".to_string(), ADDED),
     ];
-    let mut note = |cat: &str, color: RGBColor| {
+    let mut note = |cat: &str, color: Color| {
         let name = format!("removed: {cat}");
         if !legend.iter().any(|(l, _)| *l == name) {
             legend.push((name, color));
@@ -73,7 +74,7 @@ fn bars(r: &SizeReport, top: Option<usize>) -> (Vec<Bar>, Vec<(String, RGBColor)
         segments: shipped(t),
         text: format!("{:.1} MB", mb(t.after)),
     }];
-    let removed: Vec<(f64, RGBColor, &str)> = removed_segments(t);
+    let removed: Vec<(f64, Color, &str)> = removed_segments(t);
     if !removed.is_empty() {
         for (_, color, cat) in &removed {
             note(cat, *color);
@@ -112,104 +113,109 @@ fn bars(r: &SizeReport, top: Option<usize>) -> (Vec<Bar>, Vec<(String, RGBColor)
     (out, legend)
 }
 
+const WIDTH: f64 = 1100.0;
+/// Left of the plot (the bar labels end here), top of the first bar row, row height.
+const LEFT: f64 = 250.0;
+const TOP: f64 = 60.0;
+const ROW: f64 = 30.0;
+/// Room right of the plot for the text after the longest bar.
+const RIGHT: f64 = 230.0;
+/// The legend: entries per line, and the width of one.
+const LEGEND_COLUMNS: usize = 3;
+const LEGEND_WIDTH: f64 = 330.0;
+
 /// Render the chart; `top` limits the distributions drawn (the totals are always first).
 pub fn render(r: &SizeReport, top: Option<usize>) -> Result<String, String> {
     let (rows, legend) = bars(r, top);
-    let n = rows.len();
-    let names: Vec<String> = rows.iter().map(|b| b.label.clone()).collect();
     let widest = rows
         .iter()
         .map(|b| b.segments.iter().map(|(w, _)| w).sum::<f64>())
         .fold(0.0, f64::max);
-    let xmax = widest.max(mb(UNZIPPED_LIMIT)) * 1.12;
-    let height = 170 + 30 * n as u32;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (1100, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let title = r
-            .artifacts
-            .iter()
-            .map(|a| format!("{} ({}, {} profile)", a.file, a.runtime, a.profile))
-            .collect::<Vec<_>>()
-            .join(" + ");
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("Where the bytes go: {title}"), ("sans-serif", 18))
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(230)
-            .build_cartesian_2d(0f64..xmax, -0.5f64..(n as f64 - 0.5))
-            .map_err(err)?;
-        let label = |y: &f64| -> String {
-            let i = y.round();
-            if (y - i).abs() > 0.01 || i < 0.0 {
-                return String::new();
-            }
-            names.get(n - 1 - i as usize).cloned().unwrap_or_default()
-        };
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(n)
-            .y_label_formatter(&label)
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .x_desc("MB installed (unzipped), 1 MB = 1,000,000 bytes")
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(err)?;
-        for (i, b) in rows.iter().enumerate() {
-            let y = (n - 1 - i) as f64;
-            let mut x = 0.0;
-            let rects: Vec<Rectangle<(f64, f64)>> = b
-                .segments
-                .iter()
-                .filter(|(w, _)| *w > 0.0)
-                .map(|(w, color)| {
-                    let r = Rectangle::new([(x, y - 0.32), (x + w, y + 0.32)], color.filled());
-                    x += w;
-                    r
-                })
-                .collect();
-            chart.draw_series(rects).map_err(err)?;
-            if !b.text.is_empty() {
-                chart
-                    .draw_series(std::iter::once(Text::new(
-                        b.text.clone(),
-                        (x + xmax * 0.006, y + 0.18),
-                        ("sans-serif", 12).into_font().color(&BLACK),
-                    )))
-                    .map_err(err)?;
-            }
-        }
-        let limit = UNZIPPED_LIMIT as f64 / 1e6;
-        chart
-            .draw_series(std::iter::once(PathElement::new(
-                vec![(limit, -0.5), (limit, n as f64 - 0.5)],
-                RED.stroke_width(2),
-            )))
-            .map_err(err)?
-            .label("Lambda limit: 262,144,000 bytes unzipped (function + layers)")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED.stroke_width(2)));
-        for (name, color) in legend {
-            chart
-                .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled())
-                });
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font(("sans-serif", 12))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(err)?;
-        root.present().map_err(err)?;
+    let xt = ticks(widest.max(mb(UNZIPPED_LIMIT)) * 1.05, 8);
+    let xmax = xt.last().copied().unwrap_or(1.0).max(1e-9);
+    let pw = WIDTH - LEFT - RIGHT;
+    let x = |v: f64| LEFT + v / xmax * pw;
+    let ph = ROW * rows.len().max(1) as f64;
+    let legend_top = TOP + ph + 62.0;
+    // The limit line's entry has a line of its own, then the colours in columns.
+    let height = legend_top + (1 + legend.len().div_ceil(LEGEND_COLUMNS)) as f64 * 20.0 + 10.0;
+    let title = r
+        .artifacts
+        .iter()
+        .map(|a| format!("{} ({}, {} profile)", a.file, a.runtime, a.profile))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let mut out = crate::svg::header(WIDTH, height, &format!("Where the bytes go: {title}"));
+    let bottom = TOP + ph;
+    for t in &xt {
+        let _ = writeln!(
+            out,
+            "<line x1=\"{0:.1}\" y1=\"{TOP}\" x2=\"{0:.1}\" y2=\"{bottom}\" stroke=\"#e5e5e5\"/><text x=\"{0:.1}\" y=\"{1}\" text-anchor=\"middle\">{2:.0}</text>",
+            x(*t),
+            bottom + 16.0,
+            t
+        );
     }
-    Ok(svg)
+    for (i, b) in rows.iter().enumerate() {
+        let y = TOP + i as f64 * ROW + 6.0;
+        let _ = writeln!(
+            out,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"13\">{}</text>",
+            LEFT - 8.0,
+            y + 13.0,
+            esc(&b.label)
+        );
+        let mut at = 0.0;
+        for (w, color) in b.segments.iter().filter(|(w, _)| *w > 0.0) {
+            let _ = writeln!(
+                out,
+                "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"18\" fill=\"{color}\"/>",
+                x(at),
+                (x(at + w) - x(at)).max(0.5)
+            );
+            at += w;
+        }
+        if !b.text.is_empty() {
+            let _ = writeln!(
+                out,
+                "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                x(at) + 6.0,
+                y + 13.0,
+                esc(&b.text)
+            );
+        }
+    }
+    let limit = x(mb(UNZIPPED_LIMIT));
+    let _ = writeln!(
+        out,
+        "<line x1=\"{limit:.1}\" y1=\"{}\" x2=\"{limit:.1}\" y2=\"{bottom}\" stroke=\"{LIMIT}\" stroke-width=\"2\"/>",
+        TOP - 8.0
+    );
+    let _ = writeln!(
+        out,
+        "<line x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{bottom}\" stroke=\"#333\"/>\n<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">MB installed (unzipped), 1 MB = 1,000,000 bytes</text>",
+        LEFT + pw / 2.0,
+        bottom + 36.0
+    );
+    let _ = writeln!(
+        out,
+        "<text x=\"{limit:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"{LIMIT}\">limit {:.1} MB</text>",
+        TOP - 12.0,
+        mb(UNZIPPED_LIMIT)
+    );
+    out.push_str(&swatch(
+        20.0,
+        legend_top,
+        LIMIT,
+        "Lambda limit: 262,144,000 bytes unzipped (function + layers)",
+    ));
+    for (k, (name, color)) in legend.iter().enumerate() {
+        let lx = 20.0 + (k % LEGEND_COLUMNS) as f64 * LEGEND_WIDTH;
+        let ly = legend_top + (1 + k / LEGEND_COLUMNS) as f64 * 20.0;
+        out.push_str(&swatch(lx, ly, color, name));
+    }
+    out.push_str("</svg>\n");
+    Ok(out)
 }
 
 #[cfg(test)]
