@@ -188,7 +188,7 @@ pub fn render(r: &SizeReport, top: Option<usize>) -> Result<String, String> {
     let limit = x(mb(UNZIPPED_LIMIT));
     let _ = writeln!(
         out,
-        "<line x1=\"{limit:.1}\" y1=\"{}\" x2=\"{limit:.1}\" y2=\"{bottom}\" stroke=\"{LIMIT}\" stroke-width=\"2\"/>",
+        "<line class=\"limit\" x1=\"{limit:.1}\" y1=\"{}\" x2=\"{limit:.1}\" y2=\"{bottom}\" stroke=\"{LIMIT}\" stroke-width=\"2\"/>",
         TOP - 8.0
     );
     let _ = writeln!(
