@@ -16,6 +16,7 @@ pub mod explain;
 pub mod init;
 pub mod lock;
 pub mod progress;
+pub mod remote;
 pub mod settings;
 pub mod size_report;
 pub mod units;
@@ -461,6 +462,9 @@ pub struct IndexArgs {
     /// Ignore all indexes; use only --find-links
     #[arg(long)]
     pub no_index: bool,
+
+    #[command(flatten)]
+    pub remote: remote::RemoteArgs,
 }
 
 /// The cache and network settings of commands that may fetch (verify, explain).

@@ -22,6 +22,7 @@ mod lock;
 mod network;
 mod packse;
 mod registry;
+mod remote_cache;
 mod report;
 mod resolve_inputs;
 mod slim;
