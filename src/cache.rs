@@ -206,6 +206,15 @@ impl Cache {
         self.keep_remote_wheel(sha256, filename, &data)
     }
 
+    /// Whether a wheel is here or in the remote tier, without downloading it.
+    pub fn has_wheel(&self, sha256: &str, filename: &str) -> bool {
+        self.wheel_dir(sha256).join(filename).is_file()
+            || self
+                .remote
+                .as_ref()
+                .is_some_and(|r| r.has_wheel(sha256, filename))
+    }
+
     /// Whether `path` is a wheel stored in this cache (content-addressed, verified on entry).
     pub fn contains(&self, path: &Path) -> bool {
         path.starts_with(self.root.join("wheels-v1"))

@@ -409,6 +409,13 @@ impl RemoteTier {
         }
     }
 
+    /// An object the caller found corrupt (checked against digests it knows): one warning.
+    pub fn report_corrupt(&self, key: &str) {
+        self.warn(format!(
+            "remote cache object {SCHEMA}/{key} is corrupt or truncated (digest does not match); ignored, and replaced by this build's"
+        ));
+    }
+
     fn warn(&self, w: String) {
         if let Ok(mut ws) = self.warnings.lock()
             && !ws.contains(&w)
@@ -470,6 +477,24 @@ impl RemoteTier {
         self.fetch_checked(&wheel_key(sha256, filename), |b| {
             (super::sha256_hex(&b) == sha256).then_some(b)
         })
+    }
+
+    /// Whether the remote holds this wheel (not downloaded, not checked: [`Self::get_wheel`]
+    /// checks it when it is needed).
+    pub fn has_wheel(&self, sha256: &str, filename: &str) -> bool {
+        if !self.reads() {
+            return false;
+        }
+        let Some(store) = self.live() else {
+            return false;
+        };
+        match store.head(&format!("{SCHEMA}/{}", wheel_key(sha256, filename))) {
+            Ok(found) => found.is_some(),
+            Err(e) => {
+                self.fail(&e.to_string());
+                false
+            }
+        }
     }
 
     /// The file name of a wheel with this sha256 in the remote.

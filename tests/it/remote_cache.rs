@@ -34,8 +34,22 @@ fn hashed_lock(dir: &Path) -> PathBuf {
     p
 }
 
-/// `lpack build` as runner `name` of `dir`: its own empty local cache, its own output.
+/// `lpack build` as runner `name` of `dir`: its own empty local cache, its own output
+/// `name/fn.zip` (the same file name for every runner: the same unit).
 fn runner(dir: &Path, name: &str, lock: &Path, index: &str, remote: &str) -> Command {
+    runner_as(dir, name, "fn.zip", lock, index, remote)
+}
+
+/// [`runner`] writing `name/file`: another file name is another unit (the content key has the
+/// artifact's name, which its manifest records), so only wheels and records are shared.
+fn runner_as(
+    dir: &Path,
+    name: &str,
+    file: &str,
+    lock: &Path,
+    index: &str,
+    remote: &str,
+) -> Command {
     let mut c = lpack();
     c.current_dir(dir)
         .arg("build")
@@ -52,12 +66,29 @@ fn runner(dir: &Path, name: &str, lock: &Path, index: &str, remote: &str) -> Com
         .arg("--cache-dir")
         .arg(dir.join(format!("cache-{name}")))
         .arg("-o")
-        .arg(dir.join(format!("{name}/fn.zip")));
+        .arg(dir.join(format!("{name}/{file}")));
     c
 }
 
 fn zip_of(dir: &Path, name: &str) -> Vec<u8> {
-    std::fs::read(dir.join(format!("{name}/fn.zip"))).expect("zip")
+    let d = dir.join(name);
+    let zips: Vec<_> = std::fs::read_dir(&d)
+        .expect("output dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "zip"))
+        .collect();
+    assert_eq!(zips.len(), 1, "{zips:?}");
+    std::fs::read(&zips[0]).expect("zip")
+}
+
+/// Whether the run took whole artifacts from the remote (no wheel fetched at all).
+fn from_remote_artifacts(err_and_out: &str) -> bool {
+    err_and_out.contains("from the remote cache")
+}
+
+fn said(o: &std::process::Output) -> String {
+    format!("{}{}", stdout(o), stderr(o))
 }
 
 fn remote_warnings(err: &str) -> Vec<&str> {
@@ -85,10 +116,40 @@ fn file_remote_runner_b_needs_no_index() {
         "A reports what it moved: {}",
         stderr(&a)
     );
+    assert!(!from_remote_artifacts(&said(&a)));
+    // The same unit: B downloads the artifact and its manifest and is done.
     let b = run(&mut runner(&dir, "b", &lock, DEAD_INDEX, &remote));
     assert!(b.status.success(), "B builds from the remote alone");
     assert!(remote_warnings(&stderr(&b)).is_empty(), "{}", stderr(&b));
+    assert!(from_remote_artifacts(&said(&b)), "{}", said(&b));
     assert_eq!(zip_of(&dir, "a"), zip_of(&dir, "b"));
+    assert!(
+        !dir.join("cache-b/wheels-v1")
+            .read_dir()
+            .expect("ls")
+            .any(|_| true),
+        "no wheel was needed"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("a/fn.zip.lpack.json")).expect("manifest"),
+        std::fs::read(dir.join("b/fn.zip.lpack.json")).expect("manifest"),
+    );
+    // Another unit of the same lock: wheels by sha256 from the remote, still no index.
+    let b2 = run(&mut runner_as(
+        &dir,
+        "b2",
+        "other.zip",
+        &lock,
+        DEAD_INDEX,
+        &remote,
+    ));
+    assert!(
+        b2.status.success(),
+        "B2 builds from the remote's wheels alone"
+    );
+    assert!(remote_warnings(&stderr(&b2)).is_empty(), "{}", stderr(&b2));
+    assert!(!from_remote_artifacts(&said(&b2)), "{}", said(&b2));
+    assert_eq!(zip_of(&dir, "a"), zip_of(&dir, "b2"));
     // Read-only runners take but never give.
     let mut c = runner(&dir, "c", &lock, DEAD_INDEX, &remote);
     c.args(["--remote-cache-mode", "read"]);
@@ -176,8 +237,15 @@ elif op == "sha":
     }
 
     /// A runner with the fake credentials and nothing of the host's AWS setup.
-    fn s3_runner(dir: &Path, name: &str, lock: &Path, index: &str, endpoint: &str) -> Command {
-        let mut c = runner(dir, name, lock, index, &format!("s3://{BUCKET}/ci"));
+    fn s3_runner(
+        dir: &Path,
+        name: &str,
+        file: &str,
+        lock: &Path,
+        index: &str,
+        endpoint: &str,
+    ) -> Command {
+        let mut c = runner_as(dir, name, file, lock, index, &format!("s3://{BUCKET}/ci"));
         for v in [
             "AWS_PROFILE",
             "AWS_SESSION_TOKEN",
@@ -250,14 +318,30 @@ elif op == "sha":
         let idx = index(IndexKind::Html);
 
         // A fills the remote; B has no index, only the remote.
-        let a = run(&mut s3_runner(&dir, "a", &lock, idx, &url));
+        let a = run(&mut s3_runner(&dir, "a", "fn.zip", &lock, idx, &url));
         assert!(a.status.success());
         let keys = boto(&url, &["keys"]);
         assert!(keys.contains("ci/lpack-v1/wheels/"), "{keys}");
-        let b = run(&mut s3_runner(&dir, "b", &lock, DEAD_INDEX, &url));
+        let b = run(&mut s3_runner(&dir, "b", "fn.zip", &lock, DEAD_INDEX, &url));
         assert!(b.status.success(), "B builds from the remote alone");
         assert!(remote_warnings(&stderr(&b)).is_empty(), "{}", stderr(&b));
+        assert!(from_remote_artifacts(&said(&b)), "{}", said(&b));
         assert_eq!(zip_of(&dir, "a"), zip_of(&dir, "b"));
+        // Another unit of the same lock: the wheels by sha256, no index either.
+        let b2 = run(&mut s3_runner(
+            &dir,
+            "b2",
+            "other.zip",
+            &lock,
+            DEAD_INDEX,
+            &url,
+        ));
+        assert!(
+            b2.status.success(),
+            "B2 builds from the remote's wheels alone"
+        );
+        assert!(!from_remote_artifacts(&said(&b2)), "{}", said(&b2));
+        assert_eq!(zip_of(&dir, "a"), zip_of(&dir, "b2"));
 
         // A truncated wheel in the remote is detected, not used, and replaced.
         let wheel = keys
@@ -267,7 +351,7 @@ elif op == "sha":
             .to_string();
         let good = boto(&url, &["sha", &wheel]);
         boto(&url, &["corrupt", &wheel]);
-        let c = run(&mut s3_runner(&dir, "c", &lock, idx, &url));
+        let c = run(&mut s3_runner(&dir, "c", "c.zip", &lock, idx, &url));
         assert!(c.status.success());
         let err = stderr(&c);
         let warned = remote_warnings(&err);
@@ -283,9 +367,28 @@ elif op == "sha":
             "the object was replaced"
         );
 
+        // A truncated artifact likewise: a local build, the same bytes, a warning.
+        let artifact = keys
+            .lines()
+            .find(|k| k.contains("/artifacts/") && k.ends_with("/fn.zip"))
+            .expect("the artifact in the remote")
+            .to_string();
+        boto(&url, &["corrupt", &artifact]);
+        let e = run(&mut s3_runner(&dir, "e", "fn.zip", &lock, idx, &url));
+        assert!(e.status.success());
+        assert!(!from_remote_artifacts(&said(&e)), "{}", said(&e));
+        assert!(
+            remote_warnings(&stderr(&e))
+                .iter()
+                .any(|w| w.contains("corrupt")),
+            "{}",
+            stderr(&e)
+        );
+        assert_eq!(zip_of(&dir, "a"), zip_of(&dir, "e"));
+
         // The remote goes away: one warning, a local build from the index.
         drop(svc);
-        let d = run(&mut s3_runner(&dir, "d", &lock, idx, &url));
+        let d = run(&mut s3_runner(&dir, "d", "fn.zip", &lock, idx, &url));
         assert!(d.status.success(), "a dead remote never fails the build");
         let err = stderr(&d);
         let warned = remote_warnings(&err);
@@ -293,6 +396,6 @@ elif op == "sha":
         assert!(warned[0].contains("unavailable"), "{}", stderr(&d));
         assert_eq!(zip_of(&dir, "a"), zip_of(&dir, "d"));
 
-        no_secrets(&dir, &[&a, &b, &c, &d]);
+        no_secrets(&dir, &[&a, &b, &b2, &c, &d, &e]);
     }
 }
