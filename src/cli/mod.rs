@@ -15,6 +15,7 @@ pub mod config;
 pub mod explain;
 pub mod init;
 pub mod lock;
+pub mod plan;
 pub mod progress;
 pub mod remote;
 pub mod settings;
@@ -107,6 +108,10 @@ pub enum Command {
     /// Write a commented lpack.toml (or [tool.lpack]) for the project in this directory
     #[command(after_help = init::EXAMPLES)]
     Init(init::InitArgs),
+    /// The config's functions and layers as CI jobs: JSON, a GitHub Actions matrix or a
+    /// CodeBuild batch build-graph (layers first, each function after its layers)
+    #[command(after_help = plan::EXAMPLES)]
+    Plan(plan::PlanArgs),
 }
 
 const SIZE_REPORT_EXAMPLES: &str = "\
@@ -578,6 +583,7 @@ pub fn run(cli: Cli, argv: Vec<std::ffi::OsString>) -> anyhow::Result<Outcome> {
         Command::Bench(args) => bench::run(*args, &inv),
         Command::Config(args) => config::run(args, &inv),
         Command::Init(args) => init::run(args),
+        Command::Plan(args) => plan::run(args, &inv),
     }
 }
 

@@ -21,6 +21,7 @@ mod library;
 mod lock;
 mod network;
 mod packse;
+mod plan;
 mod registry;
 mod remote_cache;
 mod report;
