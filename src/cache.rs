@@ -50,6 +50,7 @@
 
 pub mod prune;
 pub mod remote;
+pub mod transfer;
 pub mod uses;
 
 use std::fs;
@@ -190,7 +191,7 @@ impl Cache {
         self.uses.note(&entry);
     }
 
-    fn wheel_dir(&self, sha256: &str) -> PathBuf {
+    pub(crate) fn wheel_dir(&self, sha256: &str) -> PathBuf {
         let shard = &sha256[..2.min(sha256.len())];
         self.note(format!("wheels-v1/{shard}/{sha256}"));
         self.root.join("wheels-v1").join(shard).join(sha256)
@@ -339,7 +340,7 @@ impl Cache {
         Ok(dest)
     }
 
-    fn install_wheel(
+    pub(crate) fn install_wheel(
         &self,
         tmp: NamedTempFile,
         sha256: &str,

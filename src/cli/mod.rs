@@ -542,6 +542,10 @@ pub enum CacheCommand {
     Prune(cache::PruneArgs),
     /// Delete everything in the cache
     Clean,
+    /// Upload the local cache's wheels and records that the remote cache lacks (seed a remote)
+    Push(cache::TransferArgs),
+    /// Download the remote cache's wheels and records that the local cache lacks (warm a runner)
+    Pull(cache::TransferArgs),
 }
 
 /// What `main` exits with.

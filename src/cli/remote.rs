@@ -14,7 +14,7 @@ pub struct RemoteArgs {
     /// credential chain) or file:///shared/path. Wheels, records and whole artifacts found there
     /// are verified by sha256 and used; what this build makes is uploaded. A remote that fails
     /// or is slow costs one warning, never the build
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "LPACK_REMOTE_CACHE")]
     pub remote_cache: Option<String>,
 
     /// Read from the remote cache, write to it, or both
@@ -22,7 +22,7 @@ pub struct RemoteArgs {
     pub remote_cache_mode: ModeArg,
 
     /// S3 endpoint of the remote cache (an S3-compatible store) [default: $AWS_ENDPOINT_URL, else AWS]
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "LPACK_REMOTE_ENDPOINT")]
     pub remote_endpoint: Option<String>,
 }
 

@@ -35,7 +35,7 @@ fn hashed_lock(dir: &Path) -> PathBuf {
 }
 
 /// `lpack build` as runner `name` of `dir`: its own empty local cache, its own output
-/// `name/fn.zip` (the same file name for every runner: the same unit).
+/// `name/fn.zip` (the same file name for every runner: the same unit); `remote` "" for none.
 fn runner(dir: &Path, name: &str, lock: &Path, index: &str, remote: &str) -> Command {
     runner_as(dir, name, "fn.zip", lock, index, remote)
 }
@@ -62,11 +62,13 @@ fn runner_as(
             "--index-url",
             index,
         ])
-        .args(["--remote-cache", remote])
         .arg("--cache-dir")
         .arg(dir.join(format!("cache-{name}")))
         .arg("-o")
         .arg(dir.join(format!("{name}/{file}")));
+    if !remote.is_empty() {
+        c.args(["--remote-cache", remote]);
+    }
     c
 }
 
@@ -398,4 +400,98 @@ elif op == "sha":
 
         no_secrets(&dir, &[&a, &b, &b2, &c, &d, &e]);
     }
+}
+
+#[test]
+fn cache_push_pull_and_prune_a_remote() {
+    let dir = scratch("remote-push");
+    let lock = hashed_lock(&dir);
+    let remote = format!("file://{}", dir.join("shared").display());
+    // A builds with no remote at all, then seeds one from its local cache.
+    let a = run(&mut runner(&dir, "a", &lock, index(IndexKind::Html), ""));
+    assert!(a.status.success());
+    assert!(!dir.join("shared").exists(), "no remote was used");
+    let cache = |name: &str| dir.join(format!("cache-{name}"));
+    let push = run(lpack()
+        .args(["cache", "push", "--remote-cache", &remote, "--cache-dir"])
+        .arg(cache("a")));
+    assert!(push.status.success());
+    assert!(
+        stdout(&push).contains("Pushed 2 wheel(s)"),
+        "{}",
+        stdout(&push)
+    );
+    let again = run(lpack()
+        .args(["cache", "push", "--remote-cache", &remote, "--cache-dir"])
+        .arg(cache("a")));
+    assert!(
+        stdout(&again).contains("Pushed 0 wheel(s) and 0 record(s)"),
+        "{}",
+        stdout(&again)
+    );
+    // B: the seeded remote alone.
+    let b = run(&mut runner(&dir, "b", &lock, DEAD_INDEX, &remote));
+    assert!(b.status.success());
+    assert_eq!(zip_of(&dir, "a"), zip_of(&dir, "b"));
+    // C pulls into an empty cache, then builds offline.
+    let pull = run(lpack()
+        .args(["cache", "pull", "--remote-cache", &remote, "--cache-dir"])
+        .arg(cache("c")));
+    assert!(pull.status.success());
+    assert!(
+        stdout(&pull).contains("Pulled 2 wheel(s)"),
+        "{}",
+        stdout(&pull)
+    );
+    let mut c = lpack();
+    c.current_dir(&dir)
+        .args(["build", "-r"])
+        .arg(&lock)
+        .args(["--runtime", "python3.11", "--no-verify", "--offline"])
+        .arg("--cache-dir")
+        .arg(cache("c"))
+        .arg("-o")
+        .arg(dir.join("c/fn.zip"));
+    assert!(run(&mut c).status.success());
+    assert_eq!(zip_of(&dir, "a"), zip_of(&dir, "c"));
+    // Prune: nothing is a day old; everything is older than 0s.
+    let keep = run(lpack().args([
+        "cache",
+        "prune",
+        "--remote-cache",
+        &remote,
+        "--older-than",
+        "1d",
+    ]));
+    assert!(
+        stdout(&keep).starts_with("Removed 0 object(s)"),
+        "{}",
+        stdout(&keep)
+    );
+    let dry = run(lpack().args([
+        "cache",
+        "prune",
+        "--remote-cache",
+        &remote,
+        "--older-than",
+        "0s",
+        "--dry-run",
+    ]));
+    assert!(stdout(&dry).starts_with("Would remove"), "{}", stdout(&dry));
+    assert!(dir.join("shared/lpack-v1/wheels").is_dir());
+    let all = run(lpack().args([
+        "cache",
+        "prune",
+        "--remote-cache",
+        &remote,
+        "--older-than",
+        "0s",
+    ]));
+    assert!(all.status.success());
+    let left: Vec<_> = walkdir::WalkDir::new(dir.join("shared/lpack-v1"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
