@@ -83,7 +83,7 @@ impl RemoteStore for S3Store {
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, RemoteError> {
         let k = self.key(key);
-        let r = self.aws.rt.block_on(async {
+        self.aws.rt.block_on(async {
             let out = self
                 .client
                 .get_object()
@@ -99,8 +99,7 @@ impl RemoteStore for S3Store {
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
                 Err(e) => Err(self.err("GetObject", &k, &e)),
             }
-        });
-        r
+        })
     }
 
     fn put(&self, key: &str, data: &[u8]) -> Result<(), RemoteError> {
