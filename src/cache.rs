@@ -368,6 +368,36 @@ impl Cache {
         )
     }
 
+    /// A slim fragment and its sidecar from the remote tier into `frag`/`meta` (both or
+    /// neither; each checked against its envelope), when they are not here.
+    pub fn fragment_from_remote(&self, key: &str, frag: &Path, meta: &Path) {
+        let Some(r) = &self.remote else { return };
+        if frag.is_file() && meta.is_file() {
+            return;
+        }
+        let Some(m) = r.get_record("slim-v1", &format!("{key}.json")) else {
+            return;
+        };
+        let Some(z) = r.get_record("slim-v1", &format!("{key}.zip")) else {
+            return;
+        };
+        if let Some(dir) = frag.parent()
+            && fs::create_dir_all(dir).is_ok()
+            && write_atomic(&self.root.join("tmp"), frag, &z).is_ok()
+        {
+            let _ = write_atomic(&self.root.join("tmp"), meta, &m);
+        }
+    }
+
+    /// Hand a slim fragment this process wrote to the remote tier.
+    pub fn fragment_to_remote(&self, key: &str, frag: &Path, meta: &Path) {
+        let Some(r) = &self.remote else { return };
+        if let (Ok(z), Ok(m)) = (fs::read(frag), fs::read(meta)) {
+            r.put_record("slim-v1", &format!("{key}.zip"), &z);
+            r.put_record("slim-v1", &format!("{key}.json"), &m);
+        }
+    }
+
     /// Move a fully written temp file to `dest` (creating its directory).
     pub fn commit_file(&self, tmp: NamedTempFile, dest: &Path) -> Result<PathBuf, CacheError> {
         if let Some(dir) = dest.parent() {

@@ -152,6 +152,9 @@ fn file_remote_runner_b_needs_no_index() {
     assert!(remote_warnings(&stderr(&b2)).is_empty(), "{}", stderr(&b2));
     assert!(!from_remote_artifacts(&said(&b2)), "{}", said(&b2));
     assert_eq!(zip_of(&dir, "a"), zip_of(&dir, "b2"));
+    // Its slim fragments came from the remote too: all B2 shared is its own artifact (the
+    // file, its manifest and the record naming them), no fragment of its own.
+    assert!(stderr(&b2).contains("; 3 upload(s)"), "{}", stderr(&b2));
     // Read-only runners take but never give.
     let mut c = runner(&dir, "c", &lock, DEAD_INDEX, &remote);
     c.args(["--remote-cache-mode", "read"]);
