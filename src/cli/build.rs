@@ -111,10 +111,7 @@ pub fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
         },
         cache_dir: args.cache_dir.clone(),
         offline: args.offline,
-        index: IndexSettings {
-            remote: super::remote::tier(&args.index.remote)?,
-            ..(&args.index).into()
-        },
+        index: super::remote::index_settings(&args.index)?,
         on_conflict: args.on_conflict,
         slim: (&args.slim).into(),
         gates: Gates {

@@ -576,7 +576,7 @@ pub fn run(cli: Cli, argv: Vec<std::ffi::OsString>) -> anyhow::Result<Outcome> {
         config: cli.config.clone(),
         no_config: cli.no_config,
     };
-    match cli.command {
+    let r = match cli.command {
         Command::Build(args) => units::run(*args, &inv),
         Command::Lock(args) => lock::run(args, &inv),
         Command::SizeReport(args) => size_report::run(args),
@@ -588,7 +588,11 @@ pub fn run(cli: Cli, argv: Vec<std::ffi::OsString>) -> anyhow::Result<Outcome> {
         Command::Config(args) => config::run(args, &inv),
         Command::Init(args) => init::run(args),
         Command::Plan(args) => plan::run(args, &inv),
-    }
+    };
+    // Every command that fetched through a remote cache: its uploads, its warnings (a build
+    // has already done this, honouring --quiet).
+    remote::finish(false);
+    r
 }
 
 pub use crate::pipeline::sources::Sources;
@@ -603,7 +607,7 @@ pub fn sources(
     Ok(crate::pipeline::sources::open_sources(
         cache_dir,
         offline,
-        &index.into(),
+        &remote::index_settings(index)?,
         file,
     )?)
 }

@@ -60,6 +60,14 @@ impl RemoteArgs {
     }
 }
 
+/// Index settings from the flags, with the run's remote tier.
+pub fn index_settings(a: &super::IndexArgs) -> anyhow::Result<crate::pipeline::IndexSettings> {
+    Ok(crate::pipeline::IndexSettings {
+        remote: tier(&a.remote)?,
+        ..a.into()
+    })
+}
+
 /// The run's tier for these flags (opened on first use).
 pub fn tier(args: &RemoteArgs) -> anyhow::Result<Option<Arc<RemoteTier>>> {
     let Some(settings) = args.settings() else {
