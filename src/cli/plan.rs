@@ -19,7 +19,7 @@ manifests. See docs/remote-cache.md for complete workflows.";
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Output: plain JSON, a GitHub Actions matrix (`{\"include\": […]}`, sharded when over --max-jobs), or a CodeBuild buildspec with a batch build-graph
+    /// Output: plain JSON, a GitHub Actions matrix (`{"include": […]}`, sharded when over --max-jobs), or a CodeBuild buildspec with a batch build-graph
     #[arg(long, value_enum, default_value_t = PlanFormat::Json)]
     pub format: PlanFormat,
 
