@@ -43,7 +43,9 @@ pub enum RemoteError {
         "remote cache URL `{url}`: {why}\n  hint: use s3://BUCKET/PREFIX or file:///shared/path"
     )]
     Url { url: String, why: String },
-    #[error("remote cache {location}: {message}")]
+    #[error(
+        "remote cache {location}: {message}\n  hint: check the URL, the endpoint (--remote-endpoint / AWS_ENDPOINT_URL) and that your credentials may list, read and write it (docs/remote-cache.md lists the permissions)"
+    )]
     Store { location: String, message: String },
     #[error("remote cache {}: {source}", path.display())]
     Io {
