@@ -8,11 +8,11 @@
 //! locking, before any wheel is fetched, so that a hit costs no wheel at all.
 //!
 //! What goes in: lpack's version and the remote and manifest schema versions; the target; the
-//! input file's name as given and its bytes; the lock (every wheel's name, version, file name
-//! and sha256 — not its URL, so mirrors agree); the handler files (path and sha256 of each, from
-//! the one walk of `src`); the recipes (built-in and user, by content); the layer manifests a
-//! function is built against (by content); the source date epoch; and every setting of the
-//! request that shapes the output.
+//! input file's path (relative to the working directory) and its bytes; the lock (every wheel's
+//! name, version, file name and sha256 — not its URL, so mirrors agree); the handler files (path
+//! and sha256 of each, from the one walk of `src`); the recipes (built-in and user, by content);
+//! the layer manifests a function is built against (by content); the source date epoch; and
+//! every setting of the request that shapes the output.
 
 use std::path::Path;
 
@@ -36,6 +36,16 @@ fn file_digest(p: &Path) -> Result<String, BuildError> {
         path: p.to_path_buf(),
         source,
     })
+}
+
+/// A path as another machine's checkout would name it: relative to the working directory when
+/// it lies under it (CI runners check out to different directories).
+fn portable(p: &Path) -> String {
+    let rel = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| p.to_path_buf());
+    rel.display().to_string().replace('\\', "/")
 }
 
 /// The content key (64 hex digits); `None` when a wheel of the lock has no digest (its bytes
@@ -79,7 +89,7 @@ pub fn artifact_key(req: &BuildRequest, k: &KeyInputs<'_>) -> Result<Option<Stri
         "manifest_schema": crate::artifact::SCHEMA_VERSION,
         "lpack": env!("CARGO_PKG_VERSION"),
         "target": req.target.slug(),
-        "input": [k.input.display().to_string(), file_digest(k.input)?],
+        "input": [portable(k.input), file_digest(k.input)?],
         "output": k.output_name,
         "lock": wheels,
         "src": k.src_digests,

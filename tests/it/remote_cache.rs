@@ -119,8 +119,13 @@ fn file_remote_runner_b_needs_no_index() {
         stderr(&a)
     );
     assert!(!from_remote_artifacts(&said(&a)));
-    // The same unit: B downloads the artifact and its manifest and is done.
-    let b = run(&mut runner(&dir, "b", &lock, DEAD_INDEX, &remote));
+    // The same unit, in another checkout of the same project (CI runners check out to different
+    // directories): B downloads the artifact and its manifest and is done.
+    let checkout = dir.join("checkout-b");
+    std::fs::create_dir_all(&checkout).expect("mkdir");
+    let lock_b = checkout.join("requirements.lock.txt");
+    std::fs::copy(&lock, &lock_b).expect("copy lock");
+    let b = run(runner(&dir, "b", &lock_b, DEAD_INDEX, &remote).current_dir(&checkout));
     assert!(b.status.success(), "B builds from the remote alone");
     assert!(remote_warnings(&stderr(&b)).is_empty(), "{}", stderr(&b));
     assert!(from_remote_artifacts(&said(&b)), "{}", said(&b));
