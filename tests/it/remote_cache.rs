@@ -166,6 +166,12 @@ fn file_remote_runner_b_needs_no_index() {
     let c = run(&mut c);
     assert!(c.status.success());
     assert!(stderr(&c).contains("0 upload(s)"), "{}", stderr(&c));
+    // Write-only runners give but never take: with no index, nothing to build from.
+    let mut w = runner(&dir, "w", &lock, DEAD_INDEX, &remote);
+    w.args(["--remote-cache-mode", "write"]);
+    let w = run(&mut w);
+    assert_eq!(w.status.code(), Some(2), "{}", stderr(&w));
+    assert!(stderr(&w).contains("0 hit(s)"), "{}", stderr(&w));
     assert!(leftovers(&dir.join("shared/.tmp")).is_empty());
 }
 
