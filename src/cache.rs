@@ -30,6 +30,10 @@
 //! tmp/                               in-flight writes (same filesystem, so renames are atomic)
 //! ```
 //!
+//! With a remote tier ([`Cache::with_remote`], `--remote-cache`), a local miss of a wheel or a
+//! record asks the remote (and keeps what it finds, verified, locally), and every new wheel and
+//! record is also handed to the remote (uploaded in the background): see [`remote`].
+//!
 //! Every lookup and write *notes* the entry in the process's use log first ([`uses::UseLog`]),
 //! so that [`prune::prune`] keeps what running builds use and can tell what went unused.
 //!
@@ -45,6 +49,8 @@
 //! that could outlive a build and block the next one.
 
 pub mod prune;
+pub mod remote;
+pub mod transfer;
 pub mod uses;
 
 use std::fs;
@@ -118,6 +124,7 @@ const SUBDIRS: [&str; 13] = [
 pub struct Cache {
     root: PathBuf,
     uses: Arc<uses::UseLog>,
+    remote: Option<Arc<remote::RemoteTier>>,
 }
 
 impl Cache {
@@ -143,7 +150,26 @@ impl Cache {
         Ok(Cache {
             root: root.to_path_buf(),
             uses: Arc::new(uses::UseLog::new(root)),
+            remote: None,
         })
+    }
+
+    /// This cache with a remote tier behind it.
+    pub fn with_remote(mut self, remote: Option<Arc<remote::RemoteTier>>) -> Cache {
+        self.remote = remote;
+        self
+    }
+
+    /// The remote tier, if any.
+    pub fn remote(&self) -> Option<&Arc<remote::RemoteTier>> {
+        self.remote.as_ref()
+    }
+
+    /// Keep a wheel the remote had (already verified against `sha256`) in the local cache.
+    fn keep_remote_wheel(&self, sha256: &str, filename: &str, data: &[u8]) -> Option<PathBuf> {
+        let mut tmp = self.temp_file().ok()?;
+        tmp.write_all(data).ok()?;
+        self.install_wheel(tmp, sha256, filename).ok()
     }
 
     pub fn root(&self) -> &Path {
@@ -165,7 +191,7 @@ impl Cache {
         self.uses.note(&entry);
     }
 
-    fn wheel_dir(&self, sha256: &str) -> PathBuf {
+    pub(crate) fn wheel_dir(&self, sha256: &str) -> PathBuf {
         let shard = &sha256[..2.min(sha256.len())];
         self.note(format!("wheels-v1/{shard}/{sha256}"));
         self.root.join("wheels-v1").join(shard).join(sha256)
@@ -174,7 +200,20 @@ impl Cache {
     /// A cached wheel with this digest and file name, if present.
     pub fn wheel(&self, sha256: &str, filename: &str) -> Option<PathBuf> {
         let p = self.wheel_dir(sha256).join(filename);
-        p.is_file().then_some(p)
+        if p.is_file() {
+            return Some(p);
+        }
+        let data = self.remote.as_ref()?.get_wheel(sha256, filename)?;
+        self.keep_remote_wheel(sha256, filename, &data)
+    }
+
+    /// Whether a wheel is here or in the remote tier, without downloading it.
+    pub fn has_wheel(&self, sha256: &str, filename: &str) -> bool {
+        self.wheel_dir(sha256).join(filename).is_file()
+            || self
+                .remote
+                .as_ref()
+                .is_some_and(|r| r.has_wheel(sha256, filename))
     }
 
     /// Whether `path` is a wheel stored in this cache (content-addressed, verified on entry).
@@ -185,7 +224,24 @@ impl Cache {
     /// What the integrity check remembered about the wheel with this sha256 (raw JSON).
     pub fn read_check(&self, sha256: &str) -> Option<Vec<u8>> {
         self.note(format!("checks-v1/{sha256}.json"));
-        fs::read(self.root.join("checks-v1").join(format!("{sha256}.json"))).ok()
+        let p = self.root.join("checks-v1").join(format!("{sha256}.json"));
+        self.read_through(&p, "checks-v1", &format!("{sha256}.json"))
+    }
+
+    /// A local file, else the remote's record (kept locally).
+    fn read_through(&self, local: &Path, kind: &str, key: &str) -> Option<Vec<u8>> {
+        if let Ok(b) = fs::read(local) {
+            return Some(b);
+        }
+        let body = self.remote.as_ref()?.get_record(kind, key)?;
+        let _ = write_atomic(&self.root.join("tmp"), local, &body);
+        Some(body)
+    }
+
+    fn push_record(&self, kind: &str, key: &str, body: &[u8]) {
+        if let Some(r) = &self.remote {
+            r.put_record(kind, key, body);
+        }
     }
 
     /// Remember an integrity check's findings for a wheel.
@@ -195,13 +251,15 @@ impl Cache {
             &self.root.join("tmp"),
             &self.root.join("checks-v1").join(format!("{sha256}.json")),
             body,
-        )
+        )?;
+        self.push_record("checks-v1", &format!("{sha256}.json"), body);
+        Ok(())
     }
 
     /// A small record (JSON) of `kind` (a versioned directory such as `graph-v1`) by key.
     pub fn read_record(&self, kind: &str, key: &str) -> Option<Vec<u8>> {
         self.note(format!("{kind}/{key}"));
-        fs::read(self.root.join(kind).join(key)).ok()
+        self.read_through(&self.root.join(kind).join(key), kind, key)
     }
 
     /// Store a small record atomically (temp file + rename).
@@ -211,7 +269,9 @@ impl Cache {
             &self.root.join("tmp"),
             &self.root.join(kind).join(key),
             body,
-        )
+        )?;
+        self.push_record(kind, key, body);
+        Ok(())
     }
 
     /// An OCI blob by digest (`sha256:<hex>`), if cached.
@@ -246,12 +306,18 @@ impl Cache {
     /// Any cached wheel with this digest: (path, file name).
     pub fn wheel_any_name(&self, sha256: &str) -> Option<(PathBuf, String)> {
         let dir = self.wheel_dir(sha256);
-        let entry = fs::read_dir(&dir)
-            .ok()?
-            .flatten()
-            .find(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".whl")))?;
-        let name = entry.file_name().to_str()?.to_string();
-        Some((entry.path(), name))
+        let local = fs::read_dir(&dir).ok().and_then(|mut d| {
+            d.by_ref()
+                .flatten()
+                .find(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".whl")))
+        });
+        if let Some(entry) = local {
+            let name = entry.file_name().to_str()?.to_string();
+            return Some((entry.path(), name));
+        }
+        let name = self.remote.as_ref()?.find_wheel(sha256)?;
+        let path = self.wheel(sha256, &name)?;
+        Some((path, name))
     }
 
     /// A temporary file for an in-flight write (locked by this process until dropped).
@@ -262,6 +328,19 @@ impl Cache {
 
     /// Move a fully written, already verified temp file into place as a wheel.
     pub fn commit_wheel(
+        &self,
+        tmp: NamedTempFile,
+        sha256: &str,
+        filename: &str,
+    ) -> Result<PathBuf, CacheError> {
+        let dest = self.install_wheel(tmp, sha256, filename)?;
+        if let Some(r) = &self.remote {
+            r.put_wheel(sha256, filename, &dest);
+        }
+        Ok(dest)
+    }
+
+    pub(crate) fn install_wheel(
         &self,
         tmp: NamedTempFile,
         sha256: &str,
@@ -287,6 +366,36 @@ impl Cache {
             dir.join(format!("{key}.zip")),
             dir.join(format!("{key}.json")),
         )
+    }
+
+    /// A slim fragment and its sidecar from the remote tier into `frag`/`meta` (both or
+    /// neither; each checked against its envelope), when they are not here.
+    pub fn fragment_from_remote(&self, key: &str, frag: &Path, meta: &Path) {
+        let Some(r) = &self.remote else { return };
+        if frag.is_file() && meta.is_file() {
+            return;
+        }
+        let Some(m) = r.get_record("slim-v1", &format!("{key}.json")) else {
+            return;
+        };
+        let Some(z) = r.get_record("slim-v1", &format!("{key}.zip")) else {
+            return;
+        };
+        if let Some(dir) = frag.parent()
+            && fs::create_dir_all(dir).is_ok()
+            && write_atomic(&self.root.join("tmp"), frag, &z).is_ok()
+        {
+            let _ = write_atomic(&self.root.join("tmp"), meta, &m);
+        }
+    }
+
+    /// Hand a slim fragment this process wrote to the remote tier.
+    pub fn fragment_to_remote(&self, key: &str, frag: &Path, meta: &Path) {
+        let Some(r) = &self.remote else { return };
+        if let (Ok(z), Ok(m)) = (fs::read(frag), fs::read(meta)) {
+            r.put_record("slim-v1", &format!("{key}.zip"), &z);
+            r.put_record("slim-v1", &format!("{key}.json"), &m);
+        }
     }
 
     /// Move a fully written temp file to `dest` (creating its directory).

@@ -359,7 +359,7 @@ pub fn run(mut parsed: BenchArgs, inv: &super::Invocation) -> anyhow::Result<Out
                 runtime_dir: args.runtime_dir.clone(),
                 cache_dir: args.net.cache_dir.clone(),
                 offline: args.net.offline,
-                index: (&args.index).into(),
+                index: super::remote::index_settings(&args.index)?,
                 import_profile: !args.no_import_profile,
                 cgroup: args.cgroup.clone(),
             },

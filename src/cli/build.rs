@@ -66,6 +66,7 @@ impl From<&super::IndexArgs> for IndexSettings {
             extra_index_url: a.extra_index_url.clone(),
             find_links: a.find_links.clone(),
             no_index: a.no_index,
+            remote: None,
         }
     }
 }
@@ -110,7 +111,7 @@ pub fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
         },
         cache_dir: args.cache_dir.clone(),
         offline: args.offline,
-        index: (&args.index).into(),
+        index: super::remote::index_settings(&args.index)?,
         on_conflict: args.on_conflict,
         slim: (&args.slim).into(),
         gates: Gates {

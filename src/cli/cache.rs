@@ -24,8 +24,26 @@ pub struct InfoArgs {
     pub json: bool,
 }
 
+/// `cache push|pull`.
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    #[command(flatten)]
+    pub remote: super::remote::RemoteArgs,
+    /// Machine-readable report on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct PruneArgs {
+    /// Prune this remote cache (s3://BUCKET/PREFIX or file:///dir) instead of the local one:
+    /// objects older than --older-than (by the store's modification time) and other layout
+    /// versions' objects
+    #[arg(long, value_name = "URL")]
+    pub remote_cache: Option<String>,
+    /// S3 endpoint of the remote cache [default: $AWS_ENDPOINT_URL, else AWS]
+    #[arg(long, value_name = "URL", requires = "remote_cache")]
+    pub remote_endpoint: Option<String>,
     /// Remove entries (wheels included) not used for this long: 30d, 12h, 90m, 0s
     #[arg(long, value_name = "AGE", default_value = "30d", value_parser = parse_age_arg)]
     pub older_than: std::time::Duration,
@@ -42,6 +60,51 @@ pub struct PruneArgs {
 
 fn parse_age_arg(s: &str) -> Result<std::time::Duration, String> {
     parse_age(s)
+}
+
+/// A remote operation's error, with the remote's own warning (why it is unavailable) if any.
+fn unavailable(cache: &Cache, e: crate::cache::remote::RemoteError) -> anyhow::Error {
+    let why = cache
+        .remote()
+        .map(|t| t.warnings().join("\n"))
+        .unwrap_or_default();
+    if why.is_empty() {
+        anyhow::anyhow!("{e}")
+    } else {
+        anyhow::anyhow!("{why}")
+    }
+}
+
+/// `cache push` (`up`) or `cache pull`.
+fn transfer(root: &std::path::Path, t: &TransferArgs, up: bool) -> anyhow::Result<()> {
+    let cache = Cache::open(root)?.with_remote(super::remote::tier(&t.remote)?);
+    let r = if up {
+        crate::cache::transfer::push(&cache)
+    } else {
+        crate::cache::transfer::pull(&cache)
+    }
+    .map_err(|e| unavailable(&cache, e))?;
+    let remote = cache.remote().map_or("", |t| t.describe()).to_string();
+    if t.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        let (verb, dir) = if up {
+            ("Pushed", "to")
+        } else {
+            ("Pulled", "from")
+        };
+        println!(
+            "{verb} {} wheel(s) and {} record(s) ({}) {dir} {remote}; {} already there",
+            r.wheels,
+            r.records,
+            human_size(r.bytes),
+            r.present
+        );
+    }
+    for c in &r.corrupt {
+        eprintln!("warning: {c} failed its sha256 check; skipped");
+    }
+    Ok(())
 }
 
 pub fn run(args: CacheArgs) -> anyhow::Result<Outcome> {
@@ -76,6 +139,36 @@ pub fn run(args: CacheArgs) -> anyhow::Result<Outcome> {
                         human_size(k.bytes)
                     );
                 }
+            }
+        }
+        CacheCommand::Push(t) | CacheCommand::Pull(t) if t.remote.settings().is_none() => {
+            anyhow::bail!(
+                "no remote cache given\n  hint: pass --remote-cache s3://BUCKET/PREFIX (or file:///shared/path), or set LPACK_REMOTE_CACHE"
+            );
+        }
+        CacheCommand::Push(t) => transfer(&root, &t, true)?,
+        CacheCommand::Pull(t) => transfer(&root, &t, false)?,
+        CacheCommand::Prune(p) if p.remote_cache.is_some() => {
+            let remote = super::remote::RemoteArgs {
+                remote_cache: p.remote_cache.clone(),
+                remote_endpoint: p.remote_endpoint.clone(),
+                ..Default::default()
+            };
+            let cache = Cache::open(&root)?.with_remote(super::remote::tier(&remote)?);
+            let r = crate::cache::transfer::prune_remote(&cache, p.older_than, p.dry_run)
+                .map_err(|e| unavailable(&cache, e))?;
+            if p.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                let verb = if p.dry_run { "Would remove" } else { "Removed" };
+                println!(
+                    "{verb} {} object(s) ({}) from {}; kept {} ({})",
+                    r.removed,
+                    human_size(r.removed_bytes),
+                    cache.remote().map_or("", |t| t.describe()),
+                    r.kept,
+                    human_size(r.kept_bytes)
+                );
             }
         }
         CacheCommand::Prune(p) => {

@@ -39,7 +39,7 @@ pub fn run(_parsed: ExplainArgs, inv: &super::Invocation) -> anyhow::Result<Outc
         slim: (&args.slim).into(),
         cache_dir: args.net.cache_dir.clone(),
         offline: args.net.offline,
-        index: (&args.index).into(),
+        index: super::remote::index_settings(&args.index)?,
     })?;
     let found = &explained.explanations;
     for e in found {

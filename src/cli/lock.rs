@@ -40,7 +40,7 @@ pub fn run(_parsed: LockArgs, inv: &super::Invocation) -> anyhow::Result<Outcome
             group: &args.group,
             cache_dir: args.net.cache_dir.as_deref(),
             offline: args.net.offline,
-            index: &(&args.index).into(),
+            index: &super::remote::index_settings(&args.index)?,
             prerelease: args.prerelease,
         },
         &target,

@@ -15,7 +15,9 @@ pub mod config;
 pub mod explain;
 pub mod init;
 pub mod lock;
+pub mod plan;
 pub mod progress;
+pub mod remote;
 pub mod settings;
 pub mod size_report;
 pub mod units;
@@ -106,6 +108,10 @@ pub enum Command {
     /// Write a commented lpack.toml (or [tool.lpack]) for the project in this directory
     #[command(after_help = init::EXAMPLES)]
     Init(init::InitArgs),
+    /// The config's functions and layers as CI jobs: JSON, a GitHub Actions matrix or a
+    /// CodeBuild batch build-graph (layers first, each function after its layers)
+    #[command(after_help = plan::EXAMPLES)]
+    Plan(plan::PlanArgs),
 }
 
 const SIZE_REPORT_EXAMPLES: &str = "\
@@ -461,6 +467,9 @@ pub struct IndexArgs {
     /// Ignore all indexes; use only --find-links
     #[arg(long)]
     pub no_index: bool,
+
+    #[command(flatten)]
+    pub remote: remote::RemoteArgs,
 }
 
 /// The cache and network settings of commands that may fetch (verify, explain).
@@ -533,6 +542,10 @@ pub enum CacheCommand {
     Prune(cache::PruneArgs),
     /// Delete everything in the cache
     Clean,
+    /// Upload the local cache's wheels and records that the remote cache lacks (seed a remote)
+    Push(cache::TransferArgs),
+    /// Download the remote cache's wheels and records that the local cache lacks (warm a runner)
+    Pull(cache::TransferArgs),
 }
 
 /// What `main` exits with.
@@ -563,7 +576,7 @@ pub fn run(cli: Cli, argv: Vec<std::ffi::OsString>) -> anyhow::Result<Outcome> {
         config: cli.config.clone(),
         no_config: cli.no_config,
     };
-    match cli.command {
+    let r = match cli.command {
         Command::Build(args) => units::run(*args, &inv),
         Command::Lock(args) => lock::run(args, &inv),
         Command::SizeReport(args) => size_report::run(args),
@@ -574,7 +587,12 @@ pub fn run(cli: Cli, argv: Vec<std::ffi::OsString>) -> anyhow::Result<Outcome> {
         Command::Bench(args) => bench::run(*args, &inv),
         Command::Config(args) => config::run(args, &inv),
         Command::Init(args) => init::run(args),
-    }
+        Command::Plan(args) => plan::run(args, &inv),
+    };
+    // Every command that fetched through a remote cache: its uploads, its warnings (a build
+    // has already done this, honouring --quiet).
+    remote::finish(false);
+    r
 }
 
 pub use crate::pipeline::sources::Sources;
@@ -589,7 +607,7 @@ pub fn sources(
     Ok(crate::pipeline::sources::open_sources(
         cache_dir,
         offline,
-        &index.into(),
+        &remote::index_settings(index)?,
         file,
     )?)
 }

@@ -338,6 +338,9 @@ pub const SOURCE_KEYS: &[&str] = &[
     "no-index",
     "cache-dir",
     "offline",
+    "remote-cache",
+    "remote-cache-mode",
+    "remote-endpoint",
 ];
 
 /// Layer the shared settings of the config (and `LPACK_*` variables) under the flags of a command

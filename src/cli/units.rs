@@ -14,10 +14,14 @@ use crate::pipeline::many::{UnitKind, UnitOutcome, UnitRequest, UnitResult};
 /// `lpack build`.
 pub fn run(args: BuildArgs, inv: &Invocation) -> anyhow::Result<Outcome> {
     let config = inv.load_config()?;
-    match &config {
+    let quiet = args.quiet || args.json;
+    let r = match &config {
         Some(c) if c.has_units() => run_units(&args, inv, c),
         _ => super::build::run(args, inv, config.as_ref()),
-    }
+    };
+    // Uploads finish (and the remote's warnings are printed) whether or not the build passed.
+    super::remote::finish(quiet);
+    r
 }
 
 /// The units to build: the named ones (all when none are named) and the layers they use.

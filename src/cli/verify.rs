@@ -18,7 +18,7 @@ pub fn run(_parsed: VerifyArgs, inv: &super::Invocation) -> anyhow::Result<Outco
             deep: args.deep,
             cache_dir: args.net.cache_dir.clone(),
             offline: args.net.offline,
-            index: (&args.index).into(),
+            index: super::remote::index_settings(&args.index)?,
         },
         &super::progress::Bars::new(args.deep && !args.json),
     )?;

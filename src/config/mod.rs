@@ -19,6 +19,7 @@
 
 pub mod init;
 mod keys;
+pub mod plan;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

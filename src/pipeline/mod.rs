@@ -18,7 +18,9 @@
 pub mod check;
 pub mod explain;
 pub mod image;
+pub mod key;
 pub mod many;
+pub mod shared;
 pub mod slimming;
 pub mod sources;
 pub mod units;
@@ -347,6 +349,22 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
     )?;
     timings.lock = started.elapsed();
 
+    // A unit another runner already built: its artifacts from the remote cache, no wheel needed.
+    let content_key = remote_key(req, &input.path, &lock, &sources.cache)?;
+    if let Some(key) = &content_key
+        && let Some(outcome) = shared::restore(
+            req,
+            &sources.cache,
+            key,
+            &req.output
+                .clone()
+                .unwrap_or_else(|| default_output(&input.path)),
+            started,
+        )?
+    {
+        return Ok(outcome);
+    }
+
     // Fetch, then check every wheel's declared size and RECORD.
     let step = Instant::now();
     let (wheels, stats) = fetch(
@@ -503,7 +521,41 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
     }
     timings.total = started.elapsed();
     outcome.timings = timings;
+    if let Some(key) = &content_key {
+        shared::publish(&sources.cache, key, &outcome);
+    }
     Ok(outcome)
+}
+
+/// The content key of this build ([`key`]) when a remote cache is set and the format is a zip
+/// or layers (images have their own layer cache).
+fn remote_key(
+    req: &BuildRequest,
+    input: &std::path::Path,
+    lock: &crate::resolve::Lock,
+    cache: &crate::cache::Cache,
+) -> Result<Option<String>, BuildError> {
+    if cache.remote().is_none() || req.format == OutputFormat::Image {
+        return Ok(None);
+    }
+    let output = req.output.clone().unwrap_or_else(|| default_output(input));
+    let manifest_file = manifest_path(&output);
+    let src_tree = walk_src(req, input, &output, &manifest_file, &mut Vec::new())?;
+    let recipes = slimming::load_recipes(&req.slim, &req.target)?;
+    key::artifact_key(
+        req,
+        &key::KeyInputs {
+            input,
+            lock,
+            src_digests: &src_tree.digests()?,
+            recipes_digest: &recipes.digest,
+            epoch: Epoch::from_env().0,
+            output_name: &output
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        },
+    )
 }
 
 /// The handler files of `src` (none without it), skipping what this build writes; a warning

@@ -23,6 +23,8 @@ pub struct IndexSettings {
     pub extra_index_url: Vec<String>,
     pub find_links: Vec<String>,
     pub no_index: bool,
+    /// A second cache tier shared with other machines (`--remote-cache`), asked on local misses.
+    pub remote: Option<std::sync::Arc<crate::cache::remote::RemoteTier>>,
 }
 
 /// Merge the given settings, the requirements file and the environment into index settings.
@@ -73,7 +75,9 @@ pub fn open_sources(
     file: &IndexOptions,
 ) -> Result<Sources, BuildError> {
     let root = cache_dir.map_or_else(Cache::default_root, Path::to_path_buf);
-    let cache = Cache::open(&root)?;
+    // --offline touches no network: not a remote cache either.
+    let remote = index.remote.clone().filter(|_| !offline);
+    let cache = Cache::open(&root)?.with_remote(remote);
     let http = if offline { None } else { Some(Http::new()?) };
     let (indexes, find_links) = index_sources(index, file);
     let client = IndexClient::new(http.clone(), cache.clone(), indexes, find_links, offline);

@@ -242,8 +242,11 @@ fn remembered(
 ) -> Option<(LockedWheel, Vec<String>)> {
     let key = choice_key(pin, target)?;
     let c: Choice = serde_json::from_slice(&client.cache().read_record(CHOICES, &key)?).ok()?;
-    // Only while the wheel itself is cached: otherwise ask the index as usual.
-    client.cache().wheel(&c.sha256, &c.filename)?;
+    // Only while the wheel itself is cached (here or in the remote tier, which then serves it
+    // if the build needs it): otherwise ask the index as usual.
+    if !client.cache().has_wheel(&c.sha256, &c.filename) {
+        return None;
+    }
     let wf = WheelFilename::parse(&c.filename).ok()?;
     wf.priority(target)?;
     Some((

@@ -634,7 +634,11 @@ pub fn wheel_metadata(
     let key = sha256_hex(format!("{:?}", file.location).as_bytes());
     let path = cache.root().join("metadata-v1").join(&key);
     cache.note_path(&path);
-    if let Ok(text) = std::fs::read_to_string(&path) {
+    // Through the cache's records, so that a remote cache tier serves it too.
+    if let Some(text) = cache
+        .read_record("metadata-v1", &key)
+        .and_then(|b| String::from_utf8(b).ok())
+    {
         return Ok(text);
     }
     let from_sidecar = match &file.location {
@@ -653,7 +657,7 @@ pub fn wheel_metadata(
         None => metadata_from_wheel(fetcher, file, allowed_sha256)?,
     };
     let _ = std::fs::create_dir_all(path.parent().unwrap_or(cache.root()));
-    let _ = crate::cache::write_atomic(&cache.root().join("tmp"), &path, text.as_bytes());
+    let _ = cache.write_record("metadata-v1", &key, text.as_bytes());
     Ok(text)
 }
 

@@ -262,6 +262,7 @@ fn slim_one(
         .get(&w.locked.name)
         .cloned()
         .unwrap_or_default();
+    cache.fragment_from_remote(&key, &frag_path, &meta_path);
     if let Some((entries, meta)) = load_cached(&frag_path, &meta_path) {
         return Ok(SlimmedWheel {
             wheel: w.clone(),
@@ -533,6 +534,7 @@ fn slim_one(
     };
     let json = serde_json::to_vec(&meta).map_err(|e| SlimError::Write(e.to_string()))?;
     crate::cache::write_atomic(&cache.root().join("tmp"), &meta_path, &json)?;
+    cache.fragment_to_remote(&key, &fragment, &meta_path);
     Ok(SlimmedWheel {
         wheel: w.clone(),
         fragment,

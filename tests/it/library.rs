@@ -39,6 +39,7 @@ fn request(dir: &std::path::Path) -> BuildRequest {
             extra_index_url: Vec::new(),
             find_links: vec![fixtures().flat.to_string_lossy().into_owned()],
             no_index: true,
+            remote: None,
         },
         on_conflict: ConflictPolicy::Error,
         slim: SlimRequest {

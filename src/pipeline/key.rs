@@ -1,0 +1,126 @@
+//! The content key of a build: a sha256 over everything that decides its artifacts' bytes and
+//! manifests, built from contents only (no paths of this machine, no timestamps), so that two
+//! runners building the same unit from the same checkout compute the same key. It names the
+//! whole artifacts in the remote cache ([`super::shared`]).
+//!
+//! Not the local up-to-date check: that one ([`super::units`]' input hash) is computed after
+//! slimming and compares with the manifest beside the output; this one is computed right after
+//! locking, before any wheel is fetched, so that a hit costs no wheel at all.
+//!
+//! What goes in: lpack's version and the remote and manifest schema versions; the target; the
+//! input file's path (relative to the working directory) and its bytes; the lock (every wheel's
+//! name, version, file name and sha256 — not its URL, so mirrors agree); the handler files (path
+//! and sha256 of each, from the one walk of `src`); the recipes (built-in and user, by content);
+//! the layer manifests a function is built against (by content); the source date epoch; and
+//! every setting of the request that shapes the output.
+
+use std::path::Path;
+
+use super::{BuildError, BuildRequest};
+use crate::cache::sha256_hex;
+use crate::resolve::Lock;
+
+/// Everything the key needs that the pipeline computes.
+pub struct KeyInputs<'a> {
+    pub input: &'a Path,
+    pub lock: &'a Lock,
+    pub src_digests: &'a [(String, String)],
+    pub recipes_digest: &'a str,
+    pub epoch: u64,
+    /// The artifact's file name (manifests record it).
+    pub output_name: &'a str,
+}
+
+fn file_digest(p: &Path) -> Result<String, BuildError> {
+    crate::cache::sha256_file(p).map_err(|source| BuildError::Write {
+        path: p.to_path_buf(),
+        source,
+    })
+}
+
+/// A path as another machine's checkout would name it: relative to the working directory when
+/// it lies under it (CI runners check out to different directories).
+fn portable(p: &Path) -> String {
+    let rel = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| p.to_path_buf());
+    rel.display().to_string().replace('\\', "/")
+}
+
+/// The content key (64 hex digits); `None` when a wheel of the lock has no digest (its bytes
+/// could change under the same name, so no key can stand for them).
+pub fn artifact_key(req: &BuildRequest, k: &KeyInputs<'_>) -> Result<Option<String>, BuildError> {
+    if k.lock
+        .wheels
+        .iter()
+        .any(|w| w.index_sha256.is_none() && w.allowed_sha256.is_empty())
+    {
+        return Ok(None);
+    }
+    let wheels: Vec<_> = k
+        .lock
+        .wheels
+        .iter()
+        .map(|w| {
+            let mut allowed = w.allowed_sha256.clone();
+            allowed.sort();
+            serde_json::json!([w.name, w.version, w.filename, w.index_sha256, allowed])
+        })
+        .collect();
+    let layers = req
+        .exclude_layers
+        .iter()
+        .map(|p| file_digest(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let split = match &req.split {
+        Some(s) if s != "auto" && Path::new(s).is_file() => Some(file_digest(Path::new(s))?),
+        other => other.clone(),
+    };
+    let user_recipes = req
+        .slim
+        .recipes
+        .iter()
+        .map(|p| file_digest(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let s = &req.slim;
+    let doc = serde_json::json!({
+        "remote_schema": crate::cache::remote::SCHEMA,
+        "manifest_schema": crate::artifact::SCHEMA_VERSION,
+        "lpack": env!("CARGO_PKG_VERSION"),
+        "target": req.target.slug(),
+        "input": [portable(k.input), file_digest(k.input)?],
+        "output": k.output_name,
+        "lock": wheels,
+        "src": k.src_digests,
+        "recipes": [k.recipes_digest, user_recipes],
+        "layers": layers,
+        "epoch": k.epoch,
+        "settings": {
+            "format": format!("{:?}", req.format),
+            "extras": req.extras,
+            "groups": req.groups,
+            "prerelease": format!("{:?}", req.prerelease),
+            "no_deps": req.no_deps,
+            "handler": req.handler,
+            "exclude": req.src_filter.exclude,
+            "include": req.src_filter.include,
+            "on_conflict": format!("{:?}", req.on_conflict),
+            "profile": format!("{:?}", s.profile),
+            "keep": s.keep,
+            "drop": s.drop,
+            "force_drop": s.force_drop,
+            "bytecode": format!("{:?}", s.bytecode),
+            "bytecode_for_imports": s.bytecode_for_imports,
+            "layer_layout": format!("{:?}", req.layer_layout),
+            "split": split,
+            "layer_budget": req.layer_budget,
+            "limit_check": req.limit_check,
+            "max_image_size": req.max_image_size,
+            "verify_record": req.verify_record,
+            "audit_fails": req.audit_fails,
+            "verify": format!("{:?}", req.verify),
+        },
+    });
+    Ok(Some(sha256_hex(doc.to_string().as_bytes())))
+}
