@@ -19,7 +19,7 @@
 //! report verify config              consumers of artifacts and their manifests; config files
 //! emit                              zip | layer | image (+ registry) artifacts
 //! slim                              recipes, strip, bytecode, import guard, ABI audit
-//! resolve fetch                     index client, solver, inputs, lock files; downloads
+//! resolve fetch extlayer            index client, solver, inputs, lock files; downloads; layers by zip or ARN
 //! wheel sink artifact requirements  data types and parsers of untrusted bytes; canonical archives;
 //! srctree                           the handler code to pack (the one walk of `src`)
 //! target cache http progress aws    foundations: know nothing of the layers above
@@ -56,6 +56,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod emit;
+pub mod extlayer;
 pub mod fetch;
 pub mod http;
 pub mod pipeline;

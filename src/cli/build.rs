@@ -121,6 +121,14 @@ pub fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
         split: args.split.clone(),
         layer_budget: args.layer_budget,
         exclude_layers: args.exclude_layer.clone(),
+        with_layers: args.with_layer.clone(),
+        prefer: if args.prefer_layer {
+            crate::pipeline::external::Prefer::Layer
+        } else if args.prefer_function {
+            crate::pipeline::external::Prefer::Function
+        } else {
+            crate::pipeline::external::Prefer::Neither
+        },
         image: ImageRequest {
             base: args.base.clone(),
             outputs: args.image_out.clone(),
@@ -574,6 +582,7 @@ fn report(
             human_size(UNZIPPED_LIMIT)
         );
     }
+    external_lines(manifest);
     if a.size > DIRECT_UPLOAD_LIMIT {
         println!("  larger than 50 MB zipped: upload it through S3, not directly");
     }
@@ -601,6 +610,48 @@ fn report(
         seconds
     );
     Ok(())
+}
+
+/// For each layer lpack did not build (`--with-layer`): its size, what it provides of the lock
+/// (left out of the function), and version mismatches; then what the function still ships.
+fn external_lines(manifest: &crate::artifact::ArtifactManifest) {
+    let mut any = false;
+    for l in &manifest.layers {
+        let Some(ext) = &l.external else { continue };
+        any = true;
+        let provided = if l.distributions.is_empty() {
+            "none of your distributions".to_string()
+        } else {
+            format!(
+                "{} of your distributions, left out of the function: {}",
+                l.distributions.len(),
+                l.distributions.join(", ")
+            )
+        };
+        println!(
+            "  layer {} ({} distributions, {} unzipped): provides {provided}",
+            l.file,
+            ext.packages.len(),
+            human_size(l.unzipped_size)
+        );
+        for m in &ext.mismatches {
+            println!("    {m}");
+        }
+    }
+    if any {
+        let ships: Vec<String> = manifest
+            .packages
+            .iter()
+            .map(|p| format!("{} {}", p.name, p.version))
+            .collect();
+        if ships.is_empty() {
+            println!(
+                "  the function ships no distributions of its own (the layers provide them all)"
+            );
+        } else {
+            println!("  the function still ships: {}", ships.join(", "));
+        }
+    }
 }
 
 /// The manifests `lpack build` with no flags writes for the config's functions (or its one

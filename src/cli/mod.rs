@@ -379,6 +379,18 @@ pub struct BuildArgs {
     #[arg(long, value_name = "MANIFEST")]
     pub exclude_layer: Vec<PathBuf>,
 
+    /// Build the function zip against a layer lpack did not build (a layer zip, or a layer version ARN with AWS support; repeatable, in attach order): what it provides at the locked version is left out, its size counts toward the 250 MB, verify imports through it under /opt
+    #[arg(long, value_name = "ARN|ZIP")]
+    pub with_layer: Vec<String>,
+
+    /// With --with-layer: when a layer holds another version than the lock pins, leave it out of the function and import the layer's
+    #[arg(long, conflicts_with = "prefer_function")]
+    pub prefer_layer: bool,
+
+    /// With --with-layer: when a layer holds another version than the lock pins, ship the locked version in the function (it comes before /opt on sys.path)
+    #[arg(long)]
+    pub prefer_function: bool,
+
     /// The handler, e.g. `app.handler`: verify imports it from function zips and images as Lambda would (an image's CMD)
     #[arg(long, value_name = "MODULE.FUNCTION")]
     pub handler: Option<String>,

@@ -30,3 +30,4 @@ mod strip_corpus;
 mod tags;
 mod verify_handler;
 mod wheel;
+mod with_layer;

@@ -1,0 +1,322 @@
+//! `--with-layer`: function zips built against layers lpack did not build — lpack's own layer
+//! zip taken as a foreign one, and a hand-assembled `python/lib/python3.X/site-packages/` zip
+//! with a gcc-built library under `lib/`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::harness::*;
+
+fn req(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).expect("requirements");
+    p
+}
+
+fn build(dir: &Path, r: &Path, extra: &[&str]) -> std::process::Output {
+    run(lpack()
+        .current_dir(dir)
+        .args(["build", "-r"])
+        .arg(r)
+        .args([
+            "--runtime",
+            "python3.11",
+            "--bytecode",
+            "none",
+            "--index-url",
+            index(IndexKind::Html),
+        ])
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .args(extra))
+}
+
+fn manifest(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("manifest")).expect("json")
+}
+
+/// A layer zip written by hand, as users and publishers build them: `(path, bytes)` entries,
+/// plus `big` bytes of zeros in one file when asked.
+pub fn hand_layer(path: &Path, files: &[(&str, Vec<u8>)], big: u64) {
+    let file = std::fs::File::create(path).expect("create zip");
+    let mut z = zip::ZipWriter::new(file);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(big > u32::MAX as u64);
+    for (name, body) in files {
+        z.start_file(*name, opts).expect("entry");
+        z.write_all(body).expect("write");
+    }
+    if big > 0 {
+        z.start_file("python/lib/python3.11/site-packages/bigdata/blob.bin", opts)
+            .expect("entry");
+        let chunk = vec![0u8; 1 << 20];
+        let mut left = big;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            z.write_all(&chunk[..n]).expect("write");
+            left -= n as u64;
+        }
+    }
+    z.finish().expect("finish");
+}
+
+/// `purelib 2.0` (marked as the layer's copy) under `python/lib/python3.11/site-packages/`, and
+/// the library `needsdep`'s extension needs under `lib/` (on Lambda's LD_LIBRARY_PATH as /opt/lib).
+fn purelib_layer(dir: &Path, version: &str, big: u64) -> PathBuf {
+    let site = "python/lib/python3.11/site-packages";
+    let work = dir.join("gcc");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    let lib = gcc_shared(&work, "libmissingdep", "int dep(void) { return 1; }\n", &[]);
+    let init = format!("VERSION = '{version}'\nMARK = 'LAYER'\n");
+    let record = format!(
+        "purelib/__init__.py,,\npurelib-{version}.dist-info/METADATA,,\npurelib-{version}.dist-info/RECORD,,\n"
+    );
+    let zip = dir.join(format!("hand-{version}.zip"));
+    hand_layer(
+        &zip,
+        &[
+            (&format!("{site}/purelib/__init__.py"), init.into_bytes()),
+            (
+                &format!("{site}/purelib-{version}.dist-info/METADATA"),
+                format!("Metadata-Version: 2.1\nName: purelib\nVersion: {version}\n").into_bytes(),
+            ),
+            (
+                &format!("{site}/purelib-{version}.dist-info/RECORD"),
+                record.into_bytes(),
+            ),
+            ("lib/libmissingdep.so", lib),
+        ],
+        big,
+    );
+    zip
+}
+
+fn app(dir: &Path, code: &str) {
+    std::fs::create_dir_all(dir.join("app")).expect("mkdir");
+    std::fs::write(dir.join("app/app.py"), code).expect("app");
+}
+
+#[test]
+fn lpack_layer_zip_as_a_foreign_layer() {
+    let dir = scratch("with-layer-own");
+    let r = req(&dir, "requirements.txt", "fastmath==1.0\npurelib==2.0\n");
+    let out = build(&dir, &r, &["--format", "layer", "-o", "out/deps.zip"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Taken as any published layer: only the zip, not its manifest.
+    std::fs::rename(dir.join("out/deps.zip"), dir.join("deps.zip")).expect("move");
+    app(
+        &dir,
+        "import fastmath, purelib\nassert purelib.MARK == 'NEW'\ndef handler(e, c):\n    return fastmath.add(1, 2)\n",
+    );
+    let mut extra = vec!["--src", "app", "--handler", "app.handler"];
+    extra.extend(["--with-layer", "deps.zip", "-o", "out/fn.zip"]);
+    let out = build(&dir, &r, &extra);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("layer deps.zip (2 distributions")
+            && text.contains(
+                "provides 2 of your distributions, left out of the function: fastmath, purelib"
+            ),
+        "{text}"
+    );
+    assert!(text.contains("with 1 layer(s) (deps.zip)"), "{text}");
+    assert!(
+        text.contains("the function ships no distributions of its own"),
+        "{text}"
+    );
+    assert!(text.contains("verified"), "{text}");
+    assert_eq!(
+        zip_names(&dir.join("out/fn.zip")),
+        vec!["app.py".to_string()]
+    );
+    let m = manifest(&dir.join("out/fn.zip.lpack.json"));
+    let l = &m["layers"][0];
+    assert_eq!(l["file"], "deps.zip");
+    assert_eq!(l["external"]["source"], "deps.zip");
+    assert_eq!(
+        l["external"]["packages"],
+        serde_json::json!(["fastmath==1.0", "purelib==2.0"])
+    );
+    assert!(
+        l["external"]["libraries"].as_array().is_some_and(|a| a
+            .iter()
+            .any(|p| p.as_str().is_some_and(|p| p.contains("fastmath/_core")))),
+        "{l}"
+    );
+    assert_eq!(m["verify"]["handler"]["status"], "ok", "{}", m["verify"]);
+}
+
+#[test]
+fn hand_assembled_layer_excludes_resolves_libraries_and_verifies_through_opt() {
+    let dir = scratch("with-layer-hand");
+    fixtures();
+    let layer = purelib_layer(&dir, "2.0", 0);
+    let layer_arg = layer.to_str().expect("utf-8");
+    let r = req(&dir, "requirements.txt", "purelib==2.0\nneedsdep==1.0\n");
+    // The handler imports purelib from /opt: its module code fails on any other copy.
+    app(
+        &dir,
+        "import purelib, needsdep\nassert purelib.MARK == 'LAYER', purelib.MARK\ndef handler(e, c):\n    return purelib.VERSION\n",
+    );
+
+    // needsdep's extension needs libmissingdep.so: without the layer, the ABI audit refuses.
+    let out = build(&dir, &r, &["--src", "app", "-o", "out/alone.zip"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("libmissingdep.so"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = build(
+        &dir,
+        &r,
+        &[
+            "--src",
+            "app",
+            "--handler",
+            "app.handler",
+            "--verify",
+            "--with-layer",
+            layer_arg,
+            "-o",
+            "out/fn.zip",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("left out of the function: purelib"), "{text}");
+    assert!(
+        text.contains("the function still ships: needsdep 1.0"),
+        "{text}"
+    );
+    assert!(text.contains("with 1 layer(s) (hand-2.0.zip)"), "{text}");
+    let names = zip_names(&dir.join("out/fn.zip"));
+    assert!(!names.iter().any(|n| n.starts_with("purelib")), "{names:?}");
+    assert!(names.iter().any(|n| n == "needsdep/libuse.so"), "{names:?}");
+    let m = manifest(&dir.join("out/fn.zip.lpack.json"));
+    assert_eq!(
+        m["layers"][0]["distributions"],
+        serde_json::json!(["purelib"])
+    );
+    assert_eq!(
+        m["layers"][0]["external"]["libraries"],
+        serde_json::json!(["lib/libmissingdep.so"])
+    );
+    assert_eq!(m["verify"]["handler"]["status"], "ok", "{}", m["verify"]);
+
+    // `lpack verify` later stacks the same layer under /opt; a changed layer is refused.
+    let out = run(lpack()
+        .current_dir(&dir)
+        .args(["verify", "out/fn.zip", "--cache-dir"])
+        .arg(dir.join("cache")));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let moved = dir.join("hand-2.0.zip.orig");
+    std::fs::rename(&layer, &moved).expect("move");
+    purelib_layer(&dir, "2.0", 0);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&layer)
+        .expect("open");
+    f.write_all(b"trailing").expect("append");
+    drop(f);
+    let out = run(lpack()
+        .current_dir(&dir)
+        .args(["verify", "out/fn.zip", "--cache-dir"])
+        .arg(dir.join("cache")));
+    assert!(!out.status.success());
+    assert!(
+        format!("{}{}", stdout(&out), stderr(&out)).contains("changed since"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    std::fs::rename(&moved, &layer).expect("restore");
+}
+
+#[test]
+fn version_mismatch_is_an_error_unless_a_copy_is_preferred() {
+    let dir = scratch("with-layer-mismatch");
+    let layer = purelib_layer(&dir, "2.0", 0);
+    let layer_arg = layer.to_str().expect("utf-8");
+    let r = req(&dir, "requirements.txt", "purelib==1.0\n");
+    let out = build(&dir, &r, &["--with-layer", layer_arg, "-o", "out/fn.zip"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("the layer hand-2.0.zip has purelib 2.0; your lock pins 1.0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--prefer-layer") && err.contains("--prefer-function"),
+        "{err}"
+    );
+    assert!(!dir.join("out/fn.zip").exists());
+
+    let out = build(
+        &dir,
+        &r,
+        &[
+            "--with-layer",
+            layer_arg,
+            "--prefer-layer",
+            "-o",
+            "out/layer.zip",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !zip_names(&dir.join("out/layer.zip"))
+            .iter()
+            .any(|n| n.starts_with("purelib")),
+    );
+    let m = manifest(&dir.join("out/layer.zip.lpack.json"));
+    assert!(
+        m["layers"][0]["external"]["mismatches"][0]
+            .as_str()
+            .is_some_and(|s| s.contains("--prefer-layer")),
+        "{m}"
+    );
+
+    let out = build(
+        &dir,
+        &r,
+        &[
+            "--with-layer",
+            layer_arg,
+            "--prefer-function",
+            "-o",
+            "out/own.zip",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        zip_names(&dir.join("out/own.zip"))
+            .iter()
+            .any(|n| n == "purelib/__init__.py"),
+    );
+    let m = manifest(&dir.join("out/own.zip.lpack.json"));
+    assert_eq!(m["layers"][0]["distributions"], serde_json::json!([]));
+    assert!(
+        stdout(&out).contains("the function still ships: purelib 1.0"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn the_layer_counts_toward_the_250_mb() {
+    let dir = scratch("with-layer-size");
+    // 263 MB of zeros (Lambda allows 262,144,000 bytes): a tiny zip, but Lambda counts it unzipped.
+    let layer = purelib_layer(&dir, "2.0", 263 * 1_000_000);
+    let layer_arg = layer.to_str().expect("utf-8");
+    let r = req(&dir, "requirements.txt", "purelib==2.0\nfastmath==1.0\n");
+    let out = build(&dir, &r, &["--with-layer", layer_arg, "-o", "out/fn.zip"]);
+    assert!(!out.status.success());
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("over Lambda's limit"), "{all}");
+    assert!(all.contains("function + layers"), "{all}");
+    assert!(all.contains("bigdata"), "the layer's rows are named: {all}");
+}
