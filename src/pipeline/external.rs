@@ -186,3 +186,50 @@ impl ExternalPlan {
         self.layers.iter().map(|l| l.manifest(target)).collect()
     }
 }
+
+/// The layer as the safe profile would leave it: every file decided by the built-in recipes
+/// (as a build decides a wheel's files), dropped files with the rule and its category. Nothing
+/// is rewritten; `lpack size-report --layer` shows what a rebuild with lpack would remove.
+pub fn safe_profile_view(
+    layer: &ExternalLayer,
+    target: &crate::target::Target,
+) -> Result<ArtifactManifest, BuildError> {
+    use crate::artifact::Action;
+    use crate::slim::recipe::{Action as Verdict, Profile, RecipeSet};
+    let mut recipes = RecipeSet::load(Profile::Safe, &[], &[], &[])?;
+    recipes.set_target(target);
+    let mut m = layer.manifest(target);
+    for f in &mut m.files {
+        // Rules match installed paths (relative to a site directory).
+        let installed = layer
+            .dist(&f.package)
+            .and_then(|d| f.path.strip_prefix(d.site.as_str()))
+            .and_then(|r| r.strip_prefix('/'))
+            .or_else(|| f.path.strip_prefix("python/"))
+            .unwrap_or(&f.path)
+            .to_string();
+        let d = recipes.decide(&f.package, &installed);
+        if d.action == Verdict::Drop {
+            f.action = Action::Drop;
+            f.size = 0;
+            f.compressed_size = 0;
+            f.rule = d.rule;
+        }
+    }
+    m.profile = "safe (what it would remove)".to_string();
+    m.artifact.unzipped_size = m.files.iter().map(|f| f.size).sum();
+    m.rules = recipes
+        .rules()
+        .iter()
+        .filter(|r| r.hits() > 0)
+        .map(|r| crate::artifact::RuleRecord {
+            id: r.id.clone(),
+            action: format!("{:?}", r.action).to_lowercase(),
+            category: r.category.clone(),
+            reason: r.reason.clone(),
+            origin: r.origin.clone(),
+            hits: r.hits(),
+        })
+        .collect();
+    Ok(m)
+}

@@ -70,13 +70,17 @@ fn purelib_layer(dir: &Path, version: &str, big: u64) -> PathBuf {
     let lib = gcc_shared(&work, "libmissingdep", "int dep(void) { return 1; }\n", &[]);
     let init = format!("VERSION = '{version}'\nMARK = 'LAYER'\n");
     let record = format!(
-        "purelib/__init__.py,,\npurelib-{version}.dist-info/METADATA,,\npurelib-{version}.dist-info/RECORD,,\n"
+        "purelib/__init__.py,,\npurelib/tests/test_core.py,,\npurelib-{version}.dist-info/METADATA,,\npurelib-{version}.dist-info/RECORD,,\n"
     );
     let zip = dir.join(format!("hand-{version}.zip"));
     hand_layer(
         &zip,
         &[
             (&format!("{site}/purelib/__init__.py"), init.into_bytes()),
+            (
+                &format!("{site}/purelib/tests/test_core.py"),
+                "def test_it():\n    assert True\n".repeat(200).into_bytes(),
+            ),
             (
                 &format!("{site}/purelib-{version}.dist-info/METADATA"),
                 format!("Metadata-Version: 2.1\nName: purelib\nVersion: {version}\n").into_bytes(),
@@ -319,4 +323,95 @@ fn the_layer_counts_toward_the_250_mb() {
     assert!(all.contains("over Lambda's limit"), "{all}");
     assert!(all.contains("function + layers"), "{all}");
     assert!(all.contains("bigdata"), "the layer's rows are named: {all}");
+}
+
+#[test]
+fn size_report_of_a_layer_alone_and_with_its_function() {
+    let dir = scratch("with-layer-report");
+    let layer = purelib_layer(&dir, "2.0", 0);
+    let layer_arg = layer.to_str().expect("utf-8");
+    let out = run(lpack().current_dir(&dir).args([
+        "size-report",
+        "--layer",
+        layer_arg,
+        "--runtime",
+        "python3.11",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("purelib"), "{text}");
+    assert!(text.contains("layer hand-2.0.zip"), "{text}");
+    // The test suite inside the package: 6,200 bytes the safe profile removes.
+    assert!(
+        text.contains("the safe profile would remove 6.2 kB") && text.contains("tests 6.2 kB"),
+        "{text}"
+    );
+    assert!(text.contains("most from: purelib 6.2 kB"), "{text}");
+    let out = run(lpack().current_dir(&dir).args([
+        "size-report",
+        "--json",
+        "--layer",
+        layer_arg,
+        "--runtime",
+        "python3.11",
+    ]));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(j["layers"][0]["distributions"][0]["name"], "purelib");
+    assert_eq!(j["layers"][0]["distributions"][0]["version"], "2.0");
+    assert_eq!(
+        j["layers"][0]["safe_profile"]["total"]["removed"]["tests"],
+        6200
+    );
+    assert_eq!(
+        j["layers"][0]["libraries"],
+        serde_json::json!(["lib/libmissingdep.so"])
+    );
+
+    // Read for another Python, the layer's packages are not on sys.path: said, not hidden.
+    let out = run(lpack().current_dir(&dir).args([
+        "size-report",
+        "--layer",
+        layer_arg,
+        "--runtime",
+        "python3.12",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("purelib 2.0 (python3.11)")
+            && stdout(&out).contains("cannot import them"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A function built against it: its report counts the layer, a row of its own.
+    let r = req(&dir, "requirements.txt", "purelib==2.0\nfastmath==1.0\n");
+    let out = build(&dir, &r, &["--with-layer", layer_arg, "-o", "out/fn.zip"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(lpack()
+        .current_dir(&dir)
+        .args(["size-report", "--json", "out/fn.zip"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let files: Vec<&str> = j["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .filter_map(|a| a["file"].as_str())
+        .collect();
+    assert_eq!(files, vec!["fn.zip", "hand-2.0.zip"]);
+    let unzipped: u64 = j["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .filter_map(|a| a["unzipped"].as_u64())
+        .sum();
+    assert_eq!(j["limits"][0]["used"].as_u64(), Some(unzipped));
+    assert!(
+        j["distributions"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .any(|d| d["name"] == "purelib" && d["version"] == "2.0"),
+        "{j}"
+    );
 }
