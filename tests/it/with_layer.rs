@@ -415,3 +415,241 @@ fn size_report_of_a_layer_alone_and_with_its_function() {
         "{j}"
     );
 }
+
+/// `--with-layer ARN` against moto's server (tests/helpers/moto_layers.py says what it changes:
+/// moto's GetLayerVersion answers Location `s3://`; there it is a pre-signed URL of the zip in
+/// moto's S3, as AWS gives one). Fake credentials that must never be printed.
+#[cfg(feature = "aws")]
+mod by_arn {
+    use super::*;
+    use std::process::Command;
+
+    const KEY_ID: &str = "AKIALPACKLAYERKEY123";
+    const SECRET: &str = "lpack/LAYER/secret/DO-NOT-PRINT/fedcba9876543210";
+
+    fn helper() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/moto_layers.py")
+    }
+
+    fn call(url: &str, args: &[&str]) -> String {
+        let o = Command::new(helper_python())
+            .arg(helper())
+            .arg(args[0])
+            .arg(url)
+            .args(&args[1..])
+            .output()
+            .expect("python");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    fn arn_build(dir: &Path, url: &str, r: &Path, extra: &[&str]) -> std::process::Output {
+        let mut c = lpack();
+        for v in [
+            "AWS_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_ROLE_ARN",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        ] {
+            c.env_remove(v);
+        }
+        c.current_dir(dir)
+            .env("AWS_ACCESS_KEY_ID", KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent/lpack-test/config")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/lpack-test/credentials",
+            )
+            .env("AWS_ENDPOINT_URL", url)
+            .args(["build", "-r"])
+            .arg(r)
+            .args([
+                "--runtime",
+                "python3.11",
+                "--bytecode",
+                "none",
+                "--index-url",
+                index(IndexKind::Html),
+            ])
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .args(extra);
+        run(&mut c)
+    }
+
+    fn no_secrets(o: &std::process::Output) {
+        let all = format!("{}{}", stdout(o), stderr(o));
+        assert!(!all.contains(KEY_ID) && !all.contains(SECRET), "{all}");
+    }
+
+    #[test]
+    fn published_layer_is_downloaded_verified_and_cached() {
+        let ok = Command::new(helper_python())
+            .args(["-c", "import moto.server, boto3"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            eprintln!("skipped: moto[server] is not installed for the test Python");
+            return;
+        }
+        let dir = scratch("with-layer-arn");
+        let svc = Service::start(
+            &helper_python().display().to_string(),
+            &[
+                helper().display().to_string(),
+                "serve".into(),
+                "{port}".into(),
+            ],
+            &dir.join("moto.log"),
+        );
+        let url = format!("http://127.0.0.1:{}", svc.port);
+        let layer = purelib_layer(&dir, "2.0", 0);
+        let arn = call(
+            &url,
+            &[
+                "publish",
+                layer.to_str().expect("utf-8"),
+                "purelib-layer",
+                "python3.11",
+                std::env::consts::ARCH.replace("aarch64", "arm64").as_str(),
+            ],
+        );
+        assert!(arn.starts_with("arn:aws:lambda:us-east-1:"), "{arn}");
+        let r = req(&dir, "requirements.txt", "purelib==2.0\nfastmath==1.0\n");
+        app(
+            &dir,
+            "import purelib\nassert purelib.MARK == 'LAYER'\ndef handler(e, c):\n    return 1\n",
+        );
+        let args = [
+            "--src",
+            "app",
+            "--handler",
+            "app.handler",
+            "--with-layer",
+            arn.as_str(),
+            "-o",
+            "out/fn.zip",
+        ];
+        let out = arn_build(&dir, &url, &r, &args);
+        no_secrets(&out);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(
+            text.contains("layer purelib-layer:1 (1 distributions")
+                && text.contains("left out of the function: purelib"),
+            "{text}"
+        );
+        assert!(text.contains("verified"), "{text}");
+        let m = manifest(&dir.join("out/fn.zip.lpack.json"));
+        let ext = &m["layers"][0]["external"];
+        assert_eq!(ext["source"], arn.as_str());
+        assert_eq!(
+            ext["compatible_runtimes"],
+            serde_json::json!(["python3.11"])
+        );
+        // CodeSha256 is moto's base64 sha256 of the zip: the same bytes lpack cached.
+        let sha = m["layers"][0]["sha256"].as_str().expect("sha256");
+        assert_eq!(
+            sha,
+            lpack::cache::sha256_file(&layer).expect("sha"),
+            "the cached download is the published zip"
+        );
+        assert!(
+            ext["code_sha256"]
+                .as_str()
+                .is_some_and(|s| s.ends_with('='))
+        );
+
+        // A layer whose bytes no longer match CodeSha256 (the object replaced after
+        // publishing; another zip than the first, which is cached): refused, nothing cached,
+        // nothing written.
+        let fresh = purelib_layer(&dir.join("fresh"), "2.0", 10);
+        let arn2 = call(
+            &url,
+            &[
+                "publish",
+                fresh.to_str().expect("utf-8"),
+                "altered-layer",
+                "python3.11",
+                std::env::consts::ARCH.replace("aarch64", "arm64").as_str(),
+            ],
+        );
+        let other = purelib_layer(&dir.join("other"), "2.0", 1000);
+        call(
+            &url,
+            &[
+                "put",
+                "lpack-layers",
+                "altered-layer.zip",
+                other.to_str().expect("utf-8"),
+            ],
+        );
+        let args2 = ["--with-layer", arn2.as_str(), "-o", "out/bad.zip"];
+        let out = arn_build(&dir, &url, &r, &args2);
+        no_secrets(&out);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("but Lambda's CodeSha256 is"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!dir.join("out/bad.zip").exists());
+        let fresh_sha = lpack::cache::sha256_file(&fresh).expect("sha");
+        assert!(
+            !dir.join("cache/blobs-v1/sha256").join(&fresh_sha).exists(),
+            "a download that failed its check is not cached"
+        );
+
+        // The download is cached by its hash: with the object gone bad for the first layer
+        // too, a rebuild still uses the verified copy.
+        call(
+            &url,
+            &[
+                "put",
+                "lpack-layers",
+                "purelib-layer.zip",
+                other.to_str().expect("utf-8"),
+            ],
+        );
+        let out = arn_build(&dir, &url, &r, &args);
+        no_secrets(&out);
+        assert!(out.status.success(), "{}", stderr(&out));
+
+        // Published for another runtime: refused before anything is built.
+        let arn3 = call(
+            &url,
+            &[
+                "publish",
+                layer.to_str().expect("utf-8"),
+                "py312-layer",
+                "python3.12",
+                std::env::consts::ARCH.replace("aarch64", "arm64").as_str(),
+            ],
+        );
+        let args3 = ["--with-layer", arn3.as_str(), "-o", "out/wrong.zip"];
+        let out = arn_build(&dir, &url, &r, &args3);
+        no_secrets(&out);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains(
+                "published for python3.12 (CompatibleRuntimes); the target is python3.11"
+            ),
+            "{}",
+            stderr(&out)
+        );
+
+        // An ARN that does not exist: moto's error, without the key.
+        let missing = format!("{}9", arn3.trim_end_matches(char::is_numeric));
+        let args4 = ["--with-layer", missing.as_str(), "-o", "out/missing.zip"];
+        let out = arn_build(&dir, &url, &r, &args4);
+        no_secrets(&out);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains("GetLayerVersion"), "{}", stderr(&out));
+    }
+}
