@@ -127,6 +127,15 @@ pub fn parse_arn(arn: &str) -> Option<(String, String, i64)> {
     Some((parts[3].to_string(), parts[..7].join(":"), version))
 }
 
+/// `NAME:VERSION` of a layer version ARN (the ARN itself when it is not one).
+pub fn arn_label(arn: &str) -> String {
+    let parts: Vec<&str> = arn.rsplitn(3, ':').collect();
+    match parts.as_slice() {
+        [version, name, _] => format!("{name}:{version}"),
+        _ => arn.to_string(),
+    }
+}
+
 /// Whether a `--with-layer` value names a published layer rather than a zip.
 pub fn is_arn(spec: &str) -> bool {
     spec.starts_with("arn:")
@@ -660,7 +669,6 @@ fn open_arn(
             )
         })?;
     let hex = crate::cache::hex(&expected);
-    let name = layer_arn.rsplit(':').next().unwrap_or("layer");
     let zip = match cached_zip(cache, &hex) {
         Some(p) => p,
         None => {
@@ -698,7 +706,7 @@ fn open_arn(
         }
     };
     let mut layer = index(&zip, spec, target)?;
-    layer.label = format!("{name}:{version}");
+    layer.label = arn_label(spec);
     layer.code_sha256 = Some(code_sha256);
     layer.compatible_runtimes = out
         .compatible_runtimes()

@@ -63,7 +63,7 @@ pub fn hand_layer(path: &Path, files: &[(&str, Vec<u8>)], big: u64) {
 
 /// `purelib 2.0` (marked as the layer's copy) under `python/lib/python3.11/site-packages/`, and
 /// the library `needsdep`'s extension needs under `lib/` (on Lambda's LD_LIBRARY_PATH as /opt/lib).
-fn purelib_layer(dir: &Path, version: &str, big: u64) -> PathBuf {
+pub(crate) fn purelib_layer(dir: &Path, version: &str, big: u64) -> PathBuf {
     let site = "python/lib/python3.11/site-packages";
     let work = dir.join("gcc");
     std::fs::create_dir_all(&work).expect("mkdir");
@@ -620,6 +620,32 @@ mod by_arn {
         let out = arn_build(&dir, &url, &r, &args);
         no_secrets(&out);
         assert!(out.status.success(), "{}", stderr(&out));
+
+        // Bench on AWS (dry run: nothing is called): the function's layer is attached by its
+        // ARN, not published again; its zip comes from the cache the build filled.
+        let o = run(lpack()
+            .current_dir(&dir)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("LPACK_CACHE_DIR", dir.join("cache"))
+            .args([
+                "bench",
+                "--backend",
+                "aws",
+                "--dry-run",
+                "--region",
+                "us-east-1",
+            ])
+            .args(["--endpoint-url", "http://127.0.0.1:9"])
+            .args(["out/fn.zip.lpack.json", "--handler", "app.handler"])
+            .args(["--role-arn", "arn:aws:iam::123456789012:role/x"]));
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let plan = stdout(&o);
+        assert!(
+            plan.contains(&format!("(attaches)      {arn}")) && !plan.contains("layer version"),
+            "{plan}"
+        );
+        assert!(plan.contains("layers purelib-layer:1"), "{plan}");
 
         // Published for another runtime: refused before anything is built.
         let arn3 = call(
