@@ -39,6 +39,7 @@
 //! - [`resolve`]: index client (PEP 691 JSON / PEP 503 HTML / find-links), inputs and lock files,
 //!   and the choice of one wheel per pin, with errors that say why nothing fits.
 //! - [`fetch`]: parallel, sha256-verified downloads into the cache.
+//! - [`extlayer`]: layers lpack did not build (`--with-layer` zip or ARN), indexed from the zip.
 //! - [`slim`]: per-entry verdicts, each naming the rule that decided it; the ABI audit.
 //! - [`emit`]: the function zip, layer zips and OCI images.
 //! - [`report`]: size reports from manifests; [`verify`]: import checks of built artifacts.
