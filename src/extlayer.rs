@@ -763,6 +763,14 @@ mod tests {
     }
 
     #[test]
+    fn labels() {
+        assert_eq!(
+            arn_label("arn:aws:lambda:eu-west-1:336392948345:layer:AWSSDKPandas-Python312:16"),
+            "AWSSDKPandas-Python312:16"
+        );
+    }
+
+    #[test]
     fn sites_and_modules() {
         assert_eq!(
             site_of("python/lib/python3.12/site-packages/numpy/__init__.py"),

@@ -233,3 +233,17 @@ pub fn safe_profile_view(
         .collect();
     Ok(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_as_pep_440() {
+        assert!(same_version("2.0", "2.0.0"));
+        assert!(same_version("1.26.4", "1.26.4"));
+        assert!(!same_version("1.26.4", "2.2.6"));
+        assert!(same_version("2.9.0.post0", "2.9.0-post0"));
+        assert!(!same_version("not a version", "1.0"));
+    }
+}

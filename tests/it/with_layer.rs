@@ -211,6 +211,17 @@ fn hand_assembled_layer_excludes_resolves_libraries_and_verifies_through_opt() {
     );
     assert_eq!(m["verify"]["handler"]["status"], "ok", "{}", m["verify"]);
 
+    // `lpack audit` of the function resolves needsdep's DT_NEEDED against the layer too.
+    let out = run(lpack()
+        .current_dir(&dir)
+        .args(["audit", "out/fn.zip", "--json"]));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !stdout(&out).contains("libmissingdep.so"),
+        "{}",
+        stdout(&out)
+    );
+
     // `lpack verify` later stacks the same layer under /opt; a changed layer is refused.
     let out = run(lpack()
         .current_dir(&dir)
