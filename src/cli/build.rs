@@ -57,6 +57,12 @@ struct JsonSummary<'a> {
     /// The handler check (function zips with a handler).
     #[serde(skip_serializing_if = "Option::is_none")]
     handler: Option<&'a crate::artifact::HandlerRecord>,
+    /// Function zips built against layers: those layers (as the manifest records them).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    layers: &'a [crate::artifact::LayerRef],
+    /// With layers: function + layers, unzipped (what Lambda counts against 262,144,000 bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    combined_unzipped_size: Option<u64>,
 }
 
 impl From<&super::IndexArgs> for IndexSettings {
@@ -391,6 +397,11 @@ pub(super) fn json_summary(
         warnings: &manifest.warnings,
         verify,
         handler: manifest.verify.as_ref().and_then(|v| v.handler.as_ref()),
+        layers: &manifest.layers,
+        combined_unzipped_size: (!manifest.layers.is_empty()).then(|| {
+            manifest.artifact.unzipped_size
+                + manifest.layers.iter().map(|l| l.unzipped_size).sum::<u64>()
+        }),
     })?)
 }
 

@@ -207,7 +207,8 @@ pub(crate) fn extract_zip(zip: &Path, dest: &Path) -> Result<(), VerifyError> {
         if let Some(d) = target.parent() {
             std::fs::create_dir_all(d).map_err(|e| io(e.to_string()))?;
         }
-        let mut buf = Vec::with_capacity(f.size() as usize);
+        // The declared size comes from the zip (an external layer is anyone's): a hint only.
+        let mut buf = Vec::with_capacity(f.size().min(64 << 20) as usize);
         f.read_to_end(&mut buf).map_err(|e| io(e.to_string()))?;
         std::fs::write(&target, buf).map_err(|e| io(e.to_string()))?;
     }

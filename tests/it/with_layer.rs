@@ -210,6 +210,34 @@ fn hand_assembled_layer_excludes_resolves_libraries_and_verifies_through_opt() {
         serde_json::json!(["lib/libmissingdep.so"])
     );
     assert_eq!(m["verify"]["handler"]["status"], "ok", "{}", m["verify"]);
+    // --json says the same (up to date now: nothing is rebuilt).
+    let out = build(
+        &dir,
+        &r,
+        &[
+            "--src",
+            "app",
+            "--handler",
+            "app.handler",
+            "--with-layer",
+            layer_arg,
+            "-o",
+            "out/fn.zip",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(j["unchanged"], true);
+    assert_eq!(
+        j["layers"][0]["distributions"],
+        serde_json::json!(["purelib"])
+    );
+    let layer_size = m["layers"][0]["unzipped_size"].as_u64().expect("size");
+    assert_eq!(
+        j["combined_unzipped_size"].as_u64(),
+        Some(j["unzipped_size"].as_u64().expect("size") + layer_size)
+    );
 
     // `lpack audit` of the function resolves needsdep's DT_NEEDED against the layer too.
     let out = run(lpack()
@@ -269,6 +297,25 @@ fn version_mismatch_is_an_error_unless_a_copy_is_preferred() {
         "{err}"
     );
     assert!(!dir.join("out/fn.zip").exists());
+    // Layers and images take no layers.
+    let out = build(
+        &dir,
+        &r,
+        &[
+            "--with-layer",
+            layer_arg,
+            "--format",
+            "layer",
+            "-o",
+            "out/l.zip",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--with-layer builds a function zip"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = build(
         &dir,
