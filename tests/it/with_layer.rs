@@ -737,3 +737,33 @@ mod by_arn {
         assert!(stderr(&out).contains("GetLayerVersion"), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn a_config_function_names_its_layer() {
+    let dir = scratch("with-layer-config");
+    let layer = purelib_layer(&dir.join("layers"), "2.0", 0);
+    assert!(layer.is_file());
+    std::fs::write(dir.join("a.txt"), "purelib==2.0\nfastmath==1.0\n").expect("req");
+    // `with-layers` (the plural) is read as `with-layer`, relative to the config file.
+    std::fs::write(
+        dir.join("lpack.toml"),
+        format!(
+            "runtime = \"python3.11\"\nindex-url = \"{}\"\ncache-dir = \"cache\"\nbytecode = \"none\"\n\n[functions.a]\nrequirements = \"a.txt\"\nwith-layers = [\"layers/hand-2.0.zip\"]\n\n[functions.b]\nrequirements = \"a.txt\"\n",
+            index(IndexKind::Html)
+        ),
+    )
+    .expect("config");
+    let out = run(lpack().current_dir(&dir).args(["build"]));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let a = zip_names(&dir.join("dist/a.zip"));
+    let b = zip_names(&dir.join("dist/b.zip"));
+    assert!(!a.iter().any(|n| n.starts_with("purelib/")), "{a:?}");
+    assert!(b.iter().any(|n| n.starts_with("purelib/")), "{b:?}");
+    let m = manifest(&dir.join("dist/a.zip.lpack.json"));
+    assert!(
+        m["layers"][0]["external"]["source"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("layers/hand-2.0.zip")),
+        "{m}"
+    );
+}
