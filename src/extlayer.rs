@@ -430,6 +430,15 @@ impl ExternalLayer {
             .collect()
     }
 
+    /// Where the compatible runtimes and architectures come from.
+    fn declared_by(&self) -> &'static str {
+        if is_arn(&self.source) {
+            "its CompatibleRuntimes / CompatibleArchitectures"
+        } else {
+            "the lpack manifest beside it"
+        }
+    }
+
     /// Refuse a layer published for another runtime or architecture, or holding ELF files of
     /// another machine; warnings for what the target's `sys.path` does not see.
     pub fn check(&self, target: &Target) -> Result<Vec<String>, ExtLayerError> {
@@ -443,8 +452,9 @@ impl ExternalLayer {
         if !self.compatible_runtimes.is_empty() && !self.compatible_runtimes.contains(&runtime) {
             return Err(incompatible(
                 format!(
-                    "the layer is published for {} (CompatibleRuntimes); the target is {runtime}",
-                    self.compatible_runtimes.join(", ")
+                    "the layer is published for {} ({}); the target is {runtime}",
+                    self.compatible_runtimes.join(", "),
+                    self.declared_by()
                 ),
                 format!(
                     "use a version of the layer published for {runtime}, or build for one of its runtimes (--runtime)"
@@ -456,8 +466,9 @@ impl ExternalLayer {
         {
             return Err(incompatible(
                 format!(
-                    "the layer is published for {} (CompatibleArchitectures); the target is {arch}",
-                    self.compatible_architectures.join(", ")
+                    "the layer is published for {} ({}); the target is {arch}",
+                    self.compatible_architectures.join(", "),
+                    self.declared_by()
                 ),
                 format!(
                     "use the layer's {arch} ARN (publishers name them apart, e.g. …-Arm64), or build for its architecture (--arch)"
@@ -591,7 +602,16 @@ pub fn open(
             detail: "no such file".to_string(),
         });
     }
-    index(path, spec, target)
+    let mut layer = index(path, spec, target)?;
+    // A layer lpack built says what it was built for in its manifest, when that is beside it.
+    if let Ok(m) = ArtifactManifest::read(path)
+        && m.kind == ArtifactKind::LayerZip
+        && m.artifact.sha256 == layer.sha256
+    {
+        layer.compatible_runtimes = vec![m.target.runtime.clone()];
+        layer.compatible_architectures = vec![m.target.arch.clone()];
+    }
+    Ok(layer)
 }
 
 /// Where a published layer's zip is cached: by its sha256 (hex).

@@ -150,6 +150,37 @@ fn lpack_layer_zip_as_a_foreign_layer() {
         "{l}"
     );
     assert_eq!(m["verify"]["handler"]["status"], "ok", "{}", m["verify"]);
+
+    // An lpack layer with its manifest beside it says which runtime it was built for.
+    let pure = req(&dir, "pure.txt", "purelib==2.0\n");
+    let out = run(lpack()
+        .current_dir(&dir)
+        .args(["build", "-r"])
+        .arg(&pure)
+        .args([
+            "--runtime",
+            "python3.12",
+            "--bytecode",
+            "none",
+            "--format",
+            "layer",
+        ])
+        .args(["--index-url", index(IndexKind::Html), "-o", "out/py312.zip"])
+        .arg("--cache-dir")
+        .arg(dir.join("cache")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = build(
+        &dir,
+        &r,
+        &["--with-layer", "out/py312.zip", "-o", "out/x.zip"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("published for python3.12")
+            && stderr(&out).contains("the target is python3.11"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -722,7 +753,7 @@ mod by_arn {
         assert!(!out.status.success());
         assert!(
             stderr(&out).contains(
-                "published for python3.12 (CompatibleRuntimes); the target is python3.11"
+                "published for python3.12 (its CompatibleRuntimes / CompatibleArchitectures); the target is python3.11"
             ),
             "{}",
             stderr(&out)
