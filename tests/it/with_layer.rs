@@ -533,29 +533,8 @@ mod by_arn {
     }
 
     fn arn_build(dir: &Path, url: &str, r: &Path, extra: &[&str]) -> std::process::Output {
-        let mut c = lpack();
-        for v in [
-            "AWS_PROFILE",
-            "AWS_SESSION_TOKEN",
-            "AWS_REGION",
-            "AWS_DEFAULT_REGION",
-            "AWS_WEB_IDENTITY_TOKEN_FILE",
-            "AWS_ROLE_ARN",
-            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        ] {
-            c.env_remove(v);
-        }
+        let mut c = aws_env(url);
         c.current_dir(dir)
-            .env("AWS_ACCESS_KEY_ID", KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/nonexistent/lpack-test/config")
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/lpack-test/credentials",
-            )
-            .env("AWS_ENDPOINT_URL", url)
             .args(["build", "-r"])
             .arg(r)
             .args([
@@ -570,6 +549,33 @@ mod by_arn {
             .arg(dir.join("cache"))
             .args(extra);
         run(&mut c)
+    }
+
+    /// lpack with the fake key and nothing of the host's AWS setup, talking to `url`.
+    fn aws_env(url: &str) -> Command {
+        let mut c = lpack();
+        for v in [
+            "AWS_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_ROLE_ARN",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        ] {
+            c.env_remove(v);
+        }
+        c.env("AWS_ACCESS_KEY_ID", KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent/lpack-test/config")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/lpack-test/credentials",
+            )
+            .env("AWS_ENDPOINT_URL", url);
+        c
     }
 
     fn no_secrets(o: &std::process::Output) {
@@ -598,6 +604,20 @@ mod by_arn {
             &dir.join("moto.log"),
         );
         let url = format!("http://127.0.0.1:{}", svc.port);
+        // Lambda without Docker (invokes echo), set first: moto resets its state when configured.
+        let set = Command::new(helper_python())
+            .args([
+                "-c",
+                "import sys, urllib.request as u; r = u.Request(sys.argv[1] + '/moto-api/config', data=b'{\"lambda\": {\"use_docker\": false}}', method='POST'); u.urlopen(r).read()",
+            ])
+            .arg(&url)
+            .output()
+            .expect("python");
+        assert!(
+            set.status.success(),
+            "{}",
+            String::from_utf8_lossy(&set.stderr)
+        );
         let layer = purelib_layer(&dir, "2.0", 0);
         let arn = call(
             &url,
@@ -735,6 +755,52 @@ mod by_arn {
             "{plan}"
         );
         assert!(plan.contains("layers purelib-layer:1"), "{plan}");
+
+        // And deployed (moto without Docker: invokes echo): the function has the layer by its
+        // ARN, and lpack published no layer version of its own.
+        let state_py = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/moto_state.py");
+        let o = Command::new(helper_python())
+            .arg(&state_py)
+            .args([&url, "setup"])
+            .output()
+            .expect("python");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let role = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let o = run(aws_env(&url)
+            .current_dir(&dir)
+            .env("LPACK_CACHE_DIR", dir.join("cache"))
+            .args(["bench", "--backend", "aws", "--region", "us-east-1"])
+            .args(["--endpoint-url", &url, "--role-arn", &role, "--keep"])
+            .args(["out/fn.zip.lpack.json", "--handler", "app.handler"])
+            .args(["--runs", "1", "--warm", "0", "--out"])
+            .arg(dir.join("bench-aws")));
+        no_secrets(&o);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let o = Command::new(helper_python())
+            .arg(&state_py)
+            .args([&url, "state"])
+            .output()
+            .expect("python");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let st: serde_json::Value = serde_json::from_slice(&o.stdout).expect("state");
+        let fns = st["functions"].as_array().expect("functions");
+        assert!(
+            fns.iter()
+                .any(|f| f["layers"] == serde_json::json!([arn.as_str()])),
+            "{st}"
+        );
+        let names: Vec<&str> = st["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .filter_map(|l| l["name"].as_str())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| ["purelib-layer", "altered-layer"].contains(n)),
+            "{names:?}"
+        );
 
         // Published for another runtime: refused before anything is built.
         let arn3 = call(
