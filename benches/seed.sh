@@ -3,7 +3,10 @@
 #   (a) zip, --profile none --bytecode none (over the 250 MB limit: built anyway, to compare)
 #   (b) zip, safe, bytecode for the handler's imports
 #   (c) a dependency layer + a small function zip (d) an OCI image
-# Usage: benches/seed.sh [lpack bench flags, e.g. --runs 50 --out results/]
+#   (e) with SEED_LAYER=PATH.zip (a layer lpack did not build, e.g. the AWS SDK for pandas
+#       layer's zip; absolute or relative to the repository): the function built
+#       --with-layer it, the layer's versions winning (--prefer-layer)
+# Usage: [SEED_LAYER=layer.zip] benches/seed.sh [lpack bench flags, e.g. --runs 50 --out results/]
 # Needs PyPI (or a warm lpack cache) and a python3.12 interpreter (PATH or pyenv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,4 +28,13 @@ common=(-r "$lock" --runtime python3.12 -q)
 "$lpack" build "${common[@]}" --src benches/workload --bytecode-for-imports handler.handler \
     --format image --handler handler.handler --base "oci-layout:$out/base:base" \
     --image-out "oci-layout:$out/img:seed"
-time "$lpack" bench --plan benches/seed.toml --out "${OUT:-bench-results/seed}" "$@"
+plan=benches/seed.toml
+if [ -n "${SEED_LAYER:-}" ]; then
+    "$lpack" build "${common[@]}" --src benches/workload --bytecode-for-imports handler.handler \
+        --with-layer "$SEED_LAYER" --prefer-layer -o "$out/fn-ext.zip"
+    # The seed plan with a fifth deployment, beside the artifacts it names.
+    plan="$out/seed-with-layer.toml"
+    sed 's#\.\./dist/seed/##g' benches/seed.toml > "$plan"
+    printf '\n[[deployment]]\nname = "e-extlayer+fn"         # the function on SEED_LAYER (--with-layer)\nartifacts = ["fn-ext.zip.lpack.json"]\n' >> "$plan"
+fi
+time "$lpack" bench --plan "$plan" --out "${OUT:-bench-results/seed}" "$@"

@@ -287,7 +287,37 @@ pub struct LayerRef {
     pub file: String,
     pub sha256: String,
     pub unzipped_size: u64,
+    /// What the function leaves to this layer (for an external layer: the lock's distributions
+    /// it provides).
     pub distributions: Vec<String>,
+    /// A layer lpack did not build (`--with-layer`): where it came from and what it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalLayerRecord>,
+}
+
+/// An external layer (`--with-layer`) as the function's manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalLayerRecord {
+    /// As given: the layer zip's path or the layer version ARN.
+    pub source: String,
+    /// Lambda's `CodeSha256` (base64), for layers fetched by ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compatible_runtimes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compatible_architectures: Vec<String>,
+    /// Every distribution on the target's `sys.path`: `name==version`.
+    pub packages: Vec<String>,
+    /// Their top-level modules.
+    pub modules: Vec<String>,
+    /// The ELF files it holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub libraries: Vec<String>,
+    /// Distributions whose version differs from the lock, and which copy the function imports
+    /// (`--prefer-layer` / `--prefer-function`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mismatches: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

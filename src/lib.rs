@@ -19,7 +19,7 @@
 //! report verify config              consumers of artifacts and their manifests; config files
 //! emit                              zip | layer | image (+ registry) artifacts
 //! slim                              recipes, strip, bytecode, import guard, ABI audit
-//! resolve fetch                     index client, solver, inputs, lock files; downloads
+//! resolve fetch extlayer            index client, solver, inputs, lock files; downloads; layers by zip or ARN
 //! wheel sink artifact requirements  data types and parsers of untrusted bytes; canonical archives;
 //! srctree                           the handler code to pack (the one walk of `src`)
 //! target cache http progress aws    foundations: know nothing of the layers above
@@ -40,6 +40,7 @@
 //! - [`resolve`]: index client (PEP 691 JSON / PEP 503 HTML / find-links), inputs and lock files,
 //!   and the choice of one wheel per pin, with errors that say why nothing fits.
 //! - [`fetch`]: parallel, sha256-verified downloads into the cache.
+//! - [`extlayer`]: layers lpack did not build (`--with-layer` zip or ARN), indexed from the zip.
 //! - [`slim`]: per-entry verdicts, each naming the rule that decided it; the ABI audit.
 //! - [`emit`]: the function zip, layer zips and OCI images.
 //! - [`report`]: size reports from manifests; [`verify`]: import checks of built artifacts.
@@ -57,6 +58,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod emit;
+pub mod extlayer;
 pub mod fetch;
 pub mod http;
 pub mod pipeline;

@@ -167,6 +167,9 @@ pub struct Resolved {
     pub function: PathBuf,
     /// Layer zips with their manifests, in the order they are applied.
     pub layers: Vec<(PathBuf, ArtifactManifest)>,
+    /// For each of `layers`: the ARN of a published layer (`+arn:…`), which the AWS backend
+    /// attaches rather than publishes.
+    pub layer_arns: Vec<Option<String>>,
     pub image: Option<ResolvedImage>,
     /// (file, sha256) of every artifact.
     pub artifacts: Vec<(String, String)>,
@@ -219,16 +222,40 @@ pub fn resolve(spec: &DeploymentSpec, scratch: &Path) -> Result<Resolved, BenchE
         ArtifactKind::FunctionZip => {
             let zip = artifact_of(first);
             artifacts.push((file_name(&zip), check_sha(&zip, &m.artifact.sha256)?));
-            // Layers: named after `+`, else those the function was built against.
-            let mut paths: Vec<PathBuf> = spec.artifacts[1..].to_vec();
+            // Layers: named after `+`, else those the function was built against. A layer
+            // lpack did not build (`+arn:…`, `+layer.zip` without a manifest, or one the
+            // function was built `--with-layer`) is indexed from its zip.
+            let mut paths: Vec<(PathBuf, Option<String>)> = spec.artifacts[1..]
+                .iter()
+                .map(|p| (p.clone(), None))
+                .collect();
             if paths.is_empty() {
                 let beside = first.parent().unwrap_or(Path::new("."));
                 for l in &m.layers {
-                    paths.push(beside.join(&l.file));
+                    match &l.external {
+                        Some(ext) => {
+                            paths.push((PathBuf::from(&ext.source), Some(l.sha256.clone())))
+                        }
+                        None => paths.push((beside.join(&l.file), None)),
+                    }
                 }
             }
             let mut layers = Vec::new();
-            for l in &paths {
+            let mut layer_arns = Vec::new();
+            for (l, recorded) in &paths {
+                let text = l.to_string_lossy();
+                let foreign = crate::extlayer::is_arn(&text)
+                    || recorded.is_some()
+                    || (l.is_file()
+                        && !text.ends_with(".lpack.json")
+                        && !crate::artifact::manifest_path(l).is_file());
+                if foreign {
+                    let (zip, lm) = external_layer(&text, recorded.as_deref(), &target)?;
+                    artifacts.push((lm.artifact.file.clone(), lm.artifact.sha256.clone()));
+                    layers.push((zip, lm));
+                    layer_arns.push(crate::extlayer::is_arn(&text).then(|| text.to_string()));
+                    continue;
+                }
                 let lm = read_manifest(l)?;
                 if lm.kind != ArtifactKind::LayerZip {
                     return Err(BenchError::Input(format!(
@@ -249,6 +276,7 @@ pub fn resolve(spec: &DeploymentSpec, scratch: &Path) -> Result<Resolved, BenchE
                 let lz = artifact_of(l);
                 artifacts.push((file_name(&lz), check_sha(&lz, &lm.artifact.sha256)?));
                 layers.push((lz, lm));
+                layer_arns.push(None);
             }
             Ok(Resolved {
                 name: spec.name.clone(),
@@ -256,6 +284,7 @@ pub fn resolve(spec: &DeploymentSpec, scratch: &Path) -> Result<Resolved, BenchE
                 manifest: m,
                 function: zip,
                 layers,
+                layer_arns,
                 image: None,
                 artifacts,
             })
@@ -292,6 +321,7 @@ pub fn resolve(spec: &DeploymentSpec, scratch: &Path) -> Result<Resolved, BenchE
                 manifest: m,
                 function: dir.clone(),
                 layers: Vec::new(),
+                layer_arns: Vec::new(),
                 image: Some(ResolvedImage {
                     dir,
                     tag,
@@ -302,6 +332,50 @@ pub fn resolve(spec: &DeploymentSpec, scratch: &Path) -> Result<Resolved, BenchE
             })
         }
     }
+}
+
+/// A layer lpack did not build: its zip (the file, or by ARN the download cached by `lpack
+/// build --with-layer`, else fetched now) and its index as a layer manifest. `recorded`: the
+/// sha256 the function was built against, which the zip must still have.
+fn external_layer(
+    source: &str,
+    recorded: Option<&str>,
+    target: &Target,
+) -> Result<(PathBuf, ArtifactManifest), BenchError> {
+    let bad = |e: crate::extlayer::ExtLayerError| BenchError::Input(e.to_string());
+    let cache_root = std::env::var_os("LPACK_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(crate::cache::Cache::default_root);
+    let layer = match recorded {
+        Some(sha) if crate::extlayer::is_arn(source) => {
+            let cache = crate::cache::Cache::open(&cache_root)
+                .map_err(|e| BenchError::Input(e.to_string()))?;
+            match crate::extlayer::cached_zip(&cache, sha) {
+                Some(zip) => {
+                    let mut l = crate::extlayer::index(&zip, source, target).map_err(bad)?;
+                    l.label = crate::extlayer::arn_label(source);
+                    l
+                }
+                None => crate::extlayer::open(source, target, &cache).map_err(bad)?,
+            }
+        }
+        _ if crate::extlayer::is_arn(source) => {
+            let cache = crate::cache::Cache::open(&cache_root)
+                .map_err(|e| BenchError::Input(e.to_string()))?;
+            crate::extlayer::open(source, target, &cache).map_err(bad)?
+        }
+        _ => crate::extlayer::index(Path::new(source), source, target).map_err(bad)?,
+    };
+    if let Some(sha) = recorded
+        && layer.sha256 != sha
+    {
+        return Err(BenchError::Input(format!(
+            "layer {source} is not the one the function was built against (sha256 {}, built against {sha})\n  hint: rebuild the function against the layer as it is now",
+            layer.sha256
+        )));
+    }
+    layer.check(target).map_err(bad)?;
+    Ok((layer.zip.clone(), layer.manifest(target)))
 }
 
 /// Lay `spec` out under `dest` (which must not exist yet).

@@ -2,7 +2,7 @@
 //! [`crate::slim::audit::audit_artifact`] → findings for people or `--json`.
 
 use super::{AuditArgs, Outcome};
-use crate::slim::audit::{Severity, audit_artifact};
+use crate::slim::audit::{Severity, audit_artifact_with};
 use crate::target::{Arch, Runtime, Target};
 
 pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
@@ -19,7 +19,16 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
         (None, None) => Arch::X86_64,
     };
     let target = Target::new(runtime, arch);
-    let result = audit_artifact(&args.artifact, &target)?;
+    // Libraries of the layers lpack did not build (`--with-layer`), recorded in the manifest.
+    let provided: std::collections::BTreeSet<String> = manifest
+        .iter()
+        .flat_map(|m| m.layers.iter())
+        .filter_map(|l| l.external.as_ref())
+        .flat_map(|e| e.libraries.iter())
+        .filter_map(|p| p.rsplit('/').next())
+        .map(str::to_string)
+        .collect();
+    let result = audit_artifact_with(&args.artifact, &target, &provided)?;
     let (findings, errors) = (&result.findings, result.errors());
     if args.ci.wanted() {
         let name = args.artifact.display().to_string();

@@ -57,6 +57,12 @@ struct JsonSummary<'a> {
     /// The handler check (function zips with a handler).
     #[serde(skip_serializing_if = "Option::is_none")]
     handler: Option<&'a crate::artifact::HandlerRecord>,
+    /// Function zips built against layers: those layers (as the manifest records them).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    layers: &'a [crate::artifact::LayerRef],
+    /// With layers: function + layers, unzipped (what Lambda counts against 262,144,000 bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    combined_unzipped_size: Option<u64>,
 }
 
 impl From<&super::IndexArgs> for IndexSettings {
@@ -122,6 +128,14 @@ pub fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
         split: args.split.clone(),
         layer_budget: args.layer_budget,
         exclude_layers: args.exclude_layer.clone(),
+        with_layers: args.with_layer.clone(),
+        prefer: if args.prefer_layer {
+            crate::pipeline::external::Prefer::Layer
+        } else if args.prefer_function {
+            crate::pipeline::external::Prefer::Function
+        } else {
+            crate::pipeline::external::Prefer::Neither
+        },
         image: ImageRequest {
             base: args.base.clone(),
             outputs: args.image_out.clone(),
@@ -364,6 +378,11 @@ pub(super) fn json_summary(
         warnings: &manifest.warnings,
         verify,
         handler: manifest.verify.as_ref().and_then(|v| v.handler.as_ref()),
+        layers: &manifest.layers,
+        combined_unzipped_size: (!manifest.layers.is_empty()).then(|| {
+            manifest.artifact.unzipped_size
+                + manifest.layers.iter().map(|l| l.unzipped_size).sum::<u64>()
+        }),
     })?)
 }
 
@@ -555,6 +574,7 @@ fn report(
             human_size(UNZIPPED_LIMIT)
         );
     }
+    external_lines(manifest);
     if a.size > DIRECT_UPLOAD_LIMIT {
         println!("  larger than 50 MB zipped: upload it through S3, not directly");
     }
@@ -582,6 +602,48 @@ fn report(
         seconds
     );
     Ok(())
+}
+
+/// For each layer lpack did not build (`--with-layer`): its size, what it provides of the lock
+/// (left out of the function), and version mismatches; then what the function still ships.
+fn external_lines(manifest: &crate::artifact::ArtifactManifest) {
+    let mut any = false;
+    for l in &manifest.layers {
+        let Some(ext) = &l.external else { continue };
+        any = true;
+        let provided = if l.distributions.is_empty() {
+            "none of your distributions".to_string()
+        } else {
+            format!(
+                "{} of your distributions, left out of the function: {}",
+                l.distributions.len(),
+                l.distributions.join(", ")
+            )
+        };
+        println!(
+            "  layer {} ({} distributions, {} unzipped): provides {provided}",
+            l.file,
+            ext.packages.len(),
+            human_size(l.unzipped_size)
+        );
+        for m in &ext.mismatches {
+            println!("    {m}");
+        }
+    }
+    if any {
+        let ships: Vec<String> = manifest
+            .packages
+            .iter()
+            .map(|p| format!("{} {}", p.name, p.version))
+            .collect();
+        if ships.is_empty() {
+            println!(
+                "  the function ships no distributions of its own (the layers provide them all)"
+            );
+        } else {
+            println!("  the function still ships: {}", ships.join(", "));
+        }
+    }
 }
 
 /// The manifests `lpack build` with no flags writes for the config's functions (or its one

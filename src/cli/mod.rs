@@ -121,8 +121,12 @@ Examples:
   lpack size-report dist/app.zip --markdown >> \"$GITHUB_STEP_SUMMARY\"
   lpack size-report dist/app.zip --svg size.svg --max-unzipped 250MiB
   lpack size-report --diff main/app.zip.lpack.json dist/app.zip   # what grew in this change
+  lpack size-report --layer awssdk-pandas.zip --runtime python3.12  # a layer lpack did not build
+  lpack size-report dist/app.zip --layer arn:aws:lambda:eu-west-1:336392948345:layer:AWSSDKPandas-Python312:16
 
-Reads only the .lpack.json manifests written beside artifacts. Exit 1 when a --max-* gate fails.";
+Reads only the .lpack.json manifests written beside artifacts (layers a function was built
+against with --with-layer are read from their zips and counted with it). Exit 1 when a --max-*
+gate fails.";
 
 #[derive(Debug, Args)]
 pub struct SizeReportArgs {
@@ -144,6 +148,18 @@ pub struct SizeReportArgs {
     /// Compare two builds: what grew or shrank per distribution
     #[arg(long, num_args = 2, value_names = ["OLD", "NEW"], conflicts_with = "inputs")]
     pub diff: Option<Vec<PathBuf>>,
+    /// A layer lpack did not build (zip, or layer version ARN with AWS support; repeatable): what it holds by distribution and category, and what the safe profile would remove from it; with artifacts, counted with them
+    #[arg(long, value_name = "ARN|ZIP", conflicts_with = "diff")]
+    pub layer: Vec<String>,
+    /// With --layer: the runtime the layer is read for (which python3.X/site-packages is on sys.path)
+    #[arg(long, default_value = "python3.12")]
+    pub runtime: String,
+    /// With --layer: the architecture its ELF files must be for
+    #[arg(long, default_value = "x86_64")]
+    pub arch: String,
+    /// Where layers fetched by ARN are cached [default: lpack's cache]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     #[command(flatten)]
     pub gates: GateArgs,
     #[command(flatten)]
@@ -384,6 +400,18 @@ pub struct BuildArgs {
     /// Build a function zip without the distributions this layer holds (its .lpack.json; repeatable)
     #[arg(long, value_name = "MANIFEST")]
     pub exclude_layer: Vec<PathBuf>,
+
+    /// Build the function zip against a layer lpack did not build (a layer zip, or a layer version ARN with AWS support; repeatable, in attach order): what it provides at the locked version is left out, its size counts toward the 250 MB, verify imports through it under /opt
+    #[arg(long, value_name = "ARN|ZIP")]
+    pub with_layer: Vec<String>,
+
+    /// With --with-layer: when a layer holds another version than the lock pins, leave it out of the function and import the layer's
+    #[arg(long, conflicts_with = "prefer_function")]
+    pub prefer_layer: bool,
+
+    /// With --with-layer: when a layer holds another version than the lock pins, ship the locked version in the function (it comes before /opt on sys.path)
+    #[arg(long)]
+    pub prefer_function: bool,
 
     /// The handler, e.g. `app.handler`: verify imports it from function zips and images as Lambda would (an image's CMD)
     #[arg(long, value_name = "MODULE.FUNCTION")]

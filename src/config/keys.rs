@@ -27,6 +27,8 @@ pub enum PathKind {
     PathOrUrl,
     /// A path, or the word `auto`.
     PathOrAuto,
+    /// A path, or an ARN (`arn:…`, left alone).
+    PathOrArn,
     /// `oci-layout:DIR[:TAG]` / `docker-archive:FILE[:TAG]` (the path after the prefix), or a
     /// registry reference (left alone).
     ImageLocation,
@@ -115,6 +117,9 @@ pub const KEYS: &[Key] = &[
     path("split", Kind::Str, PathKind::PathOrAuto),
     key("layer-budget", Kind::Size),
     path("exclude-layer", Kind::List, PathKind::Path),
+    path("with-layer", Kind::List, PathKind::PathOrArn),
+    key("prefer-layer", Kind::Bool),
+    key("prefer-function", Kind::Bool),
     path("base", Kind::Str, PathKind::ImageLocation),
     path("image-out", Kind::List, PathKind::ImageLocation),
     key("push", Kind::Str),
@@ -154,6 +159,7 @@ pub const DEPRECATED: &[(&str, &str)] = &[
     ("requirement", "requirements"),
     ("recipes", "recipe"),
     ("exclude-layers", "exclude-layer"),
+    ("with-layers", "with-layer"),
     ("image-outs", "image-out"),
     ("extras", "extra"),
     ("groups", "group"),

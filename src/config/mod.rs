@@ -703,6 +703,13 @@ impl Reader<'_> {
                     join(s)
                 }
             }
+            PathKind::PathOrArn => {
+                if s.starts_with("arn:") {
+                    s.to_string()
+                } else {
+                    join(s)
+                }
+            }
             PathKind::PathOrAuto => {
                 if s == "auto" {
                     s.to_string()

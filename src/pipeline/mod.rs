@@ -17,6 +17,7 @@
 
 pub mod check;
 pub mod explain;
+pub mod external;
 pub mod image;
 pub mod key;
 pub mod many;
@@ -111,6 +112,10 @@ pub struct BuildRequest {
     pub layer_budget: Option<u64>,
     /// Manifests of layers the function zip is built against.
     pub exclude_layers: Vec<PathBuf>,
+    /// Layers lpack did not build (`--with-layer`): zips or layer version ARNs, in order.
+    pub with_layers: Vec<String>,
+    /// Which copy wins when such a layer holds another version than the lock.
+    pub prefer: external::Prefer,
     pub image: ImageRequest,
     /// Check Lambda's unzipped limit (off: `--no-limit-check`).
     pub limit_check: bool,
@@ -250,6 +255,8 @@ pub enum BuildError {
     #[error(transparent)]
     Manifest(#[from] crate::artifact::ManifestError),
     #[error(transparent)]
+    ExternalLayer(#[from] crate::extlayer::ExtLayerError),
+    #[error(transparent)]
     Verify(#[from] crate::verify::VerifyError),
     #[error(transparent)]
     Src(#[from] crate::srctree::SrcError),
@@ -383,6 +390,8 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
             verify_record: req.verify_record,
         },
     )?);
+    // External layers (`--with-layer`): what they take off the function, before any slimming.
+    let external = external::plan(req, &wheels, &sources.cache, &mut warnings)?;
     timings.fetch = step.elapsed();
 
     // Slim: recipes, strip, bytecode (cached per wheel), within the size budget.
@@ -412,7 +421,13 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
     timings.slim = step.elapsed();
 
     // ABI audit before anything is written.
-    let findings = slimming::audit_gate(req, &slimmed.wheels, &src_tree.files, &mut warnings)?;
+    let findings = slimming::audit_gate(
+        req,
+        &slimmed.wheels,
+        &src_tree.files,
+        &external.library_names(),
+        &mut warnings,
+    )?;
 
     // Emit the artifacts and their manifests.
     let step = Instant::now();
@@ -463,7 +478,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
     match req.format {
         OutputFormat::Zip => {
             let layers = units::read_layers(&req.exclude_layers)?;
-            let function = function_unit(
+            let mut function = function_unit(
                 &ctx,
                 &output,
                 &slimmed.wheels,
@@ -471,10 +486,12 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
                 &layers,
                 &src_digests,
             )?;
+            external.apply(&mut function);
             let mut built = units::emit_unit(&ctx, &function, &wheels)?;
             timings.emit = step.elapsed();
             let mut counted = vec![built.manifest.clone()];
             counted.extend(layers);
+            counted.extend(external.manifests(target));
             outcome.over_limit = units::over_limit(req, &counted);
             if outcome.over_limit.is_none() {
                 let step = Instant::now();
@@ -673,6 +690,11 @@ fn is_image_archive(file: &std::path::Path) -> bool {
 
 /// Refuse combinations that cannot be built, before any work.
 fn check_request(req: &BuildRequest) -> Result<(), BuildError> {
+    if !req.with_layers.is_empty() && req.format != OutputFormat::Zip {
+        return Err(BuildError::Request(
+            "--with-layer builds a function zip against a layer; layers and images do not take layers\n  hint: drop --format (or use --format zip), or leave out --with-layer".to_string(),
+        ));
+    }
     if req.verify == VerifyMode::Require && req.format == OutputFormat::Layer {
         return Err(BuildError::Request(
             "--verify checks function zips (with the layers given by --exclude-layer) and images' handlers, not layers alone: build the function zip against the layer (--exclude-layer LAYER.zip.lpack.json) with --verify".to_string(),
@@ -729,6 +751,7 @@ fn function_unit(
                 sha256: m.artifact.sha256.clone(),
                 unzipped_size: m.artifact.unzipped_size,
                 distributions: m.packages.iter().map(|p| p.name.clone()).collect(),
+                external: None,
             })
             .collect(),
     })

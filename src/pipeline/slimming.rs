@@ -276,9 +276,10 @@ pub fn audit_gate(
     req: &BuildRequest,
     slimmed: &[SlimmedWheel],
     src: &[crate::srctree::SrcFile],
+    provided: &BTreeSet<String>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Finding>, BuildError> {
-    let mut findings = audit_bundle(slimmed, src, &req.target);
+    let mut findings = audit_bundle(slimmed, src, provided, &req.target);
     let by_user = blame_user_drops(&mut findings, slimmed, &req.slim);
     let errors: Vec<&Finding> = findings
         .iter()
@@ -366,9 +367,11 @@ fn blame_user_drops(
 fn audit_bundle(
     slimmed: &[SlimmedWheel],
     src: &[crate::srctree::SrcFile],
+    provided: &BTreeSet<String>,
     target: &Target,
 ) -> Vec<Finding> {
-    let mut bundle = BTreeSet::new();
+    // Libraries of external layers (`--with-layer`) sit in /opt, where the loader finds them.
+    let mut bundle = provided.clone();
     let mut elfs = Vec::new();
     let mut optional = BTreeMap::new();
     for s in slimmed {

@@ -118,6 +118,16 @@ pub fn audit_artifact(
     artifact: &std::path::Path,
     target: &Target,
 ) -> Result<ArtifactAudit, ArtifactAuditError> {
+    audit_artifact_with(artifact, target, &BTreeSet::new())
+}
+
+/// [`audit_artifact`], with `provided`: base names of libraries the function's layers hold
+/// (Lambda has `/opt/lib` on `LD_LIBRARY_PATH`), which satisfy DT_NEEDED entries.
+pub fn audit_artifact_with(
+    artifact: &std::path::Path,
+    target: &Target,
+    provided: &BTreeSet<String>,
+) -> Result<ArtifactAudit, ArtifactAuditError> {
     use std::io::Read;
     let name = artifact.display().to_string();
     let read_err = |what: String, source: std::io::Error| ArtifactAuditError::Read {
@@ -126,7 +136,7 @@ pub fn audit_artifact(
         source,
     };
     let mut archive = crate::wheel::open_archive(artifact, &name)?;
-    let mut bundle = BTreeSet::new();
+    let mut bundle = provided.clone();
     let mut elfs = Vec::new();
     let mut files: Vec<(String, Option<String>)> = Vec::new();
     for i in 0..archive.len() {

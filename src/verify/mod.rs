@@ -208,7 +208,8 @@ pub(crate) fn extract_zip(zip: &Path, dest: &Path) -> Result<(), VerifyError> {
         if let Some(d) = target.parent() {
             std::fs::create_dir_all(d).map_err(|e| io(e.to_string()))?;
         }
-        let mut buf = Vec::with_capacity(f.size() as usize);
+        // The declared size comes from the zip (an external layer is anyone's): a hint only.
+        let mut buf = Vec::with_capacity(f.size().min(64 << 20) as usize);
         f.read_to_end(&mut buf).map_err(|e| io(e.to_string()))?;
         std::fs::write(&target, buf).map_err(|e| io(e.to_string()))?;
     }
@@ -462,6 +463,16 @@ pub(crate) fn lay_out(
         let opt = root.join("opt");
         let beside = artifact.parent().unwrap_or(Path::new("."));
         for l in &manifest.layers {
+            if let Some(ext) = &l.external {
+                // A layer lpack did not build: its zip as given (or the cached download), as
+                // it was at build time; only what the function leaves to it is imported.
+                let zip = external_zip(ext, &l.sha256, cache, artifact)?;
+                extract_zip(&zip, &opt)?;
+                let indexed = crate::extlayer::index(&zip, &ext.source, target)
+                    .map_err(|e| VerifyError::Io(e.to_string()))?;
+                layers.push(indexed.manifest_for(target, &l.distributions));
+                continue;
+            }
             let zip = beside.join(&l.file);
             if !zip.is_file() {
                 return Err(VerifyError::Io(format!(
@@ -496,6 +507,43 @@ pub(crate) fn lay_out(
         layers,
         runtime,
     })
+}
+
+/// The zip of an external layer: the file given at build time, or the download cached by its
+/// sha256; refused when it is no longer the layer the function was built against.
+fn external_zip(
+    ext: &crate::artifact::ExternalLayerRecord,
+    sha256: &str,
+    cache: &Cache,
+    artifact: &Path,
+) -> Result<std::path::PathBuf, VerifyError> {
+    let zip = if crate::extlayer::is_arn(&ext.source) {
+        crate::extlayer::cached_zip(cache, sha256).ok_or_else(|| {
+            VerifyError::Io(format!(
+                "layer {} (used by {}) is not in the cache at {}\n  hint: build again with the same --cache-dir (that downloads it), then verify",
+                ext.source,
+                artifact.display(),
+                cache.root().display()
+            ))
+        })?
+    } else {
+        std::path::PathBuf::from(&ext.source)
+    };
+    let now = crate::cache::sha256_file(&zip).map_err(|e| {
+        VerifyError::Io(format!(
+            "layer {} (used by {}): cannot read it: {e}\n  hint: verify needs the layer zip the function was built against, at the path given to --with-layer",
+            ext.source,
+            artifact.display()
+        ))
+    })?;
+    if now != sha256 {
+        return Err(VerifyError::Io(format!(
+            "layer {} changed since {} was built against it (sha256 {now}, built against {sha256})\n  hint: build the function again against the layer as it is now",
+            ext.source,
+            artifact.display()
+        )));
+    }
+    Ok(zip)
 }
 
 /// Verify an artifact with an interpreter of the target version: its top-level modules (each

@@ -743,3 +743,78 @@ fn ci_outputs_summary_and_annotation_for_a_failed_gate() {
         "{xml}"
     );
 }
+
+/// A function built `--with-layer` a hand-assembled layer zip (no manifest) benches with the
+/// layer under /opt: named after `+`, or taken from the function's manifest; beside it the same
+/// package in lpack's own layer.
+#[test]
+fn external_layers_are_unpacked_into_opt() {
+    if py311().is_none() || runtime_dir().is_none() {
+        return;
+    }
+    let dir = scratch("bench-extlayer");
+    let w = wheels(&dir);
+    write_wheel(
+        &w,
+        "purelib",
+        "2.0",
+        "py3-none-any",
+        &[F("purelib/__init__.py", b"VERSION = '2.0'\nMARK = 'OWN'\n")],
+    );
+    let hand = crate::with_layer::purelib_layer(&dir, "2.0", 0);
+    std::fs::create_dir_all(dir.join("xapp")).expect("mkdir");
+    std::fs::write(
+        dir.join("xapp/ext.py"),
+        "import purelib\nassert purelib.MARK == 'LAYER', purelib.MARK\ndef handler(e, c):\n    return {'mark': purelib.MARK}\n",
+    )
+    .expect("handler");
+    let hand_arg = hand.to_str().expect("utf-8");
+    let o = build(
+        &dir,
+        "purelib==2.0\n",
+        &["--src", "xapp", "--with-layer", hand_arg, "-o", "fn.zip"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = build(
+        &dir,
+        "purelib==2.0\n",
+        &["--format", "layer", "-o", "own.zip"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = build(
+        &dir,
+        "purelib==2.0\n",
+        &[
+            "--src",
+            "xapp",
+            "--exclude-layer",
+            "own.zip.lpack.json",
+            "-o",
+            "ownfn.zip",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plus = format!("fn.zip.lpack.json+{hand_arg}");
+    let (out, s) = bench(
+        &dir,
+        &["fn.zip.lpack.json", &plus],
+        &["--handler", "ext.handler"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = s.expect("summary");
+    let ds = s["deployments"].as_array().expect("deployments");
+    assert_eq!(ds.len(), 2);
+    for d in ds {
+        assert_eq!(d["kind"], "zip+layers", "{d}");
+        assert_eq!(d["errors"], 0, "{d}");
+    }
+    // The handler insists on the external layer's copy: with lpack's own layer under /opt
+    // instead, its init fails (so the runs above imported the external layer from /opt).
+    let (out, s) = bench(
+        &dir,
+        &["ownfn.zip.lpack.json+own.zip.lpack.json"],
+        &["--handler", "ext.handler"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(first(&s)["errors"].as_u64().is_some_and(|e| e > 0));
+}

@@ -33,3 +33,4 @@ mod strip_corpus;
 mod tags;
 mod verify_handler;
 mod wheel;
+mod with_layer;

@@ -224,6 +224,12 @@ pub(super) fn deploy(
         if interrupted() {
             return Err("interrupted".into());
         }
+        if let Some(arn) = &l.arn {
+            // A published layer the deployment names by ARN: attached as it is.
+            layer_arns.push(arn.clone());
+            reporter.advance(Phase::Deploy, 1);
+            continue;
+        }
         let user = plan
             .deployments
             .iter()

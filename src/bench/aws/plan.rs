@@ -43,6 +43,9 @@ pub struct PlannedLayer {
     pub sha256: String,
     pub bytes: u64,
     pub upload: Upload,
+    /// A published layer (`+arn:…`): attached by its ARN, nothing published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -230,10 +233,24 @@ pub fn plan(s: &Settings, o: &Options) -> Result<Plan, BenchError> {
                         r.layers.len()
                     ));
                 }
-                for (file, lm) in &r.layers {
+                for (k, (file, lm)) in r.layers.iter().enumerate() {
                     unzipped += lm.artifact.unzipped_size;
+                    let arn = r.layer_arns.get(k).cloned().flatten();
                     let at = match layers.iter().position(|l| l.sha256 == lm.artifact.sha256) {
                         Some(at) => at,
+                        None if arn.is_some() => {
+                            let j = layers.len();
+                            layers.push(PlannedLayer {
+                                name: lm.artifact.file.clone(),
+                                file: file.clone(),
+                                file_name: lm.artifact.file.clone(),
+                                sha256: lm.artifact.sha256.clone(),
+                                bytes: lm.artifact.size,
+                                upload: Upload::Direct,
+                                arn,
+                            });
+                            j
+                        }
                         None => {
                             let j = layers.len();
                             let key =
@@ -250,6 +267,7 @@ pub fn plan(s: &Settings, o: &Options) -> Result<Plan, BenchError> {
                                 sha256: lm.artifact.sha256.clone(),
                                 bytes: lm.artifact.size,
                                 upload: up,
+                                arn: None,
                             });
                             j
                         }
@@ -457,6 +475,13 @@ pub fn render(p: &Plan) -> String {
         );
     }
     for l in &p.layers {
+        if let Some(arn) = &l.arn {
+            let _ = writeln!(
+                out,
+                "  (attaches)      {arn}  published already: attached as it is, neither published nor deleted"
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
             "  layer version   {}  {} ({})",

@@ -1,0 +1,249 @@
+//! `--with-layer`: building a function zip against layers lpack did not build.
+//!
+//! Each layer is opened and indexed ([`crate::extlayer`]) and checked against the target. A
+//! distribution of the lock that a layer provides at the locked version is left out of the
+//! function, as `--exclude-layer` does for lpack's own layers; at another version the build
+//! stops naming both, unless [`Prefer`] says which copy the function imports (`--prefer-layer`:
+//! the function leaves it out and imports the layer's; `--prefer-function`: the function ships
+//! its own, which comes first on `sys.path`). The layers count with the function against
+//! Lambda's unzipped limit and are recorded in its manifest ([`LayerRef::external`]).
+
+use std::collections::BTreeSet;
+
+use super::{BuildError, BuildRequest, units};
+use crate::artifact::{ArtifactManifest, ExternalLayerRecord, LayerRef};
+use crate::extlayer::ExternalLayer;
+use crate::fetch::FetchedWheel;
+use crate::wheel::normalize_name;
+
+/// Which copy wins when a layer holds another version than the lock pins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Prefer {
+    /// Neither: a mismatch stops the build.
+    #[default]
+    Neither,
+    /// The layer's: the function leaves the distribution out.
+    Layer,
+    /// The function's: it ships the locked version, found before `/opt` on `sys.path`.
+    Function,
+}
+
+/// The external layers of one build and what they take off the function.
+#[derive(Debug, Clone, Default)]
+pub struct ExternalPlan {
+    pub layers: Vec<ExternalLayer>,
+    /// Distributions of the lock the function leaves to the layers.
+    pub excluded: BTreeSet<String>,
+    /// The manifest's record of each layer, in order.
+    pub refs: Vec<LayerRef>,
+}
+
+fn same_version(a: &str, b: &str) -> bool {
+    match (
+        a.parse::<pep440_rs::Version>(),
+        b.parse::<pep440_rs::Version>(),
+    ) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a.trim() == b.trim(),
+    }
+}
+
+/// Open the layers `req.with_layers` names and decide, per locked distribution, whether the
+/// function leaves it to them.
+pub fn plan(
+    req: &BuildRequest,
+    wheels: &[FetchedWheel],
+    cache: &crate::cache::Cache,
+    warnings: &mut Vec<String>,
+) -> Result<ExternalPlan, BuildError> {
+    if req.with_layers.is_empty() {
+        return Ok(ExternalPlan::default());
+    }
+    let total = req.with_layers.len() + req.exclude_layers.len();
+    if total > crate::emit::layer::MAX_LAYERS {
+        return Err(BuildError::Layers(format!(
+            "{total} layers given (--with-layer and --exclude-layer); Lambda allows a function at most 5\n  hint: merge layers, or let the function ship what a layer would provide"
+        )));
+    }
+    let mut layers = Vec::new();
+    for spec in &req.with_layers {
+        let layer = crate::extlayer::open(spec, &req.target, cache)?;
+        warnings.extend(layer.check(&req.target)?);
+        layers.push(layer);
+    }
+    let mut excluded = BTreeSet::new();
+    let mut provided: Vec<Vec<String>> = vec![Vec::new(); layers.len()];
+    let mut mismatched: Vec<Vec<String>> = vec![Vec::new(); layers.len()];
+    let mut errors = Vec::new();
+    for w in wheels {
+        let name = normalize_name(&w.locked.name);
+        // Lambda extracts layers in order, a later one over an earlier: the last one wins.
+        let Some((i, d)) = layers
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(i, l)| l.dist(&name).map(|d| (i, d)))
+        else {
+            continue;
+        };
+        let label = &layers[i].label;
+        if same_version(&d.version, &w.locked.version) {
+            excluded.insert(w.locked.name.clone());
+            provided[i].push(w.locked.name.clone());
+            continue;
+        }
+        let fact = format!(
+            "the layer {label} has {} {}; your lock pins {}",
+            w.locked.name, d.version, w.locked.version
+        );
+        match req.prefer {
+            Prefer::Neither => errors.push(fact),
+            Prefer::Layer => {
+                excluded.insert(w.locked.name.clone());
+                provided[i].push(w.locked.name.clone());
+                mismatched[i].push(format!(
+                    "{fact}; --prefer-layer: the function imports the layer's {}",
+                    d.version
+                ));
+                warnings.push(format!(
+                    "{fact}; --prefer-layer: the function leaves it out and imports {} {} from /opt (what the lock chose for it was not tested against that version)",
+                    w.locked.name, d.version
+                ));
+            }
+            Prefer::Function => {
+                mismatched[i].push(format!(
+                    "{fact}; --prefer-function: the function ships {}",
+                    w.locked.version
+                ));
+                warnings.push(format!(
+                    "{fact}; --prefer-function: the function ships {} {}, found before /opt on sys.path (the layer's copy still counts toward the 250 MB)",
+                    w.locked.name, w.locked.version
+                ));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(BuildError::Layers(format!(
+            "{}\n  hint: pin the layer's versions in your lock (the function is then built against the layer as it is), or say which copy the function imports: --prefer-layer (leave it to the layer) or --prefer-function (ship the locked version in the function)",
+            errors.join("\n")
+        )));
+    }
+    let refs = layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| LayerRef {
+            file: l.label.clone(),
+            sha256: l.sha256.clone(),
+            unzipped_size: l.unzipped_size,
+            distributions: provided[i].clone(),
+            external: Some(ExternalLayerRecord {
+                source: l.source.clone(),
+                code_sha256: l.code_sha256.clone(),
+                compatible_runtimes: l.compatible_runtimes.clone(),
+                compatible_architectures: l.compatible_architectures.clone(),
+                packages: l
+                    .dists
+                    .iter()
+                    .map(|d| format!("{}=={}", d.name, d.version))
+                    .collect(),
+                modules: l
+                    .dists
+                    .iter()
+                    .flat_map(|d| d.modules.iter().cloned())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+                libraries: l.libraries.clone(),
+                mismatches: mismatched[i].clone(),
+            }),
+        })
+        .collect();
+    Ok(ExternalPlan {
+        layers,
+        excluded,
+        refs,
+    })
+}
+
+impl ExternalPlan {
+    /// Base names of the layers' ELF files (DT_NEEDED entries they satisfy).
+    pub fn library_names(&self) -> BTreeSet<String> {
+        self.layers
+            .iter()
+            .flat_map(ExternalLayer::library_names)
+            .collect()
+    }
+
+    /// Leave the layers' distributions out of the function and record the layers.
+    pub fn apply(&self, unit: &mut units::Unit) {
+        unit.slimmed
+            .retain(|s| !self.excluded.contains(&s.wheel.locked.name));
+        unit.layers.extend(self.refs.iter().cloned());
+    }
+
+    /// The layers as manifests (for Lambda's limit and the size report).
+    pub fn manifests(&self, target: &crate::target::Target) -> Vec<ArtifactManifest> {
+        self.layers.iter().map(|l| l.manifest(target)).collect()
+    }
+}
+
+/// The layer as the safe profile would leave it: every file decided by the built-in recipes
+/// (as a build decides a wheel's files), dropped files with the rule and its category. Nothing
+/// is rewritten; `lpack size-report --layer` shows what a rebuild with lpack would remove.
+pub fn safe_profile_view(
+    layer: &ExternalLayer,
+    target: &crate::target::Target,
+) -> Result<ArtifactManifest, BuildError> {
+    use crate::artifact::Action;
+    use crate::slim::recipe::{Action as Verdict, Profile, RecipeSet};
+    let mut recipes = RecipeSet::load(Profile::Safe, &[], &[], &[])?;
+    recipes.set_target(target);
+    let mut m = layer.manifest(target);
+    for f in &mut m.files {
+        // Rules match installed paths (relative to a site directory).
+        let installed = layer
+            .dist(&f.package)
+            .and_then(|d| f.path.strip_prefix(d.site.as_str()))
+            .and_then(|r| r.strip_prefix('/'))
+            .or_else(|| f.path.strip_prefix("python/"))
+            .unwrap_or(&f.path)
+            .to_string();
+        let d = recipes.decide(&f.package, &installed);
+        if d.action == Verdict::Drop {
+            f.action = Action::Drop;
+            f.size = 0;
+            f.compressed_size = 0;
+            f.rule = d.rule;
+        }
+    }
+    m.profile = "safe (what it would remove)".to_string();
+    m.artifact.unzipped_size = m.files.iter().map(|f| f.size).sum();
+    m.rules = recipes
+        .rules()
+        .iter()
+        .filter(|r| r.hits() > 0)
+        .map(|r| crate::artifact::RuleRecord {
+            id: r.id.clone(),
+            action: format!("{:?}", r.action).to_lowercase(),
+            category: r.category.clone(),
+            reason: r.reason.clone(),
+            origin: r.origin.clone(),
+            hits: r.hits(),
+        })
+        .collect();
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_as_pep_440() {
+        assert!(same_version("2.0", "2.0.0"));
+        assert!(same_version("1.26.4", "1.26.4"));
+        assert!(!same_version("1.26.4", "2.2.6"));
+        assert!(same_version("2.9.0.post0", "2.9.0-post0"));
+        assert!(!same_version("not a version", "1.0"));
+    }
+}
