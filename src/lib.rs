@@ -22,7 +22,7 @@
 //! resolve fetch extlayer            index client, solver, inputs, lock files; downloads; layers by zip or ARN
 //! wheel sink artifact requirements  data types and parsers of untrusted bytes; canonical archives;
 //! srctree                           the handler code to pack (the one walk of `src`)
-//! target cache http progress aws    foundations: know nothing of the layers above
+//! target cache http progress svg aws foundations: know nothing of the layers above
 //! ```
 //!
 //! - [`target`]: a Lambda runtime + architecture → Python tag, glibc, ordered wheel tags.
