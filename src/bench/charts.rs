@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use crate::svg::{esc, ticks};
 
-use super::{DeploymentResult, ImportProfile, Sample};
+use super::results::{DeploymentResult, ImportProfile, Sample};
 
 const W: f64 = 900.0;
 const PALETTE: &[&str] = &[

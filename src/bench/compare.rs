@@ -8,7 +8,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{BenchError, DeploymentResult, Results};
+use super::error::BenchError;
+use super::results::{DeploymentResult, Results};
 
 /// Read `DIR/summary.json`.
 pub fn read_summary(dir: &Path) -> Result<Results, BenchError> {

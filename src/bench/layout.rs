@@ -20,7 +20,7 @@ use crate::emit::image::{BaseImage, ImageOut, read_oci_layout};
 use crate::target::Target;
 use crate::wheel::{ArchivePath, open_archive};
 
-use super::BenchError;
+use super::error::BenchError;
 
 /// One deployment as the user named it: a function zip or image manifest, plus layers.
 #[derive(Debug, Clone)]

@@ -11,13 +11,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::error::{BenchError, interrupted};
 use super::layout::{self, Layout};
 use super::proc::{self, ReadOnly};
-use super::runner::{self, EnvConfig};
-use super::{
-    ArtifactRef, BenchError, ImportProfile, Pricing, Provenance, Results, Round, Row,
-    SCHEMA_VERSION, Sample, Settings, cgroup, interrupted, stats, summarise, today,
+use super::results::{
+    ArtifactRef, ImportProfile, Pricing, Provenance, Results, Round, Row, SCHEMA_VERSION, Sample,
+    summarise, today,
 };
+use super::runner::{self, EnvConfig};
+use super::settings::Settings;
+use super::{cgroup, stats};
 use crate::progress::{Phase, Reporter};
 
 /// What only the local backend needs.

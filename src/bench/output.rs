@@ -7,8 +7,9 @@
 use std::fmt::Write;
 use std::path::Path;
 
+use super::charts;
+use super::results::{DeploymentResult, Results};
 use super::stats::Figure;
-use super::{DeploymentResult, Results, charts};
 
 /// File names written into `--out DIR`.
 pub const FILES: &[&str] = &[

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::BenchError;
+use super::error::BenchError;
 use super::layout::DeploymentSpec;
 
 #[derive(Debug, Clone, Default, Deserialize)]

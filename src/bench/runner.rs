@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::BenchError;
+use super::error::BenchError;
 use super::layout::Layout;
 use super::proc::{Proc, ReadOnly, child_setup, cstr};
 use super::server::{Endpoint, ErrorInfo, Event, Invocation};
@@ -289,7 +289,7 @@ fn reserved_vars(
             .map(|p| p.to_string_lossy().into_owned())
             .map_err(|e| BenchError::Run(e.to_string()))
     };
-    let name = super::function_name(&l.name);
+    let name = super::settings::function_name(&l.name);
     let minor = l.target.runtime.minor();
     Ok(vec![
         ("AWS_LAMBDA_RUNTIME_API", endpoint.addr.to_string()),
@@ -364,7 +364,7 @@ impl Runtime<'_> {
     fn wait(&mut self, deadline: Instant) -> Result<Waited, BenchError> {
         let limit_kb = u64::from(self.cfg.memory_mb) * 1024;
         loop {
-            if super::interrupted() {
+            if super::error::interrupted() {
                 return Err(BenchError::Interrupted);
             }
             self.proc.poll_memory();
@@ -531,7 +531,7 @@ impl Runtime<'_> {
     fn event(&self, id: &str) -> Invocation {
         let cfg = self.cfg;
         let deadline_ms = epoch_ms() + cfg.timeout.as_millis() as u64;
-        let name = super::function_name(&cfg.layout.name);
+        let name = super::settings::function_name(&cfg.layout.name);
         let bare = id.replace('-', "");
         Invocation {
             request_id: id.to_string(),

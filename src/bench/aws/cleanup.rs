@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use super::{CleanupReport, Options, S3_PREFIX, TAG};
 use crate::aws::Aws;
-use crate::bench::BenchError;
+use crate::bench::error::BenchError;
 use crate::progress::{Phase, Reporter};
 
 /// One thing a run created.

@@ -17,7 +17,7 @@ use super::cleanup::{Ledger, Resource};
 use super::plan::{Plan, Planned, Upload};
 use super::{Options, TAG};
 use crate::aws::Aws;
-use crate::bench::interrupted;
+use crate::bench::error::interrupted;
 use crate::emit::image::{Blob as ImageBlob, BuiltImage, MT_CONFIG};
 use crate::emit::registry::Registry;
 use crate::progress::{Phase, Reporter};

@@ -30,7 +30,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{BenchError, Results, Sample, Settings};
+use super::error::BenchError;
+use super::results::{Results, Sample};
+use super::settings::Settings;
 use crate::progress::Reporter;
 
 /// The tag key on every resource a run creates.

@@ -9,8 +9,10 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::super::layout::{self, Resolved};
-use super::super::{BenchError, Settings, stats};
 use super::{Options, S3_PREFIX};
+use crate::bench::error::BenchError;
+use crate::bench::settings::Settings;
+use crate::bench::stats;
 
 use crate::target::{DIRECT_UPLOAD_LIMIT, MAX_LAYERS, UNZIPPED_LIMIT};
 

@@ -18,12 +18,15 @@ use super::plan::{self, Plan, price_row};
 use super::report::{self, Report};
 use super::{Options, RunRecord};
 use crate::aws::Aws;
+use crate::bench::error::{BenchError, interrupted};
+use crate::bench::proc::ReadOnly;
+use crate::bench::results::{
+    ArtifactRef, Pricing, Provenance, Results, Round, Row, SCHEMA_VERSION, Sample, summarise, today,
+};
 use crate::bench::runner::Measured;
 use crate::bench::server::ErrorInfo;
-use crate::bench::{
-    ArtifactRef, BenchError, Pricing, Provenance, ReadOnly, Results, Round, Row, SCHEMA_VERSION,
-    Sample, Settings, interrupted, stats, summarise, today,
-};
+use crate::bench::settings::Settings;
+use crate::bench::stats;
 use crate::progress::{Phase, Reporter};
 
 /// Restores fired at once for a SnapStart version, at most.

@@ -1,0 +1,50 @@
+//! Everything a bench run needs, as the CLI resolved it, and the one place a backend is chosen.
+
+use std::time::Duration;
+
+use super::layout::DeploymentSpec;
+use super::{aws, local};
+
+/// Everything a bench run needs, resolved by the CLI.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub deployments: Vec<DeploymentSpec>,
+    /// Cold starts per deployment × memory size.
+    pub runs: u32,
+    pub warm: u32,
+    pub concurrency: u32,
+    pub memory: Vec<u32>,
+    pub timeout: Duration,
+    pub handler: Option<String>,
+    pub event: Vec<u8>,
+    /// The region whose prices the cost uses (and, on AWS, where the functions run).
+    pub region: String,
+    pub cold_share: f64,
+    pub backend: Backend,
+}
+
+/// Where the cold starts happen: the one place a backend is chosen.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Local(local::Options),
+    Aws(aws::Options),
+}
+
+/// A Lambda-style function name from a deployment name.
+pub fn function_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if s.is_empty() {
+        "lpack-bench".to_string()
+    } else {
+        s.chars().take(64).collect()
+    }
+}
