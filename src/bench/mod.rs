@@ -33,14 +33,22 @@ pub use results::{
     ArtifactRef, DeploymentResult, ImportProfile, Provenance, Results, Round, SCHEMA_VERSION,
     Sample,
 };
-pub use settings::{Backend, Settings, function_name};
+pub use settings::{Settings, function_name};
 
 use crate::progress::Reporter;
 
-/// Run the bench on the backend `s.backend` names. `on_sample` sees every invocation as it
-/// completes (for REPORT lines).
+/// Where the cold starts happen: the one place a backend is chosen.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Local(local::Options),
+    Aws(aws::Options),
+}
+
+/// Run the bench on `backend`. `on_sample` sees every invocation as it completes (for REPORT
+/// lines).
 pub fn bench(
     s: &Settings,
+    backend: &Backend,
     reporter: &dyn Reporter,
     on_sample: &(dyn Fn(&Sample) + Sync),
 ) -> Result<Results, BenchError> {
@@ -52,7 +60,7 @@ pub fn bench(
             "memory sizes must be between 128 and 10240 MB".into(),
         ));
     }
-    match &s.backend {
+    match backend {
         Backend::Local(o) => local::bench(s, o, reporter, on_sample),
         Backend::Aws(o) => aws::bench(s, o, reporter, on_sample),
     }

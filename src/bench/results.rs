@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::aws::RunRecord;
 use super::proc::ReadOnly;
 use super::runner::Measured;
 use super::server::ErrorInfo;
@@ -263,6 +262,24 @@ pub(crate) fn summarise(row: &Row, samples: &[&Sample], p: &Pricing) -> Deployme
         snapshot_init_ms: None,
         snapshot_s: None,
     }
+}
+
+/// The AWS side of a run, recorded in `summary.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    /// Functions, layer versions, repositories and objects the run created.
+    pub created: Vec<String>,
+    /// Whether they were left in place (`--keep`).
+    pub kept: bool,
+    /// What could not be deleted (remove it with `lpack bench --cleanup RUN_ID`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_behind: Vec<String>,
+    /// Forced cold starts that came back warm, over all deployments.
+    pub not_cold: usize,
 }
 
 #[cfg(test)]

@@ -1,9 +1,8 @@
-//! Everything a bench run needs, as the CLI resolved it, and the one place a backend is chosen.
+//! Everything a bench run needs, as the CLI resolved it (the backend apart: [`super::Backend`]).
 
 use std::time::Duration;
 
 use super::layout::DeploymentSpec;
-use super::{aws, local};
 
 /// Everything a bench run needs, resolved by the CLI.
 #[derive(Debug, Clone)]
@@ -20,14 +19,6 @@ pub struct Settings {
     /// The region whose prices the cost uses (and, on AWS, where the functions run).
     pub region: String,
     pub cold_share: f64,
-    pub backend: Backend,
-}
-
-/// Where the cold starts happen: the one place a backend is chosen.
-#[derive(Debug, Clone)]
-pub enum Backend {
-    Local(local::Options),
-    Aws(aws::Options),
 }
 
 /// A Lambda-style function name from a deployment name.

@@ -388,9 +388,8 @@ pub fn run(mut parsed: BenchArgs, inv: &super::Invocation) -> anyhow::Result<Out
         event: plan.event,
         region,
         cold_share: args.cold_share,
-        backend,
     };
-    if let Backend::Aws(o) = &settings.backend {
+    if let Backend::Aws(o) = &backend {
         if args.aws.dry_run {
             return super::bench_aws::dry_run(&settings, o, args.json);
         }
@@ -412,7 +411,7 @@ pub fn run(mut parsed: BenchArgs, inv: &super::Invocation) -> anyhow::Result<Out
             print_report(s);
         }
     };
-    let result = bench::bench(&settings, &bars, &on_sample);
+    let result = bench::bench(&settings, &backend, &bars, &on_sample);
     if args.keep_work.is_none() {
         bench::local::cleanup(work.path());
     }

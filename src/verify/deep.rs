@@ -19,8 +19,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::attribute::{Culprit, Dropped};
+use super::error::VerifyError;
 use super::importer::{MODULE_TIMEOUT, import_all};
-use super::{Layout, VerifyError, lay_out, set_readonly};
+use super::{Layout, lay_out, set_readonly};
 use crate::artifact::{Action, ArtifactManifest};
 use crate::cache::Cache;
 use crate::http::Http;

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::VerifyError;
+use super::error::VerifyError;
 use crate::artifact::HandlerRecord;
 
 /// How long importing the handler may take here before it counts as hung (Lambda's init phase

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::VerifyError;
+use super::error::VerifyError;
 
 /// How long one module may take to import before it counts as hung.
 pub const MODULE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{VerifyError, install_wheel, set_readonly};
+use super::error::VerifyError;
+use super::install::install_wheel;
+use super::set_readonly;
 use crate::artifact::{Action, ArtifactManifest, PackageRecord};
 use crate::cache::{Cache, sha256_hex};
 use crate::target::Target;

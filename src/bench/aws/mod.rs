@@ -28,7 +28,7 @@ mod run;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::error::BenchError;
 use super::results::{Results, Sample};
@@ -67,23 +67,7 @@ pub struct Options {
     pub poll: Duration,
 }
 
-/// The AWS side of a run, recorded in `summary.json`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub run_id: String,
-    pub region: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint_url: Option<String>,
-    /// Functions, layer versions, repositories and objects the run created.
-    pub created: Vec<String>,
-    /// Whether they were left in place (`--keep`).
-    pub kept: bool,
-    /// What could not be deleted (remove it with `lpack bench --cleanup RUN_ID`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub left_behind: Vec<String>,
-    /// Forced cold starts that came back warm, over all deployments.
-    pub not_cold: usize,
-}
+pub use crate::bench::results::RunRecord;
 
 /// A fresh run id: `YYMMDD-HHMMSS-xxxx` (UTC, 4 hex digits of entropy), valid in every
 /// resource name it goes into (lowercase for ECR).

@@ -12,16 +12,17 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, InvocationType, LogType, SnapStart, SnapStartApplyOn};
 use tokio::task::JoinSet;
 
+use super::Options;
 use super::cleanup::{self, Ledger, Resource};
 use super::deploy::{self, Deployed, wait_ready};
 use super::plan::{self, Plan, price_row};
 use super::report::{self, Report};
-use super::{Options, RunRecord};
 use crate::aws::Aws;
 use crate::bench::error::{BenchError, interrupted};
 use crate::bench::proc::ReadOnly;
 use crate::bench::results::{
-    ArtifactRef, Pricing, Provenance, Results, Round, Row, SCHEMA_VERSION, Sample, summarise, today,
+    ArtifactRef, Pricing, Provenance, Results, Round, Row, RunRecord, SCHEMA_VERSION, Sample,
+    summarise, today,
 };
 use crate::bench::runner::Measured;
 use crate::bench::server::ErrorInfo;
