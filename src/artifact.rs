@@ -370,7 +370,7 @@ impl ArtifactManifest {
         };
         let mut json = serde_json::to_vec_pretty(self).map_err(|e| err(e.to_string()))?;
         json.push(b'\n');
-        crate::cache::write_output(path, &json).map_err(|e| err(e.to_string()))
+        crate::outfile::write_output(path, &json).map_err(|e| err(e.to_string()))
     }
 
     /// Read a manifest, or the manifest beside an artifact.

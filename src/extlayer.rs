@@ -221,7 +221,7 @@ pub fn index(zip: &Path, source: &str, target: &Target) -> Result<ExternalLayer,
     };
     let meta = std::fs::metadata(zip).map_err(|e| open_err(format!("cannot read it: {e}")))?;
     let sha256 =
-        crate::cache::sha256_file(zip).map_err(|e| open_err(format!("cannot read it: {e}")))?;
+        crate::digest::sha256_file(zip).map_err(|e| open_err(format!("cannot read it: {e}")))?;
     let mut archive = crate::wheel::open_archive(zip, source)
         .map_err(|e| open_err(format!("not a readable zip: {e}")))?;
     let mut raw_files: Vec<(String, u64, u64)> = Vec::new();
@@ -688,7 +688,7 @@ fn open_arn(
                 "lpack cannot verify the download without it",
             )
         })?;
-    let hex = crate::cache::hex(&expected);
+    let hex = crate::digest::hex(&expected);
     let zip = match cached_zip(cache, &hex) {
         Some(p) => p,
         None => {
@@ -708,7 +708,7 @@ fn open_arn(
                     "the URL is valid for minutes only: run again",
                 )
             })?;
-            let got = crate::cache::sha256_hex(&body);
+            let got = crate::digest::sha256_hex(&body);
             if got != hex {
                 let got_b64 = {
                     use sha2::Digest;

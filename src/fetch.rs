@@ -18,7 +18,8 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use crate::cache::{Cache, CacheError, hex, sha256_file};
+use crate::cache::{Cache, CacheError};
+use crate::digest::{hex, sha256_file};
 use crate::http::{Http, HttpError};
 use crate::progress::{Phase, Reporter, Silent};
 use crate::resolve::index::FileLocation;

@@ -22,12 +22,15 @@
 //! resolve fetch extlayer            index client, solver, inputs, lock files; downloads; layers by zip or ARN
 //! wheel sink artifact requirements  data types and parsers of untrusted bytes; canonical archives;
 //! srctree                           the handler code to pack (the one walk of `src`)
-//! target cache http progress svg aws foundations: know nothing of the layers above
+//! target cache http progress svg    foundations: know nothing of the layers above
+//! digest outfile aws
 //! ```
 //!
 //! - [`target`]: a Lambda runtime + architecture → Python tag, glibc, ordered wheel tags.
 //! - [`cache`]: a content-addressed store of wheels, blobs and small records by key, with atomic
 //!   writes; it knows nothing of the stages' types.
+//! - [`digest`]: lowercase hex and sha256 of bytes and files; [`outfile`]: files written for
+//!   the user, never half-written (temp file beside, renamed over).
 //! - [`http`]: the one HTTP client; [`progress`]: the [`progress::Reporter`] seam; [`svg`]: the
 //!   primitives of every chart lpack draws.
 //! - `aws` (cargo feature `aws`): the AWS SDK's configuration and credential chain, ECR login.
@@ -57,10 +60,12 @@ pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod digest;
 pub mod emit;
 pub mod extlayer;
 pub mod fetch;
 pub mod http;
+pub mod outfile;
 pub mod pipeline;
 pub mod progress;
 pub mod report;

@@ -22,7 +22,7 @@ use std::io::{self, Read, Write};
 
 use sha2::{Digest, Sha256};
 
-use crate::cache::hex;
+use crate::digest::hex;
 use crate::wheel::{ArchivePath, Method};
 
 /// The single timestamp of every entry, in seconds since the Unix epoch.
@@ -458,7 +458,7 @@ mod tests {
         let (summary, bytes) = sink.finish().expect("finish");
         assert_eq!(summary.entries, 3);
         assert_eq!(summary.bytes, bytes.len() as u64);
-        assert_eq!(summary.sha256, crate::cache::sha256_hex(&bytes));
+        assert_eq!(summary.sha256, crate::digest::sha256_hex(&bytes));
 
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("read");
         let mut f = archive.by_name("pkg/__init__.py").expect("entry");

@@ -99,7 +99,7 @@ impl SrcTree {
         self.files
             .par_iter()
             .map(|f| {
-                let digest = crate::cache::sha256_file(&f.disk).map_err(|e| SrcError::Walk {
+                let digest = crate::digest::sha256_file(&f.disk).map_err(|e| SrcError::Walk {
                     path: f.disk.clone(),
                     detail: e.to_string(),
                 })?;
@@ -128,7 +128,7 @@ fn default_skip(path: &Path, name: &str, is_dir: bool, outputs: &Outputs) -> Opt
     if outputs.own(path) {
         return Some(Skip::Own);
     }
-    if name.starts_with(crate::cache::OUTPUT_TEMP_PREFIX) {
+    if name.starts_with(crate::outfile::OUTPUT_TEMP_PREFIX) {
         return Some(Skip::Never);
     }
     if is_dir {

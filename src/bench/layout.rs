@@ -139,7 +139,8 @@ fn read_manifest(p: &Path) -> Result<ArtifactManifest, BenchError> {
 }
 
 fn check_sha(file: &Path, want: &str) -> Result<String, BenchError> {
-    let got = crate::cache::sha256_file(file).map_err(io(format!("reading {}", file.display())))?;
+    let got =
+        crate::digest::sha256_file(file).map_err(io(format!("reading {}", file.display())))?;
     if got != want {
         return Err(BenchError::Input(format!(
             "{} does not match its manifest (sha256 {got}, manifest says {want})\n  hint: rebuild it, or bench the manifest written with it",

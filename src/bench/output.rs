@@ -482,7 +482,7 @@ pub fn html(r: &Results, svgs: &[(&str, String)]) -> String {
 /// Write every output into `dir`.
 pub fn write_all(r: &Results, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let put = |name: &str, body: &[u8]| crate::cache::write_output(&dir.join(name), body);
+    let put = |name: &str, body: &[u8]| crate::outfile::write_output(&dir.join(name), body);
     put("samples.csv", samples_csv(r).as_bytes())?;
     let samples = serde_json::to_vec_pretty(&r.samples).map_err(std::io::Error::other)?;
     put("samples.json", &samples)?;

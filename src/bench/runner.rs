@@ -104,7 +104,7 @@ fn request_id() -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let h = crate::cache::sha256_hex(format!("{t}-{n}-{}", std::process::id()).as_bytes());
+    let h = crate::digest::sha256_hex(format!("{t}-{n}-{}", std::process::id()).as_bytes());
     format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],

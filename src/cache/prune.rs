@@ -288,7 +288,7 @@ fn prune_locked(root: &Path, policy: &PrunePolicy) -> Result<PruneReport, CacheE
                 let _ = fs::remove_file(&run.path);
             }
         }
-        super::sweep_stale_temps(&root.join("tmp"), super::TEMP_PREFIX, "");
+        crate::outfile::sweep_stale_temps(&root.join("tmp"), super::TEMP_PREFIX, "");
     }
     Ok(report)
 }

@@ -212,8 +212,8 @@ impl RemoteStore for FileStore {
         if let Some(dir) = dest.parent() {
             fs::create_dir_all(dir).map_err(Self::io(dir))?;
         }
-        let mut tmp =
-            super::locked_temp_in(&tmp_dir, super::TEMP_PREFIX, "").map_err(Self::io(&tmp_dir))?;
+        let mut tmp = crate::outfile::locked_temp_in(&tmp_dir, super::TEMP_PREFIX, "")
+            .map_err(Self::io(&tmp_dir))?;
         tmp.write_all(data).map_err(Self::io(&dest))?;
         {
             use std::os::unix::fs::PermissionsExt;
@@ -477,7 +477,7 @@ impl RemoteTier {
     /// A wheel by sha256 and file name: its bytes, verified.
     pub fn get_wheel(&self, sha256: &str, filename: &str) -> Option<Vec<u8>> {
         self.fetch_checked(&wheel_key(sha256, filename), |b| {
-            (super::sha256_hex(&b) == sha256).then_some(b)
+            (crate::digest::sha256_hex(&b) == sha256).then_some(b)
         })
     }
 
@@ -662,7 +662,7 @@ const ENVELOPE: &str = "lpack-record ";
 
 /// A record as stored remotely: a header with the body's sha256, then the body.
 pub fn envelope(body: &[u8]) -> Vec<u8> {
-    let mut out = format!("{ENVELOPE}{}\n", super::sha256_hex(body)).into_bytes();
+    let mut out = format!("{ENVELOPE}{}\n", crate::digest::sha256_hex(body)).into_bytes();
     out.extend_from_slice(body);
     out
 }
@@ -673,7 +673,7 @@ pub fn open_envelope(bytes: Vec<u8>) -> Option<Vec<u8>> {
     let head = std::str::from_utf8(&bytes[..nl]).ok()?;
     let want = head.strip_prefix(ENVELOPE)?;
     let body = &bytes[nl + 1..];
-    (super::sha256_hex(body) == want).then(|| body.to_vec())
+    (crate::digest::sha256_hex(body) == want).then(|| body.to_vec())
 }
 
 #[cfg(test)]
@@ -706,7 +706,7 @@ mod tests {
         t.put_record("choices-v1", "k", b"body");
         let whl = dir.path().join("local.whl");
         fs::write(&whl, b"wheel bytes").expect("write");
-        let sha = super::super::sha256_hex(b"wheel bytes");
+        let sha = crate::digest::sha256_hex(b"wheel bytes");
         t.put_wheel(&sha, "x-1-py3-none-any.whl", &whl);
         let (stats, warnings) = t.finish();
         assert_eq!(stats.uploads, 2);

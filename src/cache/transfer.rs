@@ -6,8 +6,9 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use super::Cache;
 use super::remote::{RemoteError, SCHEMA};
-use super::{Cache, sha256_hex};
+use crate::digest::sha256_hex;
 
 /// The record kinds a remote shares (those keyed by content or by a hashed pin; not index pages
 /// or URL digests, which describe one index at one time, nor image blobs and slim fragments,

@@ -43,7 +43,7 @@ fn external_layers(m: &ArtifactManifest, cache: &std::path::Path) -> Vec<Artifac
             Some(std::path::PathBuf::from(&ext.source))
         };
         let indexed = zip
-            .filter(|z| crate::cache::sha256_file(z).is_ok_and(|s| s == l.sha256))
+            .filter(|z| crate::digest::sha256_file(z).is_ok_and(|s| s == l.sha256))
             .and_then(|z| crate::extlayer::index(&z, &ext.source, &target).ok());
         out.push(match indexed {
             Some(mut layer) => {
@@ -200,7 +200,7 @@ pub fn run(args: SizeReportArgs) -> anyhow::Result<Outcome> {
     if let Some(svg) = &args.svg {
         let body = report::svg::render(&r, args.top)
             .map_err(|e| anyhow::anyhow!("drawing the chart: {e}"))?;
-        crate::cache::write_output(svg, body.as_bytes())
+        crate::outfile::write_output(svg, body.as_bytes())
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", svg.display()))?;
     }
     if args.json {

@@ -288,7 +288,7 @@ pub fn init(dir: &Path, pyproject: bool, force: bool) -> Result<Written, InitErr
         new.push_str(header);
         new.push_str("[tool.lpack]\n");
         new.push_str(&body);
-        crate::cache::write_output(&path, new.as_bytes()).map_err(|source| InitError::Io {
+        crate::outfile::write_output(&path, new.as_bytes()).map_err(|source| InitError::Io {
             action: "write",
             path: path.clone(),
             source,
@@ -305,7 +305,7 @@ pub fn init(dir: &Path, pyproject: bool, force: bool) -> Result<Written, InitErr
         return Err(InitError::Exists { path });
     }
     let text = format!("{header}{body}");
-    crate::cache::write_output(&path, text.as_bytes()).map_err(|source| InitError::Io {
+    crate::outfile::write_output(&path, text.as_bytes()).map_err(|source| InitError::Io {
         action: "write",
         path: path.clone(),
         source,

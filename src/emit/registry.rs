@@ -26,7 +26,8 @@ use oci_client::{Client, Reference};
 use serde_json::Value;
 
 use super::image::{BaseImage, Blob, BuiltImage, MT_INDEX, MT_LAYER, MT_MANIFEST};
-use crate::cache::{Cache, sha256_hex};
+use crate::cache::Cache;
+use crate::digest::sha256_hex;
 use crate::target::Arch;
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";

@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use flate2::{Compression, GzBuilder};
 use sha2::Digest;
 
-use crate::cache::hex;
+use crate::digest::hex;
 use crate::sink::{Epoch, HashingWriter, SinkError};
 
 /// What a finished layer is.
@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(bytes, again);
         assert_eq!(
             a.digest,
-            format!("sha256:{}", crate::cache::sha256_hex(&bytes))
+            format!("sha256:{}", crate::digest::sha256_hex(&bytes))
         );
         let mut tar_bytes = Vec::new();
         flate2::read::GzDecoder::new(&bytes[..])
@@ -146,7 +146,7 @@ mod tests {
             .expect("gunzip");
         assert_eq!(
             a.diff_id,
-            format!("sha256:{}", crate::cache::sha256_hex(&tar_bytes))
+            format!("sha256:{}", crate::digest::sha256_hex(&tar_bytes))
         );
         let mut ar = tar::Archive::new(&tar_bytes[..]);
         let entries: Vec<(String, u32, u64, u64)> = ar

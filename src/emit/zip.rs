@@ -279,7 +279,7 @@ pub fn write_function_zip(
         path: out.to_path_buf(),
         source,
     })?;
-    let tmp = crate::cache::output_temp(dir).map_err(|source| EmitError::Output {
+    let tmp = crate::outfile::output_temp(dir).map_err(|source| EmitError::Output {
         path: out.to_path_buf(),
         source,
     })?;

@@ -8,7 +8,7 @@ use std::path::Path;
 use super::sources::Sources;
 use super::{BuildError, BuildRequest, VerifyStep};
 use crate::artifact::{ArtifactManifest, PreExistingRecord, VerifyRecord};
-use crate::cache::sha256_hex;
+use crate::digest::sha256_hex;
 use crate::progress::Reporter;
 use crate::slim::bytecode::{BytecodePlan, find_python};
 use crate::verify::VerifyReport;

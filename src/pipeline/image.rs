@@ -9,7 +9,8 @@ use crate::artifact::{
     Action, AppLayer, ArtifactKind, ArtifactManifest, ArtifactRecord, FileRecord, ImageRecord,
     SCHEMA_VERSION, TargetRecord, manifest_path,
 };
-use crate::cache::{Cache, sha256_hex};
+use crate::cache::Cache;
+use crate::digest::sha256_hex;
 use crate::emit::image::{self as img, ImageOut};
 use crate::emit::registry::{PushReport, Registry};
 use crate::emit::zip::SRC_PACKAGE;

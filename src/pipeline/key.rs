@@ -17,7 +17,7 @@
 use std::path::Path;
 
 use super::{BuildError, BuildRequest};
-use crate::cache::sha256_hex;
+use crate::digest::sha256_hex;
 use crate::resolve::Lock;
 
 /// Everything the key needs that the pipeline computes.
@@ -32,7 +32,7 @@ pub struct KeyInputs<'a> {
 }
 
 fn file_digest(p: &Path) -> Result<String, BuildError> {
-    crate::cache::sha256_file(p).map_err(|source| BuildError::Write {
+    crate::digest::sha256_file(p).map_err(|source| BuildError::Write {
         path: p.to_path_buf(),
         source,
     })

@@ -13,7 +13,9 @@ use std::time::Instant;
 
 use super::{BuildOutcome, BuildRequest, BuiltArtifact, Timings, VerifyStep};
 use crate::artifact::{ArtifactManifest, manifest_path};
-use crate::cache::{Cache, sha256_hex, write_output};
+use crate::cache::Cache;
+use crate::digest::sha256_hex;
+use crate::outfile::write_output;
 
 const RECORD: &str = "artifacts-v1";
 
@@ -81,7 +83,7 @@ pub(super) fn restore(
         // Already here and intact (a warm runner): nothing to download.
         let here = std::fs::metadata(&dest).is_ok_and(|m| m.len() == a.size)
             && manifest_path(&dest).is_file()
-            && crate::cache::sha256_file(&dest).is_ok_and(|h| h == a.sha256);
+            && crate::digest::sha256_file(&dest).is_ok_and(|h| h == a.sha256);
         let data = if here {
             None
         } else {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::sources::Sources;
 use super::{BuildError, BuildRequest, OutputFormat, UNZIPPED_LIMIT};
-use crate::cache::sha256_hex;
+use crate::digest::sha256_hex;
 use crate::fetch::FetchedWheel;
 use crate::progress::Reporter;
 use crate::sink::Epoch;

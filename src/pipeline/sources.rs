@@ -373,7 +373,7 @@ pub fn write_lock(
         LockFormat::Pylock => pylock::render(target, &entries, &requested),
         LockFormat::Requirements => render_requirements(target, &entries, &requested),
     };
-    crate::cache::write_output(output, text.as_bytes()).map_err(|source| BuildError::Write {
+    crate::outfile::write_output(output, text.as_bytes()).map_err(|source| BuildError::Write {
         path: output.to_path_buf(),
         source,
     })?;

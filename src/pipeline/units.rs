@@ -10,7 +10,7 @@ use crate::artifact::{
     ArtifactKind, ArtifactManifest, ArtifactRecord, SCHEMA_VERSION, SkippedRecord, TargetRecord,
     manifest_path,
 };
-use crate::cache::sha256_hex;
+use crate::digest::sha256_hex;
 use crate::emit::zip::{ZipOptions, write_function_zip};
 use crate::fetch::FetchedWheel;
 use crate::progress::Reporter;
@@ -371,7 +371,7 @@ fn write_layer_set(output: &Path, manifests: &[ArtifactManifest]) -> Result<(), 
         "limit": UNZIPPED_LIMIT,
     }))
     .unwrap_or_default();
-    crate::cache::write_output(&path, &body).map_err(|source| BuildError::Write { path, source })
+    crate::outfile::write_output(&path, &body).map_err(|source| BuildError::Write { path, source })
 }
 
 /// The previous manifest, if it was made from the same inputs and the artifact is intact.
@@ -385,10 +385,10 @@ fn up_to_date(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    crate::cache::sweep_stale_temps(
+    crate::outfile::sweep_stale_temps(
         dir,
-        crate::cache::OUTPUT_TEMP_PREFIX,
-        crate::cache::OUTPUT_TEMP_SUFFIX,
+        crate::outfile::OUTPUT_TEMP_PREFIX,
+        crate::outfile::OUTPUT_TEMP_SUFFIX,
     );
     let previous = ArtifactManifest::read(manifest_file).ok()?;
     if previous.inputs_sha256 != inputs_sha256 {
@@ -398,5 +398,5 @@ fn up_to_date(
     if meta.len() != previous.artifact.size {
         return None;
     }
-    (crate::cache::sha256_file(output).ok()? == previous.artifact.sha256).then_some(previous)
+    (crate::digest::sha256_file(output).ok()? == previous.artifact.sha256).then_some(previous)
 }

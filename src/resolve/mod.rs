@@ -222,7 +222,7 @@ fn choice_key(pin: &Pin, target: &Target) -> Option<String> {
     }
     let mut hashes = pin.hashes.clone();
     hashes.sort();
-    Some(crate::cache::sha256_hex(
+    Some(crate::digest::sha256_hex(
         format!(
             "{}=={}|{}|{}",
             pin.name,

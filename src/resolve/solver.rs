@@ -28,7 +28,8 @@ use pubgrub::{
 use super::report::{Words, sentence};
 
 use super::index::{DistFile, FileLocation, IndexClient};
-use crate::cache::{Cache, sha256_hex};
+use crate::cache::Cache;
+use crate::digest::sha256_hex;
 use crate::http::Http;
 use crate::target::Target;
 use crate::wheel::{WheelFilename, normalize_name};

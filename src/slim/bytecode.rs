@@ -189,7 +189,7 @@ impl BytecodePlan {
         }
         let subset = match &self.subset {
             None => "all".to_string(),
-            Some(m) => crate::cache::sha256_hex(
+            Some(m) => crate::digest::sha256_hex(
                 m.get(dist)
                     .map(|s| s.iter().cloned().collect::<Vec<_>>().join("\n"))
                     .unwrap_or_default()
@@ -204,7 +204,7 @@ impl BytecodePlan {
         let subset = self
             .subset
             .as_ref()
-            .map(|m| crate::cache::sha256_hex(format!("{m:?}").as_bytes()));
+            .map(|m| crate::digest::sha256_hex(format!("{m:?}").as_bytes()));
         format!("{:?}|{}|{subset:?}", self.mode, self.python_version)
     }
 

@@ -35,7 +35,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::{Action as RecordAction, FileRecord};
-use crate::cache::{Cache, CacheError, sha256_hex};
+use crate::cache::{Cache, CacheError};
+use crate::digest::sha256_hex;
 use crate::fetch::FetchedWheel;
 use crate::progress::{Phase, Reporter};
 use crate::sink::{ArchiveSink, Epoch, Prepared, RawContent, ZipSink};

@@ -543,7 +543,7 @@ impl RecipeSet {
         Ok(RecipeSet {
             profile,
             rules,
-            digest: crate::cache::sha256_hex(desc.as_bytes()),
+            digest: crate::digest::sha256_hex(desc.as_bytes()),
         })
     }
 
@@ -558,7 +558,7 @@ impl RecipeSet {
             desc.push_str(&format!("\n{id}|{g}"));
         }
         if !globs.is_empty() {
-            self.digest = crate::cache::sha256_hex(desc.as_bytes());
+            self.digest = crate::digest::sha256_hex(desc.as_bytes());
         }
         Ok(())
     }

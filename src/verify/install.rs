@@ -119,7 +119,7 @@ pub fn runtime_dir(
     if runtime_client {
         text.push_str(RUNTIME_CLIENT);
     }
-    let key = crate::cache::sha256_hex(
+    let key = crate::digest::sha256_hex(
         format!(
             "{text}\n{}\n{}",
             target.slug(),

@@ -342,7 +342,7 @@ fn external_zip(
     } else {
         std::path::PathBuf::from(&ext.source)
     };
-    let now = crate::cache::sha256_file(&zip).map_err(|e| {
+    let now = crate::digest::sha256_file(&zip).map_err(|e| {
         VerifyError::Io(format!(
             "layer {} (used by {}): cannot read it: {e}\n  hint: verify needs the layer zip the function was built against, at the path given to --with-layer",
             ext.source,

@@ -17,7 +17,8 @@ use super::error::VerifyError;
 use super::install::install_wheel;
 use super::set_readonly;
 use crate::artifact::{Action, ArtifactManifest, PackageRecord};
-use crate::cache::{Cache, sha256_hex};
+use crate::cache::Cache;
+use crate::digest::sha256_hex;
 use crate::target::Target;
 use crate::wheel::{Wheel, normalize_name};
 
@@ -72,7 +73,7 @@ pub fn wheel_path(p: &PackageRecord, cache: &Cache) -> Option<PathBuf> {
         return None;
     }
     let path = Path::new(dir).join(&p.filename);
-    (path.is_file() && crate::cache::sha256_file(&path).ok()? == p.sha256).then_some(path)
+    (path.is_file() && crate::digest::sha256_file(&path).ok()? == p.sha256).then_some(path)
 }
 
 /// One module's result from the wheels.

@@ -69,7 +69,7 @@ fn the_action_script_builds_lpack_from_its_checkout_and_reports_to_github() {
     let bin_dir = repo.join("target/debug");
     // Quoted words stay one argument: the artifact has a space in its name.
     let artifact = app.join("dist/my fn.zip");
-    let sha = lpack::cache::sha256_file(&artifact).expect("artifact");
+    let sha = lpack::digest::sha256_file(&artifact).expect("artifact");
     let outputs = gh.outputs();
     let lines: Vec<&str> = outputs.lines().take(5).collect();
     assert_eq!(

@@ -215,7 +215,7 @@ fn reproducible_across_dirs_mtimes_and_umask() {
         let out = run(&mut sh);
         assert!(out.status.success());
         let bytes = std::fs::read(dir.join("out/fn.zip")).expect("zip");
-        digests.push(lpack::cache::sha256_hex(&bytes));
+        digests.push(lpack::digest::sha256_hex(&bytes));
         let manifest: serde_json::Value = serde_json::from_slice(
             &std::fs::read(dir.join("out/fn.zip.lpack.json")).expect("manifest"),
         )
@@ -256,7 +256,7 @@ fn offline_rebuild_uses_the_cache() {
 
     // A hashed lock needs no cached index page at all: wheels are found by digest.
     let sha = |name: &str| {
-        lpack::cache::sha256_hex(&std::fs::read(fixtures().flat.join(name)).expect("wheel"))
+        lpack::digest::sha256_hex(&std::fs::read(fixtures().flat.join(name)).expect("wheel"))
     };
     let arch = std::env::consts::ARCH;
     let locked = req(

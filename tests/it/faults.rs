@@ -54,7 +54,7 @@ fn files(dir: &Path) -> Vec<String> {
 fn cache_is_whole(cache: &Path) {
     for f in files(&cache.join("wheels-v1")) {
         let parts: Vec<&str> = f.split('/').collect();
-        let sha = lpack::cache::sha256_file(&cache.join("wheels-v1").join(&f)).expect("hash");
+        let sha = lpack::digest::sha256_file(&cache.join("wheels-v1").join(&f)).expect("hash");
         assert_eq!(parts[1], sha, "cached wheel {f} is partial or corrupt");
     }
     for f in files(&cache.join("slim-v1")) {

@@ -89,10 +89,10 @@ fn scenario_index(root: &Path) -> Service {
                 dist.requires,
             );
             let fname = p.file_name().expect("name").to_string_lossy().into_owned();
-            let sha = lpack::cache::sha256_hex(&std::fs::read(&p).expect("wheel"));
+            let sha = lpack::digest::sha256_hex(&std::fs::read(&p).expect("wheel"));
             let meta = metadata_text(dist.name, dist.version, dist.requires);
             std::fs::write(files.join(format!("{fname}.metadata")), &meta).expect("metadata");
-            let meta_sha = lpack::cache::sha256_hex(meta.as_bytes());
+            let meta_sha = lpack::digest::sha256_hex(meta.as_bytes());
             let yanked = if dist.yanked {
                 " data-yanked=\"broken\""
             } else {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::harness::*;
 
 fn sha(name: &str) -> String {
-    lpack::cache::sha256_hex(&std::fs::read(fixtures().flat.join(name)).expect("wheel"))
+    lpack::digest::sha256_hex(&std::fs::read(fixtures().flat.join(name)).expect("wheel"))
 }
 
 /// Two layers (`deps`: purelib, `extra`: fastmath), five functions (`f1`…`f5`) naming none, one or both.

@@ -435,7 +435,7 @@ fn a_push_killed_midway_leaves_nothing_partial_and_the_next_push_completes() {
             .flatten()
             .filter(|e| e.file_type().is_file())
         {
-            let sha = lpack::cache::sha256_file(e.path()).expect("hash");
+            let sha = lpack::digest::sha256_file(e.path()).expect("hash");
             assert_eq!(
                 e.file_name().to_string_lossy(),
                 sha,

@@ -16,7 +16,7 @@ const DEAD_INDEX: &str = "http://127.0.0.1:9/simple";
 /// A hashed lock of two fixture wheels (a pure one and a gcc-built extension).
 fn hashed_lock(dir: &Path) -> PathBuf {
     let sha = |name: &str| {
-        lpack::cache::sha256_hex(&std::fs::read(fixtures().flat.join(name)).expect("wheel"))
+        lpack::digest::sha256_hex(&std::fs::read(fixtures().flat.join(name)).expect("wheel"))
     };
     let arch = std::env::consts::ARCH;
     let p = dir.join("requirements.lock.txt");

@@ -66,8 +66,8 @@ impl LocalIndex {
     fn serve(&self, log: &Path) -> (Service, String) {
         let mut projects: std::collections::BTreeMap<&str, String> = Default::default();
         for (name, file, attrs) in &self.links {
-            let sha =
-                lpack::cache::sha256_file(&self.root.join("files").join(file)).expect("hash wheel");
+            let sha = lpack::digest::sha256_file(&self.root.join("files").join(file))
+                .expect("hash wheel");
             projects.entry(name).or_default().push_str(&format!(
                 "<a href=\"../../files/{}#sha256={sha}\" {attrs}>{file}</a><br/>\n",
                 file.replace('+', "%2B")
@@ -238,7 +238,7 @@ fn hashed_line(idx: &LocalIndex, name: &str, version: &str) -> String {
         .iter()
         .find(|(n, f, _)| n == name && f.contains(&format!("-{version}-")))
         .expect("wheel in index");
-    let sha = lpack::cache::sha256_file(&idx.root.join("files").join(file)).expect("hash");
+    let sha = lpack::digest::sha256_file(&idx.root.join("files").join(file)).expect("hash");
     format!("{name}=={version} \\\n    --hash=sha256:{sha}\n")
 }
 

@@ -76,7 +76,7 @@ fn the_wheel_installs_offline_runs_builds_and_is_reproducible() {
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env_remove("CLIPPY_ARGS"));
     assert!(out.status.success(), "{}", stderr(&out));
-    let sha = |p: &Path| lpack::cache::sha256_file(p).expect("hash");
+    let sha = |p: &Path| lpack::digest::sha256_file(p).expect("hash");
     assert_eq!(
         sha(&wheel_in(&again)),
         sha(&wheel),

@@ -666,7 +666,7 @@ mod by_arn {
         let sha = m["layers"][0]["sha256"].as_str().expect("sha256");
         assert_eq!(
             sha,
-            lpack::cache::sha256_file(&layer).expect("sha"),
+            lpack::digest::sha256_file(&layer).expect("sha"),
             "the cached download is the published zip"
         );
         assert!(
@@ -709,7 +709,7 @@ mod by_arn {
             stderr(&out)
         );
         assert!(!dir.join("out/bad.zip").exists());
-        let fresh_sha = lpack::cache::sha256_file(&fresh).expect("sha");
+        let fresh_sha = lpack::digest::sha256_file(&fresh).expect("sha");
         assert!(
             !dir.join("cache/blobs-v1/sha256").join(&fresh_sha).exists(),
             "a download that failed its check is not cached"

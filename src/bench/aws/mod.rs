@@ -78,7 +78,7 @@ pub fn new_run_id() -> String {
     let stamp = crate::emit::image::rfc3339(crate::sink::Epoch(now.as_secs()));
     // 2026-12-01T12:00:05Z → 261201-120005
     let digits: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
-    let noise = crate::cache::sha256_hex(
+    let noise = crate::digest::sha256_hex(
         format!("{}-{}-{:?}", now.as_nanos(), std::process::id(), stamp).as_bytes(),
     );
     format!("{}-{}-{}", &digits[2..8], &digits[8..14], &noise[..4])

@@ -43,7 +43,7 @@ fn nonce(run: &str) -> String {
         .as_nanos();
     format!(
         "{run}-{n}-{}",
-        &crate::cache::sha256_hex(format!("{t}-{n}").as_bytes())[..8]
+        &crate::digest::sha256_hex(format!("{t}-{n}").as_bytes())[..8]
     )
 }
 

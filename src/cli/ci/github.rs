@@ -81,7 +81,7 @@ pub fn outputs_text(outputs: &[(String, String)]) -> String {
         if v.contains('\n') || v.contains('\r') {
             let delim = format!(
                 "lpack_EOF_{}",
-                &crate::cache::sha256_hex(v.as_bytes())[..16]
+                &crate::digest::sha256_hex(v.as_bytes())[..16]
             );
             let _ = write!(s, "{k}<<{delim}\n{v}\n{delim}\n");
         } else {

@@ -178,7 +178,7 @@ impl CiReport {
             }
         }
         if let Some(p) = &args.junit {
-            crate::cache::write_output(p, junit::render(&self.command, &self.checks).as_bytes())
+            crate::outfile::write_output(p, junit::render(&self.command, &self.checks).as_bytes())
                 .map_err(|e| {
                     anyhow::anyhow!("cannot write the JUnit report {}: {e}", p.display())
                 })?;

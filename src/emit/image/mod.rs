@@ -25,7 +25,8 @@ use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use super::tar::{TarSink, TarSummary};
-use crate::cache::{Cache, sha256_hex};
+use crate::cache::Cache;
+use crate::digest::sha256_hex;
 use crate::sink::Epoch;
 use crate::slim::SlimmedWheel;
 use crate::target::{Arch, Target};
@@ -372,7 +373,7 @@ fn build_layer(
     }
     if plan.src {
         for (p, disk, exec) in src {
-            let digest = crate::cache::sha256_file(disk).map_err(werr)?;
+            let digest = crate::digest::sha256_file(disk).map_err(werr)?;
             key.push_str(&format!("|{p}:{digest}:{exec}"));
         }
     }

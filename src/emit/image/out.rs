@@ -128,9 +128,9 @@ fn put_blob(blobs: &Path, digest: &str, from: BlobFrom<'_>) -> Result<bool, Imag
         BlobFrom::File(p) => {
             let tmp = blobs.join(format!(
                 "{}blob-{}{}",
-                crate::cache::OUTPUT_TEMP_PREFIX,
+                crate::outfile::OUTPUT_TEMP_PREFIX,
                 std::process::id(),
-                crate::cache::OUTPUT_TEMP_SUFFIX
+                crate::outfile::OUTPUT_TEMP_SUFFIX
             ));
             let _ = std::fs::remove_file(&tmp);
             if std::fs::hard_link(p, &tmp).is_err() {
@@ -370,7 +370,7 @@ pub fn write_docker_archive(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(werr)?;
-    let tmp = crate::cache::output_temp(parent).map_err(werr)?;
+    let tmp = crate::outfile::output_temp(parent).map_err(werr)?;
     let repo_tag = if tag.contains(':') {
         tag.to_string()
     } else {

@@ -1,0 +1,127 @@
+//! Files lpack writes for the user, written so that nothing is ever half-written: a temp file
+//! beside the destination, `flock`ed while in flight, renamed over it when complete; temp files
+//! of killed builds are swept.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use tempfile::NamedTempFile;
+
+/// Prefix and suffix of in-flight output files beside an artifact.
+pub const OUTPUT_TEMP_PREFIX: &str = ".lpack-";
+pub const OUTPUT_TEMP_SUFFIX: &str = ".tmp";
+/// A temp file younger than this is never swept: its writer may not have locked it yet.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A temp file in `dir`, exclusively `flock`ed by this process until the file is closed.
+pub fn locked_temp_in(dir: &Path, prefix: &str, suffix: &str) -> std::io::Result<NamedTempFile> {
+    let tmp = tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(suffix)
+        .tempfile_in(dir)?;
+    tmp.as_file().try_lock().map_err(std::io::Error::other)?;
+    Ok(tmp)
+}
+
+/// An in-flight output file beside an artifact in `dir` (after sweeping what killed builds left).
+pub fn output_temp(dir: &Path) -> std::io::Result<NamedTempFile> {
+    sweep_stale_temps(dir, OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX);
+    locked_temp_in(dir, OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX)
+}
+
+/// Delete temp files (or staging directories) in `dir`, named `prefix…suffix`, that no live
+/// process holds locked: litter of builds that were killed. Best effort; returns how many were
+/// removed.
+pub fn sweep_stale_temps(dir: &Path, prefix: &str, suffix: &str) -> usize {
+    let Ok(rd) = fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in rd.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with(prefix) || !name.ends_with(suffix) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age >= STALE_AFTER);
+        if !old {
+            continue;
+        }
+        // Directories (an image layout being staged) are locked the same way, on the directory.
+        let Ok(f) = fs::File::open(entry.path()) else {
+            continue;
+        };
+        if f.try_lock().is_err() {
+            continue;
+        }
+        let gone = if meta.is_dir() {
+            fs::remove_dir_all(entry.path())
+        } else {
+            fs::remove_file(entry.path())
+        };
+        if gone.is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Write a user-facing output file atomically: its directory is created, the bytes go to a
+/// temp file beside it, which is made 0644 and renamed over `dest`.
+pub fn write_output(dest: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut tmp = output_temp(dir)?;
+    tmp.write_all(data)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.persist(dest).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweeps_only_temp_files_nobody_holds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        // Held by a live writer (this process), even though old.
+        let held = locked_temp_in(dir.path(), OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX).expect("tmp");
+        held.as_file().set_modified(old).expect("mtime");
+        // Left by a killed writer: nobody holds its lock.
+        let orphan = dir.path().join(".lpack-orphan.tmp");
+        let f = fs::File::create(&orphan).expect("create");
+        f.set_modified(old).expect("mtime");
+        drop(f);
+        // Too young to judge, and not a temp file at all.
+        let young = dir.path().join(".lpack-young.tmp");
+        fs::write(&young, b"").expect("write");
+        let other = dir.path().join("fn.zip");
+        fs::File::create(&other)
+            .and_then(|f| f.set_modified(old))
+            .expect("other");
+        // A staging directory of a killed build.
+        let orphan_dir = dir.path().join(".lpack-stage.tmp");
+        fs::create_dir_all(orphan_dir.join("blobs")).expect("mkdir");
+        fs::File::open(&orphan_dir)
+            .and_then(|f| f.set_modified(old))
+            .expect("dir mtime");
+        assert_eq!(
+            sweep_stale_temps(dir.path(), OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX),
+            2
+        );
+        assert!(!orphan.exists() && !orphan_dir.exists());
+        assert!(held.path().exists() && young.exists() && other.exists());
+    }
+}
