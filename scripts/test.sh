@@ -8,6 +8,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each phase's wall time, printed at the end (and as it finishes), so a slow CI says where.
+phases=()
+phase_start=$SECONDS
+phase() {
+  local now=$SECONDS
+  phases+=("$(printf '%-44s %5d s' "$1" $((now - phase_start)))")
+  echo "== $1: $((now - phase_start)) s" >&2
+  phase_start=$now
+}
+
 find_python() {
   for c in python3.11 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.11*/bin/python3.11 python3; do
     if "$c" -c 'import sys; assert sys.version_info[:2] == (3, 11)' >/dev/null 2>&1; then
@@ -40,10 +50,12 @@ if [ ! -x "$packse_venv/bin/python" ]; then
 fi
 "$packse_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/packse/requirements.txt
 
+phase "test helpers (venvs)"
 cargo fmt --all -- --check
 # The reference site (mkdocs.yml → target/site): a link to a page or anchor that does not exist
 # fails the build.
 "$venv/bin/python" -m mkdocs build --strict --quiet
+phase "fmt, docs site"
 # The Python wheel of lpack (a release build, manylinux2014 via zig): tests/it/wheel.rs installs
 # it offline into a fresh venv, runs it, checks its glibc needs and rebuilds it byte-identically.
 # LPACK_TEST_WHEEL=0 skips it (saying so) when iterating.
@@ -51,6 +63,7 @@ if [ "${LPACK_TEST_WHEEL:-1}" != 0 ]; then
   rm -rf target/wheels/test
   ./scripts/build-wheel.sh --out target/wheels/test
   export LPACK_TEST_WHEEL_DIR="$PWD/target/wheels/test"
+  phase "release wheel (zig)"
 fi
 # Lint while building: clippy's driver compiles lpack's own targets (lib, bin, tests, benches:
 # what `cargo clippy --all-targets --features aws -- -D warnings` checks) as part of the test
@@ -61,10 +74,14 @@ clippy_driver="$(rustc --print sysroot)/bin/clippy-driver"
 if [ -x "$clippy_driver" ]; then
   export RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
   export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+  cargo test --all-targets --features aws --no-run
+  phase "test build, linted (aws)"
   cargo test --all-targets --features aws
+  phase "tests"
   # The default build stays warning-free too (a plain `cargo build`), sharing the test build's
   # compiled dependencies where their features agree.
   cargo build --lib
+  phase "default-features library, linted"
   unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 else
   echo "clippy-driver not found beside rustc: linting in separate passes (rustup component add clippy)" >&2
@@ -87,3 +104,5 @@ if [ -n "$left" ]; then
   exit 1
 fi
 echo "no test service left running"
+phase "leak check"
+printf '%s\n' "${phases[@]}" >&2
