@@ -91,27 +91,89 @@ pub fn bench(
         .map_err(|e| BenchError::Run(format!("creating {}: {e}", o.work.display())))?;
     let price = stats::price_for(&s.region).map_err(BenchError::Input)?;
     let (prices_date, _, _) = stats::price_table().map_err(BenchError::Input)?;
+    let (layouts, target) = lay_out_all(s, o)?;
+    let python_desc = check_python(&o.python, &target)?;
+    let subtree = match &o.cgroup {
+        Some(d) => Some(
+            cgroup::Subtree::open(d)
+                .map_err(|e| BenchError::Input(format!("--cgroup / LPACK_CGROUP: {e}")))?,
+        ),
+        None => None,
+    };
+    let envs = Envs {
+        s,
+        o,
+        readonly: proc::probe_readonly(&o.python, &o.work),
+        subtree: subtree.as_ref(),
+        counter: AtomicUsize::new(0),
+    };
+    let handlers = handlers(s, &layouts)?;
+    // Import profiles first (this also warms the page cache for every deployment equally).
+    let import_profiles = if o.import_profile {
+        envs.import_profiles(&layouts, &handlers)?
+    } else {
+        Vec::new()
+    };
+    let samples = envs.cold_starts(&layouts, &handlers, reporter, on_sample)?;
+    let price_ms = match target.arch {
+        crate::target::Arch::X86_64 => price.x86_64,
+        crate::target::Arch::Arm64 => price.arm64,
+    };
+    let pricing = Pricing {
+        cold_share: s.cold_share,
+        price_ms,
+        requests_per_million: price.requests_per_million,
+        restore_per_gb: 0.0,
+    };
+    let mut deployments = Vec::new();
+    for (l, h) in layouts.iter().zip(&handlers) {
+        for &m in &s.memory {
+            let mine: Vec<&Sample> = samples
+                .iter()
+                .filter(|x| x.deployment == l.name && x.memory_mb == m)
+                .collect();
+            let row = Row {
+                name: &l.name,
+                kind: &l.kind,
+                handler: h,
+                memory_mb: m,
+                unpack_ms: l.unpack_ms,
+            };
+            deployments.push(summarise(&row, &mine, &pricing));
+        }
+    }
+    let mut provenance = envs.provenance(&layouts, &target, python_desc);
+    provenance.prices_date = prices_date;
+    Ok(Results {
+        schema_version: SCHEMA_VERSION,
+        provenance,
+        deployments,
+        import_profiles,
+        samples,
+    })
+}
 
-    // Lay every deployment out once.
+/// Every deployment laid out once, all for one runtime and this machine's architecture.
+fn lay_out_all(
+    s: &Settings,
+    o: &Options,
+) -> Result<(Vec<Layout>, crate::target::Target), BenchError> {
     let mut layouts: Vec<Layout> = Vec::new();
     for (i, d) in s.deployments.iter().enumerate() {
         if interrupted() {
             return Err(BenchError::Interrupted);
         }
-        let l = layout::lay_out(d, &o.work.join(format!("d{i}")))?;
-        layouts.push(l);
+        layouts.push(layout::lay_out(d, &o.work.join(format!("d{i}")))?);
     }
-    let target = layouts[0].target.clone();
+    let Some(first) = layouts.first() else {
+        return Err(BenchError::Input("nothing to bench".into()));
+    };
+    let target = first.target.clone();
     for l in &layouts {
         if l.target.runtime != target.runtime || l.target.arch != target.arch {
             return Err(BenchError::Input(format!(
                 "{} targets {} {}, {} targets {} {}: bench one runtime at a time",
-                l.name,
-                l.target.runtime,
-                l.target.arch,
-                layouts[0].name,
-                target.runtime,
-                target.arch
+                l.name, l.target.runtime, l.target.arch, first.name, target.runtime, target.arch
             )));
         }
     }
@@ -123,20 +185,14 @@ pub fn bench(
             target.arch
         )));
     }
-    let python_desc = check_python(&o.python, &target)?;
-    let readonly = proc::probe_readonly(&o.python, &o.work);
-    let subtree = match &o.cgroup {
-        Some(d) => Some(
-            cgroup::Subtree::open(d)
-                .map_err(|e| BenchError::Input(format!("--cgroup / LPACK_CGROUP: {e}")))?,
-        ),
-        None => None,
-    };
-    let subtree = subtree.as_ref();
-    let handlers: Vec<String> = s
-        .deployments
+    Ok((layouts, target))
+}
+
+/// Each deployment's handler: its own, else the run's, else the image's CMD.
+fn handlers(s: &Settings, layouts: &[Layout]) -> Result<Vec<String>, BenchError> {
+    s.deployments
         .iter()
-        .zip(&layouts)
+        .zip(layouts)
         .map(|(d, l)| {
             d.handler
                 .clone()
@@ -149,230 +205,220 @@ pub fn bench(
                     ))
                 })
         })
-        .collect::<Result<_, _>>()?;
+        .collect()
+}
 
-    let env_counter = AtomicUsize::new(0);
-    let env_dir = |o: &Options| {
-        o.work
-            .join(format!("env{}", env_counter.fetch_add(1, Ordering::SeqCst)))
-    };
-    let config = |l, h, memory, importtime, work| {
-        env_config(s, o, l, h, memory, importtime, work, readonly, subtree)
-    };
+/// What every environment of this run shares.
+struct Envs<'a> {
+    s: &'a Settings,
+    o: &'a Options,
+    readonly: ReadOnly,
+    subtree: Option<&'a cgroup::Subtree>,
+    counter: AtomicUsize,
+}
 
-    // Import profiles first (this also warms the page cache for every deployment equally).
-    let mut import_profiles = Vec::new();
-    if o.import_profile {
-        for (l, h) in layouts.iter().zip(&handlers) {
-            let r = runner::run_env(&config(l, h, s.memory[0], true, env_dir(o)))?;
+impl<'a> Envs<'a> {
+    /// A fresh directory for the next environment.
+    fn dir(&self) -> PathBuf {
+        self.o.work.join(format!(
+            "env{}",
+            self.counter.fetch_add(1, Ordering::SeqCst)
+        ))
+    }
+
+    fn config(
+        &self,
+        l: &'a Layout,
+        h: &'a str,
+        memory: u32,
+        importtime: bool,
+        work: PathBuf,
+    ) -> EnvConfig<'a> {
+        let (s, o) = (self.s, self.o);
+        EnvConfig {
+            layout: l,
+            python: &o.python,
+            runtime_dir: &o.runtime_dir,
+            handler: h,
+            memory_mb: memory,
+            timeout: s.timeout,
+            warm: if importtime { 0 } else { s.warm },
+            event: &s.event,
+            region: &s.region,
+            importtime,
+            work,
+            readonly: self.readonly,
+            cgroup: self.subtree,
+        }
+    }
+
+    /// One `-X importtime` cold start per deployment: its slowest imports.
+    fn import_profiles(
+        &self,
+        layouts: &'a [Layout],
+        handlers: &'a [String],
+    ) -> Result<Vec<ImportProfile>, BenchError> {
+        let mut out = Vec::new();
+        for (l, h) in layouts.iter().zip(handlers) {
+            let r = runner::run_env(&self.config(l, h, self.s.memory[0], true, self.dir()))?;
             let top = runner::parse_importtime(&r.log)
                 .into_iter()
                 .filter(|(m, _)| m != h.rsplit_once('.').map_or(h.as_str(), |(m, _)| m))
                 .take(200)
                 .map(|(m, us)| (m, us as f64 / 1000.0))
                 .collect();
-            import_profiles.push(ImportProfile {
+            out.push(ImportProfile {
                 deployment: l.name.clone(),
                 top,
             });
         }
+        Ok(out)
     }
 
-    // Jobs: runs × deployments × memory, interleaved.
-    let mut jobs: Vec<(usize, u32, u32)> = Vec::new();
-    for run in 0..s.runs {
-        for &m in &s.memory {
-            for d in 0..layouts.len() {
-                jobs.push((d, m, run));
+    /// Runs × memory sizes × deployments, interleaved, `concurrency` at a time. Returns every
+    /// sample, sorted.
+    fn cold_starts(
+        &self,
+        layouts: &'a [Layout],
+        handlers: &'a [String],
+        reporter: &dyn Reporter,
+        on_sample: &(dyn Fn(&Sample) + Sync),
+    ) -> Result<Vec<Sample>, BenchError> {
+        let s = self.s;
+        let mut jobs: Vec<(usize, u32, u32)> = Vec::new();
+        for run in 0..s.runs {
+            for &m in &s.memory {
+                for d in 0..layouts.len() {
+                    jobs.push((d, m, run));
+                }
             }
         }
-    }
-    let total = jobs.len() as u64 * u64::from(1 + s.warm);
-    reporter.start(Phase::Bench, total);
-    let next = AtomicUsize::new(0);
-    let samples: Mutex<Vec<Sample>> = Mutex::new(Vec::new());
-    let failure: Mutex<Option<BenchError>> = Mutex::new(None);
-    let workers = s.concurrency.max(1).min(jobs.len().max(1) as u32);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(&(d, m, run)) = jobs.get(i) else {
-                        break;
-                    };
-                    if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
-                        break;
-                    }
-                    let l = &layouts[d];
-                    let work = env_dir(o);
-                    match runner::run_env(&config(l, &handlers[d], m, false, work.clone())) {
-                        Ok(r) => {
-                            let n = r.samples.len() as u64;
-                            let expected = u64::from(1 + s.warm);
-                            for mm in r.samples {
-                                let sample = Sample {
-                                    deployment: l.name.clone(),
-                                    memory_mb: m,
-                                    environment: run,
-                                    round: Round::Steady,
-                                    measured: mm,
-                                };
-                                on_sample(&sample);
-                                if let Ok(mut v) = samples.lock() {
-                                    v.push(sample);
-                                }
-                            }
-                            reporter.advance(Phase::Bench, expected.max(n));
-                        }
-                        Err(e) => {
-                            if let Ok(mut f) = failure.lock() {
-                                f.get_or_insert(e);
-                            }
+        reporter.start(Phase::Bench, jobs.len() as u64 * u64::from(1 + s.warm));
+        let next = AtomicUsize::new(0);
+        let samples: Mutex<Vec<Sample>> = Mutex::new(Vec::new());
+        let failure: Mutex<Option<BenchError>> = Mutex::new(None);
+        let workers = s.concurrency.max(1).min(jobs.len().max(1) as u32);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    while let Some(&(d, m, run)) = jobs.get(next.fetch_add(1, Ordering::SeqCst)) {
+                        if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
                             break;
                         }
+                        let l = &layouts[d];
+                        let work = self.dir();
+                        let result =
+                            runner::run_env(&self.config(l, &handlers[d], m, false, work.clone()));
+                        // The environment's /tmp goes with it.
+                        let _ = std::fs::remove_dir_all(&work);
+                        let r = match result {
+                            Ok(r) => r,
+                            Err(e) => {
+                                if let Ok(mut f) = failure.lock() {
+                                    f.get_or_insert(e);
+                                }
+                                break;
+                            }
+                        };
+                        let n = r.samples.len() as u64;
+                        for measured in r.samples {
+                            let sample = Sample {
+                                deployment: l.name.clone(),
+                                memory_mb: m,
+                                environment: run,
+                                round: Round::Steady,
+                                measured,
+                            };
+                            on_sample(&sample);
+                            if let Ok(mut v) = samples.lock() {
+                                v.push(sample);
+                            }
+                        }
+                        reporter.advance(Phase::Bench, u64::from(1 + s.warm).max(n));
                     }
-                    // The environment's /tmp goes with it.
-                    let _ = std::fs::remove_dir_all(&work);
-                }
-            });
+                });
+            }
+        });
+        reporter.finish(Phase::Bench);
+        if let Some(e) = failure.into_inner().ok().flatten() {
+            return Err(e);
         }
-    });
-    reporter.finish(Phase::Bench);
-    if let Some(e) = failure.into_inner().ok().flatten() {
-        return Err(e);
+        let mut samples = samples.into_inner().unwrap_or_default();
+        samples.sort_by(|a, b| {
+            let key = |x: &Sample| {
+                (
+                    x.deployment.clone(),
+                    x.memory_mb,
+                    x.environment,
+                    x.measured.invocation,
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        Ok(samples)
     }
-    let mut samples = samples.into_inner().unwrap_or_default();
-    samples.sort_by(|a, b| {
-        (
-            a.deployment.as_str(),
-            a.memory_mb,
-            a.environment,
-            a.measured.invocation,
-        )
-            .cmp(&(
-                b.deployment.as_str(),
-                b.memory_mb,
-                b.environment,
-                b.measured.invocation,
-            ))
-    });
 
-    let price_ms = match target.arch {
-        crate::target::Arch::X86_64 => price.x86_64,
-        crate::target::Arch::Arm64 => price.arm64,
-    };
-    let mut deployments = Vec::new();
-    for (l, h) in layouts.iter().zip(&handlers) {
-        for &m in &s.memory {
-            let mine: Vec<&Sample> = samples
-                .iter()
-                .filter(|x| x.deployment == l.name && x.memory_mb == m)
-                .collect();
-            deployments.push(summarise(
-                &Row {
-                    name: &l.name,
-                    kind: &l.kind,
-                    handler: h,
-                    memory_mb: m,
-                    unpack_ms: l.unpack_ms,
-                },
-                &mine,
-                &Pricing {
-                    cold_share: s.cold_share,
-                    price_ms,
-                    requests_per_million: price.requests_per_million,
-                    restore_per_gb: 0.0,
-                },
-            ));
+    /// How this run was made: machine, interpreter, shaping, artifacts and caveats
+    /// (`prices_date` is the caller's).
+    fn provenance(
+        &self,
+        layouts: &[Layout],
+        target: &crate::target::Target,
+        python: String,
+    ) -> Provenance {
+        let s = self.s;
+        let (cpu, ncpu) = host_cpu();
+        let mut notes: Vec<String> = layouts.iter().flat_map(|l| l.notes.clone()).collect();
+        notes.dedup();
+        notes.push(format!(
+            "local backend: no code download from S3 or image chunk cache, no Firecracker microVM, a warm page cache{}",
+            if self.subtree.is_some() { "" } else { "; CPU not shaped to the memory size" }
+        ));
+        if self.readonly == ReadOnly::RootPermissionsOnly {
+            notes.push("running as root without mount namespaces: code directories are read-only by mode only, which root ignores".to_string());
         }
-    }
-    let (cpu, ncpu) = host_cpu();
-    let mut notes: Vec<String> = layouts.iter().flat_map(|l| l.notes.clone()).collect();
-    notes.dedup();
-    notes.push(format!(
-        "local backend: no code download from S3 or image chunk cache, no Firecracker microVM, a warm page cache{}",
-        if subtree.is_some() { "" } else { "; CPU not shaped to the memory size" }
-    ));
-    if readonly == ReadOnly::RootPermissionsOnly {
-        notes.push("running as root without mount namespaces: code directories are read-only by mode only, which root ignores".to_string());
-    }
-    let artifacts = layouts
-        .iter()
-        .flat_map(|l| {
-            l.artifacts.iter().map(|(f, h)| ArtifactRef {
-                deployment: l.name.clone(),
-                file: f.clone(),
-                sha256: h.clone(),
+        let artifacts = layouts
+            .iter()
+            .flat_map(|l| {
+                l.artifacts.iter().map(|(f, h)| ArtifactRef {
+                    deployment: l.name.clone(),
+                    file: f.clone(),
+                    sha256: h.clone(),
+                })
             })
-        })
-        .collect();
-    Ok(Results {
-        schema_version: SCHEMA_VERSION,
-        provenance: Provenance {
+            .collect();
+        Provenance {
             lpack_version: env!("CARGO_PKG_VERSION").to_string(),
             date: today(),
             backend: "local".to_string(),
             target: format!("{} {}", target.runtime, target.arch),
-            python: python_desc,
+            python,
             host_cpu: cpu,
             host_cpus: ncpu,
-            cpu_shaping: match subtree {
+            cpu_shaping: match self.subtree {
                 Some(t) => format!(
                     "cgroup v2 {}: 2 CPUs during init, memory/1769 CPUs during invokes, memory.max = memory size",
                     t.path().display()
                 ),
                 None => "none".to_string(),
             },
-            memory_source: if subtree.is_some() {
+            memory_source: if self.subtree.is_some() {
                 "memory.peak of the environment's cgroup".to_string()
             } else {
                 "VmHWM of the runtime process, with the RSS of processes it started summed in (/proc, every 10 ms), ru_maxrss at exit".to_string()
             },
-            read_only: readonly,
+            read_only: self.readonly,
             runs: s.runs,
             warm: s.warm,
             concurrency: s.concurrency,
             timeout_s: s.timeout.as_secs_f64(),
             region: s.region.clone(),
-            prices_date,
+            prices_date: String::new(),
             cold_share: s.cold_share,
             artifacts,
             notes,
             aws: None,
-        },
-        deployments,
-        import_profiles,
-        samples,
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn env_config<'a>(
-    s: &'a Settings,
-    o: &'a Options,
-    l: &'a Layout,
-    h: &'a str,
-    memory: u32,
-    importtime: bool,
-    work: PathBuf,
-    readonly: ReadOnly,
-    cgroup: Option<&'a cgroup::Subtree>,
-) -> EnvConfig<'a> {
-    EnvConfig {
-        layout: l,
-        python: &o.python,
-        runtime_dir: &o.runtime_dir,
-        handler: h,
-        memory_mb: memory,
-        timeout: s.timeout,
-        warm: if importtime { 0 } else { s.warm },
-        event: &s.event,
-        region: &s.region,
-        importtime,
-        work,
-        readonly,
-        cgroup,
+        }
     }
 }
 
