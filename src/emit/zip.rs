@@ -149,213 +149,12 @@ pub fn write_function_zip(
     out: &Path,
     reporter: &dyn Reporter,
 ) -> Result<Assembled, EmitError> {
-    // 1. Plan from the fragments.
-    let mut plan: BTreeMap<ArchivePath, Source> = BTreeMap::new();
-    let mut owner: BTreeMap<ArchivePath, usize> = BTreeMap::new();
-    let mut records: Vec<FileRecord> = Vec::new();
-    let mut packages: Vec<PackageRecord> = Vec::new();
-    let mut warnings = Vec::new();
-    let mut conflicts: Vec<String> = Vec::new();
-    for (wi, sw) in wheels.iter().enumerate() {
-        let name = &sw.wheel.locked.filename;
-        warnings.extend(sw.meta.warnings.iter().cloned());
-        records.extend(sw.meta.records.iter().cloned().map(|mut r| {
-            if !opts.prefix.is_empty() && r.action != Action::Drop {
-                r.path = format!("{}/{}", opts.prefix, r.path);
-            }
-            r
-        }));
-        for entry in &sw.entries {
-            let installed = entry.path.with_prefix(&opts.prefix);
-            if let Some(&prev) = owner.get(&installed) {
-                let Some(Source::Wheel {
-                    wheel: pw,
-                    entry: pe,
-                }) = plan.get(&installed)
-                else {
-                    continue;
-                };
-                if same_content(wheels, (*pw, pe), (wi, entry))? {
-                    mark(
-                        &mut records,
-                        &sw.wheel.locked.name,
-                        installed.as_str(),
-                        "duplicate.identical",
-                    );
-                    continue;
-                }
-                match opts.conflicts {
-                    ConflictPolicy::Error => {
-                        conflicts.push(format!(
-                            "    {installed}: {} and {name}",
-                            wheels[prev].wheel.locked.filename
-                        ));
-                        continue;
-                    }
-                    ConflictPolicy::LastWins => {
-                        warnings.push(format!(
-                            "{installed}: {name} overwrites the copy from {} (--on-conflict last-wins)",
-                            wheels[prev].wheel.locked.filename
-                        ));
-                        mark(
-                            &mut records,
-                            &wheels[prev].wheel.locked.name,
-                            installed.as_str(),
-                            "conflict.overwritten",
-                        );
-                    }
-                }
-            }
-            owner.insert(installed.clone(), wi);
-            plan.insert(
-                installed,
-                Source::Wheel {
-                    wheel: wi,
-                    entry: entry.clone(),
-                },
-            );
-        }
-    }
-    if !conflicts.is_empty() {
-        return Err(EmitError::Conflicts {
-            count: conflicts.len(),
-            list: conflicts
-                .into_iter()
-                .take(20)
-                .collect::<Vec<_>>()
-                .join("\n"),
-        });
-    }
-
-    // 3. Handler code.
-    {
-        for (path, prepared, exec) in read_src(&opts.src)? {
-            if let Some(&wi) = owner.get(&path) {
-                return Err(EmitError::SrcConflict {
-                    path: path.to_string(),
-                    wheel: wheels[wi].wheel.locked.filename.clone(),
-                });
-            }
-            records.push(FileRecord {
-                path: path.to_string(),
-                package: SRC_PACKAGE.to_string(),
-                original_size: prepared.size,
-                size: 0,
-                compressed_size: 0,
-                action: Action::Keep,
-                rule: None,
-                note: None,
-            });
-            plan.insert(path, Source::Src(prepared, exec));
-        }
-    }
-
-    // 4. Parent directories. A file path used as a directory by another entry is a conflict.
-    let dirs: Vec<ArchivePath> = plan
-        .keys()
-        .flat_map(|p| p.parents().map(str::to_string).collect::<Vec<_>>())
-        .filter_map(|d| ArchivePath::new(&d).ok())
-        .collect();
-    for d in dirs {
-        match plan.get(&d) {
-            Some(Source::Dir) | None => {
-                plan.insert(d, Source::Dir);
-            }
-            Some(_) => {
-                return Err(EmitError::Conflicts {
-                    count: 1,
-                    list: format!("    {d}: a file in one package and a directory in another"),
-                });
-            }
-        }
-    }
-
-    // 5. Write.
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|source| EmitError::Output {
-        path: out.to_path_buf(),
-        source,
-    })?;
-    let tmp = crate::outfile::output_temp(dir).map_err(|source| EmitError::Output {
-        path: out.to_path_buf(),
-        source,
-    })?;
-    let out_err = |source| EmitError::Output {
-        path: out.to_path_buf(),
-        source,
-    };
-    let file = tmp.as_file().try_clone().map_err(out_err)?;
-    let mut sink = ZipSink::new(BufWriter::with_capacity(1 << 20, file), opts.epoch);
-    let mut archives: Vec<Option<zip::ZipArchive<BufReader<File>>>> =
-        (0..wheels.len()).map(|_| None).collect();
-    let mut written: BTreeMap<String, u64> = BTreeMap::new();
-    reporter.start(Phase::Assemble, plan.len() as u64);
-    for (path, source) in &plan {
-        match source {
-            Source::Dir => sink.add_dir(path)?,
-            Source::Src(prepared, exec) => {
-                let n = sink.add_prepared(path, *exec, prepared)?;
-                written.insert(path.to_string(), n);
-            }
-            Source::Wheel { wheel, entry } => {
-                let slot = &mut archives[*wheel];
-                if slot.is_none() {
-                    *slot = Some(open_archive(
-                        &wheels[*wheel].fragment,
-                        &wheels[*wheel].wheel.locked.filename,
-                    )?);
-                }
-                let Some(archive) = slot.as_mut() else {
-                    continue;
-                };
-                let wheel_name = &wheels[*wheel].wheel.locked.filename;
-                let mut raw = archive.by_index_raw(entry.index).map_err(|source| {
-                    crate::wheel::WheelError::Corrupt {
-                        wheel: wheel_name.clone(),
-                        source,
-                    }
-                })?;
-                let n = sink
-                    .add_raw(
-                        path,
-                        entry.executable,
-                        RawContent {
-                            method: entry.method,
-                            crc32: entry.crc32,
-                            size: entry.size,
-                            compressed_size: entry.compressed_size,
-                            reader: &mut raw as &mut dyn Read,
-                        },
-                    )
-                    .map_err(|e| match e {
-                        crate::sink::SinkError::Io(io) => EmitError::WheelData {
-                            wheel: wheel_name.clone(),
-                            path: entry.path.to_string(),
-                            detail: io.to_string(),
-                        },
-                        other => other.into(),
-                    })?;
-                written.insert(path.to_string(), n);
-            }
-        }
-        reporter.advance(Phase::Assemble, 1);
-    }
-    let (summary, writer) = sink.finish()?;
-    let file = writer.into_inner().map_err(|e| out_err(e.into_error()))?;
-    file.sync_all().map_err(out_err)?;
-    drop(archives);
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .map_err(out_err)?;
-    }
-    tmp.persist(out).map_err(|e| out_err(e.error))?;
-    reporter.finish(Phase::Assemble);
-
-    // 6. Records: what the artifact really holds.
+    let mut p = plan_wheels(wheels, opts)?;
+    p.add_src(wheels, &opts.src)?;
+    p.add_parent_dirs()?;
+    let (summary, written) = write_plan(wheels, &p.plan, opts, out, reporter)?;
+    // What the artifact really holds.
+    let mut records = p.records;
     let mut unzipped = 0;
     for r in &mut records {
         if r.action != Action::Drop
@@ -374,12 +173,256 @@ pub fn write_function_zip(
             .then(a.package.cmp(&b.package))
             .then(a.action.cmp(&b.action))
     });
-    packages.extend(package_records(wheels, &records));
+    let packages = package_records(wheels, &records);
     Ok(Assembled {
         summary,
         files: records,
         packages,
         unzipped_size: unzipped,
-        warnings,
+        warnings: p.warnings,
+    })
+}
+
+/// What goes where in the zip, and the file records and warnings that come with it.
+struct ZipPlan {
+    plan: BTreeMap<ArchivePath, Source>,
+    /// The wheel each installed path came from.
+    owner: BTreeMap<ArchivePath, usize>,
+    records: Vec<FileRecord>,
+    warnings: Vec<String>,
+}
+
+/// Every kept entry of every fragment at its installed path. Identical bytes from two wheels
+/// keep one copy; different bytes are a conflict, settled by `opts.conflicts`.
+fn plan_wheels(wheels: &[SlimmedWheel], opts: &ZipOptions) -> Result<ZipPlan, EmitError> {
+    let mut p = ZipPlan {
+        plan: BTreeMap::new(),
+        owner: BTreeMap::new(),
+        records: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let mut conflicts: Vec<String> = Vec::new();
+    for (wi, sw) in wheels.iter().enumerate() {
+        let name = &sw.wheel.locked.filename;
+        p.warnings.extend(sw.meta.warnings.iter().cloned());
+        p.records
+            .extend(sw.meta.records.iter().cloned().map(|mut r| {
+                if !opts.prefix.is_empty() && r.action != Action::Drop {
+                    r.path = format!("{}/{}", opts.prefix, r.path);
+                }
+                r
+            }));
+        for entry in &sw.entries {
+            let installed = entry.path.with_prefix(&opts.prefix);
+            if let Some(&prev) = p.owner.get(&installed) {
+                let Some(Source::Wheel {
+                    wheel: pw,
+                    entry: pe,
+                }) = p.plan.get(&installed)
+                else {
+                    continue;
+                };
+                if same_content(wheels, (*pw, pe), (wi, entry))? {
+                    mark(
+                        &mut p.records,
+                        &sw.wheel.locked.name,
+                        installed.as_str(),
+                        "duplicate.identical",
+                    );
+                    continue;
+                }
+                match opts.conflicts {
+                    ConflictPolicy::Error => {
+                        conflicts.push(format!(
+                            "    {installed}: {} and {name}",
+                            wheels[prev].wheel.locked.filename
+                        ));
+                        continue;
+                    }
+                    ConflictPolicy::LastWins => {
+                        p.warnings.push(format!(
+                            "{installed}: {name} overwrites the copy from {} (--on-conflict last-wins)",
+                            wheels[prev].wheel.locked.filename
+                        ));
+                        mark(
+                            &mut p.records,
+                            &wheels[prev].wheel.locked.name,
+                            installed.as_str(),
+                            "conflict.overwritten",
+                        );
+                    }
+                }
+            }
+            p.owner.insert(installed.clone(), wi);
+            p.plan.insert(
+                installed,
+                Source::Wheel {
+                    wheel: wi,
+                    entry: entry.clone(),
+                },
+            );
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(EmitError::Conflicts {
+            count: conflicts.len(),
+            list: conflicts
+                .into_iter()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        });
+    }
+    Ok(p)
+}
+
+impl ZipPlan {
+    /// The handler code; a path a wheel already installs is a conflict.
+    fn add_src(&mut self, wheels: &[SlimmedWheel], src: &[SrcFile]) -> Result<(), EmitError> {
+        for (path, prepared, exec) in read_src(src)? {
+            if let Some(&wi) = self.owner.get(&path) {
+                return Err(EmitError::SrcConflict {
+                    path: path.to_string(),
+                    wheel: wheels[wi].wheel.locked.filename.clone(),
+                });
+            }
+            self.records.push(FileRecord {
+                path: path.to_string(),
+                package: SRC_PACKAGE.to_string(),
+                original_size: prepared.size,
+                size: 0,
+                compressed_size: 0,
+                action: Action::Keep,
+                rule: None,
+                note: None,
+            });
+            self.plan.insert(path, Source::Src(prepared, exec));
+        }
+        Ok(())
+    }
+
+    /// Parent directory entries. A file path used as a directory by another entry is a
+    /// conflict.
+    fn add_parent_dirs(&mut self) -> Result<(), EmitError> {
+        let dirs: Vec<ArchivePath> = self
+            .plan
+            .keys()
+            .flat_map(|p| p.parents().map(str::to_string).collect::<Vec<_>>())
+            .filter_map(|d| ArchivePath::new(&d).ok())
+            .collect();
+        for d in dirs {
+            match self.plan.get(&d) {
+                Some(Source::Dir) | None => {
+                    self.plan.insert(d, Source::Dir);
+                }
+                Some(_) => {
+                    return Err(EmitError::Conflicts {
+                        count: 1,
+                        list: format!("    {d}: a file in one package and a directory in another"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Write the planned entries, in order, to a temp file beside `out`, then rename it over
+/// `out`. Returns the sink's summary and each path's compressed size.
+fn write_plan(
+    wheels: &[SlimmedWheel],
+    plan: &BTreeMap<ArchivePath, Source>,
+    opts: &ZipOptions,
+    out: &Path,
+    reporter: &dyn Reporter,
+) -> Result<(crate::sink::SinkSummary, BTreeMap<String, u64>), EmitError> {
+    let out_err = |source| EmitError::Output {
+        path: out.to_path_buf(),
+        source,
+    };
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(out_err)?;
+    let tmp = crate::outfile::output_temp(dir).map_err(out_err)?;
+    let file = tmp.as_file().try_clone().map_err(out_err)?;
+    let mut sink = ZipSink::new(BufWriter::with_capacity(1 << 20, file), opts.epoch);
+    let mut archives: Vec<Option<zip::ZipArchive<BufReader<File>>>> =
+        (0..wheels.len()).map(|_| None).collect();
+    let mut written: BTreeMap<String, u64> = BTreeMap::new();
+    reporter.start(Phase::Assemble, plan.len() as u64);
+    for (path, source) in plan {
+        match source {
+            Source::Dir => sink.add_dir(path)?,
+            Source::Src(prepared, exec) => {
+                let n = sink.add_prepared(path, *exec, prepared)?;
+                written.insert(path.to_string(), n);
+            }
+            Source::Wheel { wheel, entry } => {
+                let slot = &mut archives[*wheel];
+                if slot.is_none() {
+                    *slot = Some(open_archive(
+                        &wheels[*wheel].fragment,
+                        &wheels[*wheel].wheel.locked.filename,
+                    )?);
+                }
+                let Some(archive) = slot.as_mut() else {
+                    continue;
+                };
+                let n = copy_raw(&mut sink, archive, path, entry, &wheels[*wheel])?;
+                written.insert(path.to_string(), n);
+            }
+        }
+        reporter.advance(Phase::Assemble, 1);
+    }
+    let (summary, writer) = sink.finish()?;
+    let file = writer.into_inner().map_err(|e| out_err(e.into_error()))?;
+    file.sync_all().map_err(out_err)?;
+    drop(archives);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(out_err)?;
+    }
+    tmp.persist(out).map_err(|e| out_err(e.error))?;
+    reporter.finish(Phase::Assemble);
+    Ok((summary, written))
+}
+
+/// One wheel entry, copied still compressed. Returns its compressed size.
+fn copy_raw<W: std::io::Write>(
+    sink: &mut ZipSink<W>,
+    archive: &mut zip::ZipArchive<BufReader<File>>,
+    path: &ArchivePath,
+    entry: &WheelEntry,
+    wheel: &SlimmedWheel,
+) -> Result<u64, EmitError> {
+    let wheel_name = &wheel.wheel.locked.filename;
+    let mut raw =
+        archive
+            .by_index_raw(entry.index)
+            .map_err(|source| crate::wheel::WheelError::Corrupt {
+                wheel: wheel_name.clone(),
+                source,
+            })?;
+    sink.add_raw(
+        path,
+        entry.executable,
+        RawContent {
+            method: entry.method,
+            crc32: entry.crc32,
+            size: entry.size,
+            compressed_size: entry.compressed_size,
+            reader: &mut raw as &mut dyn Read,
+        },
+    )
+    .map_err(|e| match e {
+        crate::sink::SinkError::Io(io) => EmitError::WheelData {
+            wheel: wheel_name.clone(),
+            path: entry.path.to_string(),
+            detail: io.to_string(),
+        },
+        other => other.into(),
     })
 }
