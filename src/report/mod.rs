@@ -121,89 +121,10 @@ fn limit(name: &str, description: String, used: u64, limit: u64) -> LimitLine {
 pub fn build(manifests: &[ArtifactManifest]) -> SizeReport {
     let mut rows: BTreeMap<String, DistRow> = BTreeMap::new();
     let mut rule_totals: BTreeMap<String, (String, u64)> = BTreeMap::new();
-    let mut artifacts = Vec::new();
     for m in manifests {
-        let categories: BTreeMap<&str, &str> = m
-            .rules
-            .iter()
-            .filter(|r| !r.category.is_empty())
-            .map(|r| (r.id.as_str(), r.category.as_str()))
-            .collect();
-        let versions: BTreeMap<&str, &str> = m
-            .packages
-            .iter()
-            .map(|p| (p.name.as_str(), p.version.as_str()))
-            .collect();
-        for f in &m.files {
-            let row = rows.entry(f.package.clone()).or_insert_with(|| DistRow {
-                name: f.package.clone(),
-                version: versions.get(f.package.as_str()).unwrap_or(&"").to_string(),
-                before: 0,
-                after: 0,
-                zipped: 0,
-                removed: BTreeMap::new(),
-                bytecode_added: 0,
-                kept: BTreeMap::new(),
-                top_rules: Vec::new(),
-            });
-            row.before += f.original_size;
-            let removed = match f.action {
-                Action::Drop => f.original_size,
-                Action::Strip => {
-                    row.after += f.size;
-                    row.zipped += f.compressed_size;
-                    f.original_size.saturating_sub(f.size)
-                }
-                Action::Add => {
-                    row.after += f.size;
-                    row.zipped += f.compressed_size;
-                    row.bytecode_added += f.size;
-                    0
-                }
-                Action::Keep => {
-                    row.after += f.size;
-                    row.zipped += f.compressed_size;
-                    if f.rule.as_deref() == Some(crate::slim::guard::RULE) {
-                        *row.kept.entry("imported".to_string()).or_default() += f.size;
-                    }
-                    0
-                }
-            };
-            if removed == 0 {
-                continue;
-            }
-            // Stripped files carry the strip rule's id; a missing id can only be a strip.
-            let id = f.rule.clone().unwrap_or_else(|| "strip.elf".to_string());
-            let category = categories
-                .get(id.as_str())
-                .copied()
-                .unwrap_or_else(|| builtin_category(&id))
-                .to_string();
-            *row.removed.entry(category.clone()).or_default() += removed;
-            rule_totals
-                .entry(id.clone())
-                .or_insert((category.clone(), 0))
-                .1 += removed;
-            match row.top_rules.iter_mut().find(|r| r.id == id) {
-                Some(r) => r.bytes += removed,
-                None => row.top_rules.push(RuleBytes {
-                    id,
-                    category,
-                    bytes: removed,
-                }),
-            }
-        }
-        artifacts.push(ArtifactSummary {
-            file: m.artifact.file.clone(),
-            kind: m.kind,
-            runtime: m.target.runtime.clone(),
-            arch: m.target.arch.clone(),
-            profile: m.profile.clone(),
-            bytecode: m.bytecode.clone(),
-            zipped: m.artifact.size,
-            unzipped: m.artifact.unzipped_size,
-        });
+        add_manifest(m, &mut rows, &mut rule_totals);
     }
+    let artifacts: Vec<ArtifactSummary> = manifests.iter().map(artifact_summary).collect();
     let mut distributions: Vec<DistRow> = rows.into_values().collect();
     for d in &mut distributions {
         d.top_rules
@@ -211,9 +132,32 @@ pub fn build(manifests: &[ArtifactManifest]) -> SizeReport {
         d.top_rules.truncate(5);
     }
     distributions.sort_by(|a, b| b.after.cmp(&a.after).then(a.name.cmp(&b.name)));
-    let mut total = DistRow {
-        name: "total".to_string(),
-        version: String::new(),
+    let mut top_rules: Vec<RuleBytes> = rule_totals
+        .into_iter()
+        .map(|(id, (category, bytes))| RuleBytes {
+            id,
+            category,
+            bytes,
+        })
+        .collect();
+    top_rules.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.id.cmp(&b.id)));
+    let mut total = total_row(&distributions);
+    total.top_rules = top_rules.iter().take(5).cloned().collect();
+    let limits = limits(&artifacts);
+    SizeReport {
+        schema_version: SCHEMA_VERSION,
+        artifacts,
+        distributions,
+        total,
+        limits,
+        top_rules,
+    }
+}
+
+fn empty_row(name: &str, version: &str) -> DistRow {
+    DistRow {
+        name: name.to_string(),
+        version: version.to_string(),
         before: 0,
         after: 0,
         zipped: 0,
@@ -221,8 +165,101 @@ pub fn build(manifests: &[ArtifactManifest]) -> SizeReport {
         bytecode_added: 0,
         kept: BTreeMap::new(),
         top_rules: Vec::new(),
-    };
-    for d in &distributions {
+    }
+}
+
+/// Count one manifest's files into the per-distribution rows and the per-rule totals.
+fn add_manifest(
+    m: &ArtifactManifest,
+    rows: &mut BTreeMap<String, DistRow>,
+    rule_totals: &mut BTreeMap<String, (String, u64)>,
+) {
+    let categories: BTreeMap<&str, &str> = m
+        .rules
+        .iter()
+        .filter(|r| !r.category.is_empty())
+        .map(|r| (r.id.as_str(), r.category.as_str()))
+        .collect();
+    let versions: BTreeMap<&str, &str> = m
+        .packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.version.as_str()))
+        .collect();
+    for f in &m.files {
+        let row = rows.entry(f.package.clone()).or_insert_with(|| {
+            empty_row(&f.package, versions.get(f.package.as_str()).unwrap_or(&""))
+        });
+        let removed = add_file(row, f);
+        if removed == 0 {
+            continue;
+        }
+        // Stripped files carry the strip rule's id; a missing id can only be a strip.
+        let id = f.rule.clone().unwrap_or_else(|| "strip.elf".to_string());
+        let category = categories
+            .get(id.as_str())
+            .copied()
+            .unwrap_or_else(|| builtin_category(&id))
+            .to_string();
+        *row.removed.entry(category.clone()).or_default() += removed;
+        rule_totals
+            .entry(id.clone())
+            .or_insert((category.clone(), 0))
+            .1 += removed;
+        match row.top_rules.iter_mut().find(|r| r.id == id) {
+            Some(r) => r.bytes += removed,
+            None => row.top_rules.push(RuleBytes {
+                id,
+                category,
+                bytes: removed,
+            }),
+        }
+    }
+}
+
+/// Count one file into its row. Returns the bytes slimming removed from it.
+fn add_file(row: &mut DistRow, f: &crate::artifact::FileRecord) -> u64 {
+    row.before += f.original_size;
+    match f.action {
+        Action::Drop => f.original_size,
+        Action::Strip => {
+            row.after += f.size;
+            row.zipped += f.compressed_size;
+            f.original_size.saturating_sub(f.size)
+        }
+        Action::Add => {
+            row.after += f.size;
+            row.zipped += f.compressed_size;
+            row.bytecode_added += f.size;
+            0
+        }
+        Action::Keep => {
+            row.after += f.size;
+            row.zipped += f.compressed_size;
+            if f.rule.as_deref() == Some(crate::slim::guard::RULE) {
+                *row.kept.entry("imported".to_string()).or_default() += f.size;
+            }
+            0
+        }
+    }
+}
+
+fn artifact_summary(m: &ArtifactManifest) -> ArtifactSummary {
+    ArtifactSummary {
+        file: m.artifact.file.clone(),
+        kind: m.kind,
+        runtime: m.target.runtime.clone(),
+        arch: m.target.arch.clone(),
+        profile: m.profile.clone(),
+        bytecode: m.bytecode.clone(),
+        zipped: m.artifact.size,
+        unzipped: m.artifact.unzipped_size,
+    }
+}
+
+/// The sum of every distribution's row.
+fn total_row(distributions: &[DistRow]) -> DistRow {
+    let mut total = empty_row("total", "");
+    for d in distributions {
         total.before += d.before;
         total.after += d.after;
         total.zipped += d.zipped;
@@ -234,17 +271,11 @@ pub fn build(manifests: &[ArtifactManifest]) -> SizeReport {
             *total.kept.entry(k.clone()).or_default() += v;
         }
     }
-    let mut top_rules: Vec<RuleBytes> = rule_totals
-        .into_iter()
-        .map(|(id, (category, bytes))| RuleBytes {
-            id,
-            category,
-            bytes,
-        })
-        .collect();
-    top_rules.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.id.cmp(&b.id)));
-    total.top_rules = top_rules.iter().take(5).cloned().collect();
+    total
+}
 
+/// Lambda's limits that apply to these artifacts, with what they use.
+fn limits(artifacts: &[ArtifactSummary]) -> Vec<LimitLine> {
     let unzipped: u64 = artifacts.iter().map(|a| a.unzipped).sum();
     let mut limits = Vec::new();
     let zips: Vec<&ArtifactSummary> = artifacts
@@ -282,14 +313,7 @@ pub fn build(manifests: &[ArtifactManifest]) -> SizeReport {
             IMAGE_LIMIT,
         ));
     }
-    SizeReport {
-        schema_version: SCHEMA_VERSION,
-        artifacts,
-        distributions,
-        total,
-        limits,
-        top_rules,
-    }
+    limits
 }
 
 /// One distribution's change between two reports.
