@@ -266,16 +266,15 @@ fn config_deployments(inv: &super::Invocation) -> anyhow::Result<Vec<String>> {
     }
 }
 
-pub fn run(mut parsed: BenchArgs, inv: &super::Invocation) -> anyhow::Result<Outcome> {
-    let started = Instant::now();
+/// The bench's arguments with the config's (and `LPACK_*`) settings layered under the flags;
+/// not for --compare / --cleanup / --render, which run nothing.
+fn layered_args(mut parsed: BenchArgs, inv: &super::Invocation) -> anyhow::Result<BenchArgs> {
     let runs_something =
         parsed.compare.is_none() && parsed.aws.cleanup.is_none() && parsed.render.is_none();
     if runs_something && parsed.deployments.is_empty() && parsed.plan.is_none() {
         parsed.deployments = config_deployments(inv)?;
     }
     let parsed_deployments = parsed.deployments.clone();
-    // The config's (and LPACK_*) settings a bench has a use for, layered under the flags; not
-    // for --compare / --cleanup / --render, which run nothing.
     let args: BenchArgs =
         if parsed.compare.is_some() || parsed.aws.cleanup.is_some() || parsed.render.is_some() {
             parsed
@@ -293,61 +292,46 @@ pub fn run(mut parsed: BenchArgs, inv: &super::Invocation) -> anyhow::Result<Out
     } else {
         args
     };
-    if let Some(dirs) = &args.compare {
-        let (a, b) = (&dirs[0], &dirs[1]);
-        let c = bench::compare::compare(
-            &bench::compare::read_summary(a)?,
-            a,
-            &bench::compare::read_summary(b)?,
-            b,
-        );
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&c)?);
-        } else {
-            print!("{}", bench::compare::text(&c));
-        }
-        return Ok(Outcome::Ok);
+    Ok(args)
+}
+
+/// `--compare A B`: two earlier runs side by side.
+fn compare(dirs: &[PathBuf], args: &BenchArgs) -> anyhow::Result<Outcome> {
+    let (a, b) = (&dirs[0], &dirs[1]);
+    let c = bench::compare::compare(
+        &bench::compare::read_summary(a)?,
+        a,
+        &bench::compare::read_summary(b)?,
+        b,
+    );
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+    } else {
+        print!("{}", bench::compare::text(&c));
     }
-    if let Some(run_id) = &args.aws.cleanup {
-        install_ctrl_c();
-        return super::bench_aws::cleanup(
-            &args.aws,
-            args.region.clone(),
-            run_id,
-            args.json,
-            args.quiet,
-        );
+    Ok(Outcome::Ok)
+}
+
+/// `--render DIR`: an earlier run's outputs written again (and its gate applied).
+fn render(dir: &Path, args: &BenchArgs) -> anyhow::Result<Outcome> {
+    let r = read_results(dir)?;
+    crate::bench::output::write_all(&r, dir)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", dir.display()))?;
+    if !args.quiet {
+        print!("{}", crate::bench::output::text_table(&r));
+        println!("Rendered {} again", dir.display());
     }
-    if let Some(dir) = &args.render {
-        let r = read_results(dir)?;
-        crate::bench::output::write_all(&r, dir)
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", dir.display()))?;
-        if !args.quiet {
-            print!("{}", crate::bench::output::text_table(&r));
-            println!("Rendered {} again", dir.display());
-        }
-        return gate(&r, &args);
-    }
-    let plan = plan::resolve(&plan::PlanRequest {
-        plan: args.plan.clone(),
-        deployments: args.deployments.clone(),
-        memory: args.memory.clone(),
-        event: args.event.clone(),
-        timeout: args.timeout,
-        runs: args.runs,
-        warm: args.warm,
-        concurrency: args.concurrency,
-        handler: args.handler.clone(),
-    })?;
-    let work = tempfile::Builder::new().prefix("lpack-bench-").tempdir()?;
-    let work_dir = match &args.keep_work {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            std::fs::canonicalize(d)?.join("w")
-        }
-        None => work.path().join("w"),
-    };
-    let backend = match args.backend {
+    gate(&r, args)
+}
+
+/// The backend `--backend` names, prepared (the local one finds its interpreter and runtime
+/// directory here).
+fn backend(
+    args: &BenchArgs,
+    plan: &plan::ResolvedPlan,
+    work_dir: PathBuf,
+) -> anyhow::Result<Backend> {
+    Ok(match args.backend {
         BackendArg::Local => Backend::Local(local::prepare(
             &plan.deployments[0]
                 .artifacts
@@ -371,7 +355,48 @@ pub fn run(mut parsed: BenchArgs, inv: &super::Invocation) -> anyhow::Result<Out
             args.region.clone(),
             work_dir,
         )?),
+    })
+}
+
+pub fn run(parsed: BenchArgs, inv: &super::Invocation) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let args = layered_args(parsed, inv)?;
+    if let Some(dirs) = &args.compare {
+        return compare(dirs, &args);
+    }
+    if let Some(run_id) = &args.aws.cleanup {
+        install_ctrl_c();
+        return super::bench_aws::cleanup(
+            &args.aws,
+            args.region.clone(),
+            run_id,
+            args.json,
+            args.quiet,
+        );
+    }
+    if let Some(dir) = &args.render {
+        return render(dir, &args);
+    }
+    let plan = plan::resolve(&plan::PlanRequest {
+        plan: args.plan.clone(),
+        deployments: args.deployments.clone(),
+        memory: args.memory.clone(),
+        event: args.event.clone(),
+        timeout: args.timeout,
+        runs: args.runs,
+        warm: args.warm,
+        concurrency: args.concurrency,
+        handler: args.handler.clone(),
+    })?;
+    let work = tempfile::Builder::new().prefix("lpack-bench-").tempdir()?;
+    let work_dir = match &args.keep_work {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            std::fs::canonicalize(d)?.join("w")
+        }
+        None => work.path().join("w"),
     };
+    let backend = backend(&args, &plan, work_dir)?;
     let region = match (&backend, &args.region) {
         (_, Some(r)) => r.clone(),
         (Backend::Aws(_), None) => super::bench_aws::default_region(),
@@ -423,7 +448,13 @@ pub fn run(mut parsed: BenchArgs, inv: &super::Invocation) -> anyhow::Result<Out
     } else if !args.quiet {
         print_human(&results, &args.out, started);
     }
-    let (outcome, failures) = gate_failures(&results, &args)?;
+    finish(&results, &args)
+}
+
+/// After the run: the gate, CI outputs, and an error for failed invocations or for what could
+/// not be deleted on AWS.
+fn finish(results: &crate::bench::Results, args: &BenchArgs) -> anyhow::Result<Outcome> {
+    let (outcome, failures) = gate_failures(results, args)?;
     let errors = results.errors();
     if args.ci.wanted() {
         let md = std::fs::read_to_string(args.out.join("summary.md")).unwrap_or_default();
