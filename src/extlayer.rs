@@ -213,6 +213,17 @@ struct DistInfo {
     top_level: Option<String>,
 }
 
+/// What one pass over a layer zip found: every file (path, size, compressed size), the
+/// dist-info texts by (site, directory), and the ELF libraries with their machines.
+struct Scan {
+    raw_files: Vec<(String, u64, u64)>,
+    infos: BTreeMap<(String, String), DistInfo>,
+    libraries: Vec<String>,
+    machines: BTreeMap<u16, String>,
+    unzipped_size: u64,
+    entries: usize,
+}
+
 /// Index the layer zip `zip` (named `source` in messages) for `target`.
 pub fn index(zip: &Path, source: &str, target: &Target) -> Result<ExternalLayer, ExtLayerError> {
     let open_err = |detail: String| ExtLayerError::Open {
@@ -222,6 +233,42 @@ pub fn index(zip: &Path, source: &str, target: &Target) -> Result<ExternalLayer,
     let meta = std::fs::metadata(zip).map_err(|e| open_err(format!("cannot read it: {e}")))?;
     let sha256 =
         crate::digest::sha256_file(zip).map_err(|e| open_err(format!("cannot read it: {e}")))?;
+    let scan = scan(zip, source)?;
+    let (mut dists, mut hidden, owner) = distributions(&scan, target);
+    let mut files = file_records(scan.raw_files, &owner, &mut dists);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    dists.sort_by(|a, b| a.name.cmp(&b.name));
+    hidden.sort();
+    hidden.dedup();
+    let label = zip
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| source.to_string());
+    Ok(ExternalLayer {
+        source: source.to_string(),
+        zip: zip.to_path_buf(),
+        label,
+        sha256,
+        code_sha256: None,
+        size: meta.len(),
+        unzipped_size: scan.unzipped_size,
+        entries: scan.entries,
+        dists,
+        hidden,
+        libraries: scan.libraries,
+        machines: scan.machines,
+        compatible_runtimes: Vec::new(),
+        compatible_architectures: Vec::new(),
+        files,
+    })
+}
+
+/// One pass over the zip's entries: sizes, dist-info texts, ELF headers.
+fn scan(zip: &Path, source: &str) -> Result<Scan, ExtLayerError> {
+    let open_err = |detail: String| ExtLayerError::Open {
+        layer: source.to_string(),
+        detail,
+    };
     let mut archive = crate::wheel::open_archive(zip, source)
         .map_err(|e| open_err(format!("not a readable zip: {e}")))?;
     let mut raw_files: Vec<(String, u64, u64)> = Vec::new();
@@ -277,11 +324,26 @@ pub fn index(zip: &Path, source: &str, target: &Target) -> Result<ExternalLayer,
         }
         raw_files.push((path, size, compressed));
     }
+    Ok(Scan {
+        raw_files,
+        infos,
+        libraries,
+        machines,
+        unzipped_size,
+        entries,
+    })
+}
 
-    // Distributions, and which files each owns (RECORD paths are relative to the site).
+/// Which (site, path) each distribution owns.
+type Owners = BTreeMap<(String, String), String>;
+
+/// The distributions the target's `sys.path` sees (in Lambda's order, the first copy of a name
+/// wins), those it does not (another Python's directory), and which files each owns.
+fn distributions(scan: &Scan, target: &Target) -> (Vec<LayerDist>, Vec<String>, Owners) {
+    let (infos, raw_files) = (&scan.infos, &scan.raw_files);
     let py_site = target.layer_site_packages();
     let visible = |site: &str| site == py_site || site == "python";
-    let mut owner: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut owner: Owners = BTreeMap::new();
     let mut dists: Vec<LayerDist> = Vec::new();
     let mut hidden = Vec::new();
     // Lambda's order: python/lib/python3.X/site-packages before python/.
@@ -331,7 +393,7 @@ pub fn index(zip: &Path, source: &str, target: &Target) -> Result<ExternalLayer,
                 .or_insert_with(|| name.clone());
         }
         // The dist-info directory itself belongs to it even without RECORD.
-        for (path, _, _) in &raw_files {
+        for (path, _, _) in raw_files {
             if let Some((s, rel)) = site_of(path)
                 && s == site
                 && rel.starts_with(&format!("{dir}/"))
@@ -361,6 +423,15 @@ pub fn index(zip: &Path, source: &str, target: &Target) -> Result<ExternalLayer,
             compressed: 0,
         });
     }
+    (dists, hidden, owner)
+}
+
+/// A file record per file, each counted into the distribution that owns it.
+fn file_records(
+    raw_files: Vec<(String, u64, u64)>,
+    owner: &Owners,
+    dists: &mut [LayerDist],
+) -> Vec<FileRecord> {
     let mut files = Vec::new();
     for (path, size, compressed) in raw_files {
         // Files no dist-info claims: by their top-level module (a size report row each).
@@ -388,31 +459,7 @@ pub fn index(zip: &Path, source: &str, target: &Target) -> Result<ExternalLayer,
             note: None,
         });
     }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    dists.sort_by(|a, b| a.name.cmp(&b.name));
-    hidden.sort();
-    hidden.dedup();
-    let label = zip
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| source.to_string());
-    Ok(ExternalLayer {
-        source: source.to_string(),
-        zip: zip.to_path_buf(),
-        label,
-        sha256,
-        code_sha256: None,
-        size: meta.len(),
-        unzipped_size,
-        entries,
-        dists,
-        hidden,
-        libraries,
-        machines,
-        compatible_runtimes: Vec::new(),
-        compatible_architectures: Vec::new(),
-        files,
-    })
+    files
 }
 
 impl ExternalLayer {
