@@ -23,6 +23,7 @@ use crate::http::{Http, HttpError};
 use crate::progress::{Phase, Reporter};
 use crate::resolve::index::FileLocation;
 use crate::resolve::{Lock, LockedWheel, parallel_map};
+use crate::timings::{Recorder, Stage};
 use crate::wheel::integrity::{FACTS_FORMAT, Facts, IntegrityError, SizeLimit, inspect};
 
 #[derive(Debug, thiserror::Error)]
@@ -179,7 +180,9 @@ pub fn fetch(
         });
     }
     reporter.start(Phase::Download, plan.len() as u64);
+    let rec = reporter.timings();
     let results = parallel_map(&plan, 8, |(w, hit)| {
+        let _span = crate::timings::thread_span(rec, Stage::Download, Some(&w.name));
         let r = match (hit, &w.location) {
             (Some((path, sha)), _) => Ok(FetchedWheel {
                 locked: w.clone(),
@@ -293,10 +296,23 @@ pub fn check_wheels(
     cache: &Cache,
     policy: &CheckPolicy,
 ) -> Result<Vec<String>, FetchError> {
+    check_wheels_timed(wheels, cache, policy, None)
+}
+
+/// [`check_wheels`], each wheel's check recorded as an `integrity` span.
+pub fn check_wheels_timed(
+    wheels: &[FetchedWheel],
+    cache: &Cache,
+    policy: &CheckPolicy,
+    rec: Option<&Recorder>,
+) -> Result<Vec<String>, FetchError> {
     use rayon::prelude::*;
     let results: Vec<Result<Option<String>, FetchError>> = wheels
         .par_iter()
-        .map(|w| check_one(w, cache, policy))
+        .map(|w| {
+            let _span = crate::timings::thread_span(rec, Stage::Integrity, Some(&w.locked.name));
+            check_one(w, cache, policy)
+        })
         .collect();
     let mut warnings = Vec::new();
     for r in results {

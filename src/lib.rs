@@ -23,12 +23,14 @@
 //! wheel sink artifact requirements  data types and parsers of untrusted bytes; canonical archives;
 //! srctree                           the handler code to pack (the one walk of `src`)
 //! target cache http progress aws    foundations: know nothing of the layers above
+//! timings                           (foundation) wall and CPU seconds per stage, critical path
 //! ```
 //!
 //! - [`target`]: a Lambda runtime + architecture → Python tag, glibc, ordered wheel tags.
 //! - [`cache`]: a content-addressed store of wheels, blobs and small records by key, with atomic
 //!   writes; it knows nothing of the stages' types.
-//! - [`http`]: the one HTTP client; [`progress`]: the [`progress::Reporter`] seam.
+//! - [`http`]: the one HTTP client; [`progress`]: the [`progress::Reporter`] seam;
+//!   [`timings`]: wall and CPU seconds per stage and the critical path (`--timings`).
 //! - `aws` (cargo feature `aws`): the AWS SDK's configuration and credential chain, ECR login.
 //! - [`wheel`]: wheel file names, tags and entries; [`wheel::ArchivePath`] refuses unsafe paths.
 //! - [`sink`]: canonical archive writing (zip, and the trait tar implements) behind one trait.
@@ -67,5 +69,6 @@ pub mod sink;
 pub mod slim;
 pub mod srctree;
 pub mod target;
+pub mod timings;
 pub mod verify;
 pub mod wheel;

@@ -451,6 +451,7 @@ mod tests {
                     *l,
                     "json"
                         | "quiet"
+                        | "timings"
                         | "help"
                         | "jobs"
                         | "config"

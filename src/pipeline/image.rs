@@ -243,6 +243,8 @@ pub fn build_image(
         }),
         handler: Some(handler.clone()),
         verify: None,
+        timings: None,
+        fingerprint: None,
         files,
     };
     manifest.write(&manifest_file)?;

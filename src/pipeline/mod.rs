@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use crate::artifact::{ArtifactKind, ArtifactManifest, LayerRef, manifest_path};
 use crate::emit::ConflictPolicy;
 use crate::emit::layer::LayerLayout;
-use crate::fetch::{CheckPolicy, FetchStats, check_wheels, fetch};
+use crate::fetch::{CheckPolicy, FetchStats, check_wheels_timed, fetch};
 use crate::progress::Reporter;
 use crate::report::GateFailure;
 use crate::resolve::solver::Prerelease;
@@ -122,6 +122,9 @@ pub struct BuildRequest {
     /// ABI audit errors fail the build (off: they are warnings).
     pub audit_fails: bool,
     pub verify: VerifyMode,
+    /// Keep the stages' wall and CPU seconds in the manifest too (`--timings`; they are always
+    /// in the outcome).
+    pub timings: bool,
 }
 
 /// One artifact written (or found up to date).
@@ -145,6 +148,32 @@ pub struct Timings {
     pub emit: Duration,
     pub verify: Duration,
     pub total: Duration,
+    /// Wall and CPU seconds per stage and the critical path (`--timings`).
+    pub stages: crate::timings::Report,
+}
+
+/// The caller's reporter, with this build's timing recorder.
+struct Timed<'a> {
+    inner: &'a dyn Reporter,
+    recorder: crate::timings::Recorder,
+}
+
+impl Reporter for Timed<'_> {
+    fn start(&self, phase: crate::progress::Phase, total: u64) {
+        self.inner.start(phase, total)
+    }
+    fn advance(&self, phase: crate::progress::Phase, n: u64) {
+        self.inner.advance(phase, n)
+    }
+    fn bytes(&self, phase: crate::progress::Phase, n: u64) {
+        self.inner.bytes(phase, n)
+    }
+    fn finish(&self, phase: crate::progress::Phase) {
+        self.inner.finish(phase)
+    }
+    fn timings(&self) -> Option<&crate::timings::Recorder> {
+        Some(&self.recorder)
+    }
 }
 
 /// The import check after a function-zip build.
@@ -323,12 +352,31 @@ fn wheel_limit(req: &BuildRequest) -> SizeLimit {
 
 /// Build what `req` asks for: inputs → lock → fetch → slim → audit → emit → manifest → verify.
 pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome, BuildError> {
+    let timed = Timed {
+        inner: reporter,
+        recorder: crate::timings::Recorder::new(),
+    };
+    let mut outcome = build_timed(req, &timed)?;
+    outcome.timings.stages = timed.recorder.report();
+    if req.timings {
+        for a in &mut outcome.artifacts {
+            a.manifest.timings = Some(outcome.timings.stages.clone());
+            a.manifest.write(&a.manifest_file)?;
+        }
+    }
+    Ok(outcome)
+}
+
+fn build_timed(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome, BuildError> {
+    use crate::timings::{Stage, process_span};
     let started = Instant::now();
     let mut timings = Timings::default();
     check_request(req)?;
     let target = &req.target;
+    let rec = reporter.timings();
 
     // Inputs and lock.
+    let span = process_span(rec, Stage::Resolve);
     let sources::Locked {
         input,
         sources,
@@ -348,6 +396,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         target,
         reporter,
     )?;
+    span.end();
     timings.lock = started.elapsed();
 
     // Fetch, then check every wheel's declared size and RECORD.
@@ -360,13 +409,14 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         reporter,
     )?;
     let mut warnings = lock.warnings.clone();
-    warnings.extend(check_wheels(
+    warnings.extend(check_wheels_timed(
         &wheels,
         &sources.cache,
         &CheckPolicy {
             limit: wheel_limit(req),
             verify_record: req.verify_record,
         },
+        rec,
     )?);
     timings.fetch = step.elapsed();
 
@@ -401,6 +451,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
 
     // Emit the artifacts and their manifests.
     let step = Instant::now();
+    let emit_span = process_span(rec, Stage::Emit);
     let dists: std::collections::BTreeSet<String> =
         wheels.iter().map(|w| w.locked.name.clone()).collect();
     let stale_rules = recipes.stale(&dists);
@@ -457,12 +508,14 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
                 &src_digests,
             )?;
             let mut built = units::emit_unit(&ctx, &function, &wheels)?;
+            emit_span.end();
             timings.emit = step.elapsed();
             let mut counted = vec![built.manifest.clone()];
             counted.extend(layers);
             outcome.over_limit = units::over_limit(req, &counted);
             if outcome.over_limit.is_none() {
                 let step = Instant::now();
+                let _span = process_span(rec, Stage::Verify);
                 outcome.verify = Some(check::verify_after_build(
                     req,
                     &mut built,
@@ -477,8 +530,10 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         }
         OutputFormat::Image => {
             let mut image = image::build_image(&ctx, &slimmed.wheels, &sources.cache)?;
+            emit_span.end();
             timings.emit = step.elapsed();
             let step = Instant::now();
+            let _span = process_span(rec, Stage::Verify);
             outcome.verify = Some(check::verify_image_after_build(
                 req,
                 &mut image,
@@ -492,6 +547,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         }
         OutputFormat::Layer => {
             outcome.artifacts = units::emit_layers(&ctx, &slimmed.wheels, &wheels, &output)?;
+            emit_span.end();
             timings.emit = step.elapsed();
             let manifests: Vec<ArtifactManifest> = outcome
                 .artifacts

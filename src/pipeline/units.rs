@@ -167,6 +167,8 @@ pub fn emit_unit(
             .then(|| req.handler.clone())
             .flatten(),
         verify: None,
+        timings: None,
+        fingerprint: None,
         files: assembled.files.clone(),
     };
     manifest.write(&manifest_file)?;

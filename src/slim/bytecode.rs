@@ -250,11 +250,20 @@ impl BytecodePlan {
     /// Compile `requests` with the plan's interpreter.
     pub fn compile(
         &self,
-        _target: &Target,
+        target: &Target,
         requests: &[CompileRequest],
     ) -> Result<Vec<Compiled>, BytecodeError> {
+        Ok(self.compile_timed(target, requests)?.0)
+    }
+
+    /// [`BytecodePlan::compile`], with the CPU seconds the interpreter used.
+    pub fn compile_timed(
+        &self,
+        _target: &Target,
+        requests: &[CompileRequest],
+    ) -> Result<(Vec<Compiled>, std::time::Duration), BytecodeError> {
         let Some(python) = &self.python else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), std::time::Duration::ZERO));
         };
         let err = |detail: String| BytecodeError::Python {
             python: python.display().to_string(),
@@ -304,7 +313,7 @@ impl BytecodePlan {
             let _ = writer.join();
             out
         });
-        let status = child.wait().map_err(|e| err(e.to_string()))?;
+        let (status, cpu) = wait_with_cpu(&mut child).map_err(|e| err(e.to_string()))?;
         if results.len() != requests.len() || !status.success() {
             let mut e = String::new();
             if let Some(mut s) = child.stderr.take() {
@@ -317,8 +326,39 @@ impl BytecodePlan {
                 e.trim()
             )));
         }
-        Ok(results)
+        Ok((results, cpu))
     }
+}
+
+/// Wait for `child` (as `Child::wait`), also returning the CPU seconds it used (`wait4`).
+fn wait_with_cpu(
+    child: &mut std::process::Child,
+) -> std::io::Result<(std::process::ExitStatus, std::time::Duration)> {
+    use std::os::unix::process::ExitStatusExt;
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 only writes to `status` and `usage`.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `pid` is our own child, not yet reaped (std's Child never waited for it).
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if rc == pid {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            // Reaped elsewhere or not ours: fall back to std (no CPU figure).
+            return child.wait().map(|s| (s, std::time::Duration::ZERO));
+        }
+    }
+    let tv = |t: libc::timeval| {
+        std::time::Duration::new(t.tv_sec.max(0) as u64, 0)
+            + std::time::Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    Ok((
+        std::process::ExitStatus::from_raw(status),
+        tv(usage.ru_utime) + tv(usage.ru_stime),
+    ))
 }
 
 #[cfg(test)]

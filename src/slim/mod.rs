@@ -40,6 +40,7 @@ use crate::fetch::FetchedWheel;
 use crate::progress::{Phase, Reporter};
 use crate::sink::{ArchiveSink, Epoch, Prepared, RawContent, ZipSink};
 use crate::target::Target;
+use crate::timings::{self, Recorder, Stage};
 use crate::wheel::{ArchivePath, Wheel, WheelEntry, WheelError, open_archive};
 use bytecode::{BytecodePlan, CompileRequest};
 use recipe::{Action, RecipeSet};
@@ -203,12 +204,15 @@ pub fn slim(
     reporter: &dyn Reporter,
 ) -> Result<Vec<SlimmedWheel>, SlimError> {
     reporter.start(Phase::Slim, wheels.len() as u64);
+    let rec = reporter.timings();
     // The import guard looks at every wheel before any fragment is written.
+    let span = timings::process_span(rec, Stage::Parse);
     let guard = guard::guard(wheels, target, settings.recipes, cache)?;
+    span.end();
     let out: Result<Vec<SlimmedWheel>, SlimError> = wheels
         .par_iter()
         .map(|w| {
-            let r = slim_one(w, target, settings, cache, &guard);
+            let r = slim_one(w, target, settings, cache, &guard, rec);
             reporter.advance(Phase::Slim, 1);
             r
         })
@@ -254,7 +258,10 @@ fn slim_one(
     settings: &SlimSettings<'_>,
     cache: &Cache,
     guard: &guard::GuardOutcome,
+    rec: Option<&Recorder>,
 ) -> Result<SlimmedWheel, SlimError> {
+    let dist = w.locked.name.as_str();
+    let parse = timings::thread_span(rec, Stage::Parse, Some(dist));
     let key = fragment_key(w, target, settings, guard);
     let (frag_path, meta_path) = cache.fragment_paths(&key);
     let optional = guard
@@ -276,7 +283,6 @@ fn slim_one(
     let rescued = guard.rescued.get(&w.locked.name).unwrap_or(&no_rescues);
 
     let wheel = Wheel::open(&w.path, &w.locked.filename)?;
-    let dist = w.locked.name.as_str();
     let data_dir = data_dir_of(&wheel);
     let mut records = Vec::new();
     let mut plan: BTreeMap<ArchivePath, (Content, usize)> = BTreeMap::new();
@@ -357,11 +363,16 @@ fn slim_one(
         }
     }
 
+    parse.end();
     // Strip ELF files in parallel; anything not stripped stays a raw copy.
     let stripped: Vec<StripResult> = to_strip
         .par_iter()
-        .map(|(path, entry, ri)| strip_entry(&wheel, path, entry, *ri))
+        .map(|(path, entry, ri)| {
+            let _span = timings::thread_span(rec, Stage::Strip, Some(dist));
+            strip_entry(&wheel, path, entry, *ri)
+        })
         .collect();
+    let parse = timings::thread_span(rec, Stage::Parse, Some(dist));
     let mut elf = Vec::new();
     for r in stripped {
         elf.extend(r.facts);
@@ -410,7 +421,9 @@ fn slim_one(
         drop_soname_copies(&mut plan, &mut records, &mut elf, &mut hits);
     }
 
+    parse.end();
     // Bytecode for the target Python.
+    let mut span = timings::thread_span(rec, Stage::Bytecode, Some(dist));
     let requests: Vec<CompileRequest> = plan
         .iter()
         .filter(|(p, _)| settings.bytecode.wants(dist, p.as_str()))
@@ -426,7 +439,8 @@ fn slim_one(
         })
         .collect::<Result<_, _>>()?;
     if !requests.is_empty() {
-        let compiled = settings.bytecode.compile(target, &requests)?;
+        let (compiled, cpu) = settings.bytecode.compile_timed(target, &requests)?;
+        span.add_cpu(cpu);
         for c in compiled {
             match c.result {
                 Ok(pyc) => {
@@ -468,6 +482,8 @@ fn slim_one(
         }
     }
 
+    span.end();
+    let _span = timings::thread_span(rec, Stage::Emit, Some(dist));
     // RECORD tells the truth: exactly the files this fragment ships, with their hashes.
     rewrite_record(&wheel, &mut plan)?;
 
