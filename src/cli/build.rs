@@ -697,6 +697,13 @@ pub(super) fn timings_text(t: &crate::timings::Report) -> String {
         t.cpu,
         human_size(t.peak_rss)
     );
+    if t.stages.is_empty() {
+        let _ = writeln!(
+            s,
+            "  no stage ran: the inputs' fingerprint and the artifact are as the last build left them"
+        );
+        return s;
+    }
     let _ = writeln!(
         s,
         "  {:<10} {:>8} {:>8}   {:>15}  pieces",

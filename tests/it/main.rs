@@ -25,6 +25,7 @@ mod registry;
 mod report;
 mod resolve_inputs;
 mod slim;
+mod speed;
 mod src_tree;
 mod strip_corpus;
 mod tags;
