@@ -456,7 +456,7 @@ fn build_timed(
     check_outputs_replaceable(req, &output)?;
     let epoch = Epoch::from_env();
     let recipes = slimming::load_recipes(&req.slim, target)?;
-    let plan = slimming::bytecode_plan(&req.slim, target, &mut warnings)?;
+    let plan = slimming::bytecode_plan_in(&req.slim, target, &mut warnings, Some(&sources.cache))?;
     let src_tree = walk_src(req, &input.path, &output, &manifest_file, &mut warnings)?;
     let src_digests = src_tree.digests()?;
     let job = slimming::SlimJob {

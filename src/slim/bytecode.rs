@@ -112,8 +112,68 @@ pub fn find_python(minor: u32) -> Option<PathBuf> {
     found.pop()
 }
 
-/// `sys.version_info[:2]` and `sys.version` of an interpreter.
+/// What an interpreter reports about itself: `sys.version_info[:2]` and `sys.version`.
+type Version = ((u32, u32), String);
+
+/// An interpreter's identity without running it: its path, size and modification time.
+fn identity(python: &Path) -> Option<String> {
+    let real = std::fs::canonicalize(python).ok()?;
+    let m = std::fs::metadata(&real).ok()?;
+    let mtime = m
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    Some(format!("{} {} {mtime}", real.display(), m.len()))
+}
+
+/// Versions already asked in this process, by identity.
+static ASKED: std::sync::Mutex<BTreeMap<String, Version>> = std::sync::Mutex::new(BTreeMap::new());
+
+/// [`python_version`], remembered by the interpreter's identity (path, size, mtime) in `cache`
+/// (`python-v1`) and in this process: a build whose interpreter did not change starts no
+/// Python to learn its version.
+pub fn python_version_cached(
+    python: &Path,
+    cache: &crate::cache::Cache,
+) -> Result<Version, BytecodeError> {
+    let Some(id) = identity(python) else {
+        return python_version(python);
+    };
+    let key = crate::cache::sha256_hex(format!("python 1\n{id}\n").as_bytes());
+    if let Some(v) = cache
+        .read_record("python-v1", &key)
+        .and_then(|b| serde_json::from_slice::<Version>(&b).ok())
+    {
+        return Ok(v);
+    }
+    let v = python_version(python)?;
+    if let Ok(body) = serde_json::to_vec(&v) {
+        // A cache that cannot be written only costs the next build one interpreter start.
+        let _ = cache.write_record("python-v1", &key, &body);
+    }
+    Ok(v)
+}
+
+/// `sys.version_info[:2]` and `sys.version` of an interpreter (asked once per process and
+/// interpreter identity).
 pub fn python_version(python: &Path) -> Result<((u32, u32), String), BytecodeError> {
+    let id = identity(python);
+    if let Some(v) = id
+        .as_ref()
+        .and_then(|id| ASKED.lock().ok()?.get(id).cloned())
+    {
+        return Ok(v);
+    }
+    let v = ask_version(python)?;
+    if let (Some(id), Ok(mut asked)) = (id, ASKED.lock()) {
+        asked.insert(id, v.clone());
+    }
+    Ok(v)
+}
+
+fn ask_version(python: &Path) -> Result<((u32, u32), String), BytecodeError> {
     let err = |detail: String| BytecodeError::Python {
         python: python.display().to_string(),
         detail,
@@ -157,7 +217,26 @@ impl BytecodePlan {
         python: &Path,
         target: &Target,
     ) -> Result<BytecodePlan, BytecodeError> {
-        let ((major, minor), version) = python_version(python)?;
+        BytecodePlan::with_version(mode, python, target, python_version(python)?)
+    }
+
+    /// [`BytecodePlan::new`], the interpreter's version remembered in `cache`.
+    pub fn new_cached(
+        mode: BytecodeMode,
+        python: &Path,
+        target: &Target,
+        cache: &crate::cache::Cache,
+    ) -> Result<BytecodePlan, BytecodeError> {
+        let version = python_version_cached(python, cache)?;
+        BytecodePlan::with_version(mode, python, target, version)
+    }
+
+    fn with_version(
+        mode: BytecodeMode,
+        python: &Path,
+        target: &Target,
+        ((major, minor), version): Version,
+    ) -> Result<BytecodePlan, BytecodeError> {
         if (major, minor) != (3, target.runtime.minor()) {
             return Err(BytecodeError::Python {
                 python: python.display().to_string(),
