@@ -195,8 +195,103 @@ fn fragment_key(
     )
 }
 
+/// Wheel sets slimmed by recent builds of this process (several functions of one config share
+/// their lock), by everything that decides their fragments; at most [`RECENT_MAX`].
+static RECENT: std::sync::Mutex<Vec<(String, Vec<SlimmedWheel>)>> =
+    std::sync::Mutex::new(Vec::new());
+const RECENT_MAX: usize = 4;
+
+/// What decides a set's fragments: the cache they live in, the wheels, the target, the recipes,
+/// the bytecode plan and the epoch (the guard follows from these).
+fn recent_key(
+    wheels: &[FetchedWheel],
+    target: &Target,
+    settings: &SlimSettings<'_>,
+    cache: &Cache,
+) -> String {
+    let ws: Vec<(&str, &str, &str)> = wheels
+        .iter()
+        .map(|w| {
+            (
+                w.locked.name.as_str(),
+                w.locked.filename.as_str(),
+                w.sha256.as_str(),
+            )
+        })
+        .collect();
+    sha256_hex(
+        format!(
+            "{}\n{}\n{}\n{}\n{}\n{ws:?}",
+            cache.root().display(),
+            target.slug(),
+            settings.recipes.digest,
+            settings.bytecode.fingerprint(),
+            settings.epoch.0
+        )
+        .as_bytes(),
+    )
+}
+
+/// The set slimmed earlier in this process, when its fragments are all still in the cache;
+/// each carries this build's own `FetchedWheel` (same file, perhaps another source).
+fn recent(key: &str, wheels: &[FetchedWheel]) -> Option<Vec<SlimmedWheel>> {
+    let found = RECENT
+        .lock()
+        .ok()?
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())?;
+    if found.len() != wheels.len() || !found.iter().all(|s| s.fragment.is_file()) {
+        return None;
+    }
+    Some(
+        found
+            .into_iter()
+            .zip(wheels)
+            .map(|(s, w)| SlimmedWheel {
+                wheel: w.clone(),
+                cache_hit: true,
+                ..s
+            })
+            .collect(),
+    )
+}
+
+fn remember(key: String, slimmed: &[SlimmedWheel]) {
+    if let Ok(mut recent) = RECENT.lock() {
+        recent.retain(|(k, _)| *k != key);
+        if recent.len() >= RECENT_MAX {
+            recent.remove(0);
+        }
+        recent.push((key, slimmed.to_vec()));
+    }
+}
+
 /// Slim every wheel (in parallel), from the cache where possible.
 pub fn slim(
+    wheels: &[FetchedWheel],
+    target: &Target,
+    settings: &SlimSettings<'_>,
+    cache: &Cache,
+    reporter: &dyn Reporter,
+) -> Result<Vec<SlimmedWheel>, SlimError> {
+    let key = recent_key(wheels, target, settings, cache);
+    if let Some(out) = recent(&key, wheels) {
+        // As a build whose fragments were all cached: their rules' hits count for this one.
+        let _span = timings::thread_span(reporter.timings(), Stage::Parse, None);
+        for s in &out {
+            for (id, n) in &s.meta.rule_hits {
+                settings.recipes.add_hits(id, *n);
+            }
+        }
+        return Ok(out);
+    }
+    let out = slim_fresh(wheels, target, settings, cache, reporter)?;
+    remember(key, &out);
+    Ok(out)
+}
+
+fn slim_fresh(
     wheels: &[FetchedWheel],
     target: &Target,
     settings: &SlimSettings<'_>,
