@@ -307,13 +307,28 @@ pub fn check_wheels_timed(
     rec: Option<&Recorder>,
 ) -> Result<Vec<String>, FetchError> {
     use rayon::prelude::*;
-    let results: Vec<Result<Option<String>, FetchError>> = wheels
-        .par_iter()
-        .map(|w| {
-            let _span = crate::timings::thread_span(rec, Stage::Integrity, Some(&w.locked.name));
-            check_one(w, cache, policy)
+    // Largest first (as slim does): the longest checks start at once.
+    let mut order: Vec<(std::cmp::Reverse<u64>, usize)> = wheels
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let size = std::fs::metadata(&w.path).map_or(0, |m| m.len());
+            (std::cmp::Reverse(size), i)
         })
         .collect();
+    order.sort();
+    let mut done: Vec<(usize, Result<Option<String>, FetchError>)> = order
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|(_, i)| {
+            let w = &wheels[i];
+            let _span = crate::timings::thread_span(rec, Stage::Integrity, Some(&w.locked.name));
+            (i, check_one(w, cache, policy))
+        })
+        .collect();
+    done.sort_by_key(|(i, _)| *i);
+    let results: Vec<Result<Option<String>, FetchError>> =
+        done.into_iter().map(|(_, r)| r).collect();
     let mut warnings = Vec::new();
     for r in results {
         warnings.extend(r?);

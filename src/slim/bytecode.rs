@@ -336,6 +336,12 @@ impl BytecodePlan {
     }
 
     /// [`BytecodePlan::compile`], with the CPU seconds the interpreter used.
+    ///
+    /// A large wheel's modules are split into chunks of about [`CHUNK_BYTES`] of source, each
+    /// compiled by its own interpreter at the same time as the others (pandas or botocore alone
+    /// would otherwise keep one core busy while the other waits). Which file goes to which
+    /// chunk depends only on the requests, and each chunk is compiled in order by a fresh
+    /// interpreter, so the bytes do not depend on timing.
     pub fn compile_timed(
         &self,
         _target: &Target,
@@ -344,69 +350,125 @@ impl BytecodePlan {
         let Some(python) = &self.python else {
             return Ok((Vec::new(), std::time::Duration::ZERO));
         };
-        let err = |detail: String| BytecodeError::Python {
-            python: python.display().to_string(),
-            detail,
-        };
-        let mut child = Command::new(python)
-            .args(["-I", "-S", "-B", "-c", COMPILER])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| err(format!("cannot run it: {e}")))?;
-        let mut stdin = child.stdin.take().ok_or_else(|| err("no stdin".into()))?;
-        let mut stdout = child.stdout.take().ok_or_else(|| err("no stdout".into()))?;
-        let results = std::thread::scope(|s| {
-            let writer = s.spawn(move || -> std::io::Result<()> {
-                for r in requests {
-                    let p = r.path.as_str().as_bytes();
-                    stdin.write_all(&(p.len() as u32).to_le_bytes())?;
-                    stdin.write_all(p)?;
-                    stdin.write_all(&(r.source.len() as u32).to_le_bytes())?;
-                    stdin.write_all(&r.source)?;
-                }
-                Ok(())
-            });
-            let mut out = Vec::with_capacity(requests.len());
-            for r in requests {
-                let mut head = [0u8; 8];
-                if stdout.read_exact(&mut head).is_err() {
-                    break;
-                }
-                let status = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-                let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
-                let mut body = vec![0u8; len];
-                if stdout.read_exact(&mut body).is_err() {
-                    break;
-                }
-                out.push(Compiled {
-                    path: r.path.clone(),
-                    result: if status == 0 {
-                        Ok(body)
-                    } else {
-                        Err(String::from_utf8_lossy(&body).into_owned())
-                    },
-                });
-            }
-            let _ = writer.join();
-            out
-        });
-        let (status, cpu) = wait_with_cpu(&mut child).map_err(|e| err(e.to_string()))?;
-        if results.len() != requests.len() || !status.success() {
-            let mut e = String::new();
-            if let Some(mut s) = child.stderr.take() {
-                let _ = s.read_to_string(&mut e);
-            }
-            return Err(err(format!(
-                "the compiler stopped after {} of {} files: {}",
-                results.len(),
-                requests.len(),
-                e.trim()
-            )));
-        }
-        Ok((results, cpu))
+        compile_chunked(python, requests, CHUNK_BYTES)
     }
+}
+
+/// Compile `requests` in chunks of at most `max` source bytes, the chunks at the same time.
+fn compile_chunked(
+    python: &Path,
+    requests: &[CompileRequest],
+    max: u64,
+) -> Result<(Vec<Compiled>, std::time::Duration), BytecodeError> {
+    use rayon::prelude::*;
+    let chunks = chunks(requests, max);
+    if chunks.len() <= 1 {
+        return compile_in_one(python, requests);
+    }
+    let done: Vec<(Vec<Compiled>, std::time::Duration)> = chunks
+        .par_iter()
+        .with_max_len(1)
+        .map(|c| compile_in_one(python, c))
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(requests.len());
+    let mut cpu = std::time::Duration::ZERO;
+    for (compiled, c) in done {
+        out.extend(compiled);
+        cpu += c;
+    }
+    Ok((out, cpu))
+}
+
+/// Source bytes one interpreter compiles at most, when a wheel has more.
+pub const CHUNK_BYTES: u64 = 4 << 20;
+
+/// `requests` in consecutive chunks of at most `max` source bytes (at least one request each).
+fn chunks(requests: &[CompileRequest], max: u64) -> Vec<&[CompileRequest]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0u64;
+    for (i, r) in requests.iter().enumerate() {
+        let n = r.source.len() as u64;
+        if i > start && bytes + n > max {
+            out.push(&requests[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += n;
+    }
+    if start < requests.len() {
+        out.push(&requests[start..]);
+    }
+    out
+}
+
+/// Compile `requests` with one interpreter.
+fn compile_in_one(
+    python: &Path,
+    requests: &[CompileRequest],
+) -> Result<(Vec<Compiled>, std::time::Duration), BytecodeError> {
+    let err = |detail: String| BytecodeError::Python {
+        python: python.display().to_string(),
+        detail,
+    };
+    let mut child = Command::new(python)
+        .args(["-I", "-S", "-B", "-c", COMPILER])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| err(format!("cannot run it: {e}")))?;
+    let mut stdin = child.stdin.take().ok_or_else(|| err("no stdin".into()))?;
+    let mut stdout = child.stdout.take().ok_or_else(|| err("no stdout".into()))?;
+    let results = std::thread::scope(|s| {
+        let writer = s.spawn(move || -> std::io::Result<()> {
+            for r in requests {
+                let p = r.path.as_str().as_bytes();
+                stdin.write_all(&(p.len() as u32).to_le_bytes())?;
+                stdin.write_all(p)?;
+                stdin.write_all(&(r.source.len() as u32).to_le_bytes())?;
+                stdin.write_all(&r.source)?;
+            }
+            Ok(())
+        });
+        let mut out = Vec::with_capacity(requests.len());
+        for r in requests {
+            let mut head = [0u8; 8];
+            if stdout.read_exact(&mut head).is_err() {
+                break;
+            }
+            let status = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+            let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+            let mut body = vec![0u8; len];
+            if stdout.read_exact(&mut body).is_err() {
+                break;
+            }
+            out.push(Compiled {
+                path: r.path.clone(),
+                result: if status == 0 {
+                    Ok(body)
+                } else {
+                    Err(String::from_utf8_lossy(&body).into_owned())
+                },
+            });
+        }
+        let _ = writer.join();
+        out
+    });
+    let (status, cpu) = wait_with_cpu(&mut child).map_err(|e| err(e.to_string()))?;
+    if results.len() != requests.len() || !status.success() {
+        let mut e = String::new();
+        if let Some(mut s) = child.stderr.take() {
+            let _ = s.read_to_string(&mut e);
+        }
+        return Err(err(format!(
+            "the compiler stopped after {} of {} files: {}",
+            results.len(),
+            requests.len(),
+            e.trim()
+        )));
+    }
+    Ok((results, cpu))
 }
 
 /// Wait for `child` (as `Child::wait`), also returning the CPU seconds it used (`wait4`).
@@ -464,5 +526,49 @@ mod tests {
         assert_eq!(plan.output_path(&t, &src).as_str(), "pkg/sub/mod.pyc");
         assert!(plan.wants("x", "pkg/a.py"));
         assert!(!plan.wants("x", "pkg/a.txt"));
+    }
+
+    fn requests(n: usize) -> Vec<CompileRequest> {
+        (0..n)
+            .map(|i| CompileRequest {
+                path: ArchivePath::new(&format!("pkg/m{i}.py")).expect("path"),
+                source: format!("X{i} = {i}\ndef f():\n    return 'm{i}' * X{i}\n").into_bytes(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chunks_keep_order_and_size() {
+        let r = requests(10);
+        let each = r[0].source.len() as u64;
+        let c = chunks(&r, each * 3);
+        assert_eq!(
+            c.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            vec![3, 3, 3, 1]
+        );
+        assert_eq!(c.iter().map(|c| c.len()).sum::<usize>(), 10);
+        // A request larger than the limit still gets a chunk of its own.
+        assert_eq!(chunks(&r, 1).len(), 10);
+        assert_eq!(chunks(&r, u64::MAX).len(), 1);
+        assert!(chunks(&[], 10).is_empty());
+    }
+
+    /// Compiling in chunks, each by its own interpreter, gives the bytes one interpreter gives.
+    #[test]
+    fn chunked_compile_matches_one_interpreter() {
+        let Some(python) = (9..=14).rev().find_map(find_python) else {
+            eprintln!("skipped: no python3.9-3.14 found on PATH or in pyenv");
+            return;
+        };
+        let r = requests(40);
+        let (one, _) = compile_in_one(&python, &r).expect("compile");
+        let (chunked, cpu) = compile_chunked(&python, &r, 200).expect("compile");
+        assert!(chunks(&r, 200).len() > 3);
+        assert_eq!(one.len(), chunked.len());
+        for (a, b) in one.iter().zip(&chunked) {
+            assert_eq!(a.path, b.path);
+            assert_eq!(a.result, b.result, "{}", a.path);
+        }
+        assert!(cpu > std::time::Duration::ZERO);
     }
 }

@@ -304,16 +304,20 @@ fn slim_fresh(
     let span = timings::process_span(rec, Stage::Parse);
     let guard = guard::guard(wheels, target, settings.recipes, cache)?;
     span.end();
-    let out: Result<Vec<SlimmedWheel>, SlimError> = wheels
-        .par_iter()
-        .map(|w| {
-            let r = slim_one(w, target, settings, cache, &guard, rec);
+    // Largest wheels first, one at a time per thread: the big ones (pyarrow's libraries,
+    // pandas' modules) start at once instead of queueing behind small ones at the end.
+    let mut done: Vec<(usize, Result<SlimmedWheel, SlimError>)> = largest_first(wheels)
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|i| {
+            let r = slim_one(&wheels[i], target, settings, cache, &guard, rec);
             reporter.advance(Phase::Slim, 1);
-            r
+            (i, r)
         })
         .collect();
     reporter.finish(Phase::Slim);
-    let out = out?;
+    done.sort_by_key(|(i, _)| *i);
+    let out: Vec<SlimmedWheel> = done.into_iter().map(|(_, r)| r).collect::<Result<_, _>>()?;
     for s in &out {
         if s.cache_hit {
             for (id, n) in &s.meta.rule_hits {
@@ -322,6 +326,18 @@ fn slim_fresh(
         }
     }
     Ok(out)
+}
+
+/// Indices of `wheels`, the largest file first (ties in order).
+pub fn largest_first(wheels: &[FetchedWheel]) -> Vec<usize> {
+    let size = |w: &FetchedWheel| std::fs::metadata(&w.path).map_or(0, |m| m.len());
+    let mut order: Vec<(std::cmp::Reverse<u64>, usize)> = wheels
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (std::cmp::Reverse(size(w)), i))
+        .collect();
+    order.sort();
+    order.into_iter().map(|(_, i)| i).collect()
 }
 
 fn load_cached(

@@ -161,3 +161,25 @@ fn timings_for_people() {
         );
     }
 }
+
+/// Work spread over threads (largest wheels first, bytecode in chunks) writes the bytes a
+/// one-thread build writes.
+#[test]
+fn one_thread_and_many_write_the_same_bytes() {
+    let mut digests = Vec::new();
+    for threads in ["1", "4"] {
+        let dir = scratch(&format!("threads-{threads}"));
+        std::fs::write(
+            dir.join("requirements.txt"),
+            "purelib==2.0\nfastmath==1.0\nnsa==1.0\nnsb==1.0\n",
+        )
+        .expect("write");
+        std::fs::create_dir_all(dir.join("app")).expect("mkdir");
+        std::fs::write(dir.join("app/app.py"), "X = 1\n").expect("write");
+        let out = run(build(&dir, &["--json"]).env("RAYON_NUM_THREADS", threads));
+        assert!(out.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        digests.push(v["sha256"].as_str().expect("sha").to_string());
+    }
+    assert_eq!(digests[0], digests[1]);
+}
