@@ -36,8 +36,11 @@ pub struct Fingerprint {
     pub manifest_file: PathBuf,
 }
 
-/// Size, modification time (ns) and mode of a file, if it exists.
-fn stat(path: &Path) -> Option<(u64, u128, u32)> {
+/// Size, modification time (ns) and mode of a file.
+type Stat = (u64, u128, u32);
+
+/// A file's [`Stat`], if it exists.
+fn stat(path: &Path) -> Option<Stat> {
     use std::os::unix::fs::PermissionsExt;
     let m = std::fs::metadata(path).ok()?;
     Some((m.len(), mtime_ns(&m), m.permissions().mode()))
@@ -52,7 +55,7 @@ fn mtime_ns(m: &std::fs::Metadata) -> u128 {
 
 /// Name, size and time of every file in a directory (not its subdirectories, not `skip`, not
 /// lpack's temp files), sorted.
-fn listing(dir: &Path, skip: &[&Path]) -> Vec<(String, Option<(u64, u128, u32)>)> {
+fn listing(dir: &Path, skip: &[&Path]) -> Vec<(String, Option<Stat>)> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
