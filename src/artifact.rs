@@ -170,7 +170,25 @@ pub struct ArtifactManifest {
     /// What the import check after the build found (absent when it did not run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyRecord>,
+    /// Wall and CPU seconds per stage of the build that wrote this (only with `--timings`:
+    /// without it the manifest holds no times).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<crate::timings::Report>,
+    /// What a rebuild compares to be "up to date" without reading the artifact (see
+    /// `pipeline::fingerprint`). Local to this machine: it hashes file sizes and times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<FingerprintRecord>,
     pub files: Vec<FileRecord>,
+}
+
+/// The inputs' stat fingerprint of a build and the artifact it wrote, as found on disk then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FingerprintRecord {
+    /// sha256 over the inputs' bytes, sizes and modification times and the resolved settings.
+    pub inputs: String,
+    /// The artifact's size and modification time (nanoseconds since the Unix epoch).
+    pub artifact_size: u64,
+    pub artifact_mtime_ns: u128,
 }
 
 /// The import check's result, as the manifest keeps it.

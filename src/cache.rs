@@ -24,6 +24,7 @@
 //!                                     a top-level module's import from the unmodified wheels
 //! blobs-v1/sha256/<hex>               OCI blobs: image layers built by lpack, configs, base layers
 //! layers-v1/<key>                     which blob an image layer's content key produced
+//! python-v1/<key>                     an interpreter's version, by its path, size and mtime
 //! metadata-v1/<key>                 a wheel's core metadata (PEP 658 file or read from the wheel)
 //! runtime/<key>/                     runtime-provided packages installed for verify and bench
 //! uses-v1/                           what each lpack process used ([`uses`]; `lpack cache prune`)
@@ -82,7 +83,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
     }
 }
 
-const SUBDIRS: [&str; 13] = [
+const SUBDIRS: [&str; 14] = [
     "wheels-v1",
     "checks-v1",
     "graph-v1",
@@ -95,6 +96,7 @@ const SUBDIRS: [&str; 13] = [
     "trace-v1",
     "blobs-v1",
     "layers-v1",
+    "python-v1",
     "tmp",
 ];
 

@@ -627,6 +627,8 @@ impl ExternalLayer {
             image: None,
             handler: None,
             verify: None,
+            timings: None,
+            fingerprint: None,
             files,
         }
     }

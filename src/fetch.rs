@@ -24,6 +24,7 @@ use crate::http::{Http, HttpError};
 use crate::progress::{Phase, Reporter, Silent};
 use crate::resolve::index::FileLocation;
 use crate::resolve::{Lock, LockedWheel, parallel_map};
+use crate::timings::{Recorder, Stage};
 use crate::wheel::integrity::{FACTS_FORMAT, Facts, IntegrityError, SizeLimit, inspect};
 
 #[derive(Debug, thiserror::Error)]
@@ -180,7 +181,9 @@ pub fn fetch(
         });
     }
     reporter.start(Phase::Download, plan.len() as u64);
+    let rec = reporter.timings();
     let results = parallel_map(&plan, 8, |(w, hit)| {
+        let _span = crate::timings::thread_span(rec, Stage::Download, Some(&w.name));
         let r = match (hit, &w.location) {
             (Some((path, sha)), _) => Ok(FetchedWheel {
                 locked: w.clone(),
@@ -294,11 +297,39 @@ pub fn check_wheels(
     cache: &Cache,
     policy: &CheckPolicy,
 ) -> Result<Vec<String>, FetchError> {
+    check_wheels_timed(wheels, cache, policy, None)
+}
+
+/// [`check_wheels`], each wheel's check recorded as an `integrity` span.
+pub fn check_wheels_timed(
+    wheels: &[FetchedWheel],
+    cache: &Cache,
+    policy: &CheckPolicy,
+    rec: Option<&Recorder>,
+) -> Result<Vec<String>, FetchError> {
     use rayon::prelude::*;
-    let results: Vec<Result<Option<String>, FetchError>> = wheels
-        .par_iter()
-        .map(|w| check_one(w, cache, policy))
+    // Largest first (as slim does): the longest checks start at once.
+    let mut order: Vec<(std::cmp::Reverse<u64>, usize)> = wheels
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let size = std::fs::metadata(&w.path).map_or(0, |m| m.len());
+            (std::cmp::Reverse(size), i)
+        })
         .collect();
+    order.sort();
+    let mut done: Vec<(usize, Result<Option<String>, FetchError>)> = order
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|(_, i)| {
+            let w = &wheels[i];
+            let _span = crate::timings::thread_span(rec, Stage::Integrity, Some(&w.locked.name));
+            (i, check_one(w, cache, policy))
+        })
+        .collect();
+    done.sort_by_key(|(i, _)| *i);
+    let results: Vec<Result<Option<String>, FetchError>> =
+        done.into_iter().map(|(_, r)| r).collect();
     let mut warnings = Vec::new();
     for r in results {
         warnings.extend(r?);

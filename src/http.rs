@@ -62,22 +62,35 @@ pub struct Http {
 }
 
 impl Http {
+    /// The client of this process (built once: building one reads every certificate of the
+    /// system's store, which the builds of a config's many functions would otherwise repeat).
     pub fn new() -> Result<Http, HttpError> {
-        // Installing twice (tests, several clients) is harmless: the first provider wins.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = Client::builder()
-            .user_agent(concat!("lpack/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(Duration::from_secs(600))
-            .pool_max_idle_per_host(16)
-            .build()
-            .map_err(|e| HttpError::Setup(error_chain(&e)))?;
+        static SHARED: std::sync::OnceLock<Client> = std::sync::OnceLock::new();
+        let client = match SHARED.get() {
+            Some(c) => c.clone(),
+            None => {
+                let c = Self::client()?;
+                SHARED.get_or_init(|| c).clone()
+            }
+        };
         let attempts = std::env::var("LPACK_HTTP_RETRIES")
             .ok()
             .and_then(|v| v.parse::<u32>().ok())
             .unwrap_or(3)
             .max(1);
         Ok(Http { client, attempts })
+    }
+
+    fn client() -> Result<Client, HttpError> {
+        // Installing twice (tests, several clients) is harmless: the first provider wins.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Client::builder()
+            .user_agent(concat!("lpack/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(600))
+            .pool_max_idle_per_host(16)
+            .build()
+            .map_err(|e| HttpError::Setup(error_chain(&e)))
     }
 
     /// GET with retries on transient failures. Non-success statuses other than transient ones

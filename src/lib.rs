@@ -23,7 +23,7 @@
 //! wheel sink artifact requirements  data types and parsers of untrusted bytes; canonical archives;
 //! srctree                           the handler code to pack (the one walk of `src`)
 //! target cache http progress svg    foundations: know nothing of the layers above
-//! digest outfile aws
+//! digest outfile timings aws
 //! ```
 //!
 //! - [`target`]: a Lambda runtime + architecture → Python tag, glibc, ordered wheel tags.
@@ -32,7 +32,8 @@
 //! - [`digest`]: lowercase hex and sha256 of bytes and files; [`outfile`]: files written for
 //!   the user, never half-written (temp file beside, renamed over).
 //! - [`http`]: the one HTTP client; [`progress`]: the [`progress::Reporter`] seam; [`svg`]: the
-//!   primitives of every chart lpack draws.
+//!   primitives of every chart lpack draws; [`timings`]: wall and CPU seconds per stage and the
+//!   critical path (`--timings`).
 //! - `aws` (cargo feature `aws`): the AWS SDK's configuration and credential chain, ECR login.
 //! - [`wheel`]: wheel file names, tags and entries; [`wheel::ArchivePath`] refuses unsafe paths.
 //! - [`sink`]: canonical archive writing (zip, and the trait tar implements) behind one trait.
@@ -76,5 +77,6 @@ pub mod slim;
 pub mod srctree;
 pub mod svg;
 pub mod target;
+pub mod timings;
 pub mod verify;
 pub mod wheel;

@@ -49,6 +49,10 @@ pub trait Reporter: Send + Sync {
     fn bytes(&self, _phase: Phase, _n: u64) {}
     /// The phase is over.
     fn finish(&self, _phase: Phase) {}
+    /// Where stages record their wall and CPU time ([`crate::timings`]); `None`: not measured.
+    fn timings(&self) -> Option<&crate::timings::Recorder> {
+        None
+    }
 }
 
 /// A reporter that shows nothing.

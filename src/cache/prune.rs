@@ -45,6 +45,7 @@ pub const KINDS: &[(&str, &str, bool)] = &[
     ("verify-v1", "verify results", true),
     ("blobs-v1", "image blobs", false),
     ("layers-v1", "image layer records", true),
+    ("python-v1", "interpreter versions", true),
     ("runtime", "runtime directories", false),
 ];
 

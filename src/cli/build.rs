@@ -154,6 +154,7 @@ pub fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
         } else {
             VerifyMode::Auto
         },
+        timings: args.timings,
     })
 }
 
@@ -298,7 +299,11 @@ pub(super) fn render(
             built,
             &outcome.stats,
             verify.map(|v| v.status.as_str()),
+            &outcome.timings.stages,
         )?;
+    }
+    if args.timings && !args.json && !args.quiet {
+        print!("{}", timings_text(&outcome.timings.stages));
     }
     if let (Some(resolved), false) = (&outcome.resolved, args.json || args.quiet) {
         print_resolved(resolved);
@@ -460,6 +465,7 @@ fn report(
     built: &BuiltArtifact,
     stats: &FetchStats,
     verify: Option<&str>,
+    timings: &crate::timings::Report,
 ) -> anyhow::Result<()> {
     let BuiltArtifact {
         output,
@@ -471,10 +477,11 @@ fn report(
     let (unchanged, seconds) = (*unchanged, *seconds);
     let warnings = &manifest.warnings;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json_summary(built, stats, verify)?)?
-        );
+        let mut v = json_summary(built, stats, verify)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("timings".to_string(), serde_json::to_value(timings)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     if args.quiet {
@@ -720,4 +727,60 @@ fn manifest_of(req: &crate::pipeline::BuildRequest) -> Option<std::path::PathBuf
                 .map(|p| crate::artifact::manifest_path(&p))
         }
     }
+}
+
+/// `--timings` for people: a row per stage, the critical path and the totals.
+pub(super) fn timings_text(t: &crate::timings::Report) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Timings: {:.2} s wall, {:.2} s CPU, peak memory {}",
+        t.wall,
+        t.cpu,
+        human_size(t.peak_rss)
+    );
+    if t.stages.is_empty() {
+        let _ = writeln!(
+            s,
+            "  no stage ran: the inputs' fingerprint and the artifact are as the last build left them"
+        );
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "  {:<10} {:>8} {:>8}   {:>15}  pieces",
+        "stage", "wall s", "CPU s", "from → to (s)"
+    );
+    for st in &t.stages {
+        let _ = writeln!(
+            s,
+            "  {:<10} {:>8.3} {:>8.3}   {:>6.2} → {:>6.2}  {}",
+            st.stage.name(),
+            st.wall,
+            st.cpu,
+            st.start,
+            st.end,
+            st.spans
+        );
+    }
+    if !t.critical_path.is_empty() {
+        let steps: Vec<String> = t
+            .critical_path
+            .iter()
+            .map(|p| {
+                let what = match &p.item {
+                    Some(i) => format!("{} {i}", p.stage.name()),
+                    None => p.stage.name().to_string(),
+                };
+                if p.waited >= 0.01 {
+                    format!("(waited {:.2} s) {what} {:.2} s", p.waited, p.seconds)
+                } else {
+                    format!("{what} {:.2} s", p.seconds)
+                }
+            })
+            .collect();
+        let _ = writeln!(s, "  critical path: {}", steps.join(" → "));
+    }
+    s
 }

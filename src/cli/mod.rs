@@ -473,6 +473,12 @@ pub struct BuildArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// Show where the time went: wall and CPU seconds per stage (resolve, download, integrity,
+    /// parse, strip, bytecode, emit, verify), the critical path and peak memory; also kept in
+    /// the manifest (`timings`); with --json, a `timings` object
+    #[arg(long)]
+    pub timings: bool,
+
     #[command(flatten)]
     pub ci: ci::CiArgs,
 }

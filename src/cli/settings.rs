@@ -474,6 +474,7 @@ mod tests {
                     *l,
                     "json"
                         | "quiet"
+                        | "timings"
                         | "help"
                         | "jobs"
                         | "config"

@@ -312,6 +312,8 @@ fn image_manifest(
         }),
         handler: Some(handler.to_string()),
         verify: None,
+        timings: None,
+        fingerprint: None,
         files,
     }
 }

@@ -18,6 +18,7 @@
 pub mod check;
 pub mod explain;
 pub mod external;
+pub mod fingerprint;
 pub mod image;
 pub mod key;
 pub mod many;
@@ -32,7 +33,7 @@ use std::time::{Duration, Instant};
 use crate::artifact::{ArtifactKind, ArtifactManifest, LayerRef, manifest_path};
 use crate::emit::ConflictPolicy;
 use crate::emit::layer::LayerLayout;
-use crate::fetch::{CheckPolicy, FetchStats, check_wheels, fetch};
+use crate::fetch::{CheckPolicy, FetchStats, check_wheels_timed, fetch};
 use crate::progress::Reporter;
 use crate::report::GateFailure;
 use crate::resolve::solver::Prerelease;
@@ -126,6 +127,9 @@ pub struct BuildRequest {
     /// ABI audit errors fail the build (off: they are warnings).
     pub audit_fails: bool,
     pub verify: VerifyMode,
+    /// Keep the stages' wall and CPU seconds in the manifest too (`--timings`; they are always
+    /// in the outcome).
+    pub timings: bool,
 }
 
 /// One artifact written (or found up to date).
@@ -149,6 +153,32 @@ pub struct Timings {
     pub emit: Duration,
     pub verify: Duration,
     pub total: Duration,
+    /// Wall and CPU seconds per stage and the critical path (`--timings`).
+    pub stages: crate::timings::Report,
+}
+
+/// The caller's reporter, with this build's timing recorder.
+struct Timed<'a> {
+    inner: &'a dyn Reporter,
+    recorder: crate::timings::Recorder,
+}
+
+impl Reporter for Timed<'_> {
+    fn start(&self, phase: crate::progress::Phase, total: u64) {
+        self.inner.start(phase, total)
+    }
+    fn advance(&self, phase: crate::progress::Phase, n: u64) {
+        self.inner.advance(phase, n)
+    }
+    fn bytes(&self, phase: crate::progress::Phase, n: u64) {
+        self.inner.bytes(phase, n)
+    }
+    fn finish(&self, phase: crate::progress::Phase) {
+        self.inner.finish(phase)
+    }
+    fn timings(&self) -> Option<&crate::timings::Recorder> {
+        Some(&self.recorder)
+    }
 }
 
 /// The import check after a function-zip build.
@@ -329,12 +359,56 @@ fn wheel_limit(req: &BuildRequest) -> SizeLimit {
 
 /// Build what `req` asks for: inputs → lock → fetch → slim → audit → emit → manifest → verify.
 pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome, BuildError> {
+    let timed = Timed {
+        inner: reporter,
+        recorder: crate::timings::Recorder::new(),
+    };
+    let started = Instant::now();
+    // Nothing changed since the last build: answer from its manifest (see `fingerprint`). The
+    // fingerprint is taken before any input is read, so an input edited during this build
+    // makes the next one build again.
+    let fp = fingerprint::compute(req);
+    if let Some(fp) = &fp
+        && let Some(mut outcome) = fingerprint::up_to_date(req, fp, started)?
+    {
+        outcome.timings.total = started.elapsed();
+        outcome.timings.stages = timed.recorder.report();
+        return Ok(outcome);
+    }
+    let (mut outcome, complete_lock) = build_timed(req, &timed)?;
+    outcome.timings.stages = timed.recorder.report();
+    let single = outcome.artifacts.len() == 1;
+    for a in &mut outcome.artifacts {
+        let mut changed = false;
+        if req.timings {
+            a.manifest.timings = Some(outcome.timings.stages.clone());
+            changed = true;
+        }
+        if let Some(fp) = fp.as_ref().filter(|_| single && complete_lock) {
+            changed |= fingerprint::record(a, fp);
+        }
+        if changed {
+            a.manifest.write(&a.manifest_file)?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// The build, and whether its input was a complete lock (nothing was resolved: the same input
+/// bytes always build the same artifact, so a no-change fingerprint may vouch for it).
+fn build_timed(
+    req: &BuildRequest,
+    reporter: &dyn Reporter,
+) -> Result<(BuildOutcome, bool), BuildError> {
+    use crate::timings::{Stage, process_span};
     let started = Instant::now();
     let mut timings = Timings::default();
     check_request(req)?;
     let target = &req.target;
+    let rec = reporter.timings();
 
     // Inputs and lock.
+    let span = process_span(rec, Stage::Resolve);
     let sources::Locked {
         input,
         sources,
@@ -354,6 +428,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         target,
         reporter,
     )?;
+    span.end();
     timings.lock = started.elapsed();
 
     // A unit another runner already built: its artifacts from the remote cache, no wheel needed.
@@ -369,7 +444,9 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
             started,
         )?
     {
-        return Ok(outcome);
+        let complete_lock =
+            outcome.resolved.is_none() && input.set.as_ref().is_none_or(|s| s.hashed);
+        return Ok((outcome, complete_lock));
     }
 
     // Fetch, then check every wheel's declared size and RECORD.
@@ -382,13 +459,14 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         reporter,
     )?;
     let mut warnings = lock.warnings.clone();
-    warnings.extend(check_wheels(
+    warnings.extend(check_wheels_timed(
         &wheels,
         &sources.cache,
         &CheckPolicy {
             limit: wheel_limit(req),
             verify_record: req.verify_record,
         },
+        rec,
     )?);
     // External layers (`--with-layer`): what they take off the function, before any slimming.
     let external = external::plan(req, &wheels, &sources.cache, &mut warnings)?;
@@ -404,7 +482,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
     check_outputs_replaceable(req, &output)?;
     let epoch = Epoch::from_env();
     let recipes = slimming::load_recipes(&req.slim, target)?;
-    let plan = slimming::bytecode_plan(&req.slim, target, &mut warnings)?;
+    let plan = slimming::bytecode_plan_in(&req.slim, target, &mut warnings, Some(&sources.cache))?;
     let src_tree = walk_src(req, &input.path, &output, &manifest_file, &mut warnings)?;
     let src_digests = src_tree.digests()?;
     let job = slimming::SlimJob {
@@ -431,6 +509,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
 
     // Emit the artifacts and their manifests.
     let step = Instant::now();
+    let emit_span = process_span(rec, Stage::Emit);
     let dists: std::collections::BTreeSet<String> =
         wheels.iter().map(|w| w.locked.name.clone()).collect();
     let stale_rules = recipes.stale(&dists);
@@ -488,6 +567,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
             )?;
             external.apply(&mut function);
             let mut built = units::emit_unit(&ctx, &function, &wheels)?;
+            emit_span.end();
             timings.emit = step.elapsed();
             let mut counted = vec![built.manifest.clone()];
             counted.extend(layers);
@@ -495,6 +575,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
             outcome.over_limit = units::over_limit(req, &counted);
             if outcome.over_limit.is_none() {
                 let step = Instant::now();
+                let _span = process_span(rec, Stage::Verify);
                 outcome.verify = Some(check::verify_after_build(
                     req,
                     &mut built,
@@ -509,8 +590,10 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         }
         OutputFormat::Image => {
             let mut image = image::build_image(&ctx, &slimmed.wheels, &sources.cache)?;
+            emit_span.end();
             timings.emit = step.elapsed();
             let step = Instant::now();
+            let _span = process_span(rec, Stage::Verify);
             outcome.verify = Some(check::verify_image_after_build(
                 req,
                 &mut image,
@@ -524,6 +607,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         }
         OutputFormat::Layer => {
             outcome.artifacts = units::emit_layers(&ctx, &slimmed.wheels, &wheels, &output)?;
+            emit_span.end();
             timings.emit = step.elapsed();
             let manifests: Vec<ArtifactManifest> = outcome
                 .artifacts
@@ -541,7 +625,8 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
     if let Some(key) = &content_key {
         shared::publish(&sources.cache, key, &outcome);
     }
-    Ok(outcome)
+    let complete_lock = outcome.resolved.is_none() && input.set.as_ref().is_none_or(|s| s.hashed);
+    Ok((outcome, complete_lock))
 }
 
 /// The content key of this build ([`key`]) when a remote cache is set and the format is a zip

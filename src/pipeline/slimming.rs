@@ -50,14 +50,29 @@ pub fn bytecode_plan(
     target: &Target,
     warnings: &mut Vec<String>,
 ) -> Result<BytecodePlan, BuildError> {
+    bytecode_plan_in(s, target, warnings, None)
+}
+
+/// [`bytecode_plan`], the interpreter's version remembered in `cache` (no Python starts when
+/// the interpreter did not change).
+pub fn bytecode_plan_in(
+    s: &SlimRequest,
+    target: &Target,
+    warnings: &mut Vec<String>,
+    cache: Option<&crate::cache::Cache>,
+) -> Result<BytecodePlan, BuildError> {
+    let plan = |mode, py: &Path| match cache {
+        Some(c) => BytecodePlan::new_cached(mode, py, target, c),
+        None => BytecodePlan::new(mode, py, target),
+    };
     let python = s
         .python
         .clone()
         .or_else(|| find_python(target.runtime.minor()));
     match (s.bytecode, python) {
         (Some(BytecodeMode::None), _) => Ok(BytecodePlan::none()),
-        (Some(mode), Some(py)) => Ok(BytecodePlan::new(mode, &py, target)?),
-        (None, Some(py)) => Ok(BytecodePlan::new(BytecodeMode::Compile, &py, target)?),
+        (Some(mode), Some(py)) => Ok(plan(mode, &py)?),
+        (None, Some(py)) => Ok(plan(BytecodeMode::Compile, &py)?),
         (Some(_), None) => Err(BuildError::Request(format!(
             "--bytecode needs a Python {} interpreter and none was found on PATH or in pyenv\n  hint: install python3.{} or pass --python PATH",
             target.python_version(),

@@ -112,8 +112,68 @@ pub fn find_python(minor: u32) -> Option<PathBuf> {
     found.pop()
 }
 
-/// `sys.version_info[:2]` and `sys.version` of an interpreter.
+/// What an interpreter reports about itself: `sys.version_info[:2]` and `sys.version`.
+type Version = ((u32, u32), String);
+
+/// An interpreter's identity without running it: its path, size and modification time.
+fn identity(python: &Path) -> Option<String> {
+    let real = std::fs::canonicalize(python).ok()?;
+    let m = std::fs::metadata(&real).ok()?;
+    let mtime = m
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    Some(format!("{} {} {mtime}", real.display(), m.len()))
+}
+
+/// Versions already asked in this process, by identity.
+static ASKED: std::sync::Mutex<BTreeMap<String, Version>> = std::sync::Mutex::new(BTreeMap::new());
+
+/// [`python_version`], remembered by the interpreter's identity (path, size, mtime) in `cache`
+/// (`python-v1`) and in this process: a build whose interpreter did not change starts no
+/// Python to learn its version.
+pub fn python_version_cached(
+    python: &Path,
+    cache: &crate::cache::Cache,
+) -> Result<Version, BytecodeError> {
+    let Some(id) = identity(python) else {
+        return python_version(python);
+    };
+    let key = crate::digest::sha256_hex(format!("python 1\n{id}\n").as_bytes());
+    if let Some(v) = cache
+        .read_record("python-v1", &key)
+        .and_then(|b| serde_json::from_slice::<Version>(&b).ok())
+    {
+        return Ok(v);
+    }
+    let v = python_version(python)?;
+    if let Ok(body) = serde_json::to_vec(&v) {
+        // A cache that cannot be written only costs the next build one interpreter start.
+        let _ = cache.write_record("python-v1", &key, &body);
+    }
+    Ok(v)
+}
+
+/// `sys.version_info[:2]` and `sys.version` of an interpreter (asked once per process and
+/// interpreter identity).
 pub fn python_version(python: &Path) -> Result<((u32, u32), String), BytecodeError> {
+    let id = identity(python);
+    if let Some(v) = id
+        .as_ref()
+        .and_then(|id| ASKED.lock().ok()?.get(id).cloned())
+    {
+        return Ok(v);
+    }
+    let v = ask_version(python)?;
+    if let (Some(id), Ok(mut asked)) = (id, ASKED.lock()) {
+        asked.insert(id, v.clone());
+    }
+    Ok(v)
+}
+
+fn ask_version(python: &Path) -> Result<((u32, u32), String), BytecodeError> {
     let err = |detail: String| BytecodeError::Python {
         python: python.display().to_string(),
         detail,
@@ -157,7 +217,26 @@ impl BytecodePlan {
         python: &Path,
         target: &Target,
     ) -> Result<BytecodePlan, BytecodeError> {
-        let ((major, minor), version) = python_version(python)?;
+        BytecodePlan::with_version(mode, python, target, python_version(python)?)
+    }
+
+    /// [`BytecodePlan::new`], the interpreter's version remembered in `cache`.
+    pub fn new_cached(
+        mode: BytecodeMode,
+        python: &Path,
+        target: &Target,
+        cache: &crate::cache::Cache,
+    ) -> Result<BytecodePlan, BytecodeError> {
+        let version = python_version_cached(python, cache)?;
+        BytecodePlan::with_version(mode, python, target, version)
+    }
+
+    fn with_version(
+        mode: BytecodeMode,
+        python: &Path,
+        target: &Target,
+        ((major, minor), version): Version,
+    ) -> Result<BytecodePlan, BytecodeError> {
         if (major, minor) != (3, target.runtime.minor()) {
             return Err(BytecodeError::Python {
                 python: python.display().to_string(),
@@ -250,75 +329,177 @@ impl BytecodePlan {
     /// Compile `requests` with the plan's interpreter.
     pub fn compile(
         &self,
-        _target: &Target,
+        target: &Target,
         requests: &[CompileRequest],
     ) -> Result<Vec<Compiled>, BytecodeError> {
-        let Some(python) = &self.python else {
-            return Ok(Vec::new());
-        };
-        let err = |detail: String| BytecodeError::Python {
-            python: python.display().to_string(),
-            detail,
-        };
-        let mut child = Command::new(python)
-            .args(["-I", "-S", "-B", "-c", COMPILER])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| err(format!("cannot run it: {e}")))?;
-        let mut stdin = child.stdin.take().ok_or_else(|| err("no stdin".into()))?;
-        let mut stdout = child.stdout.take().ok_or_else(|| err("no stdout".into()))?;
-        let results = std::thread::scope(|s| {
-            let writer = s.spawn(move || -> std::io::Result<()> {
-                for r in requests {
-                    let p = r.path.as_str().as_bytes();
-                    stdin.write_all(&(p.len() as u32).to_le_bytes())?;
-                    stdin.write_all(p)?;
-                    stdin.write_all(&(r.source.len() as u32).to_le_bytes())?;
-                    stdin.write_all(&r.source)?;
-                }
-                Ok(())
-            });
-            let mut out = Vec::with_capacity(requests.len());
-            for r in requests {
-                let mut head = [0u8; 8];
-                if stdout.read_exact(&mut head).is_err() {
-                    break;
-                }
-                let status = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-                let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
-                let mut body = vec![0u8; len];
-                if stdout.read_exact(&mut body).is_err() {
-                    break;
-                }
-                out.push(Compiled {
-                    path: r.path.clone(),
-                    result: if status == 0 {
-                        Ok(body)
-                    } else {
-                        Err(String::from_utf8_lossy(&body).into_owned())
-                    },
-                });
-            }
-            let _ = writer.join();
-            out
-        });
-        let status = child.wait().map_err(|e| err(e.to_string()))?;
-        if results.len() != requests.len() || !status.success() {
-            let mut e = String::new();
-            if let Some(mut s) = child.stderr.take() {
-                let _ = s.read_to_string(&mut e);
-            }
-            return Err(err(format!(
-                "the compiler stopped after {} of {} files: {}",
-                results.len(),
-                requests.len(),
-                e.trim()
-            )));
-        }
-        Ok(results)
+        Ok(self.compile_timed(target, requests)?.0)
     }
+
+    /// [`BytecodePlan::compile`], with the CPU seconds the interpreter used.
+    ///
+    /// A large wheel's modules are split into chunks of about [`CHUNK_BYTES`] of source, each
+    /// compiled by its own interpreter at the same time as the others (pandas or botocore alone
+    /// would otherwise keep one core busy while the other waits). Which file goes to which
+    /// chunk depends only on the requests, and each chunk is compiled in order by a fresh
+    /// interpreter, so the bytes do not depend on timing.
+    pub fn compile_timed(
+        &self,
+        _target: &Target,
+        requests: &[CompileRequest],
+    ) -> Result<(Vec<Compiled>, std::time::Duration), BytecodeError> {
+        let Some(python) = &self.python else {
+            return Ok((Vec::new(), std::time::Duration::ZERO));
+        };
+        compile_chunked(python, requests, CHUNK_BYTES)
+    }
+}
+
+/// Compile `requests` in chunks of at most `max` source bytes, the chunks at the same time.
+fn compile_chunked(
+    python: &Path,
+    requests: &[CompileRequest],
+    max: u64,
+) -> Result<(Vec<Compiled>, std::time::Duration), BytecodeError> {
+    use rayon::prelude::*;
+    let chunks = chunks(requests, max);
+    if chunks.len() <= 1 {
+        return compile_in_one(python, requests);
+    }
+    let done: Vec<(Vec<Compiled>, std::time::Duration)> = chunks
+        .par_iter()
+        .with_max_len(1)
+        .map(|c| compile_in_one(python, c))
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(requests.len());
+    let mut cpu = std::time::Duration::ZERO;
+    for (compiled, c) in done {
+        out.extend(compiled);
+        cpu += c;
+    }
+    Ok((out, cpu))
+}
+
+/// Source bytes one interpreter compiles at most, when a wheel has more.
+pub const CHUNK_BYTES: u64 = 4 << 20;
+
+/// `requests` in consecutive chunks of at most `max` source bytes (at least one request each).
+fn chunks(requests: &[CompileRequest], max: u64) -> Vec<&[CompileRequest]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0u64;
+    for (i, r) in requests.iter().enumerate() {
+        let n = r.source.len() as u64;
+        if i > start && bytes + n > max {
+            out.push(&requests[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += n;
+    }
+    if start < requests.len() {
+        out.push(&requests[start..]);
+    }
+    out
+}
+
+/// Compile `requests` with one interpreter.
+fn compile_in_one(
+    python: &Path,
+    requests: &[CompileRequest],
+) -> Result<(Vec<Compiled>, std::time::Duration), BytecodeError> {
+    let err = |detail: String| BytecodeError::Python {
+        python: python.display().to_string(),
+        detail,
+    };
+    let mut child = Command::new(python)
+        .args(["-I", "-S", "-B", "-c", COMPILER])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| err(format!("cannot run it: {e}")))?;
+    let mut stdin = child.stdin.take().ok_or_else(|| err("no stdin".into()))?;
+    let mut stdout = child.stdout.take().ok_or_else(|| err("no stdout".into()))?;
+    let results = std::thread::scope(|s| {
+        let writer = s.spawn(move || -> std::io::Result<()> {
+            for r in requests {
+                let p = r.path.as_str().as_bytes();
+                stdin.write_all(&(p.len() as u32).to_le_bytes())?;
+                stdin.write_all(p)?;
+                stdin.write_all(&(r.source.len() as u32).to_le_bytes())?;
+                stdin.write_all(&r.source)?;
+            }
+            Ok(())
+        });
+        let mut out = Vec::with_capacity(requests.len());
+        for r in requests {
+            let mut head = [0u8; 8];
+            if stdout.read_exact(&mut head).is_err() {
+                break;
+            }
+            let status = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+            let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+            let mut body = vec![0u8; len];
+            if stdout.read_exact(&mut body).is_err() {
+                break;
+            }
+            out.push(Compiled {
+                path: r.path.clone(),
+                result: if status == 0 {
+                    Ok(body)
+                } else {
+                    Err(String::from_utf8_lossy(&body).into_owned())
+                },
+            });
+        }
+        let _ = writer.join();
+        out
+    });
+    let (status, cpu) = wait_with_cpu(&mut child).map_err(|e| err(e.to_string()))?;
+    if results.len() != requests.len() || !status.success() {
+        let mut e = String::new();
+        if let Some(mut s) = child.stderr.take() {
+            let _ = s.read_to_string(&mut e);
+        }
+        return Err(err(format!(
+            "the compiler stopped after {} of {} files: {}",
+            results.len(),
+            requests.len(),
+            e.trim()
+        )));
+    }
+    Ok((results, cpu))
+}
+
+/// Wait for `child` (as `Child::wait`), also returning the CPU seconds it used (`wait4`).
+fn wait_with_cpu(
+    child: &mut std::process::Child,
+) -> std::io::Result<(std::process::ExitStatus, std::time::Duration)> {
+    use std::os::unix::process::ExitStatusExt;
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 only writes to `status` and `usage`.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `pid` is our own child, not yet reaped (std's Child never waited for it).
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if rc == pid {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            // Reaped elsewhere or not ours: fall back to std (no CPU figure).
+            return child.wait().map(|s| (s, std::time::Duration::ZERO));
+        }
+    }
+    let tv = |t: libc::timeval| {
+        std::time::Duration::new(t.tv_sec.max(0) as u64, 0)
+            + std::time::Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    Ok((
+        std::process::ExitStatus::from_raw(status),
+        tv(usage.ru_utime) + tv(usage.ru_stime),
+    ))
 }
 
 #[cfg(test)]
@@ -345,5 +526,49 @@ mod tests {
         assert_eq!(plan.output_path(&t, &src).as_str(), "pkg/sub/mod.pyc");
         assert!(plan.wants("x", "pkg/a.py"));
         assert!(!plan.wants("x", "pkg/a.txt"));
+    }
+
+    fn requests(n: usize) -> Vec<CompileRequest> {
+        (0..n)
+            .map(|i| CompileRequest {
+                path: ArchivePath::new(&format!("pkg/m{i}.py")).expect("path"),
+                source: format!("X{i} = {i}\ndef f():\n    return 'm{i}' * X{i}\n").into_bytes(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chunks_keep_order_and_size() {
+        let r = requests(10);
+        let each = r[0].source.len() as u64;
+        let c = chunks(&r, each * 3);
+        assert_eq!(
+            c.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            vec![3, 3, 3, 1]
+        );
+        assert_eq!(c.iter().map(|c| c.len()).sum::<usize>(), 10);
+        // A request larger than the limit still gets a chunk of its own.
+        assert_eq!(chunks(&r, 1).len(), 10);
+        assert_eq!(chunks(&r, u64::MAX).len(), 1);
+        assert!(chunks(&[], 10).is_empty());
+    }
+
+    /// Compiling in chunks, each by its own interpreter, gives the bytes one interpreter gives.
+    #[test]
+    fn chunked_compile_matches_one_interpreter() {
+        let Some(python) = (9..=14).rev().find_map(find_python) else {
+            eprintln!("skipped: no python3.9-3.14 found on PATH or in pyenv");
+            return;
+        };
+        let r = requests(40);
+        let (one, _) = compile_in_one(&python, &r).expect("compile");
+        let (chunked, cpu) = compile_chunked(&python, &r, 200).expect("compile");
+        assert!(chunks(&r, 200).len() > 3);
+        assert_eq!(one.len(), chunked.len());
+        for (a, b) in one.iter().zip(&chunked) {
+            assert_eq!(a.path, b.path);
+            assert_eq!(a.result, b.result, "{}", a.path);
+        }
+        assert!(cpu > std::time::Duration::ZERO);
     }
 }

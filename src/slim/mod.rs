@@ -41,6 +41,7 @@ use crate::fetch::FetchedWheel;
 use crate::progress::{Phase, Reporter};
 use crate::sink::{ArchiveSink, Epoch, Prepared, RawContent, ZipSink};
 use crate::target::Target;
+use crate::timings::{self, Recorder, Stage};
 use crate::wheel::{ArchivePath, Wheel, WheelEntry, WheelError, open_archive};
 use bytecode::{BytecodePlan, CompileRequest};
 use recipe::{Action, RecipeSet};
@@ -195,6 +196,78 @@ fn fragment_key(
     )
 }
 
+/// Wheel sets slimmed by recent builds of this process (several functions of one config share
+/// their lock), by everything that decides their fragments; at most [`RECENT_MAX`].
+static RECENT: std::sync::Mutex<Vec<(String, Vec<SlimmedWheel>)>> =
+    std::sync::Mutex::new(Vec::new());
+const RECENT_MAX: usize = 4;
+
+/// What decides a set's fragments: the cache they live in, the wheels, the target, the recipes,
+/// the bytecode plan and the epoch (the guard follows from these).
+fn recent_key(
+    wheels: &[FetchedWheel],
+    target: &Target,
+    settings: &SlimSettings<'_>,
+    cache: &Cache,
+) -> String {
+    let ws: Vec<(&str, &str, &str)> = wheels
+        .iter()
+        .map(|w| {
+            (
+                w.locked.name.as_str(),
+                w.locked.filename.as_str(),
+                w.sha256.as_str(),
+            )
+        })
+        .collect();
+    sha256_hex(
+        format!(
+            "{}\n{}\n{}\n{}\n{}\n{ws:?}",
+            cache.root().display(),
+            target.slug(),
+            settings.recipes.digest,
+            settings.bytecode.fingerprint(),
+            settings.epoch.0
+        )
+        .as_bytes(),
+    )
+}
+
+/// The set slimmed earlier in this process, when its fragments are all still in the cache;
+/// each carries this build's own `FetchedWheel` (same file, perhaps another source).
+fn recent(key: &str, wheels: &[FetchedWheel]) -> Option<Vec<SlimmedWheel>> {
+    let found = RECENT
+        .lock()
+        .ok()?
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())?;
+    if found.len() != wheels.len() || !found.iter().all(|s| s.fragment.is_file()) {
+        return None;
+    }
+    Some(
+        found
+            .into_iter()
+            .zip(wheels)
+            .map(|(s, w)| SlimmedWheel {
+                wheel: w.clone(),
+                cache_hit: true,
+                ..s
+            })
+            .collect(),
+    )
+}
+
+fn remember(key: String, slimmed: &[SlimmedWheel]) {
+    if let Ok(mut recent) = RECENT.lock() {
+        recent.retain(|(k, _)| *k != key);
+        if recent.len() >= RECENT_MAX {
+            recent.remove(0);
+        }
+        recent.push((key, slimmed.to_vec()));
+    }
+}
+
 /// Slim every wheel (in parallel), from the cache where possible.
 pub fn slim(
     wheels: &[FetchedWheel],
@@ -203,19 +276,49 @@ pub fn slim(
     cache: &Cache,
     reporter: &dyn Reporter,
 ) -> Result<Vec<SlimmedWheel>, SlimError> {
+    let key = recent_key(wheels, target, settings, cache);
+    if let Some(out) = recent(&key, wheels) {
+        // As a build whose fragments were all cached: their rules' hits count for this one.
+        let _span = timings::thread_span(reporter.timings(), Stage::Parse, None);
+        for s in &out {
+            for (id, n) in &s.meta.rule_hits {
+                settings.recipes.add_hits(id, *n);
+            }
+        }
+        return Ok(out);
+    }
+    let out = slim_fresh(wheels, target, settings, cache, reporter)?;
+    remember(key, &out);
+    Ok(out)
+}
+
+fn slim_fresh(
+    wheels: &[FetchedWheel],
+    target: &Target,
+    settings: &SlimSettings<'_>,
+    cache: &Cache,
+    reporter: &dyn Reporter,
+) -> Result<Vec<SlimmedWheel>, SlimError> {
     reporter.start(Phase::Slim, wheels.len() as u64);
+    let rec = reporter.timings();
     // The import guard looks at every wheel before any fragment is written.
+    let span = timings::process_span(rec, Stage::Parse);
     let guard = guard::guard(wheels, target, settings.recipes, cache)?;
-    let out: Result<Vec<SlimmedWheel>, SlimError> = wheels
-        .par_iter()
-        .map(|w| {
-            let r = slim_one(w, target, settings, cache, &guard);
+    span.end();
+    // Largest wheels first, one at a time per thread: the big ones (pyarrow's libraries,
+    // pandas' modules) start at once instead of queueing behind small ones at the end.
+    let mut done: Vec<(usize, Result<SlimmedWheel, SlimError>)> = largest_first(wheels)
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|i| {
+            let r = slim_one(&wheels[i], target, settings, cache, &guard, rec);
             reporter.advance(Phase::Slim, 1);
-            r
+            (i, r)
         })
         .collect();
     reporter.finish(Phase::Slim);
-    let out = out?;
+    done.sort_by_key(|(i, _)| *i);
+    let out: Vec<SlimmedWheel> = done.into_iter().map(|(_, r)| r).collect::<Result<_, _>>()?;
     for s in &out {
         if s.cache_hit {
             for (id, n) in &s.meta.rule_hits {
@@ -224,6 +327,18 @@ pub fn slim(
         }
     }
     Ok(out)
+}
+
+/// Indices of `wheels`, the largest file first (ties in order).
+pub fn largest_first(wheels: &[FetchedWheel]) -> Vec<usize> {
+    let size = |w: &FetchedWheel| std::fs::metadata(&w.path).map_or(0, |m| m.len());
+    let mut order: Vec<(std::cmp::Reverse<u64>, usize)> = wheels
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (std::cmp::Reverse(size(w)), i))
+        .collect();
+    order.sort();
+    order.into_iter().map(|(_, i)| i).collect()
 }
 
 fn load_cached(
@@ -255,7 +370,10 @@ fn slim_one(
     settings: &SlimSettings<'_>,
     cache: &Cache,
     guard: &guard::GuardOutcome,
+    rec: Option<&Recorder>,
 ) -> Result<SlimmedWheel, SlimError> {
+    let dist = w.locked.name.as_str();
+    let parse = timings::thread_span(rec, Stage::Parse, Some(dist));
     let key = fragment_key(w, target, settings, guard);
     let (frag_path, meta_path) = cache.fragment_paths(&key);
     let optional = guard
@@ -278,7 +396,6 @@ fn slim_one(
     let rescued = guard.rescued.get(&w.locked.name).unwrap_or(&no_rescues);
 
     let wheel = Wheel::open(&w.path, &w.locked.filename)?;
-    let dist = w.locked.name.as_str();
     let data_dir = data_dir_of(&wheel);
     let mut records = Vec::new();
     let mut plan: BTreeMap<ArchivePath, (Content, usize)> = BTreeMap::new();
@@ -359,11 +476,16 @@ fn slim_one(
         }
     }
 
+    parse.end();
     // Strip ELF files in parallel; anything not stripped stays a raw copy.
     let stripped: Vec<StripResult> = to_strip
         .par_iter()
-        .map(|(path, entry, ri)| strip_entry(&wheel, path, entry, *ri))
+        .map(|(path, entry, ri)| {
+            let _span = timings::thread_span(rec, Stage::Strip, Some(dist));
+            strip_entry(&wheel, path, entry, *ri)
+        })
         .collect();
+    let parse = timings::thread_span(rec, Stage::Parse, Some(dist));
     let mut elf = Vec::new();
     for r in stripped {
         elf.extend(r.facts);
@@ -412,7 +534,9 @@ fn slim_one(
         drop_soname_copies(&mut plan, &mut records, &mut elf, &mut hits);
     }
 
+    parse.end();
     // Bytecode for the target Python.
+    let mut span = timings::thread_span(rec, Stage::Bytecode, Some(dist));
     let requests: Vec<CompileRequest> = plan
         .iter()
         .filter(|(p, _)| settings.bytecode.wants(dist, p.as_str()))
@@ -428,7 +552,8 @@ fn slim_one(
         })
         .collect::<Result<_, _>>()?;
     if !requests.is_empty() {
-        let compiled = settings.bytecode.compile(target, &requests)?;
+        let (compiled, cpu) = settings.bytecode.compile_timed(target, &requests)?;
+        span.add_cpu(cpu);
         for c in compiled {
             match c.result {
                 Ok(pyc) => {
@@ -470,6 +595,8 @@ fn slim_one(
         }
     }
 
+    span.end();
+    let _span = timings::thread_span(rec, Stage::Emit, Some(dist));
     // RECORD tells the truth: exactly the files this fragment ships, with their hashes.
     rewrite_record(&wheel, &mut plan)?;
 

@@ -65,6 +65,7 @@ fn request(dir: &std::path::Path) -> BuildRequest {
         verify_record: true,
         audit_fails: true,
         verify: VerifyMode::Skip,
+        timings: false,
     }
 }
 

@@ -28,6 +28,7 @@ mod remote_cache;
 mod report;
 mod resolve_inputs;
 mod slim;
+mod speed;
 mod src_tree;
 mod strip_corpus;
 mod tags;

@@ -1,0 +1,185 @@
+//! Build speed features that change no bytes: `--timings`, and no-change rebuilds answered from
+//! the manifest (the inputs' stat fingerprint). Nothing here times anything (see benches/).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::harness::*;
+
+fn build(dir: &Path, extra: &[&str]) -> Command {
+    let mut c = lpack();
+    c.current_dir(dir)
+        .args(["build", "-r", "requirements.txt", "--runtime", "python3.11"])
+        .args(["--index-url", index(IndexKind::Html)])
+        .args(["--src", "app", "--no-verify"])
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .arg("-o")
+        .arg(dir.join("out/fn.zip"))
+        .args(extra);
+    c
+}
+
+fn json(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = run(build(dir, extra).arg("--json"));
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).expect("json summary")
+}
+
+/// Did any stage run (false: answered from the manifest by the fingerprint)?
+fn stages_ran(v: &serde_json::Value) -> bool {
+    v["timings"]["stages"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+}
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("out/fn.zip.lpack.json")).expect("manifest"))
+        .expect("json")
+}
+
+#[test]
+fn no_change_rebuild_is_answered_from_the_manifest() {
+    let dir = scratch("nochange");
+    let wheel = std::fs::read(fixtures().flat.join("purelib-2.0-py3-none-any.whl")).expect("whl");
+    std::fs::write(
+        dir.join("requirements.txt"),
+        format!(
+            "purelib==2.0 --hash=sha256:{}\n",
+            lpack::digest::sha256_hex(&wheel)
+        ),
+    )
+    .expect("write");
+    std::fs::create_dir_all(dir.join("app")).expect("mkdir");
+    std::fs::write(dir.join("app/app.py"), "X = 1\n").expect("write");
+
+    let first = json(&dir, &[]);
+    assert_eq!(first["unchanged"], false);
+    assert!(stages_ran(&first), "{first}");
+    let stages: Vec<&str> = first["timings"]["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter_map(|s| s["stage"].as_str())
+        .collect();
+    for s in ["resolve", "download", "integrity", "parse", "emit"] {
+        assert!(stages.contains(&s), "{s} missing from {stages:?}");
+    }
+    assert!(manifest(&dir)["fingerprint"]["inputs"].is_string());
+    assert!(
+        manifest(&dir).get("timings").is_none(),
+        "without --timings the manifest holds no times"
+    );
+
+    // Nothing changed: no stage runs, the same artifact is reported.
+    let second = json(&dir, &[]);
+    assert_eq!(second["unchanged"], true);
+    assert!(!stages_ran(&second), "{second}");
+    assert_eq!(second["sha256"], first["sha256"]);
+
+    // A handler file touched (same bytes): the full build runs and finds the artifact
+    // unchanged by its content; the next build is answered from the manifest again.
+    let touch = Command::new("touch")
+        .args(["-d", "2001-01-01"])
+        .arg(dir.join("app/app.py"))
+        .status()
+        .expect("touch");
+    assert!(touch.success());
+    let third = json(&dir, &[]);
+    assert!(stages_ran(&third));
+    assert_eq!(third["unchanged"], true);
+    assert!(!stages_ran(&json(&dir, &[])));
+
+    // A setting changed: built again.
+    let other = json(&dir, &["--profile", "none"]);
+    assert!(stages_ran(&other));
+
+    // New handler code: a new artifact.
+    std::fs::write(dir.join("app/app.py"), "X = 2\n").expect("write");
+    let fifth = json(&dir, &[]);
+    assert!(stages_ran(&fifth));
+    assert_eq!(fifth["unchanged"], false);
+    assert_ne!(fifth["sha256"], first["sha256"]);
+
+    // The artifact changed behind lpack's back: rebuilt to the same bytes.
+    let zip = dir.join("out/fn.zip");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&zip)
+        .expect("open");
+    f.set_len(10).expect("truncate");
+    drop(f);
+    let sixth = json(&dir, &[]);
+    assert!(stages_ran(&sixth));
+    assert_eq!(sixth["sha256"], fifth["sha256"]);
+    assert_eq!(
+        lpack::digest::sha256_hex(&std::fs::read(&zip).expect("zip")),
+        fifth["sha256"].as_str().expect("sha")
+    );
+
+    // --timings keeps the build's timings in the manifest too.
+    std::fs::write(dir.join("app/app.py"), "X = 3\n").expect("write");
+    json(&dir, &["--timings"]);
+    let m = manifest(&dir);
+    assert!(
+        m["timings"]["stages"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
+    assert!(m["timings"]["critical_path"].is_array());
+}
+
+#[test]
+fn loose_requirements_are_resolved_every_time() {
+    let dir = scratch("nochange-loose");
+    std::fs::write(dir.join("requirements.txt"), "purelib==2.0\n").expect("write");
+    std::fs::create_dir_all(dir.join("app")).expect("mkdir");
+    std::fs::write(dir.join("app/app.py"), "X = 1\n").expect("write");
+    json(&dir, &[]);
+    // Not a complete lock: a resolver might choose differently next time, so no fingerprint.
+    assert!(manifest(&dir).get("fingerprint").is_none());
+    let again = json(&dir, &[]);
+    assert!(stages_ran(&again));
+    assert_eq!(again["unchanged"], true);
+}
+
+#[test]
+fn timings_for_people() {
+    let dir = scratch("timings-human");
+    std::fs::write(dir.join("requirements.txt"), "purelib==2.0\n").expect("write");
+    std::fs::create_dir_all(dir.join("app")).expect("mkdir");
+    std::fs::write(dir.join("app/app.py"), "X = 1\n").expect("write");
+    let out = run(&mut build(&dir, &["--timings"]));
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("Timings: "), "{text}");
+    assert!(text.contains("critical path: resolve"), "{text}");
+    for s in ["resolve", "download", "parse", "emit"] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(s)),
+            "{s}: {text}"
+        );
+    }
+}
+
+/// Work spread over threads (largest wheels first, bytecode in chunks) writes the bytes a
+/// one-thread build writes.
+#[test]
+fn one_thread_and_many_write_the_same_bytes() {
+    let mut digests = Vec::new();
+    for threads in ["1", "4"] {
+        let dir = scratch(&format!("threads-{threads}"));
+        std::fs::write(
+            dir.join("requirements.txt"),
+            "purelib==2.0\nfastmath==1.0\nnsa==1.0\nnsb==1.0\n",
+        )
+        .expect("write");
+        std::fs::create_dir_all(dir.join("app")).expect("mkdir");
+        std::fs::write(dir.join("app/app.py"), "X = 1\n").expect("write");
+        let out = run(build(&dir, &["--json"]).env("RAYON_NUM_THREADS", threads));
+        assert!(out.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        digests.push(v["sha256"].as_str().expect("sha").to_string());
+    }
+    assert_eq!(digests[0], digests[1]);
+}
