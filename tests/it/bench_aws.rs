@@ -37,47 +37,13 @@ fn helper() -> PathBuf {
 fn moto() -> Option<&'static Moto> {
     static M: OnceLock<Option<Moto>> = OnceLock::new();
     M.get_or_init(|| {
-        let ok = Command::new(helper_python())
-            .args(["-c", "import moto.server, boto3"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ok {
-            eprintln!(
-                "skipped: moto[server] is not installed for {} (scripts/test.sh installs tests/requirements.txt)",
-                helper_python().display()
-            );
+        if !have_moto() {
             return None;
         }
         let dir = scratch("moto");
-        let py = helper_python().display().to_string();
-        let svc = Service::start(
-            &py,
-            &[
-                "-m".into(),
-                "moto.server".into(),
-                "-H".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                "{port}".into(),
-            ],
-            &dir.join("moto.log"),
-        );
-        let url = format!("http://127.0.0.1:{}", svc.port);
-        // Lambda without Docker: functions are created and invoked, invokes echo the event.
-        let set = Command::new(helper_python())
-            .args([
-                "-c",
-                "import sys, urllib.request as u; r = u.Request(sys.argv[1] + '/moto-api/config', data=b'{\"lambda\": {\"use_docker\": false}}', method='POST'); print(u.urlopen(r).read().decode())",
-            ])
-            .arg(&url)
-            .output()
-            .expect("python");
-        assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
-        assert!(
-            String::from_utf8_lossy(&set.stdout).contains("\"use_docker\": false"),
-            "{}",
-            String::from_utf8_lossy(&set.stdout)
-        );
+        let (svc, url) = start_moto(&dir, None);
+        let set = moto_lambda_without_docker(&url);
+        assert!(set.contains("\"use_docker\": false"), "{set}");
         let o = Command::new(helper_python())
             .arg(helper())
             .args([&url, "setup"])

@@ -751,3 +751,53 @@ pub fn base_image(dir: &Path, tag: &str, arch: &str) {
         .expect("python");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Whether moto's server and boto3 are installed for the test Python (saying so when not:
+/// the moto tests then skip).
+pub fn have_moto() -> bool {
+    let ok = Command::new(helper_python())
+        .args(["-c", "import moto.server, boto3"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "skipped: moto[server] is not installed for {} (scripts/test.sh installs tests/requirements.txt)",
+            helper_python().display()
+        );
+    }
+    ok
+}
+
+/// A moto server on 127.0.0.1, logging to `dir/moto.log`: `python -m moto.server`, or the
+/// given script with `serve {port}`. Returns the service and its URL.
+pub fn start_moto(dir: &Path, script: Option<&Path>) -> (Service, String) {
+    let py = helper_python().display().to_string();
+    let args: Vec<String> = match script {
+        Some(s) => vec![s.display().to_string(), "serve".into(), "{port}".into()],
+        None => ["-m", "moto.server", "-H", "127.0.0.1", "-p", "{port}"]
+            .map(String::from)
+            .to_vec(),
+    };
+    let svc = Service::start(&py, &args, &dir.join("moto.log"));
+    let url = format!("http://127.0.0.1:{}", svc.port);
+    (svc, url)
+}
+
+/// Lambda without Docker (functions are created and invoked, invokes echo the event). moto
+/// resets its state when configured: call this first. Returns moto's answer.
+pub fn moto_lambda_without_docker(url: &str) -> String {
+    let set = Command::new(helper_python())
+        .args([
+            "-c",
+            "import sys, urllib.request as u; r = u.Request(sys.argv[1] + '/moto-api/config', data=b'{\"lambda\": {\"use_docker\": false}}', method='POST'); print(u.urlopen(r).read().decode())",
+        ])
+        .arg(url)
+        .output()
+        .expect("python");
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    String::from_utf8_lossy(&set.stdout).into_owned()
+}

@@ -214,17 +214,6 @@ mod s3 {
     const SECRET: &str = "lpack/REMOTE/secret/DO-NOT-PRINT/fedcba9876543210";
     const BUCKET: &str = "lpack-remote-test";
 
-    fn have_moto() -> bool {
-        let ok = Command::new(helper_python())
-            .args(["-c", "import moto.server, boto3"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ok {
-            eprintln!("skipped: moto[server] is not installed for the test Python");
-        }
-        ok
-    }
-
     /// boto3 against moto: `op` is `mkbucket`, `corrupt KEY` (truncate the object) or
     /// `sha KEY` (print the object's sha256).
     fn boto(url: &str, args: &[&str]) -> String {
@@ -319,20 +308,7 @@ elif op == "sha":
             return;
         }
         let dir = scratch("remote-s3");
-        let py = helper_python().display().to_string();
-        let svc = Service::start(
-            &py,
-            &[
-                "-m".into(),
-                "moto.server".into(),
-                "-H".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                "{port}".into(),
-            ],
-            &dir.join("moto.log"),
-        );
-        let url = format!("http://127.0.0.1:{}", svc.port);
+        let (svc, url) = start_moto(&dir, None);
         boto(&url, &["mkbucket"]);
         let lock = hashed_lock(&dir);
         let idx = index(IndexKind::Html);

@@ -585,39 +585,13 @@ mod by_arn {
 
     #[test]
     fn published_layer_is_downloaded_verified_and_cached() {
-        let ok = Command::new(helper_python())
-            .args(["-c", "import moto.server, boto3"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ok {
-            eprintln!("skipped: moto[server] is not installed for the test Python");
+        if !have_moto() {
             return;
         }
         let dir = scratch("with-layer-arn");
-        let svc = Service::start(
-            &helper_python().display().to_string(),
-            &[
-                helper().display().to_string(),
-                "serve".into(),
-                "{port}".into(),
-            ],
-            &dir.join("moto.log"),
-        );
-        let url = format!("http://127.0.0.1:{}", svc.port);
+        let (_svc, url) = start_moto(&dir, Some(&helper()));
         // Lambda without Docker (invokes echo), set first: moto resets its state when configured.
-        let set = Command::new(helper_python())
-            .args([
-                "-c",
-                "import sys, urllib.request as u; r = u.Request(sys.argv[1] + '/moto-api/config', data=b'{\"lambda\": {\"use_docker\": false}}', method='POST'); u.urlopen(r).read()",
-            ])
-            .arg(&url)
-            .output()
-            .expect("python");
-        assert!(
-            set.status.success(),
-            "{}",
-            String::from_utf8_lossy(&set.stderr)
-        );
+        moto_lambda_without_docker(&url);
         let layer = purelib_layer(&dir, "2.0", 0);
         let arn = call(
             &url,
