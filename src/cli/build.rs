@@ -9,7 +9,7 @@ use crate::artifact::{ArtifactKind, TargetRecord};
 use crate::config::{ConfigFile, Value};
 use crate::emit::zip::SRC_PACKAGE;
 use crate::fetch::FetchStats;
-use crate::pipeline::image::BuiltImageSummary;
+use crate::pipeline::BuiltImageSummary;
 use crate::pipeline::many::UnitKind;
 use crate::pipeline::{
     BuildOutcome, BuildRequest, BuiltArtifact, DIRECT_UPLOAD_LIMIT, Gates, ImageRequest,
@@ -130,11 +130,11 @@ pub fn request(args: &BuildArgs) -> anyhow::Result<BuildRequest> {
         exclude_layers: args.exclude_layer.clone(),
         with_layers: args.with_layer.clone(),
         prefer: if args.prefer_layer {
-            crate::pipeline::external::Prefer::Layer
+            crate::pipeline::Prefer::Layer
         } else if args.prefer_function {
-            crate::pipeline::external::Prefer::Function
+            crate::pipeline::Prefer::Function
         } else {
-            crate::pipeline::external::Prefer::Neither
+            crate::pipeline::Prefer::Neither
         },
         image: ImageRequest {
             base: args.base.clone(),

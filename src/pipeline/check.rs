@@ -5,25 +5,15 @@
 
 use std::path::Path;
 
+use super::error::BuildError;
+use super::outcome::{BuiltArtifact, BuiltImageSummary, VerifyStep};
+use super::request::{BuildRequest, IndexSettings, VerifyMode};
 use super::sources::Sources;
-use super::{BuildError, BuildRequest, VerifyStep};
 use crate::artifact::{ArtifactManifest, PreExistingRecord, VerifyRecord};
 use crate::digest::sha256_hex;
 use crate::progress::Reporter;
 use crate::slim::bytecode::{BytecodePlan, find_python};
 use crate::verify::VerifyReport;
-
-/// Whether to run the import check after a function-zip build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum VerifyMode {
-    /// Whenever an interpreter of the target version is found and the host can load it.
-    #[default]
-    Auto,
-    /// Always; fail when it cannot run.
-    Require,
-    /// Never.
-    Skip,
-}
 
 /// Where the check can run: an interpreter of the target version on a host of its
 /// architecture, or why not (`Err(status)`; an error when the check is required).
@@ -198,7 +188,7 @@ pub fn record_in_manifest(
 /// ran now. The result goes into the zip's manifest.
 pub fn verify_after_build(
     req: &BuildRequest,
-    built: &mut super::BuiltArtifact,
+    built: &mut BuiltArtifact,
     plan: &BytecodePlan,
     sources: &Sources,
     reporter: &dyn Reporter,
@@ -269,7 +259,7 @@ pub fn verify_after_build(
 /// image's manifest.
 pub fn verify_image_after_build(
     req: &BuildRequest,
-    image: &mut super::image::BuiltImageSummary,
+    image: &mut BuiltImageSummary,
     plan: &BytecodePlan,
     sources: &Sources,
     reporter: &dyn Reporter,
@@ -375,7 +365,7 @@ pub struct VerifyArtifactRequest {
     pub deep: bool,
     pub cache_dir: Option<std::path::PathBuf>,
     pub offline: bool,
-    pub index: super::IndexSettings,
+    pub index: IndexSettings,
 }
 
 /// The report of `lpack verify`.

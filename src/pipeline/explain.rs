@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use super::{BuildError, IndexSettings, SlimRequest};
+use super::error::BuildError;
+use super::request::{IndexSettings, SlimRequest};
 use crate::fetch::fetch;
 use crate::progress::Silent;
 use crate::resolve::solver::Prerelease;

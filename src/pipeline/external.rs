@@ -10,23 +10,13 @@
 
 use std::collections::BTreeSet;
 
-use super::{BuildError, BuildRequest, units};
+use super::error::BuildError;
+use super::request::{BuildRequest, Prefer};
+use super::units;
 use crate::artifact::{ArtifactManifest, ExternalLayerRecord, LayerRef};
 use crate::extlayer::ExternalLayer;
 use crate::fetch::FetchedWheel;
 use crate::wheel::normalize_name;
-
-/// Which copy wins when a layer holds another version than the lock pins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Prefer {
-    /// Neither: a mismatch stops the build.
-    #[default]
-    Neither,
-    /// The layer's: the function leaves the distribution out.
-    Layer,
-    /// The function's: it ships the locked version, found before `/opt` on `sys.path`.
-    Function,
-}
 
 /// The external layers of one build and what they take off the function.
 #[derive(Debug, Clone, Default)]

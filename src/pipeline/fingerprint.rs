@@ -22,7 +22,9 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use super::{BuildError, BuildOutcome, BuildRequest, BuiltArtifact, OutputFormat, VerifyMode};
+use super::error::BuildError;
+use super::outcome::{BuildOutcome, BuiltArtifact, Timings, VerifyStep};
+use super::request::{BuildRequest, OutputFormat, VerifyMode};
 use crate::artifact::{ArtifactManifest, FingerprintRecord, manifest_path};
 
 /// Bumped whenever what goes into the fingerprint changes.
@@ -160,7 +162,7 @@ pub fn compute(req: &BuildRequest) -> Option<Fingerprint> {
     let output = req
         .output
         .clone()
-        .unwrap_or_else(|| super::default_output(&input));
+        .unwrap_or_else(|| super::request::default_output(&input));
     let manifest_file = manifest_path(&output);
     let mut h = Sha256::new();
     let mut put = |label: &str, value: String| {
@@ -279,11 +281,11 @@ pub fn up_to_date(
     // The verify status this build would show: the one recorded, when it passed.
     let verify = match (req.format, &manifest.verify, req.verify) {
         (OutputFormat::Layer, _, _) => None,
-        (_, _, VerifyMode::Skip) => Some(super::VerifyStep {
+        (_, _, VerifyMode::Skip) => Some(VerifyStep {
             status: "not verified (--no-verify)".to_string(),
             report: None,
         }),
-        (_, Some(v), _) if v.status.starts_with("verified") => Some(super::VerifyStep {
+        (_, Some(v), _) if v.status.starts_with("verified") => Some(VerifyStep {
             status: v.status.clone(),
             report: None,
         }),
@@ -316,7 +318,7 @@ pub fn up_to_date(
         over_limit: None,
         gate_failures,
         verify,
-        timings: super::Timings::default(),
+        timings: Timings::default(),
         resolved: None,
     }))
 }

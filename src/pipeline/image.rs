@@ -3,38 +3,20 @@
 
 use std::path::PathBuf;
 
+use super::error::BuildError;
+use super::outcome::BuiltImageSummary;
+use super::request::default_output;
 use super::units::{Ctx, skipped_records};
-use super::{BuildError, default_output};
 use crate::artifact::{
-    Action, AppLayer, ArtifactKind, ArtifactManifest, ArtifactRecord, FileRecord, ImageRecord,
+    Action, ArtifactKind, ArtifactManifest, ArtifactRecord, FileRecord, ImageRecord,
     SCHEMA_VERSION, TargetRecord, manifest_path,
 };
 use crate::cache::Cache;
 use crate::digest::sha256_hex;
 use crate::emit::image::{self as img, ImageOut};
-use crate::emit::registry::{PushReport, Registry};
+use crate::emit::registry::Registry;
 use crate::emit::zip::SRC_PACKAGE;
 use crate::slim::SlimmedWheel;
-
-/// What an image build produced, for the summary.
-#[derive(Debug, Clone)]
-pub struct BuiltImageSummary {
-    /// Where it went: `oci-layout:DIR:TAG`, `docker-archive:FILE:TAG`, `REF@DIGEST`.
-    pub written: Vec<String>,
-    pub manifest_digest: String,
-    pub config_digest: String,
-    pub base_reference: String,
-    pub base_layers: usize,
-    /// The app layers lpack added.
-    pub layers: Vec<AppLayer>,
-    pub pushed: Option<PushReport>,
-    /// The image's CMD.
-    pub handler: String,
-    /// What writing the outputs changed besides the image: tags moved, blobs collected.
-    pub notes: Vec<String>,
-    pub manifest_file: PathBuf,
-    pub manifest: ArtifactManifest,
-}
 
 /// `format = image`: app layers on a base image, written to every image output.
 pub fn build_image(

@@ -16,7 +16,8 @@
 
 use std::path::Path;
 
-use super::{BuildError, BuildRequest};
+use super::error::BuildError;
+use super::request::BuildRequest;
 use crate::digest::sha256_hex;
 use crate::resolve::Lock;
 

@@ -9,7 +9,10 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{BuildError, BuildOutcome, BuildRequest, build};
+use super::build;
+use super::error::BuildError;
+use super::outcome::BuildOutcome;
+use super::request::BuildRequest;
 use crate::progress::Reporter;
 
 /// Is a unit a function or a layer?

@@ -16,146 +16,39 @@
 //! - [`check`]: the import check after a function-zip build, the handler check after an image.
 
 pub mod check;
+pub mod error;
 pub mod explain;
 pub mod external;
 pub mod fingerprint;
 pub mod image;
 pub mod key;
 pub mod many;
+pub mod outcome;
+pub mod request;
 pub mod shared;
 pub mod slimming;
 pub mod sources;
 pub mod units;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::artifact::{ArtifactKind, ArtifactManifest, LayerRef, manifest_path};
-use crate::emit::ConflictPolicy;
-use crate::emit::layer::LayerLayout;
-use crate::fetch::{CheckPolicy, FetchStats, check_wheels_timed, fetch};
+use crate::fetch::{CheckPolicy, check_wheels_timed, fetch};
 use crate::progress::Reporter;
 use crate::report::GateFailure;
-use crate::resolve::solver::Prerelease;
 use crate::sink::Epoch;
 use crate::slim::SlimmedWheel;
-use crate::target::Target;
 use crate::wheel::integrity::SizeLimit;
 
-pub use check::VerifyMode;
-pub use slimming::SlimRequest;
-pub use sources::IndexSettings;
+pub use error::BuildError;
+pub use outcome::{BuildOutcome, BuiltArtifact, BuiltImageSummary, Timings, VerifyStep};
+pub use request::{
+    BuildRequest, Gates, ImageRequest, IndexSettings, OutputFormat, Prefer, SlimRequest,
+    VerifyMode, default_output,
+};
 
 pub use crate::target::{DIRECT_UPLOAD_LIMIT, UNZIPPED_LIMIT};
-
-/// What to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
-    /// A function zip: packages and handler code at the root.
-    Zip,
-    /// One or more layer zips.
-    Layer,
-    /// An OCI image on a Lambda base image.
-    Image,
-}
-
-/// Size gates: fail when exceeded (not at exactly the limit).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Gates {
-    pub max_unzipped: Option<u64>,
-    pub max_zipped: Option<u64>,
-}
-
-/// Image settings (`--format image`).
-#[derive(Debug, Clone, Default)]
-pub struct ImageRequest {
-    /// Base image reference or `oci-layout:DIR[:TAG]`; `None`: the runtime's AWS base image.
-    pub base: Option<String>,
-    /// `oci-layout:DIR[:TAG]` / `docker-archive:FILE.tar[:TAG]`.
-    pub outputs: Vec<String>,
-    /// Registry reference to push to.
-    pub push: Option<String>,
-    /// Distributions at least this large (unzipped) get their own layer.
-    pub heavy_threshold: u64,
-    /// `oci-layout` outputs: remove the blobs no tag references any more.
-    pub gc: bool,
-}
-
-/// Every setting of one build, resolved (defaults applied, target parsed).
-#[derive(Debug, Clone)]
-pub struct BuildRequest {
-    /// The input file; `None`: found in the current directory.
-    pub requirements: Option<PathBuf>,
-    pub extras: Vec<String>,
-    pub groups: Vec<String>,
-    pub prerelease: Prerelease,
-    /// `--no-deps`: take the requirements alone (no dependencies, no completeness check).
-    pub no_deps: bool,
-    pub target: Target,
-    pub format: OutputFormat,
-    /// `None`: `dist/<input stem>.zip`.
-    pub output: Option<PathBuf>,
-    /// Handler code directory.
-    pub src: Option<PathBuf>,
-    /// `MODULE.FUNCTION`: checked by verify (function zips, images); an image's CMD.
-    pub handler: Option<String>,
-    /// `exclude` / `include` globs adjusting which files of `src` are packed.
-    pub src_filter: crate::srctree::SrcFilter,
-    pub cache_dir: Option<PathBuf>,
-    pub offline: bool,
-    pub index: IndexSettings,
-    pub on_conflict: ConflictPolicy,
-    pub slim: SlimRequest,
-    pub gates: Gates,
-    pub layer_layout: LayerLayout,
-    /// Layers: `auto` or a spec file.
-    pub split: Option<String>,
-    pub layer_budget: Option<u64>,
-    /// Manifests of layers the function zip is built against.
-    pub exclude_layers: Vec<PathBuf>,
-    /// Layers lpack did not build (`--with-layer`): zips or layer version ARNs, in order.
-    pub with_layers: Vec<String>,
-    /// Which copy wins when such a layer holds another version than the lock.
-    pub prefer: external::Prefer,
-    pub image: ImageRequest,
-    /// Check Lambda's unzipped limit (off: `--no-limit-check`).
-    pub limit_check: bool,
-    /// Refuse wheels declaring more than this, unzipped, for images (or without the limit check).
-    pub max_image_size: u64,
-    /// Check every wheel's RECORD (off: ship mismatching wheels with a warning).
-    pub verify_record: bool,
-    /// ABI audit errors fail the build (off: they are warnings).
-    pub audit_fails: bool,
-    pub verify: VerifyMode,
-    /// Keep the stages' wall and CPU seconds in the manifest too (`--timings`; they are always
-    /// in the outcome).
-    pub timings: bool,
-}
-
-/// One artifact written (or found up to date).
-#[derive(Debug, Clone)]
-pub struct BuiltArtifact {
-    pub output: PathBuf,
-    pub manifest_file: PathBuf,
-    pub manifest: ArtifactManifest,
-    /// Already up to date: not rewritten.
-    pub unchanged: bool,
-    /// Seconds from the start of the build until this artifact was done.
-    pub seconds: f64,
-}
-
-/// How long each stage took.
-#[derive(Debug, Clone, Default)]
-pub struct Timings {
-    pub lock: Duration,
-    pub fetch: Duration,
-    pub slim: Duration,
-    pub emit: Duration,
-    pub verify: Duration,
-    pub total: Duration,
-    /// Wall and CPU seconds per stage and the critical path (`--timings`).
-    pub stages: crate::timings::Report,
-}
 
 /// The caller's reporter, with this build's timing recorder.
 struct Timed<'a> {
@@ -179,166 +72,6 @@ impl Reporter for Timed<'_> {
     fn timings(&self) -> Option<&crate::timings::Recorder> {
         Some(&self.recorder)
     }
-}
-
-/// The import check after a function-zip build.
-#[derive(Debug, Clone)]
-pub struct VerifyStep {
-    /// `verified …`, `not verified: …` or `verify failed: …`.
-    pub status: String,
-    /// The full report when the check ran now (not when skipped or remembered from the cache).
-    pub report: Option<crate::verify::VerifyReport>,
-}
-
-/// Everything a build produced.
-#[derive(Debug, Clone)]
-pub struct BuildOutcome {
-    pub format: OutputFormat,
-    /// Function zip: one; layers: one per layer, in order; image: none (see `image`).
-    pub artifacts: Vec<BuiltArtifact>,
-    /// The image, for `--format image`.
-    pub image: Option<image::BuiltImageSummary>,
-    pub stats: FetchStats,
-    /// Lambda's combined unzipped limit exceeded: why, and what would fit.
-    pub over_limit: Option<String>,
-    /// Size gates that failed (checked only when the limit was not exceeded).
-    pub gate_failures: Vec<GateFailure>,
-    /// Function zips: the import check (with the handler); images: the handler check.
-    pub verify: Option<VerifyStep>,
-    pub timings: Timings,
-    /// The input had loose requirements that this build resolved: `name==version` of every
-    /// package chosen (for the CLI to show, with a hint to lock them).
-    pub resolved: Option<Vec<String>>,
-}
-
-impl BuildOutcome {
-    /// Whether every check the request asked for passed (exit 0 rather than 1).
-    pub fn passed(&self) -> bool {
-        self.over_limit.is_none()
-            && self.gate_failures.is_empty()
-            && self
-                .verify
-                .as_ref()
-                .and_then(|v| v.report.as_ref())
-                .is_none_or(|r| r.ok())
-    }
-}
-
-/// Why a build failed.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    /// The request cannot be built as asked (a bad combination of settings, a missing setting).
-    #[error("{0}")]
-    Request(String),
-    /// The ABI audit found problems that would break imports.
-    #[error("{0}")]
-    Audit(String),
-    /// The function and the layers it is built against disagree.
-    #[error("{0}")]
-    Layers(String),
-    #[error("building {}", path.display())]
-    Emit {
-        path: PathBuf,
-        #[source]
-        source: crate::emit::EmitError,
-    },
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Target(#[from] crate::target::TargetError),
-    #[error(transparent)]
-    Input(#[from] crate::resolve::inputs::InputError),
-    #[error(transparent)]
-    Requirements(#[from] crate::requirements::RequirementsError),
-    #[error(transparent)]
-    Lock(#[from] crate::resolve::pylock::LockError),
-    #[error(transparent)]
-    Solve(#[from] crate::resolve::solver::SolveError),
-    #[error(transparent)]
-    Resolve(#[from] crate::resolve::ResolveError),
-    #[error(transparent)]
-    Cache(#[from] crate::cache::CacheError),
-    #[error(transparent)]
-    Http(#[from] crate::http::HttpError),
-    #[error(transparent)]
-    Fetch(#[from] crate::fetch::FetchError),
-    #[error(transparent)]
-    Integrity(#[from] crate::wheel::integrity::IntegrityError),
-    #[error(transparent)]
-    Recipe(#[from] crate::slim::recipe::RecipeError),
-    #[error(transparent)]
-    Bytecode(#[from] crate::slim::bytecode::BytecodeError),
-    #[error(transparent)]
-    Slim(#[from] crate::slim::SlimError),
-    #[error(transparent)]
-    EmitStage(#[from] crate::emit::EmitError),
-    #[error(transparent)]
-    Layer(#[from] crate::emit::layer::LayerError),
-    #[error(transparent)]
-    Image(#[from] crate::emit::image::ImageError),
-    #[error(transparent)]
-    Registry(#[from] crate::emit::registry::RegistryError),
-    #[error(transparent)]
-    Manifest(#[from] crate::artifact::ManifestError),
-    #[error(transparent)]
-    ExternalLayer(#[from] crate::extlayer::ExtLayerError),
-    #[error(transparent)]
-    Verify(#[from] crate::verify::VerifyError),
-    #[error(transparent)]
-    Src(#[from] crate::srctree::SrcError),
-}
-
-/// `dist/<name>.zip`: the project's name (`[project].name` of the pyproject.toml beside the
-/// input) or, for an input named after its format (`requirements.txt`, `pylock.toml`, `uv.lock`,
-/// `pyproject.toml`), its directory's name; else the input's stem
-/// (`requirements/datasci-py312.lock.txt` → `datasci-py312`).
-pub fn default_output(requirements: &std::path::Path) -> PathBuf {
-    let dir = match requirements.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let project = std::fs::read_to_string(dir.join("pyproject.toml"))
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
-        .and_then(|t| t.get("project")?.get("name")?.as_str().map(str::to_string))
-        .filter(|n| usable_name(n));
-    let file = requirements
-        .file_name()
-        .and_then(|s| s.to_str())
-        .unwrap_or("lambda");
-    let mut stem = file;
-    for suffix in [".txt", ".in", ".toml"] {
-        stem = stem.strip_suffix(suffix).unwrap_or(stem);
-    }
-    let stem = stem.strip_suffix(".lock").unwrap_or(stem);
-    // pylock.NAME.toml (PEP 751) names itself.
-    let stem = stem.strip_prefix("pylock.").unwrap_or(stem);
-    let generic = matches!(
-        stem,
-        "" | "requirements" | "requirements-lock" | "pylock" | "uv" | "pyproject" | "constraints"
-    );
-    let name = match project {
-        Some(p) => p,
-        None if generic => std::fs::canonicalize(&dir)
-            .ok()
-            .and_then(|d| d.file_name()?.to_str().map(str::to_string))
-            .filter(|n| usable_name(n))
-            .unwrap_or_else(|| "lambda".to_string()),
-        None => stem.to_string(),
-    };
-    PathBuf::from("dist").join(format!("{name}.zip"))
-}
-
-/// A name that can be a file name in `dist/`.
-fn usable_name(n: &str) -> bool {
-    !n.is_empty()
-        && !n.starts_with('.')
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// How large one wheel may be, unzipped, for this build's format (checked from declared sizes

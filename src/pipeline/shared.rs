@@ -11,7 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{BuildOutcome, BuildRequest, BuiltArtifact, Timings, VerifyStep};
+use super::error::BuildError;
+use super::outcome::{BuildOutcome, BuiltArtifact, Timings, VerifyStep};
+use super::request::{BuildRequest, OutputFormat};
 use crate::artifact::{ArtifactManifest, manifest_path};
 use crate::cache::Cache;
 use crate::digest::sha256_hex;
@@ -45,7 +47,7 @@ pub(super) fn restore(
     key: &str,
     output: &Path,
     started: Instant,
-) -> Result<Option<BuildOutcome>, super::BuildError> {
+) -> Result<Option<BuildOutcome>, BuildError> {
     let Some(remote) = cache.remote() else {
         return Ok(None);
     };
@@ -107,7 +109,7 @@ pub(super) fn restore(
     let mut artifacts = Vec::new();
     for (dest, data, mbytes, manifest) in files {
         let write = |p: &Path, b: &[u8]| {
-            write_output(p, b).map_err(|source| super::BuildError::Write {
+            write_output(p, b).map_err(|source| BuildError::Write {
                 path: p.to_path_buf(),
                 source,
             })
@@ -127,10 +129,10 @@ pub(super) fn restore(
         });
     }
     let mut counted: Vec<ArtifactManifest> = artifacts.iter().map(|a| a.manifest.clone()).collect();
-    if req.format == super::OutputFormat::Zip {
+    if req.format == OutputFormat::Zip {
         counted.extend(super::units::read_layers(&req.exclude_layers)?);
     }
-    let verify = (req.format == super::OutputFormat::Zip).then(|| VerifyStep {
+    let verify = (req.format == OutputFormat::Zip).then(|| VerifyStep {
         status: match artifacts.first().and_then(|a| a.manifest.verify.as_ref()) {
             Some(v) => format!(
                 "{} (by the runner that built it; from the remote cache)",

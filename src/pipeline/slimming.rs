@@ -4,35 +4,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use super::error::BuildError;
+use super::request::{BuildRequest, OutputFormat, SlimRequest};
 use super::sources::Sources;
-use super::{BuildError, BuildRequest, OutputFormat, UNZIPPED_LIMIT};
 use crate::digest::sha256_hex;
 use crate::fetch::FetchedWheel;
 use crate::progress::Reporter;
 use crate::sink::Epoch;
 use crate::slim::audit::{Finding, Severity, audit};
 use crate::slim::bytecode::{BytecodeMode, BytecodePlan, find_python};
-use crate::slim::recipe::{Profile, RecipeSet};
+use crate::slim::recipe::RecipeSet;
 use crate::slim::trace::TraceRoots;
 use crate::slim::{SlimSettings, SlimmedWheel, slim};
 use crate::target::Target;
-
-/// How wheels are slimmed (shared by build and explain).
-#[derive(Debug, Clone)]
-pub struct SlimRequest {
-    pub profile: Profile,
-    /// Extra recipe files.
-    pub recipes: Vec<PathBuf>,
-    pub keep: Vec<String>,
-    pub drop: Vec<String>,
-    pub force_drop: Vec<String>,
-    /// `None`: compile when an interpreter of the target version is found.
-    pub bytecode: Option<BytecodeMode>,
-    /// Interpreter of the target version; `None`: found on PATH or in pyenv.
-    pub python: Option<PathBuf>,
-    /// Compile only what importing this handler loads.
-    pub bytecode_for_imports: Option<String>,
-}
+use crate::target::UNZIPPED_LIMIT;
 
 /// Load the effective recipe set for `target`.
 pub fn load_recipes(s: &SlimRequest, target: &Target) -> Result<RecipeSet, BuildError> {

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::BuildError;
+use super::error::BuildError;
+use super::request::IndexSettings;
 use crate::cache::Cache;
 use crate::http::Http;
 use crate::progress::Reporter;
@@ -14,18 +15,6 @@ use crate::resolve::inputs::{self, InputKind};
 use crate::resolve::solver::{Prerelease, Provider};
 use crate::resolve::{Lock, pylock, resolve_pinned};
 use crate::target::Target;
-
-/// Where packages come from, as given on the command line (or by any other front end).
-#[derive(Debug, Clone, Default)]
-pub struct IndexSettings {
-    /// Primary index; `None` falls back to the requirements file, then the environment.
-    pub index_url: Option<String>,
-    pub extra_index_url: Vec<String>,
-    pub find_links: Vec<String>,
-    pub no_index: bool,
-    /// A second cache tier shared with other machines (`--remote-cache`), asked on local misses.
-    pub remote: Option<std::sync::Arc<crate::cache::remote::RemoteTier>>,
-}
 
 /// Merge the given settings, the requirements file and the environment into index settings.
 /// Precedence for the primary index: given, requirements file, environment, default.

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{BuildError, BuildRequest, BuiltArtifact};
+use super::error::BuildError;
+use super::outcome::BuiltArtifact;
+use super::request::BuildRequest;
 use crate::artifact::{
     ArtifactKind, ArtifactManifest, ArtifactRecord, SCHEMA_VERSION, SkippedRecord, TargetRecord,
     manifest_path,

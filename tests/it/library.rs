@@ -58,7 +58,7 @@ fn request(dir: &std::path::Path) -> BuildRequest {
         layer_budget: None,
         exclude_layers: Vec::new(),
         with_layers: Vec::new(),
-        prefer: lpack::pipeline::external::Prefer::Neither,
+        prefer: lpack::pipeline::Prefer::Neither,
         image: ImageRequest::default(),
         limit_check: true,
         max_image_size: 10_000_000_000,
