@@ -200,6 +200,15 @@ pub fn pull(cache: &Cache) -> Result<Transfer, RemoteError> {
     Ok(t)
 }
 
+/// `lpack-v<digits>/…`: an object of one of lpack's remote layouts.
+fn is_layout_key(key: &str) -> bool {
+    key.strip_prefix("lpack-v")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(v, obj)| {
+            !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) && !obj.is_empty()
+        })
+}
+
 /// What a remote prune removed (or would remove).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RemotePrune {
@@ -220,7 +229,13 @@ pub fn prune_remote(
     let store = tier.store().ok_or_else(no_remote)?.clone();
     let now = SystemTime::now();
     let mut r = RemotePrune::default();
-    for o in store.list("lpack-v")? {
+    // Only what lpack wrote: objects under an `lpack-vN/` layout directory (a user's
+    // `lpack-vault/` or `notes.txt` beside them in a shared remote is not ours).
+    for o in store
+        .list("lpack-v")?
+        .into_iter()
+        .filter(|o| is_layout_key(&o.key))
+    {
         let other_layout = !o.key.starts_with(&format!("{SCHEMA}/"));
         let old = o
             .modified
@@ -242,6 +257,16 @@ pub fn prune_remote(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn layout_keys_are_lpacks_own() {
+        assert!(super::is_layout_key("lpack-v1/wheels/ab"));
+        assert!(super::is_layout_key("lpack-v0/x"));
+        assert!(!super::is_layout_key("lpack-vault/keep.txt"));
+        assert!(!super::is_layout_key("lpack-v1"));
+        assert!(!super::is_layout_key("lpack-v/x"));
+        assert!(!super::is_layout_key("notes.txt"));
+    }
+
     use super::*;
     use crate::cache::remote::{FileStore, RemoteMode, RemoteTier};
     use std::sync::Arc;

@@ -473,6 +473,10 @@ fn cache_push_pull_and_prune_a_remote() {
     ]));
     assert!(stdout(&dry).starts_with("Would remove"), "{}", stdout(&dry));
     assert!(dir.join("shared/lpack-v1/wheels").is_dir());
+    // A user's files in the shared folder are not lpack's: prune never touches them.
+    std::fs::write(dir.join("shared/notes.txt"), "mine").expect("user file");
+    std::fs::create_dir_all(dir.join("shared/lpack-vault")).expect("mkdir");
+    std::fs::write(dir.join("shared/lpack-vault/keep.txt"), "mine").expect("user file");
     let all = run(lpack().args([
         "cache",
         "prune",
@@ -488,4 +492,12 @@ fn cache_push_pull_and_prune_a_remote() {
         .filter(|e| e.file_type().is_file())
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    assert!(
+        dir.join("shared/notes.txt").is_file(),
+        "a user's file was removed"
+    );
+    assert!(
+        dir.join("shared/lpack-vault/keep.txt").is_file(),
+        "a user's file was removed"
+    );
 }
