@@ -184,6 +184,33 @@ pub fn record_in_manifest(
     Ok(())
 }
 
+/// A verify that did not run now (skipped, or remembered): its status line only.
+fn not_run(status: String) -> VerifyStep {
+    VerifyStep {
+        status,
+        report: None,
+    }
+}
+
+/// A passing verify of the same artifact, interpreter and handler, remembered in the cache.
+fn remembered(cache: &crate::cache::Cache, key: &str) -> Option<VerifyRecord> {
+    cache
+        .read_record("verify-v1", key)
+        .and_then(|b| serde_json::from_slice::<VerifyRecord>(&b).ok())
+}
+
+/// Remember a passing verify for the next build of the same artifact.
+fn remember(
+    cache: &crate::cache::Cache,
+    key: &str,
+    record: &VerifyRecord,
+) -> Result<(), BuildError> {
+    let bytes = serde_json::to_vec(record)
+        .map_err(|e| BuildError::Verify(crate::verify::VerifyError::Io(e.to_string())))?;
+    cache.write_record("verify-v1", key, &bytes)?;
+    Ok(())
+}
+
 /// The import check after building a function zip: its status line, and the report when it
 /// ran now. The result goes into the zip's manifest.
 pub fn verify_after_build(
@@ -195,12 +222,7 @@ pub fn verify_after_build(
 ) -> Result<VerifyStep, BuildError> {
     let (python, version) = match interpreter(req, plan)? {
         Ok(p) => p,
-        Err(status) => {
-            return Ok(VerifyStep {
-                status,
-                report: None,
-            });
-        }
+        Err(status) => return Ok(not_run(status)),
     };
     let handler = req.handler.as_deref();
     let manifest = &built.manifest;
@@ -218,10 +240,7 @@ pub fn verify_after_build(
         .as_bytes(),
     );
     let cache = &sources.cache;
-    if let Some(record) = cache
-        .read_record("verify-v1", &key)
-        .and_then(|b| serde_json::from_slice::<VerifyRecord>(&b).ok())
-    {
+    if let Some(record) = remembered(cache, &key) {
         let status = record.status.clone();
         record_in_manifest(&mut built.manifest, &built.manifest_file, handler, record)?;
         return Ok(VerifyStep {
@@ -244,9 +263,7 @@ pub fn verify_after_build(
     let status = zip_status(&report, &version, &built.output);
     let record = record_of(&report, status.clone());
     if report.ok() {
-        let bytes = serde_json::to_vec(&record)
-            .map_err(|e| BuildError::Verify(crate::verify::VerifyError::Io(e.to_string())))?;
-        cache.write_record("verify-v1", &key, &bytes)?;
+        remember(cache, &key, &record)?;
     }
     record_in_manifest(&mut built.manifest, &built.manifest_file, handler, record)?;
     Ok(VerifyStep {
@@ -266,12 +283,7 @@ pub fn verify_image_after_build(
 ) -> Result<VerifyStep, BuildError> {
     let (python, version) = match interpreter(req, plan)? {
         Ok(p) => p,
-        Err(status) => {
-            return Ok(VerifyStep {
-                status,
-                report: None,
-            });
-        }
+        Err(status) => return Ok(not_run(status)),
     };
     let cache = &sources.cache;
     let key = sha256_hex(
@@ -282,10 +294,7 @@ pub fn verify_image_after_build(
         .as_bytes(),
     );
     let handler = image.handler.clone();
-    if let Some(record) = cache
-        .read_record("verify-v1", &key)
-        .and_then(|b| serde_json::from_slice::<VerifyRecord>(&b).ok())
-    {
+    if let Some(record) = remembered(cache, &key) {
         let status = record.status.clone();
         record_in_manifest(
             &mut image.manifest,
@@ -338,9 +347,7 @@ pub fn verify_image_after_build(
     };
     let record = record_of(&report, status.clone());
     if report.ok() {
-        let bytes = serde_json::to_vec(&record)
-            .map_err(|e| BuildError::Verify(crate::verify::VerifyError::Io(e.to_string())))?;
-        cache.write_record("verify-v1", &key, &bytes)?;
+        remember(cache, &key, &record)?;
     }
     record_in_manifest(
         &mut image.manifest,
