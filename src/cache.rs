@@ -25,6 +25,8 @@
 //! blobs-v1/sha256/<hex>               OCI blobs: image layers built by lpack, configs, base layers
 //! layers-v1/<key>                     which blob an image layer's content key produced
 //! python-v1/<key>                     an interpreter's version, by its path, size and mtime
+//! artifacts-v1/<name>/<key>/          whole artifacts a build wrote, by content key (hard links
+//!                                     to the outputs where possible)
 //! metadata-v1/<key>                 a wheel's core metadata (PEP 658 file or read from the wheel)
 //! runtime/<key>/                     runtime-provided packages installed for verify and bench
 //! uses-v1/                           what each lpack process used ([`uses`]; `lpack cache prune`)
@@ -83,7 +85,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
     }
 }
 
-const SUBDIRS: [&str; 14] = [
+const SUBDIRS: [&str; 15] = [
     "wheels-v1",
     "checks-v1",
     "graph-v1",
@@ -97,6 +99,7 @@ const SUBDIRS: [&str; 14] = [
     "blobs-v1",
     "layers-v1",
     "python-v1",
+    "artifacts-v1",
     "tmp",
 ];
 

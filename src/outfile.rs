@@ -88,6 +88,24 @@ pub fn write_output(dest: &Path, data: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Copy the file `src` to `dest` as [`write_output`] writes bytes (temp file beside it, 0644,
+/// renamed over it); the kernel copies (`copy_file_range`) where it can.
+pub fn copy_output(dest: &Path, src: &Path) -> std::io::Result<()> {
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let tmp = output_temp(dir)?;
+    fs::copy(src, tmp.path())?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.persist(dest).map_err(|e| e.error)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,7 @@ pub const KINDS: &[(&str, &str, bool)] = &[
     ("blobs-v1", "image blobs", false),
     ("layers-v1", "image layer records", true),
     ("python-v1", "interpreter versions", true),
+    ("artifacts-v1", "whole artifacts", true),
     ("runtime", "runtime directories", false),
 ];
 
@@ -67,6 +68,8 @@ pub fn entry_of(rel: &str) -> Option<(&'static str, String)> {
         // wheels-v1/ab/<sha>/<file>, runtime/<key>/…
         "wheels-v1" if parts.len() >= 3 => parts[..3].join("/"),
         "runtime" if parts.len() >= 2 && !parts[1].starts_with('.') => parts[..2].join("/"),
+        // artifacts-v1/<name>/<key>/…
+        "artifacts-v1" if parts.len() >= 3 => parts[..3].join("/"),
         // slim-v1/ab/<key>.zip|.json
         "slim-v1" if parts.len() == 3 => {
             let stem = parts[2]
@@ -74,7 +77,7 @@ pub fn entry_of(rel: &str) -> Option<(&'static str, String)> {
                 .or_else(|| parts[2].strip_suffix(".json"))?;
             format!("{}/{}/{stem}", parts[0], parts[1])
         }
-        "wheels-v1" | "runtime" | "slim-v1" => return None,
+        "wheels-v1" | "runtime" | "slim-v1" | "artifacts-v1" => return None,
         _ => rel.to_string(),
     };
     Some((kind, entry))

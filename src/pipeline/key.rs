@@ -1,7 +1,7 @@
 //! The content key of a build: a sha256 over everything that decides its artifacts' bytes and
 //! manifests, built from contents only (no paths of this machine, no timestamps), so that two
 //! runners building the same unit from the same checkout compute the same key. It names the
-//! whole artifacts in the remote cache ([`super::shared`]).
+//! whole artifacts in the local and remote caches ([`super::shared`]).
 //!
 //! Not the local up-to-date check: that one ([`super::units`]' input hash) is computed after
 //! slimming and compares with the manifest beside the output; this one is computed right after
@@ -11,7 +11,8 @@
 //! input file's path (relative to the working directory) and its bytes; the lock (every wheel's
 //! name, version, file name and sha256 — not its URL, so mirrors agree); the handler files (path
 //! and sha256 of each, from the one walk of `src`); the recipes (built-in and user, by content);
-//! the layer manifests a function is built against (by content); the source date epoch; and
+//! the layer manifests a function is built against (by content) and the layers attached with
+//! `--with-layer` (a zip by content, an ARN by name); the source date epoch; and
 //! every setting of the request that shapes the output.
 
 use std::path::Path;
@@ -78,6 +79,19 @@ pub fn artifact_key(req: &BuildRequest, k: &KeyInputs<'_>) -> Result<Option<Stri
         Some(s) if s != "auto" && Path::new(s).is_file() => Some(file_digest(Path::new(s))?),
         other => other.clone(),
     };
+    // Layers attached at deploy time (`--with-layer`): a zip by content, an ARN as named (a
+    // layer version's ARN names immutable content).
+    let with_layers = req
+        .with_layers
+        .iter()
+        .map(|l| {
+            if l.starts_with("arn:") {
+                Ok(l.clone())
+            } else {
+                file_digest(Path::new(l))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let user_recipes = req
         .slim
         .recipes
@@ -96,6 +110,7 @@ pub fn artifact_key(req: &BuildRequest, k: &KeyInputs<'_>) -> Result<Option<Stri
         "src": k.src_digests,
         "recipes": [k.recipes_digest, user_recipes],
         "layers": layers,
+        "with_layers": with_layers,
         "epoch": k.epoch,
         "settings": {
             "format": format!("{:?}", req.format),
@@ -107,6 +122,7 @@ pub fn artifact_key(req: &BuildRequest, k: &KeyInputs<'_>) -> Result<Option<Stri
             "exclude": req.src_filter.exclude,
             "include": req.src_filter.include,
             "on_conflict": format!("{:?}", req.on_conflict),
+            "prefer": format!("{:?}", req.prefer),
             "profile": format!("{:?}", s.profile),
             "keep": s.keep,
             "drop": s.drop,

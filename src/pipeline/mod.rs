@@ -21,6 +21,7 @@ pub mod explain;
 pub mod external;
 pub mod fingerprint;
 pub mod image;
+pub mod kept;
 pub mod key;
 pub mod many;
 pub mod outcome;
@@ -164,8 +165,9 @@ fn build_timed(
     span.end();
     timings.lock = started.elapsed();
 
-    // A unit another runner already built: its artifacts from the remote cache, no wheel needed.
-    let content_key = remote_key(req, &input.path, &lock, &sources.cache)?;
+    // A unit built before, here or by another runner: its artifacts from the local or remote
+    // cache, no wheel needed.
+    let content_key = content_key(req, &input.path, &lock)?;
     if let Some(key) = &content_key
         && let Some(outcome) = shared::restore(
             req,
@@ -356,21 +358,20 @@ fn build_timed(
     timings.total = started.elapsed();
     outcome.timings = timings;
     if let Some(key) = &content_key {
-        shared::publish(&sources.cache, key, &outcome);
+        shared::publish(req, &sources.cache, key, &output, &outcome);
     }
     let complete_lock = outcome.resolved.is_none() && input.set.as_ref().is_none_or(|s| s.hashed);
     Ok((outcome, complete_lock))
 }
 
-/// The content key of this build ([`key`]) when a remote cache is set and the format is a zip
-/// or layers (images have their own layer cache).
-fn remote_key(
+/// The content key of this build ([`key`]) when the format is a zip or layers (images have
+/// their own layer cache).
+fn content_key(
     req: &BuildRequest,
     input: &std::path::Path,
     lock: &crate::resolve::Lock,
-    cache: &crate::cache::Cache,
 ) -> Result<Option<String>, BuildError> {
-    if cache.remote().is_none() || req.format == OutputFormat::Image {
+    if req.format == OutputFormat::Image {
         return Ok(None);
     }
     let output = req.output.clone().unwrap_or_else(|| default_output(input));

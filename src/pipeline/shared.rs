@@ -1,23 +1,35 @@
-//! Whole artifacts in the remote cache, by content key ([`super::key`]): a runner whose unit
-//! another runner already built downloads the artifacts and their manifests and is done.
+//! Whole artifacts by content key ([`super::key`]): a build whose unit was built before, here or
+//! by another runner, copies the artifacts and their manifests and is done.
 //!
-//! Under the key, the remote holds a record (`artifacts-v1/<key>`, enveloped and checked like
-//! every record) listing each artifact's file name, sha256 and size and its manifest's sha256,
-//! and the files themselves (`artifacts/<key>/<file>`, `…/<file>.lpack.json`). Every file is
-//! checked against the record before anything is written; the outputs are then written as a
-//! build writes them (temp file, 0644, rename), never over a file lpack did not write.
-//! Only builds that passed every check are shared.
+//! Two tiers, asked in this order:
+//! - **local** (`artifacts-v1/<name>/<key>/` in the cache, `<name>` a digest of the output's file
+//!   name): what this machine built, kept as a hard link to the output when the cache and the
+//!   output share a file system (else a copy), with the size, modification time and inode it had
+//!   when kept. A file that no longer matches that stamp is not trusted (a miss); a match is
+//!   copied to the output without hashing (`copy_file_range`). The newest [`KEEP_PER_NAME`] keys
+//!   of one output name are kept, so editing a handler does not grow the cache by an artifact per
+//!   build.
+//! - **remote** (`--remote-cache`): under the key, a record (`artifacts-v1/<key>`, enveloped and
+//!   checked like every record) listing each artifact's file name, sha256 and size and its
+//!   manifest's sha256, and the files themselves (`artifacts/<key>/<file>`, `…/<file>.lpack.json`).
+//!   Every file is checked against the record before anything is written.
+//!
+//! Outputs are written as a build writes them (temp file, 0644, rename), never over a file lpack
+//! did not write. Only builds that passed every check are kept; locally, only zips that were
+//! verified (or built with `--no-verify`), so a build that could not run its import check runs
+//! it next time.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::error::BuildError;
+use super::kept::{self, plain};
 use super::outcome::{BuildOutcome, BuiltArtifact, Timings, VerifyStep};
 use super::request::{BuildRequest, OutputFormat};
 use crate::artifact::{ArtifactManifest, manifest_path};
 use crate::cache::Cache;
 use crate::digest::sha256_hex;
-use crate::outfile::write_output;
+use crate::outfile::{copy_output, write_output};
 
 const RECORD: &str = "artifacts-v1";
 
@@ -34,14 +46,90 @@ struct SharedFile {
     manifest_sha256: String,
 }
 
-/// A plain file name (what the record may name; nothing with a directory in it).
-fn plain(name: &str) -> bool {
-    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+/// The artifacts of `key`, written beside `output`: from the local tier, else the remote;
+/// `None` when neither has a complete, intact set (then the build goes on as usual).
+pub(super) fn restore(
+    req: &BuildRequest,
+    cache: &Cache,
+    key: &str,
+    output: &Path,
+    started: Instant,
+) -> Result<Option<BuildOutcome>, BuildError> {
+    if let Some(outcome) = restore_local(req, cache, key, output, started)? {
+        return Ok(Some(outcome));
+    }
+    restore_remote(req, cache, key, output, started)
 }
 
-/// The artifacts of `key` from the remote, written beside `output`; `None` when the remote has
-/// no complete, intact set (then the build goes on as usual).
-pub(super) fn restore(
+/// The artifacts of `key` kept by an earlier build on this machine ([`super::kept`]).
+fn restore_local(
+    req: &BuildRequest,
+    cache: &Cache,
+    key: &str,
+    output: &Path,
+    started: Instant,
+) -> Result<Option<BuildOutcome>, BuildError> {
+    let Some(found) = kept::find(cache, &output_name(output), key) else {
+        return Ok(None);
+    };
+    let dir = output_dir(output);
+    // Never over a file lpack did not write: the build then says so.
+    for f in &found {
+        let dest = dir.join(&f.file);
+        if dest.exists() && !manifest_path(&dest).is_file() {
+            return Ok(None);
+        }
+    }
+    let mut artifacts = Vec::new();
+    for f in found {
+        let dest = dir.join(&f.file);
+        let unchanged = kept::same_file(&f.kept, &dest);
+        if !unchanged {
+            copy_output(&dest, &f.kept).map_err(|source| BuildError::Write {
+                path: dest.clone(),
+                source,
+            })?;
+        }
+        let mfile = manifest_path(&dest);
+        write_output(&mfile, &f.manifest_bytes).map_err(|source| BuildError::Write {
+            path: mfile.clone(),
+            source,
+        })?;
+        artifacts.push(BuiltArtifact {
+            output: dest,
+            manifest_file: mfile,
+            manifest: f.manifest,
+            unchanged,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+    restored(
+        req,
+        artifacts,
+        "when this artifact was built; copied from the local cache",
+        "not verified: copied from the local cache, built without the import check",
+        started,
+    )
+    .map(Some)
+}
+
+/// The file name of an output (what the local tier groups keys by).
+fn output_name(output: &Path) -> String {
+    output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn output_dir(output: &Path) -> PathBuf {
+    match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The artifacts of `key` from the remote.
+fn restore_remote(
     req: &BuildRequest,
     cache: &Cache,
     key: &str,
@@ -60,10 +148,7 @@ pub(super) fn restore(
     if shared.artifacts.is_empty() || !shared.artifacts.iter().all(|a| plain(&a.file)) {
         return Ok(None);
     }
-    let dir = match output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = output_dir(output);
     // Fetch and check everything before writing anything.
     let mut files = Vec::new();
     for a in &shared.artifacts {
@@ -128,18 +213,33 @@ pub(super) fn restore(
             seconds: started.elapsed().as_secs_f64(),
         });
     }
+    restored(
+        req,
+        artifacts,
+        "by the runner that built it; from the remote cache",
+        "not verified: taken from the remote cache, built without the import check",
+        started,
+    )
+    .map(Some)
+}
+
+/// The outcome of artifacts restored from a tier: the verify status their manifest recorded
+/// (with where it came from), Lambda's limits and the gates checked again.
+fn restored(
+    req: &BuildRequest,
+    artifacts: Vec<BuiltArtifact>,
+    verified_note: &str,
+    not_verified: &str,
+    started: Instant,
+) -> Result<BuildOutcome, BuildError> {
     let mut counted: Vec<ArtifactManifest> = artifacts.iter().map(|a| a.manifest.clone()).collect();
     if req.format == OutputFormat::Zip {
         counted.extend(super::units::read_layers(&req.exclude_layers)?);
     }
     let verify = (req.format == OutputFormat::Zip).then(|| VerifyStep {
         status: match artifacts.first().and_then(|a| a.manifest.verify.as_ref()) {
-            Some(v) => format!(
-                "{} (by the runner that built it; from the remote cache)",
-                v.status
-            ),
-            None => "not verified: taken from the remote cache, built without the import check"
-                .to_string(),
+            Some(v) => format!("{} ({verified_note})", v.status),
+            None => not_verified.to_string(),
         },
         report: None,
     });
@@ -149,7 +249,7 @@ pub(super) fn restore(
     } else {
         Vec::new()
     };
-    Ok(Some(BuildOutcome {
+    Ok(BuildOutcome {
         format: req.format,
         artifacts,
         image: None,
@@ -162,16 +262,51 @@ pub(super) fn restore(
             ..Timings::default()
         },
         resolved: None,
-    }))
+    })
 }
 
-/// Share a build's artifacts under `key` (queued uploads: a reader that finds the record before
-/// every file has arrived, or after an upload failed, treats it as a miss).
-pub(super) fn publish(cache: &Cache, key: &str, outcome: &BuildOutcome) {
-    let Some(remote) = cache.remote() else { return };
+/// Keep a build's artifacts under `key`: locally ([`super::kept`]) and, with a remote cache,
+/// there too.
+pub(super) fn publish(
+    req: &BuildRequest,
+    cache: &Cache,
+    key: &str,
+    output: &Path,
+    outcome: &BuildOutcome,
+) {
     if outcome.artifacts.is_empty() || !outcome.passed() {
         return;
     }
+    // Locally only what needs no second import check: verified, or built not to be.
+    let verified = |a: &BuiltArtifact| {
+        a.manifest
+            .verify
+            .as_ref()
+            .is_some_and(|v| v.status.starts_with("verified"))
+    };
+    if req.verify == super::request::VerifyMode::Skip
+        || req.format != OutputFormat::Zip
+        || outcome.artifacts.iter().all(verified)
+    {
+        let name = output_name(output);
+        let list: Vec<kept::ToKeep<'_>> = outcome
+            .artifacts
+            .iter()
+            .map(|a| kept::ToKeep {
+                output: &a.output,
+                manifest_file: &a.manifest_file,
+                sha256: &a.manifest.artifact.sha256,
+            })
+            .collect();
+        kept::keep(cache, &name, key, &list);
+    }
+    publish_remote(cache, key, outcome);
+}
+
+/// Share a build's artifacts under `key` with the remote (queued uploads: a reader that finds
+/// the record before every file has arrived, or after an upload failed, treats it as a miss).
+fn publish_remote(cache: &Cache, key: &str, outcome: &BuildOutcome) {
+    let Some(remote) = cache.remote() else { return };
     let Some(dir) = outcome.artifacts[0].output.parent().map(Path::to_path_buf) else {
         return;
     };
