@@ -40,6 +40,26 @@ fn file_digest(p: &Path) -> Result<String, BuildError> {
     })
 }
 
+/// A layer manifest by content, without what is local to the build that wrote it (the no-change
+/// fingerprint of file times, `--timings`): a layer rebuilt, restored from a cache or built on
+/// another runner names the same content, so the functions built against it keep their keys.
+fn layer_manifest_digest(p: &Path) -> Result<String, BuildError> {
+    let bytes = std::fs::read(p).map_err(|source| BuildError::Write {
+        path: p.to_path_buf(),
+        source,
+    })?;
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            m.remove("fingerprint");
+            m.remove("timings");
+            Ok(sha256_hex(
+                serde_json::Value::Object(m).to_string().as_bytes(),
+            ))
+        }
+        _ => Ok(sha256_hex(&bytes)),
+    }
+}
+
 /// A path as another machine's checkout would name it: relative to the working directory when
 /// it lies under it (CI runners check out to different directories).
 fn portable(p: &Path) -> String {
@@ -73,7 +93,7 @@ pub fn artifact_key(req: &BuildRequest, k: &KeyInputs<'_>) -> Result<Option<Stri
     let layers = req
         .exclude_layers
         .iter()
-        .map(|p| file_digest(p))
+        .map(|p| layer_manifest_digest(p))
         .collect::<Result<Vec<_>, _>>()?;
     let split = match &req.split {
         Some(s) if s != "auto" && Path::new(s).is_file() => Some(file_digest(Path::new(s))?),
@@ -133,6 +153,9 @@ pub fn artifact_key(req: &BuildRequest, k: &KeyInputs<'_>) -> Result<Option<Stri
             "split": split,
             "layer_budget": req.layer_budget,
             "limit_check": req.limit_check,
+            // A size budget decides how much bytecode fits.
+            "max_unzipped": req.gates.max_unzipped,
+            "max_zipped": req.gates.max_zipped,
             "max_image_size": req.max_image_size,
             "verify_record": req.verify_record,
             "audit_fails": req.audit_fails,
@@ -140,4 +163,35 @@ pub fn artifact_key(req: &BuildRequest, k: &KeyInputs<'_>) -> Result<Option<Stri
         },
     });
     Ok(Some(sha256_hex(doc.to_string().as_bytes())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layer_manifest_is_keyed_without_its_local_fingerprint_and_timings() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, v: serde_json::Value| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, v.to_string()).expect("write");
+            p
+        };
+        let a = write(
+            "a.json",
+            serde_json::json!({"artifact": {"sha256": "aa"}, "fingerprint": {"inputs": "1"}}),
+        );
+        let b = write(
+            "b.json",
+            serde_json::json!({"artifact": {"sha256": "aa"}, "fingerprint": {"inputs": "2"},
+                "timings": {"stages": []}}),
+        );
+        let c = write(
+            "c.json",
+            serde_json::json!({"artifact": {"sha256": "bb"}, "fingerprint": {"inputs": "1"}}),
+        );
+        let d = |p: &Path| layer_manifest_digest(p).expect("digest");
+        assert_eq!(d(&a), d(&b));
+        assert_ne!(d(&a), d(&c));
+    }
 }
