@@ -246,19 +246,25 @@ struct Snapshot {
     init_ms: Option<f64>,
 }
 
+/// What the calls of a run share: the SDK, the ledger, the settings and the options.
+#[derive(Clone, Copy)]
+struct RunContext<'a> {
+    aws: &'a Aws,
+    ledger: &'a Ledger,
+    s: &'a Settings,
+    o: &'a Options,
+}
+
 /// Enable SnapStart, publish a version, wait for its snapshot, restore it by concurrent
 /// invokes, delete the version.
-#[allow(clippy::too_many_arguments)]
 fn snapstart(
-    aws: &Aws,
-    ledger: &Ledger,
+    run: &RunContext<'_>,
     d: &Deployed,
     name: &str,
     m: u32,
-    s: &Settings,
-    o: &Options,
     event: &Blob,
 ) -> Result<(Batch, Snapshot), String> {
+    let RunContext { aws, ledger, s, o } = *run;
     let lambda = aws.lambda();
     let f = &d.function_name;
     aws.rt
@@ -418,8 +424,8 @@ fn measure(
         }
         for (d, p) in pairs.iter().filter(|(_, p)| p.snapstart) {
             let name = format!("{}+snapstart", p.name);
-            let (batch, snap) =
-                snapstart(aws, ledger, d, &name, m, s, o, &event).map_err(|e| aws.redact(&e))?;
+            let run = RunContext { aws, ledger, s, o };
+            let (batch, snap) = snapstart(&run, d, &name, m, &event).map_err(|e| aws.redact(&e))?;
             snapshots.insert((name, m), snap);
             take(batch, &mut samples, cb);
         }
