@@ -778,8 +778,7 @@ fn sha256_of_code(spec: &str, code_sha256: &str) -> Result<String, ExtLayerError
     Ok(crate::digest::hex(&expected))
 }
 
-/// Download the layer's zip from its pre-signed `location`, check it against `hex` (the
-/// CodeSha256), and cache it by that hash; returns its path in the cache.
+/// Download the layer's zip, check it against the CodeSha256 and cache it; its cached path.
 #[cfg(feature = "aws")]
 fn download_layer(
     spec: &str,

@@ -514,8 +514,7 @@ impl Reader {
         self.add_pin(name, version, hashes, location)
     }
 
-    /// Record the pin `name == version` with its sha256 hashes: a second line with the same
-    /// version adds its hashes, one with another version is a conflict.
+    /// Record the pin `name == version`: same version adds hashes, another one is a conflict.
     fn add_pin(
         &mut self,
         name: String,
@@ -556,8 +555,7 @@ impl Reader {
     }
 }
 
-/// The PEP 508 part of a requirement line and its `--hash` values (sha256 only, lowercase;
-/// sha384 and sha512 are accepted and ignored).
+/// The PEP 508 part of a requirement line and its sha256 `--hash` values (lowercase).
 fn split_options(text: &str, location: &str) -> Result<(String, Vec<String>), RequirementsError> {
     let syntax = |message: String| RequirementsError::Syntax {
         location: location.to_string(),

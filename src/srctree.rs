@@ -343,8 +343,7 @@ fn walk_error(path: &Path, detail: String) -> SrcError {
     }
 }
 
-/// The build's outputs and inputs made absolute, with the folders of the outputs that lie
-/// inside `root` (and are not `root` itself).
+/// The build's outputs and inputs made absolute, and the output folders inside `root`.
 fn outputs_of(root: &Path, outputs: &[PathBuf], inputs: &[PathBuf]) -> Outputs {
     let files: Vec<PathBuf> = outputs.iter().map(|p| absolute(p)).collect();
     let dirs: Vec<PathBuf> = files
@@ -389,8 +388,7 @@ fn add_file(
     Ok(())
 }
 
-/// The default selection: every file of `root` that ignore files, the default skips,
-/// `exclude` and the parent folders' ignore files leave in.
+/// The default selection: files that ignore files, default skips and `exclude` leave in.
 fn walk_default(
     root: &Path,
     outputs: &std::sync::Arc<Outputs>,
@@ -439,8 +437,7 @@ fn walk_default(
     Ok(())
 }
 
-/// The files `include` names that the default selection skipped (never lpack's own files nor
-/// what is never code).
+/// The files `include` names that the default selection skipped.
 fn walk_include(
     root: &Path,
     outputs: &Outputs,

@@ -283,8 +283,7 @@ fn resolve_zip(
     })
 }
 
-/// A layer lpack built, by its manifest at `l`: refused unless it is a layer for the function's
-/// runtime and architecture; returns its zip and manifest.
+/// A layer lpack built, by its manifest: a layer for the function's runtime and architecture.
 fn lpack_layer(l: &Path, m: &ArtifactManifest) -> Result<(PathBuf, ArtifactManifest), BenchError> {
     let lm = read_manifest(l)?;
     if lm.kind != ArtifactKind::LayerZip {
@@ -306,8 +305,7 @@ fn lpack_layer(l: &Path, m: &ArtifactManifest) -> Result<(PathBuf, ArtifactManif
     Ok((artifact_of(l), lm))
 }
 
-/// An image read from its OCI layout (or unpacked docker-archive, into `scratch`), checked
-/// against the digest its manifest recorded.
+/// An image from its OCI layout (or docker-archive), checked against its manifest's digest.
 fn resolve_image(
     spec: &DeploymentSpec,
     first: &Path,

@@ -384,8 +384,7 @@ fn serve(conn: TcpStream, tx: Sender<Event>) {
     }
 }
 
-/// `GET /runtime/invocation/next`: wait for the next invocation and send it; `None` when the
-/// bench has gone (the connection is dropped), else whether the answer was sent.
+/// Send the next invocation; `None` when the bench has gone, else whether it was sent.
 fn next_invocation(w: &mut TcpStream, tx: &Sender<Event>) -> Option<bool> {
     let (reply, wait) = sync_channel(1);
     if tx
@@ -408,9 +407,7 @@ fn next_invocation(w: &mut TcpStream, tx: &Sender<Event>) -> Option<bool> {
     Some(answer(w, "200 OK", &h, &inv.body))
 }
 
-/// `POST /runtime/invocation/ID/response`: read the response (refusing one over the size
-/// limit, before its body when the runtime asks to continue) and report it; `None` when the
-/// connection must close, else whether the answer was sent.
+/// Read and report a response; `None` when the connection must close, else whether answered.
 fn post_response(
     r: &mut BufReader<TcpStream>,
     w: &mut TcpStream,

@@ -118,8 +118,7 @@ fn print_keys(json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The settings of the function or layer `name` of config `c`, layered as `lpack build`
-/// layers them, with its title.
+/// The layered settings of the function or layer `name`, with its title.
 fn unit_sources(
     c: &crate::config::ConfigFile,
     name: &str,

@@ -121,8 +121,7 @@ pub fn run(args: PlanArgs, inv: &Invocation) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// A GitHub Actions matrix: one job per unit, or shards of units when over `max_jobs`
-/// (default 256).
+/// A GitHub Actions matrix: one job per unit, or shards when over `max_jobs` (default 256).
 fn github_matrix(selected: &[PlannedUnit], max_jobs: Option<usize>, remote: Option<&str>) -> Value {
     let groups = shards(selected, max_jobs.unwrap_or(256));
     let n = groups.len();
@@ -146,8 +145,7 @@ fn github_matrix(selected: &[PlannedUnit], max_jobs: Option<usize>, remote: Opti
     json!({ "include": include })
 }
 
-/// A CodeBuild buildspec: a batch build-graph of jobs (at most `max_jobs`, default 100, with
-/// the report job), each depending on the jobs that build its layers.
+/// A CodeBuild buildspec: a batch build-graph of jobs, each after the jobs of its layers.
 fn codebuild(
     all: &[PlannedUnit],
     selected: &[PlannedUnit],

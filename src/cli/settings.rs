@@ -174,9 +174,7 @@ pub fn layer(
     })
 }
 
-/// Where `key` takes its value from: the command line or clap's own `env`, else an `LPACK_*`
-/// variable, a config table or a derived default (returned as the value to inject), else its
-/// default or nothing.
+/// Where `key` takes its value from, and the value to inject when it comes from below the flags.
 fn key_source(
     key: &str,
     arg: &clap::Arg,
@@ -252,8 +250,7 @@ fn env_value(key: &str) -> anyhow::Result<Option<Injected>> {
     }))
 }
 
-/// `argv` with the injected values as `--key=value`: before a `--` (after it everything is
-/// positional), else at the end.
+/// `argv` with the injected values as `--key=value`, before a `--` or else at the end.
 fn with_injected(argv: &[OsString], injected: &[Injected]) -> Vec<OsString> {
     let extra: Vec<OsString> = injected
         .iter()

@@ -347,8 +347,7 @@ impl Reader<'_> {
         Ok((root, functions, layers))
     }
 
-    /// Refuse a top-level `output` beside units, a function naming a layer the file does not
-    /// declare, and a name that is both a function and a layer.
+    /// Refuse a top-level `output` beside units, unknown layers, and a function named as a layer.
     fn check_units(
         &self,
         root: &Table,
@@ -609,8 +608,7 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// The key `k` names, by its current spelling (a deprecated or `_` spelling is warned
-    /// about), and its spec; an error for a key lpack does not know.
+    /// The key `k` names in its current spelling (old spellings warned about), and its spec.
     fn key(
         &mut self,
         k: &toml::Spanned<std::borrow::Cow<'_, str>>,
@@ -645,8 +643,7 @@ impl Reader<'_> {
         Ok((name, spec))
     }
 
-    /// The value `v` of key `name`, checked against its kind (strings that are paths made
-    /// relative to the file, index URLs checked).
+    /// The value `v` of key `name`, checked against its kind (paths made relative, URLs checked).
     fn value(
         &self,
         spec: &Key,

@@ -315,8 +315,7 @@ impl<'a> UvPackages<'a> {
             .copied()
     }
 
-    /// Every package reached from `roots` (with the project's `extras`) through dependencies
-    /// whose markers hold; `Err(name)` for a name the lock does not hold.
+    /// Every package reached from `roots` through dependencies whose markers hold.
     fn reach(&self, roots: &[&UvPackage], extras: &[String]) -> Result<BTreeSet<String>, String> {
         let mut queue: VecDeque<(String, Vec<String>)> = VecDeque::new();
         for r in roots {
@@ -350,8 +349,7 @@ impl<'a> UvPackages<'a> {
     }
 }
 
-/// The wheel of package `p` the target prefers, as a locked wheel (`None` when the lock gives
-/// it neither a URL nor a path); an error when none runs on the target.
+/// The wheel of `p` the target prefers (`None`: no URL nor path); an error when none runs.
 fn uv_wheel(
     path: &Path,
     shown: &str,

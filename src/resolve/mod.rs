@@ -409,8 +409,7 @@ fn no_compatible(pin: &Pin, files: &[&DistFile], target: &Target) -> ResolveErro
     }))
 }
 
-/// What the index offers, for the error: the wheels' tag sets (at most 12) and the number of
-/// source distributions.
+/// What the index offers: the wheels' tag sets (at most 12) and the sdists.
 fn offered_text(wheels: &[WheelFilename], sdists: usize) -> String {
     let offered: BTreeSet<String> = wheels.iter().map(WheelFilename::tag_string).collect();
     let mut offered_list: Vec<String> = offered.iter().take(12).cloned().collect();
@@ -427,8 +426,7 @@ fn offered_text(wheels: &[WheelFilename], sdists: usize) -> String {
     }
 }
 
-/// Why no file runs on the target and what to do: a Requires-Python that excludes it, only a
-/// source distribution, or wheels for another glibc, runtime or architecture.
+/// Why no file runs on the target (Requires-Python, sdist only, elsewhere) and what to do.
 fn no_compatible_hint(
     pin: &Pin,
     files: &[&DistFile],
@@ -461,8 +459,7 @@ fn no_compatible_hint(
     }
 }
 
-/// The hint when wheels exist but none runs on the target: they need a newer glibc, or run
-/// on another runtime or the other architecture, or on nothing Lambda offers.
+/// The hint when wheels exist for another glibc, runtime or architecture, or none.
 fn wheels_elsewhere_hint(
     pin: &Pin,
     files: &[&DistFile],

@@ -527,8 +527,7 @@ impl<'a> Provider<'a> {
         out
     }
 
-    /// The versions of `name` on the index, its pre-releases left out, and why each rejected
-    /// version is not a candidate.
+    /// The versions of `name` on the index, its pre-releases, and why versions were rejected.
     fn explain_package(&self, name: &str) -> String {
         let mut out = String::new();
         let usable: Vec<Version> = self

@@ -297,8 +297,7 @@ fn check_ident(data: &[u8]) -> Result<(), ElfError> {
     Ok(())
 }
 
-/// Whether `count` entries of `size` bytes from `off` lie inside `data` (every table does, so
-/// no `offset + field` read from one can overflow).
+/// Whether `count` entries of `size` bytes from `off` lie inside `data`.
 fn fits(data: &[u8], off: u64, count: u64, size: u64) -> bool {
     count
         .checked_mul(size)
@@ -330,8 +329,7 @@ fn read_phdrs(data: &[u8], phoff: u64, phnum: u16) -> Result<Vec<Phdr>, ElfError
     Ok(phdrs)
 }
 
-/// The section headers at `shoff` (counts from section 0 under extended numbering), each
-/// section's bytes inside the file; returns them with the real name table index.
+/// The section headers (extended numbering read), each inside the file; and shstrndx.
 fn read_shdrs(
     data: &[u8],
     shoff: u64,

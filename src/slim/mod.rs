@@ -491,8 +491,7 @@ fn file_record(
 }
 
 impl FragmentPlan {
-    /// Decide every wheel entry by the install scheme, the recipes and the guard; returns the
-    /// ELF entries to strip.
+    /// Decide every wheel entry by install scheme, recipes and guard; the ELF entries to strip.
     fn plan_entries(
         &mut self,
         w: &FetchedWheel,
@@ -638,8 +637,7 @@ impl FragmentPlan {
         }
     }
 
-    /// Compile the sources the bytecode plan wants for the target Python and add the `.pyc`
-    /// files (in place of the sources when the plan says so).
+    /// Compile the sources the bytecode plan wants and add their `.pyc` files.
     fn add_bytecode(
         &mut self,
         w: &FetchedWheel,
@@ -719,8 +717,7 @@ impl FragmentPlan {
         Ok(())
     }
 
-    /// Write the planned files as a fragment into the cache at `frag_path`, noting each file's
-    /// written size in its record; returns where it was committed.
+    /// Write the planned files as a fragment into the cache, noting each file's size; its path.
     fn write_fragment(
         &mut self,
         w: &FetchedWheel,
@@ -772,8 +769,7 @@ impl FragmentPlan {
         Ok(cache.commit_file(tmp, frag_path)?)
     }
 
-    /// The fragment's sidecar: records with the compressed sizes of the written `entries`,
-    /// sorted by path.
+    /// The fragment's sidecar: records with their compressed sizes, sorted by path.
     fn into_meta(self, entries: &[WheelEntry]) -> FragmentMeta {
         let mut records = self.records;
         let compressed: BTreeMap<&str, u64> = entries

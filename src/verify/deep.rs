@@ -165,8 +165,7 @@ pub fn deep_verify(
     Ok(report)
 }
 
-/// The files each wheel of the reference install ships in the artifact or its layers,
-/// by distribution, as installed paths.
+/// The installed paths each reference wheel ships in the artifact or its layers.
 fn shipped_files(
     manifest: &ArtifactManifest,
     layers: &[ArtifactManifest],
@@ -190,8 +189,7 @@ fn shipped_files(
     shipped
 }
 
-/// Count each module that imports from both trees, and record those that fail only from the
-/// artifact (regressions, with the dropped files their error names) or already from the wheels.
+/// Count the modules that import from both trees; record regressions and pre-existing failures.
 fn judge(
     report: &mut DeepReport,
     pairs: &[(String, String)],

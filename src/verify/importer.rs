@@ -141,8 +141,7 @@ impl Importer<'_> {
         Ok((child, rx))
     }
 
-    /// Record the checker's results until it finishes, hangs (killed) or dies; returns the
-    /// module the next checker starts at.
+    /// Record results until the checker ends, hangs or dies; the module the next one starts at.
     fn follow(
         &self,
         mut child: Child,

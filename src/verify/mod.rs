@@ -480,8 +480,7 @@ fn verify_in(
     })
 }
 
-/// The checker's request: the import paths, every top-level module of the artifact and its
-/// layers (with its distribution), and every distribution whose metadata must read.
+/// The checker's request: import paths, top-level modules and distributions to read.
 fn checker_request(
     manifest: &ArtifactManifest,
     layer_modules: &[ArtifactManifest],

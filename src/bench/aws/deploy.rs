@@ -264,8 +264,7 @@ struct Deployer<'a> {
 }
 
 impl Deployer<'_> {
-    /// Publish the plan's layer versions (or take a published one's ARN); returns the ARNs in
-    /// the plan's order.
+    /// Publish the plan's layer versions (or take a published one's ARN); their ARNs in order.
     fn publish_layers(&self, reporter: &dyn Reporter) -> Result<Vec<String>, String> {
         let mut layer_arns: Vec<String> = Vec::new();
         for l in &self.plan.layers {
@@ -384,8 +383,7 @@ impl Deployer<'_> {
         })
     }
 
-    /// A zip function's code (in the request or uploaded to S3), runtime, handler and layers;
-    /// returns the request, the handler and the S3 object to drop once the function exists.
+    /// A zip function's code, runtime, handler and layers; also the S3 object to drop later.
     fn zip_code(
         &self,
         req: CreateFunction,
@@ -430,8 +428,7 @@ impl Deployer<'_> {
 type CreateFunction =
     aws_sdk_lambda::operation::create_function::builders::CreateFunctionFluentBuilder;
 
-/// An image function's code (the pushed digest) and CMD override; returns the request and the
-/// handler the results name.
+/// An image function's code (the pushed digest), CMD override and the handler it runs.
 fn image_code(
     req: CreateFunction,
     i: usize,

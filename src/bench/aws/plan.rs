@@ -317,8 +317,7 @@ impl Planner<'_> {
         }
     }
 
-    /// A zip goes in the request or through S3, its layers published once each; notes what
-    /// Lambda would refuse.
+    /// A zip: in the request or through S3, its layers added once each; notes what Lambda refuses.
     fn zip(&mut self, i: usize, r: &Resolved, has_handler: bool) -> Shipping {
         let o = self.o;
         if !has_handler {
@@ -554,8 +553,7 @@ pub fn render(p: &Plan) -> String {
     out
 }
 
-/// The resources a run creates: the repository, layer versions (or the ARNs it attaches),
-/// functions and their SnapStart versions.
+/// The resources a run creates: repository, layer versions, functions, SnapStart versions.
 fn render_resources(out: &mut String, p: &Plan) {
     if let Some(r) = &p.repository {
         let _ = writeln!(

@@ -569,9 +569,7 @@ fn summaries(
     deployments
 }
 
-/// The notes on how an AWS run measured: forced cold starts, discarded invokes, after-deploy
-/// rounds, SnapStart's prices (`snapstart_prices`: cache per GB-second, restore per GB) and an
-/// emulator's endpoint.
+/// The notes on how an AWS run measured, priced SnapStart and where it ran.
 fn run_notes(
     aws: &Aws,
     plan: &Plan,

@@ -237,8 +237,7 @@ fn build_checks(
     checks
 }
 
-/// One summary row per artifact (the image, or each zip) and the step outputs that name them
-/// and total their sizes.
+/// One summary row per artifact and the step outputs that name them and total their sizes.
 fn artifact_rows(outcome: &BuildOutcome, md: &mut String, outputs: &mut Vec<(String, String)>) {
     let (mut zipped, mut unzipped, mut layers) = (0u64, 0u64, 0u64);
     let mut paths = Vec::new();

@@ -396,8 +396,7 @@ fn build_layer(
     Ok((layer, path))
 }
 
-/// A layer's content key: the fragments (themselves content-keyed) or the handler files'
-/// digests, with the epoch, gzip level and description.
+/// A layer's content key: its fragments or handler files' digests, epoch, gzip level, name.
 fn layer_key(
     plan: &LayerPlan,
     slimmed: &[SlimmedWheel],
@@ -575,8 +574,7 @@ pub fn build_image(
     })
 }
 
-/// The image config: the base's, for linux/`target`'s architecture at the epoch, with
-/// lpack's run settings and one diff id and history entry per app layer.
+/// The image config: the base's, for the target, with lpack's settings and app layers.
 fn image_config(
     base: &BaseImage,
     target: &Target,
@@ -632,8 +630,7 @@ fn image_config(
     Ok(config)
 }
 
-/// Set the entrypoint, command, working directory and environment (the base's, with lpack's
-/// variables replacing those of the same name) of the config's `config` object.
+/// Set entrypoint, command, working directory and environment (lpack's variables win).
 fn run_settings(c: &mut serde_json::Map<String, Value>, settings: &ImageSettings) {
     let mut env: Vec<String> = c
         .get("Env")

@@ -217,8 +217,7 @@ pub fn write_oci_layout(
     Ok(report)
 }
 
-/// Check `dir` can hold the layout, create its folders (0755) and `oci-layout` file, and lock
-/// it for this writer; returns the lock and the blobs folder.
+/// Check, create (0755) and lock the layout folder; returns the lock and the blobs folder.
 fn open_layout(dir: &Path) -> Result<(std::fs::File, PathBuf), ImageError> {
     check_layout_dir(dir)?;
     let blobs = dir.join("blobs").join("sha256");
@@ -241,9 +240,7 @@ fn open_layout(dir: &Path) -> Result<(std::fs::File, PathBuf), ImageError> {
     Ok((lock, blobs))
 }
 
-/// Point `tag` at `img` in the layout's `index.json` (the tag's first entry replaced in place,
-/// later duplicates removed, every other entry kept) and replace the file atomically; returns
-/// the new index.
+/// Point `tag` at `img` in `index.json`, other entries kept, replaced atomically; the index.
 fn tag_in_index(
     dir: &Path,
     img: &BuiltImage,
@@ -414,8 +411,7 @@ enum ArchiveSource {
     Path(PathBuf),
 }
 
-/// The files of a docker-archive by name: the OCI layout (`oci-layout`, `index.json`, the
-/// blobs) and Docker's `manifest.json`, tagged `repo_tag`.
+/// The files of a docker-archive by name: the OCI layout and Docker's `manifest.json`.
 fn archive_files(
     img: &BuiltImage,
     repo_tag: &str,
@@ -463,8 +459,7 @@ fn archive_files(
     Ok(files)
 }
 
-/// Write `files` to `out` as one canonical tar (owner 0, mtime `epoch`, after the blob folders)
-/// and flush it.
+/// Write `files` to `out` as one canonical tar (owner 0, mtime `epoch`) and flush it.
 fn write_archive_tar(
     out: BufWriter<std::fs::File>,
     files: &BTreeMap<String, ArchiveSource>,
