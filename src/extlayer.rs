@@ -687,12 +687,7 @@ fn open_arn(
     target: &Target,
     cache: &crate::cache::Cache,
 ) -> Result<ExternalLayer, ExtLayerError> {
-    use base64::Engine;
-    let fetch_err = |detail: String, hint: &str| ExtLayerError::Fetch {
-        layer: spec.to_string(),
-        detail,
-        hint: hint.to_string(),
-    };
+    let fetch_err = |detail: String, hint: &str| fetch_error(spec, detail, hint);
     let (region, layer_arn, version) = parse_arn(spec).ok_or_else(|| {
         fetch_err(
             "not a layer version ARN".to_string(),
@@ -727,52 +722,17 @@ fn open_arn(
         )
     })?;
     let code_sha256 = content.code_sha256().unwrap_or_default().to_string();
-    let expected = base64::engine::general_purpose::STANDARD
-        .decode(code_sha256.as_bytes())
-        .ok()
-        .filter(|d| d.len() == 32)
-        .ok_or_else(|| {
-            fetch_err(
-                format!("GetLayerVersion's CodeSha256 `{code_sha256}` is not a base64 sha256"),
-                "lpack cannot verify the download without it",
-            )
-        })?;
-    let hex = crate::digest::hex(&expected);
+    let hex = sha256_of_code(spec, &code_sha256)?;
     let zip = match cached_zip(cache, &hex) {
         Some(p) => p,
-        None => {
-            let location = content.location().unwrap_or_default();
-            if !(location.starts_with("https://") || location.starts_with("http://")) {
-                return Err(fetch_err(
-                    format!(
-                        "GetLayerVersion's Content.Location is `{}`, not a URL lpack can download",
-                        aws.redact(location)
-                    ),
-                    "download the zip yourself and pass the file to --with-layer",
-                ));
-            }
-            let body = download(location).map_err(|e| {
-                fetch_err(
-                    aws.redact(&format!("downloading Content.Location: {e}")),
-                    "the URL is valid for minutes only: run again",
-                )
-            })?;
-            let got = crate::digest::sha256_hex(&body);
-            if got != hex {
-                let got_b64 = {
-                    use sha2::Digest;
-                    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&body))
-                };
-                return Err(ExtLayerError::Hash {
-                    layer: spec.to_string(),
-                    expected: code_sha256,
-                    got: got_b64,
-                });
-            }
-            cache
-                .write_blob(&format!("sha256:{hex}"), &body)
-                .map_err(|e| fetch_err(format!("caching it: {e}"), "check the cache directory"))?
-        }
+        None => download_layer(
+            spec,
+            &aws,
+            content.location().unwrap_or_default(),
+            &hex,
+            &code_sha256,
+            cache,
+        )?,
     };
     let mut layer = index(&zip, spec, target)?;
     layer.label = arn_label(spec);
@@ -788,6 +748,78 @@ fn open_arn(
         .map(|a| a.as_str().to_string())
         .collect();
     Ok(layer)
+}
+
+/// The fetch error of layer `spec`.
+#[cfg(feature = "aws")]
+fn fetch_error(spec: &str, detail: String, hint: &str) -> ExtLayerError {
+    ExtLayerError::Fetch {
+        layer: spec.to_string(),
+        detail,
+        hint: hint.to_string(),
+    }
+}
+
+/// The hex sha256 of GetLayerVersion's CodeSha256 (base64); an error when it is not one.
+#[cfg(feature = "aws")]
+fn sha256_of_code(spec: &str, code_sha256: &str) -> Result<String, ExtLayerError> {
+    use base64::Engine;
+    let expected = base64::engine::general_purpose::STANDARD
+        .decode(code_sha256.as_bytes())
+        .ok()
+        .filter(|d| d.len() == 32)
+        .ok_or_else(|| {
+            fetch_error(
+                spec,
+                format!("GetLayerVersion's CodeSha256 `{code_sha256}` is not a base64 sha256"),
+                "lpack cannot verify the download without it",
+            )
+        })?;
+    Ok(crate::digest::hex(&expected))
+}
+
+/// Download the layer's zip, check it against the CodeSha256 and cache it; its cached path.
+#[cfg(feature = "aws")]
+fn download_layer(
+    spec: &str,
+    aws: &crate::aws::Aws,
+    location: &str,
+    hex: &str,
+    code_sha256: &str,
+    cache: &crate::cache::Cache,
+) -> Result<PathBuf, ExtLayerError> {
+    use base64::Engine;
+    let fetch_err = |detail: String, hint: &str| fetch_error(spec, detail, hint);
+    if !(location.starts_with("https://") || location.starts_with("http://")) {
+        return Err(fetch_err(
+            format!(
+                "GetLayerVersion's Content.Location is `{}`, not a URL lpack can download",
+                aws.redact(location)
+            ),
+            "download the zip yourself and pass the file to --with-layer",
+        ));
+    }
+    let body = download(location).map_err(|e| {
+        fetch_err(
+            aws.redact(&format!("downloading Content.Location: {e}")),
+            "the URL is valid for minutes only: run again",
+        )
+    })?;
+    let got = crate::digest::sha256_hex(&body);
+    if got != hex {
+        let got_b64 = {
+            use sha2::Digest;
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&body))
+        };
+        return Err(ExtLayerError::Hash {
+            layer: spec.to_string(),
+            expected: code_sha256.to_string(),
+            got: got_b64,
+        });
+    }
+    cache
+        .write_blob(&format!("sha256:{hex}"), &body)
+        .map_err(|e| fetch_err(format!("caching it: {e}"), "check the cache directory"))
 }
 
 /// GET a pre-signed URL (no credentials of lpack's are sent: the URL carries its own).

@@ -483,38 +483,7 @@ impl Reader {
             location: location.to_string(),
             message,
         };
-        // Split per-requirement options (`--hash`) from the PEP 508 part.
-        let mut spec = Vec::new();
-        let mut hashes = Vec::new();
-        let toks: Vec<&str> = text.split_whitespace().collect();
-        let mut it = toks.iter();
-        while let Some(tok) = it.next() {
-            if let Some(v) = take_value(tok, &["--hash"], &mut it) {
-                let v = v.ok_or_else(|| syntax("`--hash` needs a value".to_string()))?;
-                let (algo, hex) = v
-                    .split_once(':')
-                    .ok_or_else(|| syntax(format!("bad hash `{v}`: expected sha256:<hex>")))?;
-                match algo {
-                    "sha256" => {
-                        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                            return Err(syntax(format!(
-                                "bad sha256 `{hex}`: expected 64 hex digits"
-                            )));
-                        }
-                        hashes.push(hex.to_ascii_lowercase());
-                    }
-                    "sha384" | "sha512" => {} // valid pip hashes; lpack verifies sha256 only
-                    _ => return Err(syntax(format!("unsupported hash algorithm `{algo}`"))),
-                }
-            } else if tok.starts_with("--") {
-                return Err(syntax(format!(
-                    "unsupported per-requirement option `{tok}`"
-                )));
-            } else {
-                spec.push(*tok);
-            }
-        }
-        let spec = spec.join(" ");
+        let (spec, hashes) = split_options(text, location)?;
         let req = parse_requirement(&spec)
             .map_err(|e| syntax(format!("cannot parse requirement `{spec}`: {e}")))?;
         if !req.evaluate_markers(&self.env, &[]) {
@@ -526,18 +495,7 @@ impl Reader {
         }
         let name = normalize_name(req.name.as_ref());
         self.all.push(req.clone());
-        let version = match &req.version_or_url {
-            Some(VersionOrUrl::VersionSpecifier(specs)) if specs.len() == 1 => {
-                let s = &specs[0];
-                match s.operator() {
-                    Operator::Equal | Operator::ExactEqual => Some(s.version().clone()),
-                    _ => None,
-                }
-            }
-            // A direct wheel is resolved (its dependencies come from its metadata).
-            Some(VersionOrUrl::Url(_)) => None,
-            _ => None,
-        };
+        let version = pinned_version(&req);
         self.lines.push((
             location.to_string(),
             spec.clone(),
@@ -553,6 +511,17 @@ impl Reader {
                 "`{name}` has hashes but none is sha256\n  hint: regenerate with `uv pip compile --generate-hashes`"
             )));
         }
+        self.add_pin(name, version, hashes, location)
+    }
+
+    /// Record the pin `name == version`: same version adds hashes, another one is a conflict.
+    fn add_pin(
+        &mut self,
+        name: String,
+        version: Version,
+        hashes: Vec<String>,
+        location: &str,
+    ) -> Result<(), RequirementsError> {
         match self.pins.get_mut(&name) {
             Some(existing) if existing.version != version => {
                 return Err(RequirementsError::Conflict {
@@ -583,6 +552,62 @@ impl Reader {
             }
         }
         Ok(())
+    }
+}
+
+/// The PEP 508 part of a requirement line and its sha256 `--hash` values (lowercase).
+fn split_options(text: &str, location: &str) -> Result<(String, Vec<String>), RequirementsError> {
+    let syntax = |message: String| RequirementsError::Syntax {
+        location: location.to_string(),
+        message,
+    };
+    // Split per-requirement options (`--hash`) from the PEP 508 part.
+    let mut spec = Vec::new();
+    let mut hashes = Vec::new();
+    let toks: Vec<&str> = text.split_whitespace().collect();
+    let mut it = toks.iter();
+    while let Some(tok) = it.next() {
+        if let Some(v) = take_value(tok, &["--hash"], &mut it) {
+            let v = v.ok_or_else(|| syntax("`--hash` needs a value".to_string()))?;
+            let (algo, hex) = v
+                .split_once(':')
+                .ok_or_else(|| syntax(format!("bad hash `{v}`: expected sha256:<hex>")))?;
+            match algo {
+                "sha256" => {
+                    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(syntax(format!(
+                            "bad sha256 `{hex}`: expected 64 hex digits"
+                        )));
+                    }
+                    hashes.push(hex.to_ascii_lowercase());
+                }
+                "sha384" | "sha512" => {} // valid pip hashes; lpack verifies sha256 only
+                _ => return Err(syntax(format!("unsupported hash algorithm `{algo}`"))),
+            }
+        } else if tok.starts_with("--") {
+            return Err(syntax(format!(
+                "unsupported per-requirement option `{tok}`"
+            )));
+        } else {
+            spec.push(*tok);
+        }
+    }
+    Ok((spec.join(" "), hashes))
+}
+
+/// The version a requirement pins exactly (`==` or `===` with one specifier), if any.
+fn pinned_version(req: &Requirement) -> Option<Version> {
+    match &req.version_or_url {
+        Some(VersionOrUrl::VersionSpecifier(specs)) if specs.len() == 1 => {
+            let s = &specs[0];
+            match s.operator() {
+                Operator::Equal | Operator::ExactEqual => Some(s.version().clone()),
+                _ => None,
+            }
+        }
+        // A direct wheel is resolved (its dependencies come from its metadata).
+        Some(VersionOrUrl::Url(_)) => None,
+        _ => None,
     }
 }
 

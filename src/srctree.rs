@@ -311,56 +311,92 @@ pub fn walk(
     outputs: &[PathBuf],
     inputs: &[PathBuf],
 ) -> Result<SrcTree, SrcError> {
-    let werr = |path: &Path, detail: String| SrcError::Walk {
-        path: path.to_path_buf(),
-        detail,
-    };
     if !src.is_dir() {
-        return Err(werr(src, "is not a directory".to_string()));
+        return Err(walk_error(src, "is not a directory".to_string()));
     }
-    let root = src.canonicalize().map_err(|e| werr(src, e.to_string()))?;
-    let files: Vec<PathBuf> = outputs.iter().map(|p| absolute(p)).collect();
-    let dirs: Vec<PathBuf> = files
-        .iter()
-        .filter_map(|f| f.parent())
-        .filter(|d| d.starts_with(&root) && *d != root)
-        .map(Path::to_path_buf)
-        .collect();
-    let inputs = inputs.iter().map(|p| absolute(p)).collect();
-    let outputs = std::sync::Arc::new(Outputs {
-        files,
-        dirs,
-        inputs,
-    });
+    let root = src
+        .canonicalize()
+        .map_err(|e| walk_error(src, e.to_string()))?;
+    let outputs = std::sync::Arc::new(outputs_of(&root, outputs, inputs));
     let exclude = globs(&root, "exclude", &filter.exclude)?;
     let include = globs(&root, "include", &filter.include)?;
     let parents = parent_ignores(&root);
 
     let mut found: BTreeMap<String, SrcFile> = BTreeMap::new();
-    let mut add = |path: &Path, meta: &std::fs::Metadata| -> Result<(), SrcError> {
-        let rel = path.strip_prefix(&root).unwrap_or(path);
-        let rel_str = rel
-            .to_str()
-            .ok_or_else(|| werr(path, "file name is not valid UTF-8".to_string()))?;
-        let ap = ArchivePath::new(rel_str).map_err(|why| werr(path, format!("path {why}")))?;
-        let executable = {
-            use std::os::unix::fs::PermissionsExt;
-            meta.permissions().mode() & 0o111 != 0
-        };
-        found.insert(
-            rel_str.to_string(),
-            SrcFile {
-                path: ap,
-                disk: path.to_path_buf(),
-                executable,
-                size: meta.len(),
-            },
-        );
-        Ok(())
-    };
-
     // 1. The default selection, less `exclude`.
-    let mut builder = ignore::WalkBuilder::new(&root);
+    walk_default(&root, &outputs, &exclude, &parents, &mut found)?;
+    // 2. `include`: files the first walk skipped that the user asked for.
+    if !filter.include.is_empty() {
+        walk_include(&root, &outputs, &include, &mut found)?;
+    }
+    Ok(SrcTree {
+        root,
+        files: found.into_values().collect(),
+    })
+}
+
+/// The error of a walk at `path`.
+fn walk_error(path: &Path, detail: String) -> SrcError {
+    SrcError::Walk {
+        path: path.to_path_buf(),
+        detail,
+    }
+}
+
+/// The build's outputs and inputs made absolute, and the output folders inside `root`.
+fn outputs_of(root: &Path, outputs: &[PathBuf], inputs: &[PathBuf]) -> Outputs {
+    let files: Vec<PathBuf> = outputs.iter().map(|p| absolute(p)).collect();
+    let dirs: Vec<PathBuf> = files
+        .iter()
+        .filter_map(|f| f.parent())
+        .filter(|d| d.starts_with(root) && *d != root)
+        .map(Path::to_path_buf)
+        .collect();
+    let inputs = inputs.iter().map(|p| absolute(p)).collect();
+    Outputs {
+        files,
+        dirs,
+        inputs,
+    }
+}
+
+/// Record the file at `path` (below `root`) in `found`, by its path relative to `root`.
+fn add_file(
+    found: &mut BTreeMap<String, SrcFile>,
+    root: &Path,
+    path: &Path,
+    meta: &std::fs::Metadata,
+) -> Result<(), SrcError> {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let rel_str = rel
+        .to_str()
+        .ok_or_else(|| walk_error(path, "file name is not valid UTF-8".to_string()))?;
+    let ap = ArchivePath::new(rel_str).map_err(|why| walk_error(path, format!("path {why}")))?;
+    let executable = {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o111 != 0
+    };
+    found.insert(
+        rel_str.to_string(),
+        SrcFile {
+            path: ap,
+            disk: path.to_path_buf(),
+            executable,
+            size: meta.len(),
+        },
+    );
+    Ok(())
+}
+
+/// The default selection: files that ignore files, default skips and `exclude` leave in.
+fn walk_default(
+    root: &Path,
+    outputs: &std::sync::Arc<Outputs>,
+    exclude: &Gitignore,
+    parents: &[Gitignore],
+    found: &mut BTreeMap<String, SrcFile>,
+) -> Result<(), SrcError> {
+    let mut builder = ignore::WalkBuilder::new(root);
     builder
         .standard_filters(false)
         .git_ignore(true)
@@ -370,10 +406,10 @@ pub fn walk(
         .follow_links(true)
         .sort_by_file_name(|a, b| a.cmp(b));
     {
-        let root = root.clone();
+        let root = root.to_path_buf();
         let outputs = outputs.clone();
         let exclude = exclude.clone();
-        let parents = parents.clone();
+        let parents = parents.to_vec();
         builder.filter_entry(move |e| {
             let path = e.path();
             if path == root {
@@ -389,59 +425,64 @@ pub fn walk(
         });
     }
     for entry in builder.build() {
-        let entry = entry.map_err(|e| werr(&root, e.to_string()))?;
+        let entry = entry.map_err(|e| walk_error(root, e.to_string()))?;
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
         let meta = entry
             .metadata()
-            .map_err(|e| werr(entry.path(), e.to_string()))?;
-        add(entry.path(), &meta)?;
+            .map_err(|e| walk_error(entry.path(), e.to_string()))?;
+        add_file(found, root, entry.path(), &meta)?;
     }
+    Ok(())
+}
 
-    // 2. `include`: files the first walk skipped that the user asked for.
-    if !filter.include.is_empty() {
-        let mut it = walkdir::WalkDir::new(&root)
-            .follow_links(true)
-            .sort_by_file_name()
-            .into_iter();
-        while let Some(entry) = it.next() {
-            let entry = entry.map_err(|e| {
-                werr(
-                    e.path().unwrap_or(&root),
-                    e.io_error()
-                        .map_or_else(|| e.to_string(), ToString::to_string),
-                )
-            })?;
-            let path = entry.path();
-            if path == root {
-                continue;
-            }
-            let is_dir = entry.file_type().is_dir();
-            let name = entry.file_name().to_string_lossy();
-            match default_skip(path, &name, is_dir, &outputs) {
-                Some(Skip::Never | Skip::Own) => {
-                    if is_dir {
-                        it.skip_current_dir();
-                    }
-                    continue;
+/// The files `include` names that the default selection skipped.
+fn walk_include(
+    root: &Path,
+    outputs: &Outputs,
+    include: &Gitignore,
+    found: &mut BTreeMap<String, SrcFile>,
+) -> Result<(), SrcError> {
+    let mut it = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter();
+    while let Some(entry) = it.next() {
+        let entry = entry.map_err(|e| {
+            walk_error(
+                e.path().unwrap_or(root),
+                e.io_error()
+                    .map_or_else(|| e.to_string(), ToString::to_string),
+            )
+        })?;
+        let path = entry.path();
+        if path == root {
+            continue;
+        }
+        let is_dir = entry.file_type().is_dir();
+        let name = entry.file_name().to_string_lossy();
+        match default_skip(path, &name, is_dir, outputs) {
+            Some(Skip::Never | Skip::Own) => {
+                if is_dir {
+                    it.skip_current_dir();
                 }
-                Some(Skip::Output) | None => {}
-            }
-            if is_dir || !entry.file_type().is_file() {
                 continue;
             }
-            let rel = path.strip_prefix(&root).unwrap_or(path);
-            if include.matched_path_or_any_parents(rel, false).is_ignore() {
-                let meta = entry.metadata().map_err(|e| werr(path, e.to_string()))?;
-                add(path, &meta)?;
-            }
+            Some(Skip::Output) | None => {}
+        }
+        if is_dir || !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = path.strip_prefix(root).unwrap_or(path);
+        if include.matched_path_or_any_parents(rel, false).is_ignore() {
+            let meta = entry
+                .metadata()
+                .map_err(|e| walk_error(path, e.to_string()))?;
+            add_file(found, root, path, &meta)?;
         }
     }
-    Ok(SrcTree {
-        root,
-        files: found.into_values().collect(),
-    })
+    Ok(())
 }
 
 #[cfg(test)]

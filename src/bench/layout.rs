@@ -213,126 +213,147 @@ pub fn resolve(spec: &DeploymentSpec, scratch: &Path) -> Result<Resolved, BenchE
             .parse()
             .map_err(|e| BenchError::Input(format!("{}: {e}", first.display())))?,
     );
-    let mut artifacts = Vec::new();
     match m.kind {
         ArtifactKind::LayerZip => Err(BenchError::Input(format!(
             "{} is a layer; bench a function with it: FN.zip.lpack.json+{}",
             first.display(),
             file_name(first)
         ))),
-        ArtifactKind::FunctionZip => {
-            let zip = artifact_of(first);
-            artifacts.push((file_name(&zip), check_sha(&zip, &m.artifact.sha256)?));
-            // Layers: named after `+`, else those the function was built against. A layer
-            // lpack did not build (`+arn:…`, `+layer.zip` without a manifest, or one the
-            // function was built `--with-layer`) is indexed from its zip.
-            let mut paths: Vec<(PathBuf, Option<String>)> = spec.artifacts[1..]
-                .iter()
-                .map(|p| (p.clone(), None))
-                .collect();
-            if paths.is_empty() {
-                let beside = first.parent().unwrap_or(Path::new("."));
-                for l in &m.layers {
-                    match &l.external {
-                        Some(ext) => {
-                            paths.push((PathBuf::from(&ext.source), Some(l.sha256.clone())))
-                        }
-                        None => paths.push((beside.join(&l.file), None)),
-                    }
-                }
+        ArtifactKind::FunctionZip => resolve_zip(spec, first, m, target),
+        ArtifactKind::Image => resolve_image(spec, first, m, target, scratch),
+    }
+}
+
+/// A function zip (checked against its manifest) and its layers.
+fn resolve_zip(
+    spec: &DeploymentSpec,
+    first: &Path,
+    m: ArtifactManifest,
+    target: Target,
+) -> Result<Resolved, BenchError> {
+    let mut artifacts = Vec::new();
+    let zip = artifact_of(first);
+    artifacts.push((file_name(&zip), check_sha(&zip, &m.artifact.sha256)?));
+    // Layers: named after `+`, else those the function was built against. A layer
+    // lpack did not build (`+arn:…`, `+layer.zip` without a manifest, or one the
+    // function was built `--with-layer`) is indexed from its zip.
+    let mut paths: Vec<(PathBuf, Option<String>)> = spec.artifacts[1..]
+        .iter()
+        .map(|p| (p.clone(), None))
+        .collect();
+    if paths.is_empty() {
+        let beside = first.parent().unwrap_or(Path::new("."));
+        for l in &m.layers {
+            match &l.external {
+                Some(ext) => paths.push((PathBuf::from(&ext.source), Some(l.sha256.clone()))),
+                None => paths.push((beside.join(&l.file), None)),
             }
-            let mut layers = Vec::new();
-            let mut layer_arns = Vec::new();
-            for (l, recorded) in &paths {
-                let text = l.to_string_lossy();
-                let foreign = crate::extlayer::is_arn(&text)
-                    || recorded.is_some()
-                    || (l.is_file()
-                        && !text.ends_with(".lpack.json")
-                        && !crate::artifact::manifest_path(l).is_file());
-                if foreign {
-                    let (zip, lm) = external_layer(&text, recorded.as_deref(), &target)?;
-                    artifacts.push((lm.artifact.file.clone(), lm.artifact.sha256.clone()));
-                    layers.push((zip, lm));
-                    layer_arns.push(crate::extlayer::is_arn(&text).then(|| text.to_string()));
-                    continue;
-                }
-                let lm = read_manifest(l)?;
-                if lm.kind != ArtifactKind::LayerZip {
-                    return Err(BenchError::Input(format!(
-                        "{} is not a layer (after `+` only layers may follow the function)",
-                        l.display()
-                    )));
-                }
-                if lm.target.runtime != m.target.runtime || lm.target.arch != m.target.arch {
-                    return Err(BenchError::Input(format!(
-                        "layer {} is built for {} {}, the function for {} {}",
-                        l.display(),
-                        lm.target.runtime,
-                        lm.target.arch,
-                        m.target.runtime,
-                        m.target.arch
-                    )));
-                }
-                let lz = artifact_of(l);
-                artifacts.push((file_name(&lz), check_sha(&lz, &lm.artifact.sha256)?));
-                layers.push((lz, lm));
-                layer_arns.push(None);
-            }
-            Ok(Resolved {
-                name: spec.name.clone(),
-                target,
-                manifest: m,
-                function: zip,
-                layers,
-                layer_arns,
-                image: None,
-                artifacts,
-            })
-        }
-        ArtifactKind::Image => {
-            if spec.artifacts.len() > 1 {
-                return Err(BenchError::Input(format!(
-                    "{}: layers are not allowed with image functions",
-                    spec.name
-                )));
-            }
-            let rec = m.image.clone().ok_or_else(|| {
-                BenchError::Input(format!(
-                    "{}: an image manifest without `image`",
-                    first.display()
-                ))
-            })?;
-            let beside = first.parent().unwrap_or(Path::new("."));
-            let (dir, tag, _holder) = image_source(first, beside, &rec.outputs, scratch)?;
-            let img = read_oci_layout(&dir, tag.as_deref(), target.arch)
-                .map_err(|e| BenchError::Input(e.to_string()))?;
-            if img.manifest_digest != rec.manifest_digest {
-                return Err(BenchError::Input(format!(
-                    "the image at {} is {}, its manifest says {}\n  hint: rebuild it, or bench the manifest written with it",
-                    dir.display(),
-                    img.manifest_digest,
-                    rec.manifest_digest
-                )));
-            }
-            artifacts.push((file_name(&dir), rec.manifest_digest.clone()));
-            Ok(Resolved {
-                name: spec.name.clone(),
-                target,
-                manifest: m,
-                function: dir.clone(),
-                layers: Vec::new(),
-                layer_arns: Vec::new(),
-                image: Some(ResolvedImage {
-                    dir,
-                    tag,
-                    image: img,
-                    record: rec,
-                }),
-                artifacts,
-            })
         }
     }
+    let mut layers = Vec::new();
+    let mut layer_arns = Vec::new();
+    for (l, recorded) in &paths {
+        let text = l.to_string_lossy();
+        let foreign = crate::extlayer::is_arn(&text)
+            || recorded.is_some()
+            || (l.is_file()
+                && !text.ends_with(".lpack.json")
+                && !crate::artifact::manifest_path(l).is_file());
+        if foreign {
+            let (zip, lm) = external_layer(&text, recorded.as_deref(), &target)?;
+            artifacts.push((lm.artifact.file.clone(), lm.artifact.sha256.clone()));
+            layers.push((zip, lm));
+            layer_arns.push(crate::extlayer::is_arn(&text).then(|| text.to_string()));
+            continue;
+        }
+        let (lz, lm) = lpack_layer(l, &m)?;
+        artifacts.push((file_name(&lz), check_sha(&lz, &lm.artifact.sha256)?));
+        layers.push((lz, lm));
+        layer_arns.push(None);
+    }
+    Ok(Resolved {
+        name: spec.name.clone(),
+        target,
+        manifest: m,
+        function: zip,
+        layers,
+        layer_arns,
+        image: None,
+        artifacts,
+    })
+}
+
+/// A layer lpack built, by its manifest: a layer for the function's runtime and architecture.
+fn lpack_layer(l: &Path, m: &ArtifactManifest) -> Result<(PathBuf, ArtifactManifest), BenchError> {
+    let lm = read_manifest(l)?;
+    if lm.kind != ArtifactKind::LayerZip {
+        return Err(BenchError::Input(format!(
+            "{} is not a layer (after `+` only layers may follow the function)",
+            l.display()
+        )));
+    }
+    if lm.target.runtime != m.target.runtime || lm.target.arch != m.target.arch {
+        return Err(BenchError::Input(format!(
+            "layer {} is built for {} {}, the function for {} {}",
+            l.display(),
+            lm.target.runtime,
+            lm.target.arch,
+            m.target.runtime,
+            m.target.arch
+        )));
+    }
+    Ok((artifact_of(l), lm))
+}
+
+/// An image from its OCI layout (or docker-archive), checked against its manifest's digest.
+fn resolve_image(
+    spec: &DeploymentSpec,
+    first: &Path,
+    m: ArtifactManifest,
+    target: Target,
+    scratch: &Path,
+) -> Result<Resolved, BenchError> {
+    let mut artifacts = Vec::new();
+    if spec.artifacts.len() > 1 {
+        return Err(BenchError::Input(format!(
+            "{}: layers are not allowed with image functions",
+            spec.name
+        )));
+    }
+    let rec = m.image.clone().ok_or_else(|| {
+        BenchError::Input(format!(
+            "{}: an image manifest without `image`",
+            first.display()
+        ))
+    })?;
+    let beside = first.parent().unwrap_or(Path::new("."));
+    let (dir, tag, _holder) = image_source(first, beside, &rec.outputs, scratch)?;
+    let img = read_oci_layout(&dir, tag.as_deref(), target.arch)
+        .map_err(|e| BenchError::Input(e.to_string()))?;
+    if img.manifest_digest != rec.manifest_digest {
+        return Err(BenchError::Input(format!(
+            "the image at {} is {}, its manifest says {}\n  hint: rebuild it, or bench the manifest written with it",
+            dir.display(),
+            img.manifest_digest,
+            rec.manifest_digest
+        )));
+    }
+    artifacts.push((file_name(&dir), rec.manifest_digest.clone()));
+    Ok(Resolved {
+        name: spec.name.clone(),
+        target,
+        manifest: m,
+        function: dir.clone(),
+        layers: Vec::new(),
+        layer_arns: Vec::new(),
+        image: Some(ResolvedImage {
+            dir,
+            tag,
+            image: img,
+            record: rec,
+        }),
+        artifacts,
+    })
 }
 
 /// A layer lpack did not build: its zip (the file, or by ARN the download cached by `lpack

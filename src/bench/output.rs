@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::charts;
-use super::results::{DeploymentResult, Results};
+use super::results::{DeploymentResult, Provenance, Results};
 use super::stats::Figure;
 
 /// File names written into `--out DIR`.
@@ -342,7 +342,6 @@ fn esc(s: &str) -> String {
 
 /// `report.html`: one self-contained page.
 pub fn html(r: &Results, svgs: &[(&str, String)]) -> String {
-    let (head, rows) = table(r);
     let p = &r.provenance;
     let mut out = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>lpack bench</title>\n<style>\nbody{font-family:Helvetica,Arial,sans-serif;margin:24px auto;max-width:1180px;color:#222;padding:0 16px}\nh1{font-size:22px}h2{font-size:17px;margin-top:28px}\ntable{border-collapse:collapse;font-size:12.5px;width:100%}\nth,td{border:1px solid #ddd;padding:4px 6px;text-align:right;white-space:nowrap}\nth{background:#f3f5f8}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}\ntr.err td{background:#fff3f0}\n.chart{margin:12px 0;overflow-x:auto}\ndl{display:grid;grid-template-columns:max-content 1fr;gap:3px 14px;font-size:13px}\ndt{font-weight:bold}dd{margin:0}\npre{background:#f7f7f7;padding:8px;font-size:12px;overflow-x:auto}\n.note{color:#555;font-size:13px}\n</style></head><body>\n<h1>lpack bench: cold starts</h1>\n",
@@ -357,22 +356,7 @@ pub fn html(r: &Results, svgs: &[(&str, String)]) -> String {
         esc(&p.cpu_shaping),
         esc(&p.date)
     );
-    out.push_str("<table id=\"summary\"><thead><tr>");
-    for h in &head {
-        let _ = write!(out, "<th>{}</th>", esc(h));
-    }
-    out.push_str("</tr></thead><tbody>\n");
-    for (d, row) in r.deployments.iter().zip(rows) {
-        let _ = write!(
-            out,
-            "<tr{}>",
-            if d.errors > 0 { " class=\"err\"" } else { "" }
-        );
-        for c in row {
-            let _ = write!(out, "<td>{}</td>", esc(&c));
-        }
-        out.push_str("</tr>\n");
-    }
+    summary_table(&mut out, r);
     out.push_str("</tbody></table>\n<p class=\"note\">Times in ms, memory in MB. CI: bootstrap 95 % interval (fixed seed). Cost: USD per million invocations");
     let _ = writeln!(
         out,
@@ -396,6 +380,38 @@ pub fn html(r: &Results, svgs: &[(&str, String)]) -> String {
         }
         out.push_str("</ul>\n");
     }
+    errors(&mut out, r);
+    provenance(&mut out, p);
+    for n in &p.notes {
+        let _ = writeln!(out, "<p class=\"note\">{}</p>", esc(n));
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// The summary table: one row per deployment × memory, rows with errors marked.
+fn summary_table(out: &mut String, r: &Results) {
+    let (head, rows) = table(r);
+    out.push_str("<table id=\"summary\"><thead><tr>");
+    for h in &head {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr></thead><tbody>\n");
+    for (d, row) in r.deployments.iter().zip(rows) {
+        let _ = write!(
+            out,
+            "<tr{}>",
+            if d.errors > 0 { " class=\"err\"" } else { "" }
+        );
+        for c in row {
+            let _ = write!(out, "<td>{}</td>", esc(&c));
+        }
+        out.push_str("</tr>\n");
+    }
+}
+
+/// Each deployment's first error, with its stack trace.
+fn errors(out: &mut String, r: &Results) {
     let errs: Vec<&DeploymentResult> = r
         .deployments
         .iter()
@@ -418,6 +434,10 @@ pub fn html(r: &Results, svgs: &[(&str, String)]) -> String {
             }
         }
     }
+}
+
+/// Where the numbers come from: versions, host, CPU shaping, the AWS run and the artifacts.
+fn provenance(out: &mut String, p: &Provenance) {
     out.push_str("<h2>Provenance</h2>\n<dl>\n");
     let mut kv = |k: &str, v: String| {
         let _ = writeln!(out, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
@@ -472,11 +492,6 @@ pub fn html(r: &Results, svgs: &[(&str, String)]) -> String {
         );
     }
     out.push_str("</dl>\n");
-    for n in &p.notes {
-        let _ = writeln!(out, "<p class=\"note\">{}</p>", esc(n));
-    }
-    out.push_str("</body></html>\n");
-    out
 }
 
 /// Write every output into `dir`.

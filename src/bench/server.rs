@@ -347,62 +347,18 @@ fn serve(conn: TcpStream, tx: Sender<Event>) {
         let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
         let ok = match (req.method.as_str(), segs.as_slice()) {
             ("GET", ["runtime", "invocation", "next"]) => {
-                let (reply, wait) = sync_channel(1);
-                if tx
-                    .send(Event::Next {
-                        at: Instant::now(),
-                        reply,
-                    })
-                    .is_err()
-                {
-                    return;
-                }
-                let Ok(inv) = wait.recv() else { return };
-                let h = vec![
-                    (JSON.0, JSON.1.to_string()),
-                    ("Lambda-Runtime-Aws-Request-Id", inv.request_id),
-                    ("Lambda-Runtime-Deadline-Ms", inv.deadline_ms.to_string()),
-                    ("Lambda-Runtime-Invoked-Function-Arn", inv.function_arn),
-                    ("Lambda-Runtime-Trace-Id", inv.trace_id),
-                ];
-                answer(&mut w, "200 OK", &h, &inv.body)
-            }
-            ("POST", ["runtime", "invocation", id, "response"]) => {
-                let id = id.to_string();
-                if expect && declared.is_some_and(|n| n > MAX_RESPONSE) {
-                    let bytes = declared.unwrap_or(0);
-                    let _ = tx.send(Event::TooLarge {
-                        id,
-                        at: Instant::now(),
-                        bytes,
-                    });
-                    answer(
-                        &mut w,
-                        "413 Request Entity Too Large",
-                        &json_h(),
-                        &too_large_body(),
-                    );
-                    return;
-                }
-                if expect && !answer_continue(&mut w) {
-                    return;
-                }
-                let Ok((_, bytes)) = read_body(&mut r, &req, 0) else {
+                let Some(ok) = next_invocation(&mut w, &tx) else {
                     return;
                 };
-                let at = Instant::now();
-                if bytes > MAX_RESPONSE {
-                    let _ = tx.send(Event::TooLarge { id, at, bytes });
-                    answer(
-                        &mut w,
-                        "413 Request Entity Too Large",
-                        &json_h(),
-                        &too_large_body(),
-                    )
-                } else {
-                    let _ = tx.send(Event::Response { id, at, bytes });
-                    answer(&mut w, "202 Accepted", &json_h(), ACCEPTED)
-                }
+                ok
+            }
+            ("POST", ["runtime", "invocation", id, "response"]) => {
+                let Some(ok) =
+                    post_response(&mut r, &mut w, &req, expect, declared, &tx, id.to_string())
+                else {
+                    return;
+                };
+                ok
             }
             ("POST", ["runtime", "invocation", id, "error"]) => {
                 post_error(&mut r, &mut w, &req, expect, &tx, Some(id.to_string()))
@@ -425,6 +381,75 @@ fn serve(conn: TcpStream, tx: Sender<Event>) {
         if !ok || close {
             return;
         }
+    }
+}
+
+/// Send the next invocation; `None` when the bench has gone, else whether it was sent.
+fn next_invocation(w: &mut TcpStream, tx: &Sender<Event>) -> Option<bool> {
+    let (reply, wait) = sync_channel(1);
+    if tx
+        .send(Event::Next {
+            at: Instant::now(),
+            reply,
+        })
+        .is_err()
+    {
+        return None;
+    }
+    let Ok(inv) = wait.recv() else { return None };
+    let h = vec![
+        (JSON.0, JSON.1.to_string()),
+        ("Lambda-Runtime-Aws-Request-Id", inv.request_id),
+        ("Lambda-Runtime-Deadline-Ms", inv.deadline_ms.to_string()),
+        ("Lambda-Runtime-Invoked-Function-Arn", inv.function_arn),
+        ("Lambda-Runtime-Trace-Id", inv.trace_id),
+    ];
+    Some(answer(w, "200 OK", &h, &inv.body))
+}
+
+/// Read and report a response; `None` when the connection must close, else whether answered.
+fn post_response(
+    r: &mut BufReader<TcpStream>,
+    w: &mut TcpStream,
+    req: &Request,
+    expect: bool,
+    declared: Option<usize>,
+    tx: &Sender<Event>,
+    id: String,
+) -> Option<bool> {
+    if expect && declared.is_some_and(|n| n > MAX_RESPONSE) {
+        let bytes = declared.unwrap_or(0);
+        let _ = tx.send(Event::TooLarge {
+            id,
+            at: Instant::now(),
+            bytes,
+        });
+        answer(
+            w,
+            "413 Request Entity Too Large",
+            &json_h(),
+            &too_large_body(),
+        );
+        return None;
+    }
+    if expect && !answer_continue(w) {
+        return None;
+    }
+    let Ok((_, bytes)) = read_body(r, req, 0) else {
+        return None;
+    };
+    let at = Instant::now();
+    if bytes > MAX_RESPONSE {
+        let _ = tx.send(Event::TooLarge { id, at, bytes });
+        Some(answer(
+            w,
+            "413 Request Entity Too Large",
+            &json_h(),
+            &too_large_body(),
+        ))
+    } else {
+        let _ = tx.send(Event::Response { id, at, bytes });
+        Some(answer(w, "202 Accepted", &json_h(), ACCEPTED))
     }
 }
 

@@ -491,22 +491,45 @@ fn report(
         eprintln!("warning: {w}");
     }
     let a = &manifest.artifact;
-    let before: u64 = manifest
-        .packages
-        .iter()
-        .map(|p| p.original_size)
-        .sum::<u64>()
-        + manifest
-            .files
-            .iter()
-            .filter(|f| f.package == SRC_PACKAGE)
-            .map(|f| f.original_size)
-            .sum::<u64>();
-    let files = manifest
-        .files
-        .iter()
-        .filter(|f| f.action != crate::artifact::Action::Drop)
-        .count();
+    headline(manifest, output, unchanged);
+    size_lines(manifest);
+    limit_line(manifest);
+    external_lines(manifest);
+    if a.size > DIRECT_UPLOAD_LIMIT {
+        println!("  larger than 50 MB zipped: upload it through S3, not directly");
+    }
+    if !manifest.stale_rules.is_empty() {
+        println!(
+            "  stale rules (matched nothing): {}",
+            manifest.stale_rules.join(", ")
+        );
+    }
+    if let Some(v) = verify {
+        println!("  {v}");
+    }
+    println!("  sha256 {}", a.sha256);
+    println!("  manifest {}", manifest_file.display());
+    let local = if stats.local > 0 {
+        format!(", {} local file(s)", stats.local)
+    } else {
+        String::new()
+    };
+    println!(
+        "  {} wheel(s) downloaded ({}), {} from cache{local} · {:.2} s",
+        stats.downloaded,
+        human_size(stats.downloaded_bytes),
+        stats.cached,
+        seconds
+    );
+    Ok(())
+}
+
+/// Print what was built (or found up to date), for which runtime, and its layer prefix.
+fn headline(
+    manifest: &crate::artifact::ArtifactManifest,
+    output: &std::path::Path,
+    unchanged: bool,
+) {
     let (rt, arch, glibc) = (
         &manifest.target.runtime,
         &manifest.target.arch,
@@ -531,6 +554,27 @@ fn report(
     if let Some(prefix) = &manifest.layer_prefix {
         println!("  packages under {prefix}/ (on sys.path as /opt/{prefix})");
     }
+}
+
+/// Print the profile and the sizes before and after slimming, packages and files.
+fn size_lines(manifest: &crate::artifact::ArtifactManifest) {
+    let a = &manifest.artifact;
+    let before: u64 = manifest
+        .packages
+        .iter()
+        .map(|p| p.original_size)
+        .sum::<u64>()
+        + manifest
+            .files
+            .iter()
+            .filter(|f| f.package == SRC_PACKAGE)
+            .map(|f| f.original_size)
+            .sum::<u64>();
+    let files = manifest
+        .files
+        .iter()
+        .filter(|f| f.action != crate::artifact::Action::Drop)
+        .count();
     println!(
         "  profile {} · bytecode {} · {} unzipped before slimming → {} after",
         manifest.profile,
@@ -550,6 +594,11 @@ fn report(
     if let Some(line) = src_line(manifest) {
         println!("{line}");
     }
+}
+
+/// Print the headroom under (or the excess over) Lambda's unzipped limit, layers included.
+fn limit_line(manifest: &crate::artifact::ArtifactManifest) {
+    let a = &manifest.artifact;
     // Lambda counts the function with all its layers.
     let layers: u64 = manifest.layers.iter().map(|l| l.unzipped_size).sum();
     let counted = a.unzipped_size + layers;
@@ -581,34 +630,6 @@ fn report(
             human_size(UNZIPPED_LIMIT)
         );
     }
-    external_lines(manifest);
-    if a.size > DIRECT_UPLOAD_LIMIT {
-        println!("  larger than 50 MB zipped: upload it through S3, not directly");
-    }
-    if !manifest.stale_rules.is_empty() {
-        println!(
-            "  stale rules (matched nothing): {}",
-            manifest.stale_rules.join(", ")
-        );
-    }
-    if let Some(v) = verify {
-        println!("  {v}");
-    }
-    println!("  sha256 {}", a.sha256);
-    println!("  manifest {}", manifest_file.display());
-    let local = if stats.local > 0 {
-        format!(", {} local file(s)", stats.local)
-    } else {
-        String::new()
-    };
-    println!(
-        "  {} wheel(s) downloaded ({}), {} from cache{local} · {:.2} s",
-        stats.downloaded,
-        human_size(stats.downloaded_bytes),
-        stats.cached,
-        seconds
-    );
-    Ok(())
 }
 
 /// For each layer lpack did not build (`--with-layer`): its size, what it provides of the lock

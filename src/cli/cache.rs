@@ -1,5 +1,7 @@
 //! `lpack cache`: where the cache is, what it holds per kind, pruning and clearing it.
 
+use std::path::Path;
+
 use clap::Args;
 
 use super::{CacheArgs, CacheCommand, Outcome, human_size};
@@ -111,36 +113,7 @@ pub fn run(args: CacheArgs) -> anyhow::Result<Outcome> {
     let root = args.cache_dir.unwrap_or_else(Cache::default_root);
     match args.command {
         CacheCommand::Dir => println!("{}", root.display()),
-        CacheCommand::Info(info) => {
-            let cache = Cache::open(&root)?;
-            let kinds = usage(cache.root());
-            let total: u64 = kinds.iter().map(|k| k.bytes).sum();
-            if info.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "root": root.display().to_string(),
-                        "bytes": total,
-                        "kinds": kinds,
-                    }))?
-                );
-            } else {
-                let wheels = kinds.first().map(|k| k.entries).unwrap_or(0);
-                println!(
-                    "{}: {wheels} wheel(s), {}",
-                    root.display(),
-                    human_size(total)
-                );
-                for k in kinds.iter().filter(|k| k.bytes > 0) {
-                    println!(
-                        "  {:<24} {:>6} entries  {:>10}",
-                        k.name,
-                        k.entries,
-                        human_size(k.bytes)
-                    );
-                }
-            }
-        }
+        CacheCommand::Info(info) => info_command(&root, &info)?,
         CacheCommand::Push(t) | CacheCommand::Pull(t) if t.remote.settings().is_none() => {
             anyhow::bail!(
                 "no remote cache given\n  hint: pass --remote-cache s3://BUCKET/PREFIX (or file:///shared/path), or set LPACK_REMOTE_CACHE"
@@ -148,71 +121,8 @@ pub fn run(args: CacheArgs) -> anyhow::Result<Outcome> {
         }
         CacheCommand::Push(t) => transfer(&root, &t, true)?,
         CacheCommand::Pull(t) => transfer(&root, &t, false)?,
-        CacheCommand::Prune(p) if p.remote_cache.is_some() => {
-            let remote = super::remote::RemoteArgs {
-                remote_cache: p.remote_cache.clone(),
-                remote_endpoint: p.remote_endpoint.clone(),
-                ..Default::default()
-            };
-            let cache = Cache::open(&root)?.with_remote(super::remote::tier(&remote)?);
-            let r = crate::cache::transfer::prune_remote(&cache, p.older_than, p.dry_run)
-                .map_err(|e| unavailable(&cache, e))?;
-            if p.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
-            } else {
-                let verb = if p.dry_run { "Would remove" } else { "Removed" };
-                println!(
-                    "{verb} {} object(s) ({}) from {}; kept {} ({})",
-                    r.removed,
-                    human_size(r.removed_bytes),
-                    cache.remote().map_or("", |t| t.describe()),
-                    r.kept,
-                    human_size(r.kept_bytes)
-                );
-            }
-        }
-        CacheCommand::Prune(p) => {
-            // The cache is not opened as a Cache here: prune must not note (and so keep) anything.
-            if !root.is_dir() {
-                anyhow::bail!(
-                    "no cache at {}\n  hint: pass the cache a build uses with --cache-dir or LPACK_CACHE_DIR",
-                    root.display()
-                );
-            }
-            let policy = PrunePolicy {
-                older_than: p.older_than,
-                ci: p.ci,
-                dry_run: p.dry_run,
-            };
-            let r = prune(&root, &policy)?;
-            if p.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
-            } else {
-                let verb = if p.dry_run { "Would remove" } else { "Removed" };
-                println!(
-                    "{verb} {} entries ({}) from {}; kept {} ({}), {} in use by running lpack processes",
-                    r.removed.len(),
-                    human_size(r.removed_bytes),
-                    root.display(),
-                    r.kept_entries,
-                    human_size(r.kept_bytes),
-                    r.in_use
-                );
-                let mut by: std::collections::BTreeMap<(&str, &str), (usize, u64)> =
-                    Default::default();
-                for x in &r.removed {
-                    let slot = by.entry((&x.kind, &x.reason)).or_default();
-                    slot.0 += 1;
-                    slot.1 += x.bytes;
-                }
-                for ((kind, reason), (n, bytes)) in by {
-                    println!("  {kind:<12} {n:>6}  {:>10}  {reason}", human_size(bytes));
-                }
-                for n in &r.notes {
-                    println!("note: {n}");
-                }
-            }
-        }
+        CacheCommand::Prune(p) if p.remote_cache.is_some() => prune_remote_command(&root, &p)?,
+        CacheCommand::Prune(p) => prune_command(&root, &p)?,
         CacheCommand::Clean => {
             let cache = Cache::open(&root)?;
             let freed = cache.clean()?;
@@ -220,4 +130,107 @@ pub fn run(args: CacheArgs) -> anyhow::Result<Outcome> {
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// `lpack cache info`: the cache's size by kind.
+fn info_command(root: &Path, info: &InfoArgs) -> anyhow::Result<()> {
+    let cache = Cache::open(root)?;
+    let kinds = usage(cache.root());
+    let total: u64 = kinds.iter().map(|k| k.bytes).sum();
+    if info.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "root": root.display().to_string(),
+                "bytes": total,
+                "kinds": kinds,
+            }))?
+        );
+    } else {
+        let wheels = kinds.first().map(|k| k.entries).unwrap_or(0);
+        println!(
+            "{}: {wheels} wheel(s), {}",
+            root.display(),
+            human_size(total)
+        );
+        for k in kinds.iter().filter(|k| k.bytes > 0) {
+            println!(
+                "  {:<24} {:>6} entries  {:>10}",
+                k.name,
+                k.entries,
+                human_size(k.bytes)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `lpack cache prune --remote-cache URL`: prune the remote cache.
+fn prune_remote_command(root: &Path, p: &PruneArgs) -> anyhow::Result<()> {
+    let remote = super::remote::RemoteArgs {
+        remote_cache: p.remote_cache.clone(),
+        remote_endpoint: p.remote_endpoint.clone(),
+        ..Default::default()
+    };
+    let cache = Cache::open(root)?.with_remote(super::remote::tier(&remote)?);
+    let r = crate::cache::transfer::prune_remote(&cache, p.older_than, p.dry_run)
+        .map_err(|e| unavailable(&cache, e))?;
+    if p.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        let verb = if p.dry_run { "Would remove" } else { "Removed" };
+        println!(
+            "{verb} {} object(s) ({}) from {}; kept {} ({})",
+            r.removed,
+            human_size(r.removed_bytes),
+            cache.remote().map_or("", |t| t.describe()),
+            r.kept,
+            human_size(r.kept_bytes)
+        );
+    }
+    Ok(())
+}
+
+/// `lpack cache prune`: prune the local cache and say what went, by kind and reason.
+fn prune_command(root: &Path, p: &PruneArgs) -> anyhow::Result<()> {
+    // The cache is not opened as a Cache here: prune must not note (and so keep) anything.
+    if !root.is_dir() {
+        anyhow::bail!(
+            "no cache at {}\n  hint: pass the cache a build uses with --cache-dir or LPACK_CACHE_DIR",
+            root.display()
+        );
+    }
+    let policy = PrunePolicy {
+        older_than: p.older_than,
+        ci: p.ci,
+        dry_run: p.dry_run,
+    };
+    let r = prune(root, &policy)?;
+    if p.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        let verb = if p.dry_run { "Would remove" } else { "Removed" };
+        println!(
+            "{verb} {} entries ({}) from {}; kept {} ({}), {} in use by running lpack processes",
+            r.removed.len(),
+            human_size(r.removed_bytes),
+            root.display(),
+            r.kept_entries,
+            human_size(r.kept_bytes),
+            r.in_use
+        );
+        let mut by: std::collections::BTreeMap<(&str, &str), (usize, u64)> = Default::default();
+        for x in &r.removed {
+            let slot = by.entry((&x.kind, &x.reason)).or_default();
+            slot.0 += 1;
+            slot.1 += x.bytes;
+        }
+        for ((kind, reason), (n, bytes)) in by {
+            println!("  {kind:<12} {n:>6}  {:>10}  {reason}", human_size(bytes));
+        }
+        for n in &r.notes {
+            println!("note: {n}");
+        }
+    }
+    Ok(())
 }

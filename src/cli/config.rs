@@ -47,30 +47,7 @@ fn kind_name(k: Kind) -> &'static str {
 
 pub fn run(args: ConfigArgs, inv: &Invocation) -> anyhow::Result<Outcome> {
     if args.keys {
-        if args.json {
-            let keys: Vec<_> = KEYS
-                .iter()
-                .map(|k| {
-                    serde_json::json!({
-                        "key": k.name, "type": kind_name(k.kind), "env": env_name(k.name),
-                    })
-                })
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&keys)?);
-        } else {
-            println!("{:<22} {:<28} ENVIRONMENT", "KEY", "TYPE");
-            for k in KEYS {
-                println!(
-                    "{:<22} {:<28} {}",
-                    k.name,
-                    kind_name(k.kind),
-                    env_name(k.name)
-                );
-            }
-            println!(
-                "\nEach key is `lpack build`'s flag of the same name (see `lpack build --help`).\n[functions.NAME] tables may also hold `layers = [\"LAYER\", …]`."
-            );
-        }
+        print_keys(args.json)?;
         return Ok(Outcome::Ok);
     }
     let config = inv.load_config()?;
@@ -78,35 +55,7 @@ pub fn run(args: ConfigArgs, inv: &Invocation) -> anyhow::Result<Outcome> {
     let mut argv: Vec<std::ffi::OsString> = vec!["lpack".into(), "build".into()];
     argv.extend(args.build_flags.iter().map(Into::into));
     let (title, rows): (String, Vec<SourceRow>) = match (&config, &args.name) {
-        (Some(c), Some(name)) => {
-            let found = c
-                .functions
-                .iter()
-                .map(|u| (u, UnitKind::Function))
-                .chain(c.layers.iter().map(|u| (u, UnitKind::Layer)))
-                .find(|(u, _)| &u.name == name);
-            let Some((unit, kind)) = found else {
-                anyhow::bail!(
-                    "{} declares no function or layer named `{name}`",
-                    c.path.display()
-                );
-            };
-            let derived = derived_for_unit(c, unit, kind);
-            // A layer inherits the shared settings but the function keys, as `build` layers them.
-            let layer_root = c.root_for_layers();
-            let root = if kind == UnitKind::Layer {
-                &layer_root
-            } else {
-                &c.root
-            };
-            let l = settings::layer(&argv, "build", &keys(), &[&unit.settings, root], &derived)?;
-            let what = if kind == UnitKind::Layer {
-                "layer"
-            } else {
-                "function"
-            };
-            (format!("{what} `{name}`"), l.sources)
-        }
+        (Some(c), Some(name)) => unit_sources(c, name, &argv)?,
         (None, Some(name)) => {
             anyhow::bail!(
                 "no lpack.toml or [tool.lpack] found, so there is no function or layer `{name}`\n  hint: `lpack init` writes a config"
@@ -134,7 +83,79 @@ pub fn run(args: ConfigArgs, inv: &Invocation) -> anyhow::Result<Outcome> {
         );
         return Ok(Outcome::Ok);
     }
-    match &config {
+    print_config(config.as_ref());
+    println!("settings: {title}\n");
+    print_rows(&rows);
+    Ok(Outcome::Ok)
+}
+
+/// `lpack config --keys`: every key a config file may hold, its type and variable.
+fn print_keys(json: bool) -> anyhow::Result<()> {
+    if json {
+        let keys: Vec<_> = KEYS
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "key": k.name, "type": kind_name(k.kind), "env": env_name(k.name),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&keys)?);
+    } else {
+        println!("{:<22} {:<28} ENVIRONMENT", "KEY", "TYPE");
+        for k in KEYS {
+            println!(
+                "{:<22} {:<28} {}",
+                k.name,
+                kind_name(k.kind),
+                env_name(k.name)
+            );
+        }
+        println!(
+            "\nEach key is `lpack build`'s flag of the same name (see `lpack build --help`).\n[functions.NAME] tables may also hold `layers = [\"LAYER\", …]`."
+        );
+    }
+    Ok(())
+}
+
+/// The layered settings of the function or layer `name`, with its title.
+fn unit_sources(
+    c: &crate::config::ConfigFile,
+    name: &str,
+    argv: &[std::ffi::OsString],
+) -> anyhow::Result<(String, Vec<SourceRow>)> {
+    let found = c
+        .functions
+        .iter()
+        .map(|u| (u, UnitKind::Function))
+        .chain(c.layers.iter().map(|u| (u, UnitKind::Layer)))
+        .find(|(u, _)| u.name == name);
+    let Some((unit, kind)) = found else {
+        anyhow::bail!(
+            "{} declares no function or layer named `{name}`",
+            c.path.display()
+        );
+    };
+    let derived = derived_for_unit(c, unit, kind);
+    // A layer inherits the shared settings but the function keys, as `build` layers them.
+    let layer_root = c.root_for_layers();
+    let root = if kind == UnitKind::Layer {
+        &layer_root
+    } else {
+        &c.root
+    };
+    let l = settings::layer(argv, "build", &keys(), &[&unit.settings, root], &derived)?;
+    let what = if kind == UnitKind::Layer {
+        "layer"
+    } else {
+        "function"
+    };
+    Ok((format!("{what} `{name}`"), l.sources))
+}
+
+/// Which config file was found, and the functions and layers it declares.
+fn print_config(config: Option<&crate::config::ConfigFile>) {
+    match config {
         Some(c) => {
             println!("config: {}", c.path.display());
             let names = |units: &[crate::config::Unit]| {
@@ -155,7 +176,10 @@ pub fn run(args: ConfigArgs, inv: &Invocation) -> anyhow::Result<Outcome> {
             "config: none (no lpack.toml or [tool.lpack] from here up to the repository root)"
         ),
     }
-    println!("settings: {title}\n");
+}
+
+/// The settings as a table: key, value and where it came from.
+fn print_rows(rows: &[SourceRow]) {
     let width = rows.iter().map(|r| r.key.len()).max().unwrap_or(0).max(3);
     let vwidth = rows
         .iter()
@@ -164,7 +188,7 @@ pub fn run(args: ConfigArgs, inv: &Invocation) -> anyhow::Result<Outcome> {
         .unwrap_or(0)
         .clamp(5, 60);
     println!("{:<width$}  {:<vwidth$}  SOURCE", "KEY", "VALUE");
-    for r in &rows {
+    for r in rows {
         println!(
             "{:<width$}  {:<vwidth$}  {}",
             r.key,
@@ -172,5 +196,4 @@ pub fn run(args: ConfigArgs, inv: &Invocation) -> anyhow::Result<Outcome> {
             r.source
         );
     }
-    Ok(Outcome::Ok)
 }

@@ -114,89 +114,100 @@ pub fn run(args: PlanArgs, inv: &Invocation) -> anyhow::Result<Outcome> {
             })).collect::<Vec<_>>(),
             "report": {"command": report_command(&all, remote), "manifests": all.iter().map(|u| &u.manifest).collect::<Vec<_>>()},
         }),
-        PlanFormat::GithubMatrix => {
-            let groups = shards(&selected, args.max_jobs.unwrap_or(256));
-            let n = groups.len();
-            let include: Vec<Value> = groups
-                .iter()
-                .enumerate()
-                .map(|(i, g)| {
-                    let names: Vec<&str> = g.iter().map(|u| u.name.as_str()).collect();
-                    let name = if g.len() == 1 {
-                        g[0].name.clone()
-                    } else {
-                        format!("shard {} of {n}", i + 1)
-                    };
-                    json!({
-                        "name": name,
-                        "units": names.join(" "),
-                        "command": build_command(&names, remote),
-                    })
-                })
-                .collect();
-            json!({ "include": include })
-        }
-        PlanFormat::Codebuild => {
-            let groups = shards(&selected, args.max_jobs.unwrap_or(100).saturating_sub(1));
-            // Which job builds each unit.
-            let mut job_of = std::collections::BTreeMap::new();
-            let ids: Vec<String> = groups
-                .iter()
-                .enumerate()
-                .map(|(i, g)| {
-                    let id = if g.len() == 1 {
-                        identifier(g[0].kind, &g[0].name)
-                    } else {
-                        format!("shard_{}", i + 1)
-                    };
-                    for u in g {
-                        job_of.insert(u.name.clone(), id.clone());
-                    }
-                    id
-                })
-                .collect();
-            let mut graph: Vec<Value> = groups
-                .iter()
-                .zip(&ids)
-                .map(|(g, id)| {
-                    let mut deps: Vec<&String> = g
-                        .iter()
-                        .flat_map(|u| &u.depends_on)
-                        .filter_map(|l| job_of.get(l))
-                        .filter(|j| *j != id)
-                        .collect();
-                    deps.sort();
-                    deps.dedup();
-                    let names: Vec<&str> = g.iter().map(|u| u.name.as_str()).collect();
-                    let mut e = json!({
-                        "identifier": id,
-                        "env": {"variables": {"LPACK_UNITS": names.join(" ")}},
-                    });
-                    if !deps.is_empty() {
-                        e["depend-on"] = json!(deps);
-                    }
-                    e
-                })
-                .collect();
-            graph.push(json!({
-                "identifier": "report",
-                "env": {"variables": {"LPACK_UNITS": "", "LPACK_REPORT": "1"}},
-                "depend-on": ids,
-            }));
-            let mut build = String::from("if [ -n \"$LPACK_REPORT\" ]; then ");
-            build.push_str(&report_command(&all, remote));
-            build.push_str("; else lpack build $LPACK_UNITS");
-            if let Some(r) = remote {
-                build.push_str(&format!(" --remote-cache {r}"));
-            }
-            build.push_str("; fi");
-            json!({
-                "version": 0.2,
-                "batch": {"fast-fail": false, "build-graph": graph},
-                "phases": {"build": {"commands": [build]}},
-            })
-        }
+        PlanFormat::GithubMatrix => github_matrix(&selected, args.max_jobs, remote),
+        PlanFormat::Codebuild => codebuild(&all, &selected, args.max_jobs, remote),
     };
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(Outcome::Ok)
+}
+
+/// A GitHub Actions matrix: one job per unit, or shards when over `max_jobs` (default 256).
+fn github_matrix(selected: &[PlannedUnit], max_jobs: Option<usize>, remote: Option<&str>) -> Value {
+    let groups = shards(selected, max_jobs.unwrap_or(256));
+    let n = groups.len();
+    let include: Vec<Value> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let names: Vec<&str> = g.iter().map(|u| u.name.as_str()).collect();
+            let name = if g.len() == 1 {
+                g[0].name.clone()
+            } else {
+                format!("shard {} of {n}", i + 1)
+            };
+            json!({
+                "name": name,
+                "units": names.join(" "),
+                "command": build_command(&names, remote),
+            })
+        })
+        .collect();
+    json!({ "include": include })
+}
+
+/// A CodeBuild buildspec: a batch build-graph of jobs, each after the jobs of its layers.
+fn codebuild(
+    all: &[PlannedUnit],
+    selected: &[PlannedUnit],
+    max_jobs: Option<usize>,
+    remote: Option<&str>,
+) -> Value {
+    let groups = shards(selected, max_jobs.unwrap_or(100).saturating_sub(1));
+    // Which job builds each unit.
+    let mut job_of = std::collections::BTreeMap::new();
+    let ids: Vec<String> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let id = if g.len() == 1 {
+                identifier(g[0].kind, &g[0].name)
+            } else {
+                format!("shard_{}", i + 1)
+            };
+            for u in g {
+                job_of.insert(u.name.clone(), id.clone());
+            }
+            id
+        })
+        .collect();
+    let mut graph: Vec<Value> = groups
+        .iter()
+        .zip(&ids)
+        .map(|(g, id)| {
+            let mut deps: Vec<&String> = g
+                .iter()
+                .flat_map(|u| &u.depends_on)
+                .filter_map(|l| job_of.get(l))
+                .filter(|j| *j != id)
+                .collect();
+            deps.sort();
+            deps.dedup();
+            let names: Vec<&str> = g.iter().map(|u| u.name.as_str()).collect();
+            let mut e = json!({
+                "identifier": id,
+                "env": {"variables": {"LPACK_UNITS": names.join(" ")}},
+            });
+            if !deps.is_empty() {
+                e["depend-on"] = json!(deps);
+            }
+            e
+        })
+        .collect();
+    graph.push(json!({
+        "identifier": "report",
+        "env": {"variables": {"LPACK_UNITS": "", "LPACK_REPORT": "1"}},
+        "depend-on": ids,
+    }));
+    let mut build = String::from("if [ -n \"$LPACK_REPORT\" ]; then ");
+    build.push_str(&report_command(all, remote));
+    build.push_str("; else lpack build $LPACK_UNITS");
+    if let Some(r) = remote {
+        build.push_str(&format!(" --remote-cache {r}"));
+    }
+    build.push_str("; fi");
+    json!({
+        "version": 0.2,
+        "batch": {"fast-fail": false, "build-graph": graph},
+        "phases": {"build": {"commands": [build]}},
+    })
 }

@@ -143,95 +143,15 @@ pub fn layer(
         let Some(arg) = sub_cmd.get_arguments().find(|a| a.get_long() == Some(key)) else {
             bail!("internal: `lpack {sub}` has no --{key}");
         };
-        let id = arg.get_id().as_str();
-        match sub_matches.value_source(id) {
-            Some(ValueSource::CommandLine) => {
-                sources.push((key.to_string(), Source::CommandLine));
-                continue;
-            }
-            Some(ValueSource::EnvVariable) => {
-                let variable = arg
-                    .get_env()
-                    .map(|e| e.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| env_name(key));
-                sources.push((key.to_string(), Source::Env { variable }));
-                continue;
-            }
-            _ => {}
-        }
-        let spec = crate::config::KEYS.iter().find(|k| k.name == *key);
-        let var = env_name(key);
-        if let (Some(spec), Some(raw)) = (spec, std::env::var_os(&var)) {
-            let raw = raw
-                .into_string()
-                .map_err(|_| anyhow!("${var} is not valid UTF-8"))?;
-            let value = match spec.kind {
-                Kind::Bool => Value::Bool(parse_bool(&raw).ok_or_else(|| {
-                    anyhow!("${var}={raw} is not a boolean\n  hint: use 1/0, true/false, yes/no or on/off")
-                })?),
-                Kind::List => Value::List(raw.split_whitespace().map(str::to_string).collect()),
-                Kind::Str | Kind::Size => Value::Str(raw),
-            };
-            injected.push(Injected {
-                key: key.to_string(),
-                value,
-                source: Source::Env {
-                    variable: var.clone(),
-                },
-                origin: None,
-            });
-            sources.push((key.to_string(), Source::Env { variable: var }));
-            continue;
-        }
-        if let Some(s) = tables.iter().find_map(|t| t.get(*key)) {
-            injected.push(Injected {
-                key: key.to_string(),
-                value: s.value.clone(),
-                source: Source::File {
-                    location: s.origin.to_string(),
-                },
-                origin: Some(s.origin.clone()),
-            });
-            sources.push((
-                key.to_string(),
-                Source::File {
-                    location: s.origin.to_string(),
-                },
-            ));
-            continue;
-        }
-        if let Some((_, v, why)) = derived.iter().find(|(k, _, _)| k == key) {
-            injected.push(Injected {
-                key: key.to_string(),
-                value: v.clone(),
-                source: Source::Derived { why: why.clone() },
-                origin: None,
-            });
-            sources.push((key.to_string(), Source::Derived { why: why.clone() }));
-            continue;
-        }
-        let source = match sub_matches.value_source(id) {
-            Some(ValueSource::DefaultValue) => Source::Default,
-            _ => Source::Unset,
-        };
+        let (source, inj) = key_source(key, arg, sub_matches, tables, derived)?;
+        injected.extend(inj);
         sources.push((key.to_string(), source));
     }
     // Check every injected value with its flag's own parser, reporting where it was written.
     for inj in &injected {
         check_value(&sub_cmd, inj)?;
     }
-    let extra: Vec<OsString> = injected
-        .iter()
-        .flat_map(|i| i.value.to_args(&i.key))
-        .map(OsString::from)
-        .collect();
-    let mut new_argv: Vec<OsString> = argv.to_vec();
-    // Before a `--` (after it everything is positional), else at the end.
-    let at = new_argv
-        .iter()
-        .position(|a| a == OsStr::new("--"))
-        .unwrap_or(new_argv.len());
-    new_argv.splice(at..at, extra);
+    let new_argv = with_injected(argv, &injected);
     let matches = cmd.try_get_matches_from(&new_argv).map_err(|e| {
         let who: Vec<String> = injected
             .iter()
@@ -246,7 +166,113 @@ pub fn layer(
     let sub_final = matches
         .subcommand_matches(sub)
         .ok_or_else(|| anyhow!("internal: `{sub}` vanished"))?;
-    let rows = sources
+    let rows = source_rows(&sub_cmd, sub_final, sources);
+    Ok(Layered {
+        argv: new_argv,
+        matches,
+        sources: rows,
+    })
+}
+
+/// Where `key` takes its value from, and the value to inject when it comes from below the flags.
+fn key_source(
+    key: &str,
+    arg: &clap::Arg,
+    sub_matches: &ArgMatches,
+    tables: &[&Table],
+    derived: &[(&str, Value, String)],
+) -> anyhow::Result<(Source, Option<Injected>)> {
+    let id = arg.get_id().as_str();
+    match sub_matches.value_source(id) {
+        Some(ValueSource::CommandLine) => return Ok((Source::CommandLine, None)),
+        Some(ValueSource::EnvVariable) => {
+            let variable = arg
+                .get_env()
+                .map(|e| e.to_string_lossy().into_owned())
+                .unwrap_or_else(|| env_name(key));
+            return Ok((Source::Env { variable }, None));
+        }
+        _ => {}
+    }
+    if let Some(inj) = env_value(key)? {
+        return Ok((inj.source.clone(), Some(inj)));
+    }
+    if let Some(s) = tables.iter().find_map(|t| t.get(key)) {
+        let source = Source::File {
+            location: s.origin.to_string(),
+        };
+        let inj = Injected {
+            key: key.to_string(),
+            value: s.value.clone(),
+            source: source.clone(),
+            origin: Some(s.origin.clone()),
+        };
+        return Ok((source, Some(inj)));
+    }
+    if let Some((_, v, why)) = derived.iter().find(|(k, _, _)| *k == key) {
+        let inj = Injected {
+            key: key.to_string(),
+            value: v.clone(),
+            source: Source::Derived { why: why.clone() },
+            origin: None,
+        };
+        return Ok((Source::Derived { why: why.clone() }, Some(inj)));
+    }
+    let source = match sub_matches.value_source(id) {
+        Some(ValueSource::DefaultValue) => Source::Default,
+        _ => Source::Unset,
+    };
+    Ok((source, None))
+}
+
+/// The value of `key` from its `LPACK_*` variable, when the key is known and the variable set.
+fn env_value(key: &str) -> anyhow::Result<Option<Injected>> {
+    let spec = crate::config::KEYS.iter().find(|k| k.name == key);
+    let var = env_name(key);
+    let (Some(spec), Some(raw)) = (spec, std::env::var_os(&var)) else {
+        return Ok(None);
+    };
+    let raw = raw
+        .into_string()
+        .map_err(|_| anyhow!("${var} is not valid UTF-8"))?;
+    let value = match spec.kind {
+        Kind::Bool => Value::Bool(parse_bool(&raw).ok_or_else(|| {
+            anyhow!("${var}={raw} is not a boolean\n  hint: use 1/0, true/false, yes/no or on/off")
+        })?),
+        Kind::List => Value::List(raw.split_whitespace().map(str::to_string).collect()),
+        Kind::Str | Kind::Size => Value::Str(raw),
+    };
+    Ok(Some(Injected {
+        key: key.to_string(),
+        value,
+        source: Source::Env { variable: var },
+        origin: None,
+    }))
+}
+
+/// `argv` with the injected values as `--key=value`, before a `--` or else at the end.
+fn with_injected(argv: &[OsString], injected: &[Injected]) -> Vec<OsString> {
+    let extra: Vec<OsString> = injected
+        .iter()
+        .flat_map(|i| i.value.to_args(&i.key))
+        .map(OsString::from)
+        .collect();
+    let mut new_argv: Vec<OsString> = argv.to_vec();
+    let at = new_argv
+        .iter()
+        .position(|a| a == OsStr::new("--"))
+        .unwrap_or(new_argv.len());
+    new_argv.splice(at..at, extra);
+    new_argv
+}
+
+/// One row per key: its effective value after layering and where it came from.
+fn source_rows(
+    sub_cmd: &clap::Command,
+    sub_final: &ArgMatches,
+    sources: Vec<(String, Source)>,
+) -> Vec<SourceRow> {
+    sources
         .into_iter()
         .map(|(key, source)| {
             let value = sub_cmd
@@ -260,12 +286,7 @@ pub fn layer(
                 });
             SourceRow { key, value, source }
         })
-        .collect();
-    Ok(Layered {
-        argv: new_argv,
-        matches,
-        sources: rows,
-    })
+        .collect()
 }
 
 fn parse_bool(s: &str) -> Option<bool> {

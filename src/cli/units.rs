@@ -235,93 +235,17 @@ fn render_units(
                 if !outcome.passed() {
                     gate = true;
                 }
-                if !args.json {
-                    if !args.quiet {
-                        println!("── {} ({kind})", o.name);
-                    }
-                    render(a, &u.request, outcome)?;
-                }
-                let status = if !outcome.passed() {
-                    "gate failed"
-                } else if outcome.artifacts.iter().all(|b| b.unchanged) && outcome.image.is_none() {
-                    "up to date"
-                } else {
-                    "built"
-                };
-                for b in &outcome.artifacts {
-                    rows.push([
-                        o.name.clone(),
-                        kind.to_string(),
-                        b.output.display().to_string(),
-                        human_size(b.manifest.artifact.size),
-                        human_size(b.manifest.artifact.unzipped_size),
-                        status.to_string(),
-                    ]);
-                }
-                if let Some(img) = &outcome.image {
-                    rows.push([
-                        o.name.clone(),
-                        "image".to_string(),
-                        img.written.join(", "),
-                        human_size(img.layers.iter().map(|l| l.size).sum()),
-                        human_size(img.layers.iter().map(|l| l.tar_size).sum()),
-                        status.to_string(),
-                    ]);
-                }
-                json.push(JsonUnit {
-                    name: &o.name,
-                    kind: o.kind,
-                    status,
-                    error: None,
-                    artifacts: outcome
-                        .artifacts
-                        .iter()
-                        .map(|b| {
-                            json_summary(
-                                b,
-                                &outcome.stats,
-                                outcome.verify.as_ref().map(|v| v.status.as_str()),
-                            )
-                        })
-                        .collect::<anyhow::Result<_>>()?,
-                    image: outcome.image.as_ref().map(image_json),
-                    gate_failures: outcome
-                        .gate_failures
-                        .iter()
-                        .map(|f| f.message.as_str())
-                        .collect(),
-                    over_limit: outcome.over_limit.as_deref(),
-                });
+                json.push(built_unit(args, a, u, o, kind, outcome, &mut rows)?);
             }
-            UnitResult::Failed(_) | UnitResult::Skipped(_) => {
+            UnitResult::Failed(e) => {
                 failed = true;
-                let (status, why) = match &o.result {
-                    UnitResult::Failed(e) => (
-                        "failed",
-                        settings::name_config_keys(&e.to_string(), sources),
-                    ),
-                    UnitResult::Skipped(why) => ("skipped", format!("not built: {why}")),
-                    UnitResult::Built(_) => continue,
-                };
-                eprintln!("error: {kind} `{}`: {why}", o.name);
-                rows.push([
-                    o.name.clone(),
-                    kind.to_string(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    status.into(),
-                ]);
-                json.push(JsonUnit {
-                    name: &o.name,
-                    kind: o.kind,
-                    status,
-                    error: Some(why),
-                    artifacts: Vec::new(),
-                    image: None,
-                    gate_failures: Vec::new(),
-                    over_limit: None,
-                });
+                let why = settings::name_config_keys(&e.to_string(), sources);
+                json.push(not_built(o, kind, "failed", why, &mut rows));
+            }
+            UnitResult::Skipped(why) => {
+                failed = true;
+                let why = format!("not built: {why}");
+                json.push(not_built(o, kind, "skipped", why, &mut rows));
             }
         }
     }
@@ -357,6 +281,104 @@ fn render_units(
                 .count(),
             outcomes.len()
         ),
+    }
+}
+
+/// A built unit: its summary (unless `--json`), its table rows and its JSON entry.
+fn built_unit<'a>(
+    args: &BuildArgs,
+    a: &BuildArgs,
+    u: &UnitRequest,
+    o: &'a UnitOutcome,
+    kind: &str,
+    outcome: &'a crate::pipeline::BuildOutcome,
+    rows: &mut Vec<[String; 6]>,
+) -> anyhow::Result<JsonUnit<'a>> {
+    if !args.json {
+        if !args.quiet {
+            println!("── {} ({kind})", o.name);
+        }
+        render(a, &u.request, outcome)?;
+    }
+    let status = if !outcome.passed() {
+        "gate failed"
+    } else if outcome.artifacts.iter().all(|b| b.unchanged) && outcome.image.is_none() {
+        "up to date"
+    } else {
+        "built"
+    };
+    for b in &outcome.artifacts {
+        rows.push([
+            o.name.clone(),
+            kind.to_string(),
+            b.output.display().to_string(),
+            human_size(b.manifest.artifact.size),
+            human_size(b.manifest.artifact.unzipped_size),
+            status.to_string(),
+        ]);
+    }
+    if let Some(img) = &outcome.image {
+        rows.push([
+            o.name.clone(),
+            "image".to_string(),
+            img.written.join(", "),
+            human_size(img.layers.iter().map(|l| l.size).sum()),
+            human_size(img.layers.iter().map(|l| l.tar_size).sum()),
+            status.to_string(),
+        ]);
+    }
+    Ok(JsonUnit {
+        name: &o.name,
+        kind: o.kind,
+        status,
+        error: None,
+        artifacts: outcome
+            .artifacts
+            .iter()
+            .map(|b| {
+                json_summary(
+                    b,
+                    &outcome.stats,
+                    outcome.verify.as_ref().map(|v| v.status.as_str()),
+                )
+            })
+            .collect::<anyhow::Result<_>>()?,
+        image: outcome.image.as_ref().map(image_json),
+        gate_failures: outcome
+            .gate_failures
+            .iter()
+            .map(|f| f.message.as_str())
+            .collect(),
+        over_limit: outcome.over_limit.as_deref(),
+    })
+}
+
+/// A unit that failed or was skipped: its error printed, its table row and its JSON entry.
+fn not_built<'a>(
+    o: &'a UnitOutcome,
+    kind: &str,
+    status: &'static str,
+    why: String,
+    rows: &mut Vec<[String; 6]>,
+) -> JsonUnit<'a> {
+    eprintln!("error: {kind} `{}`: {why}", o.name);
+    rows.push([
+        o.name.clone(),
+        kind.to_string(),
+        "-".into(),
+        "-".into(),
+        "-".into(),
+        status.into(),
+    ]);
+    JsonUnit {
+        name: &o.name,
+        kind: o.kind,
+        status,
+        error: Some(why),
+        artifacts: Vec::new(),
+        image: None,
+        gate_failures: Vec::new(),
+        over_limit: None,
     }
 }
 

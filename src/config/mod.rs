@@ -255,106 +255,13 @@ pub fn parse(
         )
     })?;
     let doc = doc.into_inner();
-    let empty = DeTable::default();
     let top: &DeTable = if is_pyproject {
-        let Some(tool) = get(&doc, "tool") else {
-            return Err(r.invalid(
-                0..0,
-                "C002",
-                "pyproject.toml has no [tool.lpack] table".into(),
-                "add a [tool.lpack] table (`lpack init --pyproject` writes one) or pass an lpack.toml with --config".into(),
-            ));
-        };
-        match get(table_of(tool).unwrap_or(&empty), "lpack") {
-            Some(v) => match v.get_ref() {
-                DeValue::Table(t) => t,
-                _ => {
-                    return Err(r.invalid(
-                        v.span(),
-                        "C003",
-                        "`tool.lpack` must be a table".into(),
-                        "write the settings under a [tool.lpack] header".into(),
-                    ));
-                }
-            },
-            None => {
-                return Err(r.invalid(
-                    tool.span(),
-                    "C002",
-                    "pyproject.toml has no [tool.lpack] table".into(),
-                    "add a [tool.lpack] table (`lpack init --pyproject` writes one) or pass an lpack.toml with --config".into(),
-                ));
-            }
-        }
+        r.tool_lpack(&doc)?
     } else {
         &doc
     };
-    let mut root = Table::new();
-    let mut functions = Vec::new();
-    let mut layers = Vec::new();
-    for (k, v) in top.iter() {
-        match k.get_ref().as_ref() {
-            "functions" | "layers" => {
-                let is_fn = k.get_ref().as_ref() == "functions";
-                let Some(t) = table_of(v) else {
-                    return Err(r.invalid(
-                        v.span(),
-                        "C003",
-                        format!("`{}` must be a table of named tables", k.get_ref()),
-                        if is_fn {
-                            "write each as [functions.NAME] with its settings under it".to_string()
-                        } else {
-                            "declare layers as [layers.NAME] tables; the layers a function uses go in its own table: [functions.NAME] layers = [\"NAME\"]".to_string()
-                        },
-                    ));
-                };
-                for (name, body) in t.iter() {
-                    let unit = r.unit(name, body, is_fn)?;
-                    if is_fn {
-                        functions.push(unit);
-                    } else {
-                        layers.push(unit);
-                    }
-                }
-            }
-            _ => r.setting(&mut root, k, v, Place::Root)?,
-        }
-    }
-    if (!functions.is_empty() || !layers.is_empty())
-        && let Some(s) = root.get("output")
-    {
-        return Err(r.invalid_at(
-                s.origin.clone(),
-                "C006",
-                "`output` at the top applies to one build, but this file declares functions or layers".into(),
-                "set `output` inside each [functions.NAME] / [layers.NAME] table (default dist/NAME.zip)".into(),
-            ));
-    }
-    // A function's layers must be layers of this file.
-    for f in &functions {
-        for (l, origin) in &f.layers {
-            if !layers.iter().any(|u: &Unit| &u.name == l) {
-                return Err(r.invalid_at(
-                    origin.clone(),
-                    "C007",
-                    format!("function `{}` names layer `{l}`, which this file does not declare", f.name),
-                    format!(
-                        "declare it as [layers.{l}], or name a prebuilt layer's manifest with `exclude-layer`"
-                    ),
-                ));
-            }
-        }
-    }
-    for f in &functions {
-        if layers.iter().any(|l| l.name == f.name) {
-            return Err(r.invalid_at(
-                f.origin.clone(),
-                "C008",
-                format!("`{}` is both a function and a layer", f.name),
-                "give them different names: both would be written to dist/NAME.zip".into(),
-            ));
-        }
-    }
+    let (root, mut functions, mut layers) = r.top_level(top)?;
+    r.check_units(&root, &functions, &layers)?;
     functions.sort_by(|a, b| a.name.cmp(&b.name));
     layers.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(ConfigFile {
@@ -369,6 +276,121 @@ pub fn parse(
         layers,
         warnings: r.warnings,
     })
+}
+
+impl Reader<'_> {
+    /// The `[tool.lpack]` table of a pyproject.toml.
+    fn tool_lpack<'a, 'i>(&self, doc: &'a DeTable<'i>) -> Result<&'a DeTable<'i>, ConfigError> {
+        let Some(tool) = get(doc, "tool") else {
+            return Err(self.invalid(
+                0..0,
+                "C002",
+                "pyproject.toml has no [tool.lpack] table".into(),
+                "add a [tool.lpack] table (`lpack init --pyproject` writes one) or pass an lpack.toml with --config".into(),
+            ));
+        };
+        match table_of(tool).and_then(|t| get(t, "lpack")) {
+            Some(v) => match v.get_ref() {
+                DeValue::Table(t) => Ok(t),
+                _ => Err(self.invalid(
+                    v.span(),
+                    "C003",
+                    "`tool.lpack` must be a table".into(),
+                    "write the settings under a [tool.lpack] header".into(),
+                )),
+            },
+            None => Err(self.invalid(
+                tool.span(),
+                "C002",
+                "pyproject.toml has no [tool.lpack] table".into(),
+                "add a [tool.lpack] table (`lpack init --pyproject` writes one) or pass an lpack.toml with --config".into(),
+            )),
+        }
+    }
+
+    /// The shared settings, the functions and the layers of the top table, in file order.
+    fn top_level(
+        &mut self,
+        top: &DeTable<'_>,
+    ) -> Result<(Table, Vec<Unit>, Vec<Unit>), ConfigError> {
+        let mut root = Table::new();
+        let mut functions = Vec::new();
+        let mut layers = Vec::new();
+        for (k, v) in top.iter() {
+            match k.get_ref().as_ref() {
+                "functions" | "layers" => {
+                    let is_fn = k.get_ref().as_ref() == "functions";
+                    let Some(t) = table_of(v) else {
+                        return Err(self.invalid(
+                            v.span(),
+                            "C003",
+                            format!("`{}` must be a table of named tables", k.get_ref()),
+                            if is_fn {
+                                "write each as [functions.NAME] with its settings under it".to_string()
+                            } else {
+                                "declare layers as [layers.NAME] tables; the layers a function uses go in its own table: [functions.NAME] layers = [\"NAME\"]".to_string()
+                            },
+                        ));
+                    };
+                    for (name, body) in t.iter() {
+                        let unit = self.unit(name, body, is_fn)?;
+                        if is_fn {
+                            functions.push(unit);
+                        } else {
+                            layers.push(unit);
+                        }
+                    }
+                }
+                _ => self.setting(&mut root, k, v, Place::Root)?,
+            }
+        }
+        Ok((root, functions, layers))
+    }
+
+    /// Refuse a top-level `output` beside units, unknown layers, and a function named as a layer.
+    fn check_units(
+        &self,
+        root: &Table,
+        functions: &[Unit],
+        layers: &[Unit],
+    ) -> Result<(), ConfigError> {
+        if (!functions.is_empty() || !layers.is_empty())
+            && let Some(s) = root.get("output")
+        {
+            return Err(self.invalid_at(
+                s.origin.clone(),
+                "C006",
+                "`output` at the top applies to one build, but this file declares functions or layers".into(),
+                "set `output` inside each [functions.NAME] / [layers.NAME] table (default dist/NAME.zip)".into(),
+            ));
+        }
+        // A function's layers must be layers of this file.
+        for f in functions {
+            for (l, origin) in &f.layers {
+                if !layers.iter().any(|u: &Unit| &u.name == l) {
+                    return Err(self.invalid_at(
+                        origin.clone(),
+                        "C007",
+                        format!("function `{}` names layer `{l}`, which this file does not declare", f.name),
+                        format!(
+                            "declare it as [layers.{l}], or name a prebuilt layer's manifest with `exclude-layer`"
+                        ),
+                    ));
+                }
+            }
+        }
+        for f in functions {
+            if layers.iter().any(|l| l.name == f.name) {
+                return Err(self.invalid_at(
+                    f.origin.clone(),
+                    "C008",
+                    format!("`{}` is both a function and a layer", f.name),
+                    "give them different names: both would be written to dist/NAME.zip".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn table_of<'a, 'i>(v: &'a toml::Spanned<DeValue<'i>>) -> Option<&'a DeTable<'i>> {
@@ -545,32 +567,7 @@ impl Reader<'_> {
         place: Place<'_>,
     ) -> Result<(), ConfigError> {
         let written = k.get_ref().to_string();
-        let kebab = written.replace('_', "-");
-        let mut name = kebab.clone();
-        if let Some((_, new)) = DEPRECATED.iter().find(|(old, _)| *old == kebab) {
-            name = (*new).to_string();
-        }
-        let Some(spec) = KEYS.iter().find(|key| key.name == name) else {
-            let hint = if written == FUNCTION_LAYERS_KEY {
-                "`layers` (the layers a function is built against) belongs in a [functions.NAME] table; declare layers themselves as [layers.NAME]".to_string()
-            } else if let Some(near) = nearest(&kebab) {
-                format!("did you mean `{near}`? Keys are `lpack build`'s long flag names")
-            } else {
-                "keys are `lpack build`'s long flag names: see `lpack config --keys`".to_string()
-            };
-            return Err(self.invalid(k.span(), "C004", format!("unknown key `{written}`"), hint));
-        };
-        if written != name {
-            let why = if kebab != written && kebab == name {
-                "keys are written with `-`, as the flags are"
-            } else {
-                "this spelling is deprecated"
-            };
-            self.warnings.push(ConfigWarning {
-                origin: self.origin(k.span()),
-                message: format!("`{written}` is deprecated ({why}): write `{name}`"),
-            });
-        }
+        let (name, spec) = self.key(k)?;
         if let Place::Layer(layer) = place
             && FUNCTION_ONLY.contains(&name.as_str())
         {
@@ -600,7 +597,60 @@ impl Reader<'_> {
                 "keep one of them".into(),
             ));
         }
-        let value = match spec.kind {
+        let value = self.value(spec, &name, v)?;
+        table.insert(
+            name,
+            Setting {
+                value,
+                origin: self.origin(k.span()),
+            },
+        );
+        Ok(())
+    }
+
+    /// The key `k` names in its current spelling (old spellings warned about), and its spec.
+    fn key(
+        &mut self,
+        k: &toml::Spanned<std::borrow::Cow<'_, str>>,
+    ) -> Result<(String, &'static Key), ConfigError> {
+        let written = k.get_ref().to_string();
+        let kebab = written.replace('_', "-");
+        let mut name = kebab.clone();
+        if let Some((_, new)) = DEPRECATED.iter().find(|(old, _)| *old == kebab) {
+            name = (*new).to_string();
+        }
+        let Some(spec) = KEYS.iter().find(|key| key.name == name) else {
+            let hint = if written == FUNCTION_LAYERS_KEY {
+                "`layers` (the layers a function is built against) belongs in a [functions.NAME] table; declare layers themselves as [layers.NAME]".to_string()
+            } else if let Some(near) = nearest(&kebab) {
+                format!("did you mean `{near}`? Keys are `lpack build`'s long flag names")
+            } else {
+                "keys are `lpack build`'s long flag names: see `lpack config --keys`".to_string()
+            };
+            return Err(self.invalid(k.span(), "C004", format!("unknown key `{written}`"), hint));
+        };
+        if written != name {
+            let why = if kebab != written && kebab == name {
+                "keys are written with `-`, as the flags are"
+            } else {
+                "this spelling is deprecated"
+            };
+            self.warnings.push(ConfigWarning {
+                origin: self.origin(k.span()),
+                message: format!("`{written}` is deprecated ({why}): write `{name}`"),
+            });
+        }
+        Ok((name, spec))
+    }
+
+    /// The value `v` of key `name`, checked against its kind (paths made relative, URLs checked).
+    fn value(
+        &self,
+        spec: &Key,
+        name: &str,
+        v: &toml::Spanned<DeValue<'_>>,
+    ) -> Result<Value, ConfigError> {
+        Ok(match spec.kind {
             Kind::Bool => match v.get_ref() {
                 DeValue::Boolean(b) => Value::Bool(*b),
                 other => {
@@ -630,28 +680,20 @@ impl Reader<'_> {
                 }
             },
             Kind::Str => {
-                let mut one = self.strings(v, &name, false)?;
+                let mut one = self.strings(v, name, false)?;
                 let (s, span) = one.remove(0);
                 self.check_url(spec, &s, span.clone())?;
                 Value::Str(self.relative(spec.path, &s))
             }
             Kind::List => {
                 let mut out = Vec::new();
-                for (s, span) in self.strings(v, &name, true)? {
+                for (s, span) in self.strings(v, name, true)? {
                     self.check_url(spec, &s, span)?;
                     out.push(self.relative(spec.path, &s));
                 }
                 Value::List(out)
             }
-        };
-        table.insert(
-            name,
-            Setting {
-                value,
-                origin: self.origin(k.span()),
-            },
-        );
-        Ok(())
+        })
     }
 
     /// Index URLs must not carry a password: config files are committed.

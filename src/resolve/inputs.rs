@@ -248,23 +248,7 @@ pub fn read_uv_lock(path: &Path, target: &Target, extras: &[String]) -> Result<L
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     let lock: UvLock = toml::from_str(&text).map_err(|e| err(e.message().to_string()))?;
     let env = crate::requirements::marker_environment(target);
-    // Packages by name; forks (one name, several entries) are told apart by resolution-markers.
-    let mut by_name: BTreeMap<String, Vec<&UvPackage>> = BTreeMap::new();
-    for p in &lock.package {
-        by_name.entry(normalize_name(&p.name)).or_default().push(p);
-    }
-    let pick = |name: &str| -> Option<&UvPackage> {
-        let list = by_name.get(name)?;
-        list.iter()
-            .find(|p| {
-                p.resolution_markers.is_empty()
-                    || p.resolution_markers
-                        .iter()
-                        .any(|m| marker_holds(Some(m), &env, &[]))
-            })
-            .or_else(|| list.first())
-            .copied()
-    };
+    let packages = UvPackages::new(&lock, &env);
     let roots: Vec<&UvPackage> = lock
         .package
         .iter()
@@ -275,85 +259,145 @@ pub fn read_uv_lock(path: &Path, target: &Target, extras: &[String]) -> Result<L
             "no project package (source = virtual or editable) to start from".to_string(),
         ));
     }
-    let mut queue: VecDeque<(String, Vec<String>)> = VecDeque::new();
     let mut root_names = BTreeSet::new();
     for r in &roots {
         root_names.insert(normalize_name(&r.name));
-        queue.push_back((normalize_name(&r.name), extras.to_vec()));
     }
-    // Breadth first: a package's own dependencies once, each requested extra's once.
-    let mut reached: BTreeSet<String> = BTreeSet::new();
-    let mut extras_done: BTreeSet<(String, String)> = BTreeSet::new();
-    while let Some((name, want_extras)) = queue.pop_front() {
-        let Some(p) = pick(&name) else {
-            return Err(err(format!("`{name}` is referenced but not in the lock")));
-        };
-        let mut deps: Vec<&UvDep> = Vec::new();
-        if reached.insert(name.clone()) {
-            deps.extend(p.dependencies.iter());
-        }
-        for e in want_extras {
-            if extras_done.insert((name.clone(), e.clone()))
-                && let Some(list) = p.optional_dependencies.get(&e)
-            {
-                deps.extend(list.iter());
-            }
-        }
-        for d in deps {
-            if marker_holds(d.marker.as_deref(), &env, &[]) {
-                queue.push_back((normalize_name(&d.name), d.extra.clone()));
-            }
-        }
-    }
+    let reached = packages
+        .reach(&roots, extras)
+        .map_err(|name| err(format!("`{name}` is referenced but not in the lock")))?;
     let mut wheels = Vec::new();
     for name in &reached {
         if root_names.contains(name) {
             continue;
         }
-        let Some(p) = pick(name) else { continue };
-        let version = p.version.clone().unwrap_or_default();
-        let best = super::best_listed(
-            p.wheels.iter().filter_map(|w| {
-                let loc = w.url.as_deref().or(w.path.as_deref())?;
-                Some((loc.rsplit('/').next()?.to_string(), w))
-            }),
-            target,
-        );
-        let Some((filename, w)) = best else {
-            return Err(err(format!(
-                "no wheel of {name} {version} in the lock runs on {target}\n  hint: re-lock with wheels for this platform, or resolve with `lpack lock`"
-            )));
+        let Some(p) = packages.pick(name) else {
+            continue;
         };
-        let sha = w
-            .hash
-            .as_deref()
-            .and_then(|h| h.strip_prefix("sha256:"))
-            .map(str::to_ascii_lowercase);
-        let location = match (&w.url, &w.path) {
-            (Some(u), _) => FileLocation::Url(u.clone()),
-            (None, Some(p)) => FileLocation::Path(path.parent().unwrap_or(Path::new(".")).join(p)),
-            (None, None) => continue,
-        };
-        let registry = p
-            .source
-            .get("registry")
-            .and_then(|v| v.as_str())
-            .unwrap_or(&shown)
-            .to_string();
-        wheels.push(LockedWheel {
-            name: name.clone(),
-            version,
-            filename,
-            location,
-            index_sha256: sha.clone(),
-            allowed_sha256: sha.into_iter().collect(),
-            source: registry,
-        });
+        if let Some(w) = uv_wheel(path, &shown, name, p, target)? {
+            wheels.push(w);
+        }
     }
     Ok(Lock {
         wheels,
         warnings: Vec::new(),
     })
+}
+
+/// The packages of a `uv.lock` by name, and the target's marker environment.
+struct UvPackages<'a> {
+    /// Forks (one name, several entries) are told apart by resolution-markers.
+    by_name: BTreeMap<String, Vec<&'a UvPackage>>,
+    env: &'a MarkerEnvironment,
+}
+
+impl<'a> UvPackages<'a> {
+    /// Index the lock's packages by normalized name.
+    fn new(lock: &'a UvLock, env: &'a MarkerEnvironment) -> Self {
+        let mut by_name: BTreeMap<String, Vec<&UvPackage>> = BTreeMap::new();
+        for p in &lock.package {
+            by_name.entry(normalize_name(&p.name)).or_default().push(p);
+        }
+        UvPackages { by_name, env }
+    }
+
+    /// The entry of `name` whose resolution-markers hold on the target (else its first).
+    fn pick(&self, name: &str) -> Option<&'a UvPackage> {
+        let list = self.by_name.get(name)?;
+        list.iter()
+            .find(|p| {
+                p.resolution_markers.is_empty()
+                    || p.resolution_markers
+                        .iter()
+                        .any(|m| marker_holds(Some(m), self.env, &[]))
+            })
+            .or_else(|| list.first())
+            .copied()
+    }
+
+    /// Every package reached from `roots` through dependencies whose markers hold.
+    fn reach(&self, roots: &[&UvPackage], extras: &[String]) -> Result<BTreeSet<String>, String> {
+        let mut queue: VecDeque<(String, Vec<String>)> = VecDeque::new();
+        for r in roots {
+            queue.push_back((normalize_name(&r.name), extras.to_vec()));
+        }
+        // Breadth first: a package's own dependencies once, each requested extra's once.
+        let mut reached: BTreeSet<String> = BTreeSet::new();
+        let mut extras_done: BTreeSet<(String, String)> = BTreeSet::new();
+        while let Some((name, want_extras)) = queue.pop_front() {
+            let Some(p) = self.pick(&name) else {
+                return Err(name);
+            };
+            let mut deps: Vec<&UvDep> = Vec::new();
+            if reached.insert(name.clone()) {
+                deps.extend(p.dependencies.iter());
+            }
+            for e in want_extras {
+                if extras_done.insert((name.clone(), e.clone()))
+                    && let Some(list) = p.optional_dependencies.get(&e)
+                {
+                    deps.extend(list.iter());
+                }
+            }
+            for d in deps {
+                if marker_holds(d.marker.as_deref(), self.env, &[]) {
+                    queue.push_back((normalize_name(&d.name), d.extra.clone()));
+                }
+            }
+        }
+        Ok(reached)
+    }
+}
+
+/// The wheel of `p` the target prefers (`None`: no URL nor path); an error when none runs.
+fn uv_wheel(
+    path: &Path,
+    shown: &str,
+    name: &str,
+    p: &UvPackage,
+    target: &Target,
+) -> Result<Option<LockedWheel>, InputError> {
+    let version = p.version.clone().unwrap_or_default();
+    let best = super::best_listed(
+        p.wheels.iter().filter_map(|w| {
+            let loc = w.url.as_deref().or(w.path.as_deref())?;
+            Some((loc.rsplit('/').next()?.to_string(), w))
+        }),
+        target,
+    );
+    let Some((filename, w)) = best else {
+        return Err(InputError::Read {
+            path: shown.to_string(),
+            detail: format!(
+                "no wheel of {name} {version} in the lock runs on {target}\n  hint: re-lock with wheels for this platform, or resolve with `lpack lock`"
+            ),
+        });
+    };
+    let sha = w
+        .hash
+        .as_deref()
+        .and_then(|h| h.strip_prefix("sha256:"))
+        .map(str::to_ascii_lowercase);
+    let location = match (&w.url, &w.path) {
+        (Some(u), _) => FileLocation::Url(u.clone()),
+        (None, Some(p)) => FileLocation::Path(path.parent().unwrap_or(Path::new(".")).join(p)),
+        (None, None) => return Ok(None),
+    };
+    let registry = p
+        .source
+        .get("registry")
+        .and_then(|v| v.as_str())
+        .unwrap_or(shown)
+        .to_string();
+    Ok(Some(LockedWheel {
+        name: name.to_string(),
+        version,
+        filename,
+        location,
+        index_sha256: sha.clone(),
+        allowed_sha256: sha.into_iter().collect(),
+        source: registry,
+    }))
 }
 
 #[cfg(test)]

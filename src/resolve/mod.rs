@@ -395,7 +395,22 @@ fn no_compatible(pin: &Pin, files: &[&DistFile], target: &Target) -> ResolveErro
         .iter()
         .filter_map(|f| WheelFilename::parse(&f.filename).ok())
         .collect();
-    let sdists = files.len() - wheels.len();
+    let offered = offered_text(&wheels, files.len() - wheels.len());
+    let hint = no_compatible_hint(pin, files, &wheels, target);
+    let name = &pin.name;
+    let version = &pin.version;
+    ResolveError::NoCompatibleWheel(Box::new(NoCompatibleWheel {
+        name: name.clone(),
+        version: version.to_string(),
+        target: target.to_string(),
+        offered,
+        accepted: target.describe_accepted(),
+        hint,
+    }))
+}
+
+/// What the index offers: the wheels' tag sets (at most 12) and the sdists.
+fn offered_text(wheels: &[WheelFilename], sdists: usize) -> String {
     let offered: BTreeSet<String> = wheels.iter().map(WheelFilename::tag_string).collect();
     let mut offered_list: Vec<String> = offered.iter().take(12).cloned().collect();
     if offered.len() > 12 {
@@ -404,12 +419,21 @@ fn no_compatible(pin: &Pin, files: &[&DistFile], target: &Target) -> ResolveErro
     if sdists > 0 {
         offered_list.push(format!("{sdists} source distribution(s)"));
     }
-    let offered = if offered_list.is_empty() {
+    if offered_list.is_empty() {
         "nothing".to_string()
     } else {
         offered_list.join(", ")
-    };
-    let (gmaj, gmin) = target.glibc();
+    }
+}
+
+/// Why no file runs on the target (Requires-Python, sdist only, elsewhere) and what to do.
+fn no_compatible_hint(
+    pin: &Pin,
+    files: &[&DistFile],
+    wheels: &[WheelFilename],
+    target: &Target,
+) -> String {
+    let (_, gmin) = target.glibc();
     let name = &pin.name;
     let version = &pin.version;
     let excluded_by_python = files.iter().find_map(|f| {
@@ -419,7 +443,7 @@ fn no_compatible(pin: &Pin, files: &[&DistFile], target: &Target) -> ResolveErro
             _ => None,
         }
     });
-    let hint = if let Some(rp) = excluded_by_python {
+    if let Some(rp) = excluded_by_python {
         format!(
             "{name} {version} requires Python {rp}, not {}{}; pin a version that supports it, or change --runtime",
             target.runtime.full_version(),
@@ -431,82 +455,87 @@ fn no_compatible(pin: &Pin, files: &[&DistFile], target: &Target) -> ResolveErro
             target.arch.machine()
         )
     } else {
-        // Would another runtime (same arch) or the other arch take one of these wheels? Only
-        // where the file's Requires-Python admits that runtime's Python too.
-        let fits = |t: &Target| {
-            files.iter().any(|f| {
-                python_ok(&f.requires_python, t)
-                    && WheelFilename::parse(&f.filename).is_ok_and(|w| w.priority(t).is_some())
-            })
-        };
-        let other_runtimes: Vec<String> = Runtime::ALL
-            .iter()
-            .filter(|r| **r != target.runtime)
-            .filter(|r| fits(&Target::new(**r, target.arch)))
-            .map(|r| r.to_string())
-            .collect();
-        let other_arch = match target.arch {
-            Arch::X86_64 => Arch::Arm64,
-            Arch::Arm64 => Arch::X86_64,
-        };
-        let tag = target.python_tag();
-        let needs_newer_glibc: BTreeSet<String> = wheels
-            .iter()
-            .filter(|w| w.pythons.iter().any(|p| p == &tag) || w.abis.iter().any(|a| a == "abi3"))
-            .flat_map(|w| w.platforms.iter())
-            .filter(|p| p.ends_with(target.arch.machine()))
-            .filter_map(|p| {
-                let rest = p.strip_prefix("manylinux_2_")?;
-                let minor: u32 = rest.split('_').next()?.parse().ok()?;
-                (minor > gmin).then(|| format!("manylinux_2_{minor}"))
-            })
-            .collect();
-        if !needs_newer_glibc.is_empty() {
-            let newer: Vec<String> = other_runtimes
-                .iter()
-                .filter(|r| r.parse::<Runtime>().is_ok_and(|r| r.glibc().1 > gmin))
-                .cloned()
-                .collect();
-            format!(
-                "{} runs on glibc {gmaj}.{gmin}; {name} {version} only ships {} wheels for it — pin an older {name}{}",
-                target.runtime,
-                needs_newer_glibc.into_iter().collect::<Vec<_>>().join("/"),
-                newer
-                    .first()
-                    .map(|r| format!(" or use {r}"))
-                    .unwrap_or_default()
-            )
-        } else if !other_runtimes.is_empty() {
-            format!(
-                "{name} {version} has wheels for {} but not {}; pin a version that supports {}, or change --runtime",
-                other_runtimes.join(", "),
-                target.runtime,
-                target.runtime
-            )
-        } else if fits(&Target::new(target.runtime, other_arch)) {
-            format!(
-                "{name} {version} has wheels for {} but not {}; use --arch {} or pin a version with {} wheels",
-                other_arch.machine(),
-                target.arch.machine(),
-                other_arch,
-                target.arch.machine()
-            )
-        } else {
-            format!(
-                "no wheel of {name} {version} is for Linux {}/CPython 3.{}; pin another version or supply a wheel with --find-links",
-                target.arch.machine(),
-                target.runtime.minor()
-            )
-        }
+        wheels_elsewhere_hint(pin, files, wheels, target)
+    }
+}
+
+/// The hint when wheels exist for another glibc, runtime or architecture, or none.
+fn wheels_elsewhere_hint(
+    pin: &Pin,
+    files: &[&DistFile],
+    wheels: &[WheelFilename],
+    target: &Target,
+) -> String {
+    let (gmaj, gmin) = target.glibc();
+    let name = &pin.name;
+    let version = &pin.version;
+    // Would another runtime (same arch) or the other arch take one of these wheels? Only
+    // where the file's Requires-Python admits that runtime's Python too.
+    let fits = |t: &Target| {
+        files.iter().any(|f| {
+            python_ok(&f.requires_python, t)
+                && WheelFilename::parse(&f.filename).is_ok_and(|w| w.priority(t).is_some())
+        })
     };
-    ResolveError::NoCompatibleWheel(Box::new(NoCompatibleWheel {
-        name: name.clone(),
-        version: version.to_string(),
-        target: target.to_string(),
-        offered,
-        accepted: target.describe_accepted(),
-        hint,
-    }))
+    let other_runtimes: Vec<String> = Runtime::ALL
+        .iter()
+        .filter(|r| **r != target.runtime)
+        .filter(|r| fits(&Target::new(**r, target.arch)))
+        .map(|r| r.to_string())
+        .collect();
+    let other_arch = match target.arch {
+        Arch::X86_64 => Arch::Arm64,
+        Arch::Arm64 => Arch::X86_64,
+    };
+    let tag = target.python_tag();
+    let needs_newer_glibc: BTreeSet<String> = wheels
+        .iter()
+        .filter(|w| w.pythons.iter().any(|p| p == &tag) || w.abis.iter().any(|a| a == "abi3"))
+        .flat_map(|w| w.platforms.iter())
+        .filter(|p| p.ends_with(target.arch.machine()))
+        .filter_map(|p| {
+            let rest = p.strip_prefix("manylinux_2_")?;
+            let minor: u32 = rest.split('_').next()?.parse().ok()?;
+            (minor > gmin).then(|| format!("manylinux_2_{minor}"))
+        })
+        .collect();
+    if !needs_newer_glibc.is_empty() {
+        let newer: Vec<String> = other_runtimes
+            .iter()
+            .filter(|r| r.parse::<Runtime>().is_ok_and(|r| r.glibc().1 > gmin))
+            .cloned()
+            .collect();
+        format!(
+            "{} runs on glibc {gmaj}.{gmin}; {name} {version} only ships {} wheels for it — pin an older {name}{}",
+            target.runtime,
+            needs_newer_glibc.into_iter().collect::<Vec<_>>().join("/"),
+            newer
+                .first()
+                .map(|r| format!(" or use {r}"))
+                .unwrap_or_default()
+        )
+    } else if !other_runtimes.is_empty() {
+        format!(
+            "{name} {version} has wheels for {} but not {}; pin a version that supports {}, or change --runtime",
+            other_runtimes.join(", "),
+            target.runtime,
+            target.runtime
+        )
+    } else if fits(&Target::new(target.runtime, other_arch)) {
+        format!(
+            "{name} {version} has wheels for {} but not {}; use --arch {} or pin a version with {} wheels",
+            other_arch.machine(),
+            target.arch.machine(),
+            other_arch,
+            target.arch.machine()
+        )
+    } else {
+        format!(
+            "no wheel of {name} {version} is for Linux {}/CPython 3.{}; pin another version or supply a wheel with --find-links",
+            target.arch.machine(),
+            target.runtime.minor()
+        )
+    }
 }
 
 /// Among listed wheels (file name, item) — as a lock file lists them — the one the target

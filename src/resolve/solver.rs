@@ -520,104 +520,118 @@ impl<'a> Provider<'a> {
     /// What exists and why it cannot be used, per package named in a failure: the versions
     /// on the index (newest first), and each reason a version is not a candidate.
     fn explain_rejections(&self, names: &BTreeSet<String>) -> String {
-        let (gmaj, gmin) = self.target.glibc();
         let mut out = String::new();
         for name in names {
-            let usable: Vec<Version> = self
-                .candidates
-                .borrow()
-                .get(name)
-                .map(|m| m.keys().rev().cloned().collect())
-                .unwrap_or_default();
-            let bad = self
-                .rejected
-                .borrow()
-                .get(name)
-                .cloned()
-                .unwrap_or_default();
-            if usable.is_empty() && bad.is_empty() {
-                out.push_str(&format!(
-                    "\n  {name}: not found on {}",
-                    self.client.describe_sources()
-                ));
-                continue;
-            }
-            let mut all: Vec<&Version> = usable.iter().chain(bad.keys()).collect();
-            all.sort();
-            all.dedup();
-            all.reverse();
-            let mut shown: Vec<String> = all.iter().take(10).map(|v| v.to_string()).collect();
-            if all.len() > 10 {
-                shown.push(format!("… ({} in all)", all.len()));
-            }
+            out.push_str(&self.explain_package(name));
+        }
+        out
+    }
+
+    /// The versions of `name` on the index, its pre-releases, and why versions were rejected.
+    fn explain_package(&self, name: &str) -> String {
+        let mut out = String::new();
+        let usable: Vec<Version> = self
+            .candidates
+            .borrow()
+            .get(name)
+            .map(|m| m.keys().rev().cloned().collect())
+            .unwrap_or_default();
+        let bad = self
+            .rejected
+            .borrow()
+            .get(name)
+            .cloned()
+            .unwrap_or_default();
+        if usable.is_empty() && bad.is_empty() {
             out.push_str(&format!(
-                "\n  {name}: {} on the index: {}",
-                if all.len() == 1 {
-                    "one version"
-                } else {
-                    "versions"
-                },
-                shown.join(", ")
+                "\n  {name}: not found on {}",
+                self.client.describe_sources()
             ));
-            let pre: Vec<String> = self
-                .candidates
-                .borrow()
-                .get(name)
-                .filter(|m| !self.prereleases_allowed(name, m))
-                .map(|m| {
-                    m.keys()
-                        .rev()
-                        .filter(|v| v.any_prerelease())
-                        .map(ToString::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !pre.is_empty() {
-                let (are, them) = if pre.len() == 1 {
-                    ("is a pre-release", "it")
-                } else {
-                    ("are pre-releases", "them")
-                };
-                out.push_str(&format!(
-                    "\n    {name} {} {are}: to use {them}, require one explicitly (e.g. `{name}>={}`) or pass --prerelease allow",
-                    pre.join(", "),
-                    pre[0]
-                ));
-            }
-            let mut groups: BTreeMap<Rejection, Vec<Version>> = BTreeMap::new();
-            for (v, why) in bad {
-                groups.entry(why).or_default().push(v);
-            }
-            for (why, vs) in groups {
-                let one = vs.len() == 1;
-                let span = match (vs.first(), vs.last()) {
-                    (Some(a), Some(b)) if a == b => format!("{a}"),
-                    (Some(a), Some(b)) => format!("{a} … {b} ({} versions)", vs.len()),
-                    _ => continue,
-                };
-                let (has, ships, requires, is) = if one {
-                    ("has", "ships", "requires", "is")
-                } else {
-                    ("have", "ship", "require", "are")
-                };
-                let reason = match &why {
-                    Rejection::NoWheelForTarget => format!(
-                        "{has} no wheel for {} on {} (glibc {gmaj}.{gmin})",
-                        self.target.runtime,
-                        self.target.arch.machine()
-                    ),
-                    Rejection::SdistOnly => format!(
-                        "{ships} only source distributions (Lambda needs wheels; build one and pass --find-links)"
-                    ),
-                    Rejection::RequiresPython(rp) => format!(
-                        "{requires} Python {rp}, not {}{}",
-                        self.target.runtime.full_version(),
-                        upper_bound_note(rp, self.target)
-                    ),
-                    Rejection::Yanked => format!("{is} yanked (pin one exactly to use it anyway)"),
-                };
-                out.push_str(&format!("\n    {name} {span} {reason}"));
-            }
+            return out;
+        }
+        let mut all: Vec<&Version> = usable.iter().chain(bad.keys()).collect();
+        all.sort();
+        all.dedup();
+        all.reverse();
+        let mut shown: Vec<String> = all.iter().take(10).map(|v| v.to_string()).collect();
+        if all.len() > 10 {
+            shown.push(format!("… ({} in all)", all.len()));
+        }
+        out.push_str(&format!(
+            "\n  {name}: {} on the index: {}",
+            if all.len() == 1 {
+                "one version"
+            } else {
+                "versions"
+            },
+            shown.join(", ")
+        ));
+        let pre: Vec<String> = self
+            .candidates
+            .borrow()
+            .get(name)
+            .filter(|m| !self.prereleases_allowed(name, m))
+            .map(|m| {
+                m.keys()
+                    .rev()
+                    .filter(|v| v.any_prerelease())
+                    .map(ToString::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !pre.is_empty() {
+            let (are, them) = if pre.len() == 1 {
+                ("is a pre-release", "it")
+            } else {
+                ("are pre-releases", "them")
+            };
+            out.push_str(&format!(
+                "\n    {name} {} {are}: to use {them}, require one explicitly (e.g. `{name}>={}`) or pass --prerelease allow",
+                pre.join(", "),
+                pre[0]
+            ));
+        }
+        out.push_str(&self.rejection_lines(name, bad));
+        out
+    }
+
+    /// One line per reason versions of `name` were rejected, naming the versions.
+    fn rejection_lines(&self, name: &str, bad: BTreeMap<Version, Rejection>) -> String {
+        let (gmaj, gmin) = self.target.glibc();
+        let mut out = String::new();
+        let mut groups: BTreeMap<Rejection, Vec<Version>> = BTreeMap::new();
+        for (v, why) in bad {
+            groups.entry(why).or_default().push(v);
+        }
+        for (why, vs) in groups {
+            let one = vs.len() == 1;
+            let span = match (vs.first(), vs.last()) {
+                (Some(a), Some(b)) if a == b => format!("{a}"),
+                (Some(a), Some(b)) => format!("{a} … {b} ({} versions)", vs.len()),
+                _ => continue,
+            };
+            let (has, ships, requires, is) = if one {
+                ("has", "ships", "requires", "is")
+            } else {
+                ("have", "ship", "require", "are")
+            };
+            let reason = match &why {
+                Rejection::NoWheelForTarget => format!(
+                    "{has} no wheel for {} on {} (glibc {gmaj}.{gmin})",
+                    self.target.runtime,
+                    self.target.arch.machine()
+                ),
+                Rejection::SdistOnly => format!(
+                    "{ships} only source distributions (Lambda needs wheels; build one and pass --find-links)"
+                ),
+                Rejection::RequiresPython(rp) => format!(
+                    "{requires} Python {rp}, not {}{}",
+                    self.target.runtime.full_version(),
+                    upper_bound_note(rp, self.target)
+                ),
+                Rejection::Yanked => format!("{is} yanked (pin one exactly to use it anyway)"),
+            };
+            out.push_str(&format!("\n    {name} {span} {reason}"));
         }
         out
     }

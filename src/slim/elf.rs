@@ -137,19 +137,7 @@ pub struct Dynamic {
 
 impl<'a> Elf<'a> {
     pub fn parse(data: &'a [u8]) -> Result<Elf<'a>, ElfError> {
-        if !is_elf(data) {
-            return Err(ElfError::NotElf);
-        }
-        match data.get(4) {
-            Some(2) => {}
-            Some(1) => return Err(ElfError::Class32),
-            _ => return Err(ElfError::Malformed("class")),
-        }
-        match data.get(5) {
-            Some(1) => {}
-            Some(2) => return Err(ElfError::BigEndian),
-            _ => return Err(ElfError::Malformed("data encoding")),
-        }
+        check_ident(data)?;
         if data.len() < 64 {
             return Err(ElfError::Malformed("header truncated"));
         }
@@ -160,81 +148,17 @@ impl<'a> Elf<'a> {
         let phentsize = u16_at(data, 0x36)?;
         let phnum = u16_at(data, 0x38)?;
         let shentsize = u16_at(data, 0x3a)?;
-        let mut shnum = u64::from(u16_at(data, 0x3c)?);
-        let mut shstrndx = u64::from(u16_at(data, 0x3e)?);
+        let shnum = u64::from(u16_at(data, 0x3c)?);
+        let shstrndx = u64::from(u16_at(data, 0x3e)?);
         if phnum > 0 && phentsize != 56 {
             return Err(ElfError::Malformed("program header size"));
         }
-        // Every table lies inside the file, so no `offset + field` below can overflow.
-        let fits = |off: u64, count: u64, size: u64| {
-            count
-                .checked_mul(size)
-                .and_then(|n| off.checked_add(n))
-                .is_some_and(|end| end <= data.len() as u64)
+        let phdrs = read_phdrs(data, phoff, phnum)?;
+        let (shdrs, shstrndx) = if shoff != 0 {
+            read_shdrs(data, shoff, shentsize, shnum, shstrndx)?
+        } else {
+            (Vec::new(), shstrndx)
         };
-        if !fits(phoff, u64::from(phnum), 56) {
-            return Err(ElfError::Malformed("program headers outside the file"));
-        }
-        let mut phdrs = Vec::with_capacity(phnum as usize);
-        for i in 0..u64::from(phnum) {
-            let o = phoff
-                .checked_add(i * 56)
-                .ok_or(ElfError::Malformed("phoff"))?;
-            phdrs.push(Phdr {
-                typ: u32_at(data, o)?,
-                flags: u32_at(data, o + 4)?,
-                offset: u64_at(data, o + 8)?,
-                vaddr: u64_at(data, o + 16)?,
-                paddr: u64_at(data, o + 24)?,
-                filesz: u64_at(data, o + 32)?,
-                memsz: u64_at(data, o + 40)?,
-                align: u64_at(data, o + 48)?,
-            });
-        }
-        let mut shdrs = Vec::new();
-        if shoff != 0 {
-            if shentsize != 64 {
-                return Err(ElfError::Malformed("section header size"));
-            }
-            if !fits(shoff, shnum.max(1), 64) {
-                return Err(ElfError::Malformed("section headers outside the file"));
-            }
-            // Extended numbering: the real counts live in section 0.
-            if shnum == 0 {
-                shnum = u64_at(data, shoff + 32)?;
-            }
-            if shstrndx == 0xffff {
-                shstrndx = u64::from(u32_at(data, shoff + 40)?);
-            }
-            if shnum > 65_536 * 16 || !fits(shoff, shnum, 64) {
-                return Err(ElfError::Malformed("section count"));
-            }
-            for i in 0..shnum {
-                let o = shoff
-                    .checked_add(i * 64)
-                    .ok_or(ElfError::Malformed("shoff"))?;
-                shdrs.push(Shdr {
-                    name: u32_at(data, o)?,
-                    typ: u32_at(data, o + 4)?,
-                    flags: u64_at(data, o + 8)?,
-                    addr: u64_at(data, o + 16)?,
-                    offset: u64_at(data, o + 24)?,
-                    size: u64_at(data, o + 32)?,
-                    link: u32_at(data, o + 40)?,
-                    info: u32_at(data, o + 44)?,
-                    addralign: u64_at(data, o + 48)?,
-                    entsize: u64_at(data, o + 56)?,
-                });
-            }
-            // A section without file bytes (NOBITS `.bss`, an empty section) may name any
-            // offset, even past the end of the file: nothing is read there.
-            for s in shdrs.iter().filter(|s| s.file_size() > 0) {
-                let end = s.offset.checked_add(s.file_size());
-                if end.is_none_or(|e| e > data.len() as u64) {
-                    return Err(ElfError::Malformed("section outside the file"));
-                }
-            }
-        }
         for p in &phdrs {
             let end = p.offset.checked_add(p.filesz);
             if end.is_none_or(|e| e > data.len() as u64) {
@@ -353,6 +277,109 @@ impl<'a> Elf<'a> {
         }
         Ok(d)
     }
+}
+
+/// Refuse what is not a 64-bit little-endian ELF file.
+fn check_ident(data: &[u8]) -> Result<(), ElfError> {
+    if !is_elf(data) {
+        return Err(ElfError::NotElf);
+    }
+    match data.get(4) {
+        Some(2) => {}
+        Some(1) => return Err(ElfError::Class32),
+        _ => return Err(ElfError::Malformed("class")),
+    }
+    match data.get(5) {
+        Some(1) => {}
+        Some(2) => return Err(ElfError::BigEndian),
+        _ => return Err(ElfError::Malformed("data encoding")),
+    }
+    Ok(())
+}
+
+/// Whether `count` entries of `size` bytes from `off` lie inside `data`.
+fn fits(data: &[u8], off: u64, count: u64, size: u64) -> bool {
+    count
+        .checked_mul(size)
+        .and_then(|n| off.checked_add(n))
+        .is_some_and(|end| end <= data.len() as u64)
+}
+
+/// The `phnum` program headers at `phoff`.
+fn read_phdrs(data: &[u8], phoff: u64, phnum: u16) -> Result<Vec<Phdr>, ElfError> {
+    if !fits(data, phoff, u64::from(phnum), 56) {
+        return Err(ElfError::Malformed("program headers outside the file"));
+    }
+    let mut phdrs = Vec::with_capacity(phnum as usize);
+    for i in 0..u64::from(phnum) {
+        let o = phoff
+            .checked_add(i * 56)
+            .ok_or(ElfError::Malformed("phoff"))?;
+        phdrs.push(Phdr {
+            typ: u32_at(data, o)?,
+            flags: u32_at(data, o + 4)?,
+            offset: u64_at(data, o + 8)?,
+            vaddr: u64_at(data, o + 16)?,
+            paddr: u64_at(data, o + 24)?,
+            filesz: u64_at(data, o + 32)?,
+            memsz: u64_at(data, o + 40)?,
+            align: u64_at(data, o + 48)?,
+        });
+    }
+    Ok(phdrs)
+}
+
+/// The section headers (extended numbering read), each inside the file; and shstrndx.
+fn read_shdrs(
+    data: &[u8],
+    shoff: u64,
+    shentsize: u16,
+    mut shnum: u64,
+    mut shstrndx: u64,
+) -> Result<(Vec<Shdr>, u64), ElfError> {
+    if shentsize != 64 {
+        return Err(ElfError::Malformed("section header size"));
+    }
+    if !fits(data, shoff, shnum.max(1), 64) {
+        return Err(ElfError::Malformed("section headers outside the file"));
+    }
+    // Extended numbering: the real counts live in section 0.
+    if shnum == 0 {
+        shnum = u64_at(data, shoff + 32)?;
+    }
+    if shstrndx == 0xffff {
+        shstrndx = u64::from(u32_at(data, shoff + 40)?);
+    }
+    if shnum > 65_536 * 16 || !fits(data, shoff, shnum, 64) {
+        return Err(ElfError::Malformed("section count"));
+    }
+    let mut shdrs = Vec::new();
+    for i in 0..shnum {
+        let o = shoff
+            .checked_add(i * 64)
+            .ok_or(ElfError::Malformed("shoff"))?;
+        shdrs.push(Shdr {
+            name: u32_at(data, o)?,
+            typ: u32_at(data, o + 4)?,
+            flags: u64_at(data, o + 8)?,
+            addr: u64_at(data, o + 16)?,
+            offset: u64_at(data, o + 24)?,
+            size: u64_at(data, o + 32)?,
+            link: u32_at(data, o + 40)?,
+            info: u32_at(data, o + 44)?,
+            addralign: u64_at(data, o + 48)?,
+            entsize: u64_at(data, o + 56)?,
+        });
+    }
+    // A section without file bytes (NOBITS `.bss`, an empty section) may name any
+    // offset, even past the end of the file: nothing is read there.
+    for s in shdrs.iter().filter(|s| s.file_size() > 0) {
+        let end = s.offset.checked_add(s.file_size());
+        if end.is_none_or(|e| e > data.len() as u64) {
+            return Err(ElfError::Malformed("section outside the file"));
+        }
+    }
+    Ok((shdrs, shstrndx))
 }
 
 /// Parse `GLIBC_2.28` → (2, 28).

@@ -396,270 +396,37 @@ fn slim_one(
     let rescued = guard.rescued.get(&w.locked.name).unwrap_or(&no_rescues);
 
     let wheel = Wheel::open(&w.path, &w.locked.filename)?;
-    let data_dir = data_dir_of(&wheel);
-    let mut records = Vec::new();
-    let mut plan: BTreeMap<ArchivePath, (Content, usize)> = BTreeMap::new();
-    let mut to_strip = Vec::new();
-    let mut hits: BTreeMap<String, u64> = BTreeMap::new();
-    let mut warnings = BTreeSet::new();
-    for entry in &wheel.entries {
-        let rec = |path: &str, action, rule: Option<String>| FileRecord {
-            path: path.to_string(),
-            package: dist.to_string(),
-            original_size: entry.size,
-            size: 0,
-            compressed_size: 0,
-            action,
-            rule,
-            note: None,
-        };
-        let installed = match plan_entry(&entry.path, data_dir.as_deref(), target) {
-            Verdict::Drop { rule } => {
-                records.push(rec(
-                    entry.path.as_str(),
-                    RecordAction::Drop,
-                    Some(rule.into()),
-                ));
-                continue;
-            }
-            Verdict::Keep(p) => p,
-        };
-        let mut d = settings.recipes.decide(dist, installed.as_str());
-        for id in &d.matched {
-            *hits.entry(id.clone()).or_default() += 1;
-        }
-        let mut note = None;
-        if d.action == Action::Drop
-            && let Some(why) = rescued.get(installed.as_str())
-        {
-            if let Some(r) = settings.recipes.rule(&why.rule)
-                && matches!(r.tier, recipe::Tier::UserDrop | recipe::Tier::UserFile)
-            {
-                warnings.insert(format!(
-                    "rule {} wants {installed} dropped, but {} imports it: kept (drop it anyway with --force-drop GLOB)",
-                    why.rule, why.importer
-                ));
-            }
-            note = Some(why.note());
-            d.action = Action::Keep;
-            d.rule = Some(guard::RULE.to_string());
-            *hits.entry(guard::RULE.to_string()).or_default() += 1;
-        }
-        if plan.contains_key(&installed) {
-            return Err(SlimError::DuplicateInWheel {
-                wheel: w.locked.filename.clone(),
-                path: installed.to_string(),
-            });
-        }
-        match d.action {
-            Action::Drop => {
-                if let Some(r) = d.rule.as_deref().and_then(|id| settings.recipes.rule(id))
-                    && let Some(warn) = &r.warning
-                {
-                    warnings.insert(format!("{}: {warn}", r.id));
-                }
-                records.push(rec(installed.as_str(), RecordAction::Drop, d.rule));
-            }
-            Action::Omit => unreachable!("decide() maps omit to drop"),
-            Action::Strip => {
-                records.push(rec(installed.as_str(), RecordAction::Strip, d.strip));
-                to_strip.push((installed.clone(), entry.clone(), records.len() - 1));
-                plan.insert(installed, (Content::Raw(entry.clone()), records.len() - 1));
-            }
-            Action::Keep => {
-                records.push(FileRecord {
-                    note,
-                    ..rec(installed.as_str(), RecordAction::Keep, d.rule)
-                });
-                plan.insert(installed, (Content::Raw(entry.clone()), records.len() - 1));
-            }
-        }
-    }
+    let mut frag = FragmentPlan::default();
+    let to_strip = frag.plan_entries(w, &wheel, target, settings, rescued)?;
 
     parse.end();
-    // Strip ELF files in parallel; anything not stripped stays a raw copy.
-    let stripped: Vec<StripResult> = to_strip
-        .par_iter()
-        .map(|(path, entry, ri)| {
-            let _span = timings::thread_span(rec, Stage::Strip, Some(dist));
-            strip_entry(&wheel, path, entry, *ri)
-        })
-        .collect();
+    let stripped = strip_all(&wheel, &to_strip, dist, rec);
     let parse = timings::thread_span(rec, Stage::Parse, Some(dist));
-    let mut elf = Vec::new();
-    for r in stripped {
-        elf.extend(r.facts);
-        match r.outcome {
-            Ok(Some(prepared)) => {
-                let exec = match plan.get(&r.path) {
-                    Some((Content::Raw(e), _)) => e.executable,
-                    _ => false,
-                };
-                records[r.record].size = prepared.0.size;
-                plan.insert(
-                    r.path,
-                    (Content::New(prepared.0, exec, prepared.1), r.record),
-                );
-            }
-            Ok(None) => {
-                records[r.record].action = RecordAction::Keep;
-                records[r.record].rule = None;
-            }
-            Err(why) => {
-                records[r.record].action = RecordAction::Keep;
-                records[r.record].rule = None;
-                warnings.insert(format!(
-                    "{}: {} kept unstripped: {why}",
-                    w.locked.filename, r.path
-                ));
-            }
-        }
-    }
-    // ELF files that were not candidates for stripping still need audit facts.
-    for (path, (content, _)) in &plan {
-        if let Content::Raw(e) = content
-            && !elf.iter().any(|f| f.path == path.as_str())
-            && looks_like_library(path.as_str())
-            && wheel
-                .read_entry_prefix(e.index, 4)
-                .is_ok_and(|m| elf::is_elf(&m))
-            && let Ok(data) = wheel.read_entry(e.index)
-            && let Some(f) = elf_facts(path.as_str(), &data)
-        {
-            elf.push(f);
-        }
-    }
-    elf.sort_by(|a, b| a.path.cmp(&b.path));
+    frag.apply_strips(w, stripped);
+    frag.add_unstripped_elf_facts(&wheel);
+    frag.elf.sort_by(|a, b| a.path.cmp(&b.path));
     if settings.recipes.profile != recipe::Profile::None {
-        drop_soname_copies(&mut plan, &mut records, &mut elf, &mut hits);
+        drop_soname_copies(
+            &mut frag.plan,
+            &mut frag.records,
+            &mut frag.elf,
+            &mut frag.hits,
+        );
     }
 
     parse.end();
     // Bytecode for the target Python.
     let mut span = timings::thread_span(rec, Stage::Bytecode, Some(dist));
-    let requests: Vec<CompileRequest> = plan
-        .iter()
-        .filter(|(p, _)| settings.bytecode.wants(dist, p.as_str()))
-        .filter_map(|(p, (c, _))| match c {
-            Content::Raw(e) => Some((p.clone(), e.index)),
-            Content::New(..) => None,
-        })
-        .map(|(p, index)| -> Result<CompileRequest, SlimError> {
-            Ok(CompileRequest {
-                path: p,
-                source: wheel.read_entry(index)?,
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    if !requests.is_empty() {
-        let (compiled, cpu) = settings.bytecode.compile_timed(target, &requests)?;
-        span.add_cpu(cpu);
-        for c in compiled {
-            match c.result {
-                Ok(pyc) => {
-                    let out_path = settings.bytecode.output_path(target, &c.path);
-                    let prepared =
-                        Prepared::compress(&pyc).map_err(|e| SlimError::Write(e.to_string()))?;
-                    records.push(FileRecord {
-                        path: out_path.to_string(),
-                        package: dist.to_string(),
-                        original_size: 0,
-                        size: prepared.size,
-                        compressed_size: 0,
-                        action: RecordAction::Add,
-                        rule: Some(settings.bytecode.rule_id().to_string()),
-                        note: None,
-                    });
-                    *hits
-                        .entry(settings.bytecode.rule_id().to_string())
-                        .or_default() += 1;
-                    if settings.bytecode.replaces_source()
-                        && let Some((_, ri)) = plan.remove(&c.path)
-                    {
-                        records[ri].action = RecordAction::Drop;
-                        records[ri].rule = Some(settings.bytecode.rule_id().to_string());
-                    }
-                    let ri = records.len() - 1;
-                    plan.insert(
-                        out_path,
-                        (Content::New(prepared, false, record_hash(&pyc)), ri),
-                    );
-                }
-                Err(msg) => {
-                    warnings.insert(format!(
-                        "{}: {} not compiled ({msg}); its source is shipped",
-                        w.locked.filename, c.path
-                    ));
-                }
-            }
-        }
-    }
+    frag.add_bytecode(w, &wheel, target, settings, &mut span)?;
 
     span.end();
     let _span = timings::thread_span(rec, Stage::Emit, Some(dist));
     // RECORD tells the truth: exactly the files this fragment ships, with their hashes.
-    rewrite_record(&wheel, &mut plan)?;
+    rewrite_record(&wheel, &mut frag.plan)?;
 
-    // Write the fragment.
-    let tmp = cache.temp_file()?;
-    // Write errors (a full disk) name the file being written.
-    let tmp_path = tmp.path().to_path_buf();
-    let werr = |e: &dyn std::fmt::Display| SlimError::Write(format!("{}: {e}", tmp_path.display()));
-    let file = tmp.as_file().try_clone().map_err(|e| werr(&e))?;
-    let mut sink = ZipSink::new(BufWriter::with_capacity(1 << 20, file), settings.epoch);
-    let mut archive = open_archive(&w.path, &w.locked.filename)?;
-    for (path, (content, ri)) in &plan {
-        let written = match content {
-            Content::Raw(e) => {
-                let mut raw =
-                    archive
-                        .by_index_raw(e.index)
-                        .map_err(|source| WheelError::Corrupt {
-                            wheel: w.locked.filename.clone(),
-                            source,
-                        })?;
-                sink.add_raw(
-                    path,
-                    e.executable,
-                    RawContent {
-                        method: e.method,
-                        crc32: e.crc32,
-                        size: e.size,
-                        compressed_size: e.compressed_size,
-                        reader: &mut raw as &mut dyn Read,
-                    },
-                )
-                .map_err(|e| werr(&format!("{}: {e}", w.locked.filename)))?;
-                e.size
-            }
-            Content::New(p, exec, _) => {
-                sink.add_prepared(path, *exec, p).map_err(|e| werr(&e))?;
-                p.size
-            }
-        };
-        records[*ri].size = written;
-    }
-    let (_, writer) = sink.finish().map_err(|e| werr(&e))?;
-    writer.into_inner().map_err(|e| werr(&e.error()))?;
-    let fragment = cache.commit_file(tmp, &frag_path)?;
+    let fragment = frag.write_fragment(w, cache, settings.epoch, &frag_path)?;
     let entries = read_fragment_entries(&fragment)?;
-    let compressed: BTreeMap<&str, u64> = entries
-        .iter()
-        .map(|e| (e.path.as_str(), e.compressed_size))
-        .collect();
-    for r in &mut records {
-        if r.action != RecordAction::Drop {
-            r.compressed_size = compressed.get(r.path.as_str()).copied().unwrap_or(0);
-        }
-    }
-    records.sort_by(|a, b| a.path.cmp(&b.path).then(a.action.cmp(&b.action)));
-    let meta = FragmentMeta {
-        format: FRAGMENT_FORMAT,
-        records,
-        rule_hits: hits,
-        elf,
-        warnings: warnings.into_iter().collect(),
-    };
+    let meta = frag.into_meta(&entries);
     let json = serde_json::to_vec(&meta).map_err(|e| SlimError::Write(e.to_string()))?;
     crate::cache::write_atomic(&cache.root().join("tmp"), &meta_path, &json)?;
     cache.fragment_to_remote(&key, &fragment, &meta_path);
@@ -671,6 +438,358 @@ fn slim_one(
         cache_hit: false,
         optional,
     })
+}
+
+/// An ELF entry waiting to be stripped: installed path, wheel entry and its record's index.
+type StripJob = (ArchivePath, WheelEntry, usize);
+
+/// Strip ELF files in parallel; anything not stripped stays a raw copy.
+fn strip_all(
+    wheel: &Wheel,
+    to_strip: &[StripJob],
+    dist: &str,
+    rec: Option<&Recorder>,
+) -> Vec<StripResult> {
+    to_strip
+        .par_iter()
+        .map(|(path, entry, ri)| {
+            let _span = timings::thread_span(rec, Stage::Strip, Some(dist));
+            strip_entry(wheel, path, entry, *ri)
+        })
+        .collect()
+}
+
+/// A fragment being decided: what each installed path holds, one record per file, rule hits,
+/// warnings and the ELF facts the audit needs.
+#[derive(Default)]
+struct FragmentPlan {
+    records: Vec<FileRecord>,
+    plan: BTreeMap<ArchivePath, (Content, usize)>,
+    hits: BTreeMap<String, u64>,
+    warnings: BTreeSet<String>,
+    elf: Vec<ElfFacts>,
+}
+
+/// A record of one file of `dist`, sized later.
+fn file_record(
+    path: &str,
+    dist: &str,
+    original_size: u64,
+    action: RecordAction,
+    rule: Option<String>,
+) -> FileRecord {
+    FileRecord {
+        path: path.to_string(),
+        package: dist.to_string(),
+        original_size,
+        size: 0,
+        compressed_size: 0,
+        action,
+        rule,
+        note: None,
+    }
+}
+
+impl FragmentPlan {
+    /// Decide every wheel entry by install scheme, recipes and guard; the ELF entries to strip.
+    fn plan_entries(
+        &mut self,
+        w: &FetchedWheel,
+        wheel: &Wheel,
+        target: &Target,
+        settings: &SlimSettings<'_>,
+        rescued: &BTreeMap<String, guard::Rescue>,
+    ) -> Result<Vec<StripJob>, SlimError> {
+        let dist = w.locked.name.as_str();
+        let data_dir = data_dir_of(wheel);
+        let mut to_strip = Vec::new();
+        for entry in &wheel.entries {
+            let rec = |path: &str, action, rule: Option<String>| {
+                file_record(path, dist, entry.size, action, rule)
+            };
+            let installed = match plan_entry(&entry.path, data_dir.as_deref(), target) {
+                Verdict::Drop { rule } => {
+                    self.records.push(rec(
+                        entry.path.as_str(),
+                        RecordAction::Drop,
+                        Some(rule.into()),
+                    ));
+                    continue;
+                }
+                Verdict::Keep(p) => p,
+            };
+            let mut d = settings.recipes.decide(dist, installed.as_str());
+            for id in &d.matched {
+                *self.hits.entry(id.clone()).or_default() += 1;
+            }
+            let note = self.rescue(&mut d, &installed, rescued, settings.recipes);
+            if self.plan.contains_key(&installed) {
+                return Err(SlimError::DuplicateInWheel {
+                    wheel: w.locked.filename.clone(),
+                    path: installed.to_string(),
+                });
+            }
+            match d.action {
+                Action::Drop => {
+                    if let Some(r) = d.rule.as_deref().and_then(|id| settings.recipes.rule(id))
+                        && let Some(warn) = &r.warning
+                    {
+                        self.warnings.insert(format!("{}: {warn}", r.id));
+                    }
+                    self.records
+                        .push(rec(installed.as_str(), RecordAction::Drop, d.rule));
+                }
+                Action::Omit => unreachable!("decide() maps omit to drop"),
+                Action::Strip => {
+                    self.records
+                        .push(rec(installed.as_str(), RecordAction::Strip, d.strip));
+                    let ri = self.records.len() - 1;
+                    to_strip.push((installed.clone(), entry.clone(), ri));
+                    self.plan
+                        .insert(installed, (Content::Raw(entry.clone()), ri));
+                }
+                Action::Keep => {
+                    self.records.push(FileRecord {
+                        note,
+                        ..rec(installed.as_str(), RecordAction::Keep, d.rule)
+                    });
+                    let ri = self.records.len() - 1;
+                    self.plan
+                        .insert(installed, (Content::Raw(entry.clone()), ri));
+                }
+            }
+        }
+        Ok(to_strip)
+    }
+
+    /// Keep a file a rule would drop when the import guard rescued it; returns the record's note.
+    fn rescue(
+        &mut self,
+        d: &mut recipe::Decision,
+        installed: &ArchivePath,
+        rescued: &BTreeMap<String, guard::Rescue>,
+        recipes: &RecipeSet,
+    ) -> Option<String> {
+        if d.action != Action::Drop {
+            return None;
+        }
+        let why = rescued.get(installed.as_str())?;
+        if let Some(r) = recipes.rule(&why.rule)
+            && matches!(r.tier, recipe::Tier::UserDrop | recipe::Tier::UserFile)
+        {
+            self.warnings.insert(format!(
+                "rule {} wants {installed} dropped, but {} imports it: kept (drop it anyway with --force-drop GLOB)",
+                why.rule, why.importer
+            ));
+        }
+        d.action = Action::Keep;
+        d.rule = Some(guard::RULE.to_string());
+        *self.hits.entry(guard::RULE.to_string()).or_default() += 1;
+        Some(why.note())
+    }
+
+    /// Put stripped bytes in place of the originals; files not stripped are kept as they were.
+    fn apply_strips(&mut self, w: &FetchedWheel, stripped: Vec<StripResult>) {
+        for r in stripped {
+            self.elf.extend(r.facts);
+            match r.outcome {
+                Ok(Some(prepared)) => {
+                    let exec = match self.plan.get(&r.path) {
+                        Some((Content::Raw(e), _)) => e.executable,
+                        _ => false,
+                    };
+                    self.records[r.record].size = prepared.0.size;
+                    self.plan.insert(
+                        r.path,
+                        (Content::New(prepared.0, exec, prepared.1), r.record),
+                    );
+                }
+                Ok(None) => {
+                    self.records[r.record].action = RecordAction::Keep;
+                    self.records[r.record].rule = None;
+                }
+                Err(why) => {
+                    self.records[r.record].action = RecordAction::Keep;
+                    self.records[r.record].rule = None;
+                    self.warnings.insert(format!(
+                        "{}: {} kept unstripped: {why}",
+                        w.locked.filename, r.path
+                    ));
+                }
+            }
+        }
+    }
+
+    /// ELF files that were not candidates for stripping still need audit facts.
+    fn add_unstripped_elf_facts(&mut self, wheel: &Wheel) {
+        for (path, (content, _)) in &self.plan {
+            if let Content::Raw(e) = content
+                && !self.elf.iter().any(|f| f.path == path.as_str())
+                && looks_like_library(path.as_str())
+                && wheel
+                    .read_entry_prefix(e.index, 4)
+                    .is_ok_and(|m| elf::is_elf(&m))
+                && let Ok(data) = wheel.read_entry(e.index)
+                && let Some(f) = elf_facts(path.as_str(), &data)
+            {
+                self.elf.push(f);
+            }
+        }
+    }
+
+    /// Compile the sources the bytecode plan wants and add their `.pyc` files.
+    fn add_bytecode(
+        &mut self,
+        w: &FetchedWheel,
+        wheel: &Wheel,
+        target: &Target,
+        settings: &SlimSettings<'_>,
+        span: &mut timings::Span<'_>,
+    ) -> Result<(), SlimError> {
+        let dist = w.locked.name.as_str();
+        let requests: Vec<CompileRequest> = self
+            .plan
+            .iter()
+            .filter(|(p, _)| settings.bytecode.wants(dist, p.as_str()))
+            .filter_map(|(p, (c, _))| match c {
+                Content::Raw(e) => Some((p.clone(), e.index)),
+                Content::New(..) => None,
+            })
+            .map(|(p, index)| -> Result<CompileRequest, SlimError> {
+                Ok(CompileRequest {
+                    path: p,
+                    source: wheel.read_entry(index)?,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        if requests.is_empty() {
+            return Ok(());
+        }
+        let (compiled, cpu) = settings.bytecode.compile_timed(target, &requests)?;
+        span.add_cpu(cpu);
+        for c in compiled {
+            match c.result {
+                Ok(pyc) => self.add_pyc(dist, target, settings.bytecode, &c.path, &pyc)?,
+                Err(msg) => {
+                    self.warnings.insert(format!(
+                        "{}: {} not compiled ({msg}); its source is shipped",
+                        w.locked.filename, c.path
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Add one compiled `.pyc` of `source` and its record, dropping the source when it replaces it.
+    fn add_pyc(
+        &mut self,
+        dist: &str,
+        target: &Target,
+        bytecode: &BytecodePlan,
+        source: &ArchivePath,
+        pyc: &[u8],
+    ) -> Result<(), SlimError> {
+        let out_path = bytecode.output_path(target, source);
+        let prepared = Prepared::compress(pyc).map_err(|e| SlimError::Write(e.to_string()))?;
+        self.records.push(FileRecord {
+            size: prepared.size,
+            ..file_record(
+                out_path.as_str(),
+                dist,
+                0,
+                RecordAction::Add,
+                Some(bytecode.rule_id().to_string()),
+            )
+        });
+        *self.hits.entry(bytecode.rule_id().to_string()).or_default() += 1;
+        if bytecode.replaces_source()
+            && let Some((_, ri)) = self.plan.remove(source)
+        {
+            self.records[ri].action = RecordAction::Drop;
+            self.records[ri].rule = Some(bytecode.rule_id().to_string());
+        }
+        let ri = self.records.len() - 1;
+        self.plan.insert(
+            out_path,
+            (Content::New(prepared, false, record_hash(pyc)), ri),
+        );
+        Ok(())
+    }
+
+    /// Write the planned files as a fragment into the cache, noting each file's size; its path.
+    fn write_fragment(
+        &mut self,
+        w: &FetchedWheel,
+        cache: &Cache,
+        epoch: Epoch,
+        frag_path: &std::path::Path,
+    ) -> Result<PathBuf, SlimError> {
+        let tmp = cache.temp_file()?;
+        // Write errors (a full disk) name the file being written.
+        let tmp_path = tmp.path().to_path_buf();
+        let werr =
+            |e: &dyn std::fmt::Display| SlimError::Write(format!("{}: {e}", tmp_path.display()));
+        let file = tmp.as_file().try_clone().map_err(|e| werr(&e))?;
+        let mut sink = ZipSink::new(BufWriter::with_capacity(1 << 20, file), epoch);
+        let mut archive = open_archive(&w.path, &w.locked.filename)?;
+        for (path, (content, ri)) in &self.plan {
+            let written = match content {
+                Content::Raw(e) => {
+                    let mut raw =
+                        archive
+                            .by_index_raw(e.index)
+                            .map_err(|source| WheelError::Corrupt {
+                                wheel: w.locked.filename.clone(),
+                                source,
+                            })?;
+                    sink.add_raw(
+                        path,
+                        e.executable,
+                        RawContent {
+                            method: e.method,
+                            crc32: e.crc32,
+                            size: e.size,
+                            compressed_size: e.compressed_size,
+                            reader: &mut raw as &mut dyn Read,
+                        },
+                    )
+                    .map_err(|e| werr(&format!("{}: {e}", w.locked.filename)))?;
+                    e.size
+                }
+                Content::New(p, exec, _) => {
+                    sink.add_prepared(path, *exec, p).map_err(|e| werr(&e))?;
+                    p.size
+                }
+            };
+            self.records[*ri].size = written;
+        }
+        let (_, writer) = sink.finish().map_err(|e| werr(&e))?;
+        writer.into_inner().map_err(|e| werr(&e.error()))?;
+        Ok(cache.commit_file(tmp, frag_path)?)
+    }
+
+    /// The fragment's sidecar: records with their compressed sizes, sorted by path.
+    fn into_meta(self, entries: &[WheelEntry]) -> FragmentMeta {
+        let mut records = self.records;
+        let compressed: BTreeMap<&str, u64> = entries
+            .iter()
+            .map(|e| (e.path.as_str(), e.compressed_size))
+            .collect();
+        for r in &mut records {
+            if r.action != RecordAction::Drop {
+                r.compressed_size = compressed.get(r.path.as_str()).copied().unwrap_or(0);
+            }
+        }
+        records.sort_by(|a, b| a.path.cmp(&b.path).then(a.action.cmp(&b.action)));
+        FragmentMeta {
+            format: FRAGMENT_FORMAT,
+            records,
+            rule_hits: self.hits,
+            elf: self.elf,
+            warnings: self.warnings.into_iter().collect(),
+        }
+    }
 }
 
 /// One ELF file after the strip attempt.

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::attribute::{Culprit, Dropped};
 use super::error::VerifyError;
-use super::importer::{MODULE_TIMEOUT, import_all};
-use super::{Layout, lay_out, set_readonly};
+use super::importer::{MODULE_TIMEOUT, Outcome, import_all};
+use super::{Layout, Tools, lay_out, set_readonly};
 use crate::artifact::{Action, ArtifactManifest};
 use crate::cache::Cache;
 use crate::http::Http;
@@ -105,13 +105,15 @@ pub fn deep_verify(
     } = lay_out(
         artifact,
         manifest,
-        target,
-        python,
         tmp.path(),
-        cache,
-        client,
-        http,
-        reporter,
+        &Tools {
+            target,
+            python,
+            cache,
+            client,
+            http,
+            reporter,
+        },
     )?;
 
     // The reference: every wheel as published, installed as pip would.
@@ -121,21 +123,7 @@ pub fn deep_verify(
     // The same runtime directory behind both trees.
     ref_paths.extend(runtime.iter().map(|p| p.display().to_string()));
 
-    let mut shipped: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for m in std::iter::once(manifest).chain(layers.iter()) {
-        for f in &m.files {
-            if f.action != Action::Drop
-                && f.package != crate::emit::zip::SRC_PACKAGE
-                && installed.contains(&f.package)
-            {
-                let path = m.installed_path(&f.path);
-                shipped
-                    .entry(f.package.clone())
-                    .or_default()
-                    .push(path.to_string());
-            }
-        }
-    }
+    let shipped = shipped_files(manifest, &layers, &installed);
     let pairs = modules_of(&shipped);
     let modules: Vec<String> = pairs.iter().map(|(_, m)| m.clone()).collect();
     reporter.start(Phase::Verify, 2 * modules.len() as u64);
@@ -173,6 +161,42 @@ pub fn deep_verify(
         regressions: Vec::new(),
         pre_existing: Vec::new(),
     };
+    judge(&mut report, &pairs, &from_wheels, &from_artifact, &index);
+    Ok(report)
+}
+
+/// The installed paths each reference wheel ships in the artifact or its layers.
+fn shipped_files(
+    manifest: &ArtifactManifest,
+    layers: &[ArtifactManifest],
+    installed: &BTreeSet<String>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut shipped: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for m in std::iter::once(manifest).chain(layers.iter()) {
+        for f in &m.files {
+            if f.action != Action::Drop
+                && f.package != crate::emit::zip::SRC_PACKAGE
+                && installed.contains(&f.package)
+            {
+                let path = m.installed_path(&f.path);
+                shipped
+                    .entry(f.package.clone())
+                    .or_default()
+                    .push(path.to_string());
+            }
+        }
+    }
+    shipped
+}
+
+/// Count the modules that import from both trees; record regressions and pre-existing failures.
+fn judge(
+    report: &mut DeepReport,
+    pairs: &[(String, String)],
+    from_wheels: &[Outcome],
+    from_artifact: &[Outcome],
+    index: &Dropped,
+) {
     for (i, (dist, module)) in pairs.iter().enumerate() {
         match (from_wheels[i].ok, &from_artifact[i]) {
             (true, a) if a.ok => report.ok += 1,
@@ -189,7 +213,6 @@ pub fn deep_verify(
             }),
         }
     }
-    Ok(report)
 }
 
 #[cfg(test)]

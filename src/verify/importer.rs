@@ -72,19 +72,55 @@ pub(crate) fn import_all(
     timeout: Duration,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<Outcome>, VerifyError> {
+    let imp = Importer {
+        python,
+        cwd,
+        paths,
+        modules,
+        timeout,
+        progress,
+    };
     let mut results: Vec<Option<Outcome>> = vec![None; modules.len()];
     let mut start = 0;
     while start < modules.len() {
-        let mut child = Command::new(python)
+        let (child, rx) = imp.start(start)?;
+        start = imp.follow(child, &rx, start, &mut results)?;
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or(Outcome {
+                ok: false,
+                error: "not imported".into(),
+                tb: String::new(),
+            })
+        })
+        .collect())
+}
+
+/// One `import_all`: the interpreter, the modules and how long each may take.
+struct Importer<'a> {
+    python: &'a Path,
+    cwd: &'a Path,
+    paths: &'a [String],
+    modules: &'a [String],
+    timeout: Duration,
+    progress: &'a (dyn Fn() + Sync),
+}
+
+impl Importer<'_> {
+    /// Start a checker at module `start`; returns it and a channel of its output lines.
+    fn start(&self, start: usize) -> Result<(Child, mpsc::Receiver<String>), VerifyError> {
+        let mut child = Command::new(self.python)
             .args(["-I", "-S", "-B", "-c", CHECKER])
-            .current_dir(cwd)
+            .current_dir(self.cwd)
             .env("MPLBACKEND", "Agg")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| VerifyError::Io(format!("cannot run {}: {e}", python.display())))?;
-        let req = serde_json::json!({"paths": paths, "modules": modules, "start": start});
+            .map_err(|e| VerifyError::Io(format!("cannot run {}: {e}", self.python.display())))?;
+        let req = serde_json::json!({"paths": self.paths, "modules": self.modules, "start": start});
         if let Some(mut stdin) = child.stdin.take() {
             // A checker that dies at once closes its stdin; the loop below notices.
             let _ = writeln!(stdin, "{req}");
@@ -102,6 +138,18 @@ pub(crate) fn import_all(
                 }
             }
         });
+        Ok((child, rx))
+    }
+
+    /// Record results until the checker ends, hangs or dies; the module the next one starts at.
+    fn follow(
+        &self,
+        mut child: Child,
+        rx: &mpsc::Receiver<String>,
+        start: usize,
+        results: &mut [Option<Outcome>],
+    ) -> Result<usize, VerifyError> {
+        let (modules, timeout, progress) = (self.modules, self.timeout, self.progress);
         let mut current: Option<usize> = None;
         let mut next = start;
         loop {
@@ -137,8 +185,7 @@ pub(crate) fn import_all(
                         });
                         progress();
                     }
-                    next = i + 1;
-                    break;
+                    return Ok(i + 1);
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let status = child.wait().ok();
@@ -156,24 +203,13 @@ pub(crate) fn import_all(
                     } else if next == start {
                         return Err(VerifyError::Io(format!(
                             "{} could not start the checker ({})",
-                            python.display(),
+                            self.python.display(),
                             status.map(|s| s.to_string()).unwrap_or_default()
                         )));
                     }
-                    break;
+                    return Ok(next);
                 }
             }
         }
-        start = next;
     }
-    Ok(results
-        .into_iter()
-        .map(|r| {
-            r.unwrap_or(Outcome {
-                ok: false,
-                error: "not imported".into(),
-                tb: String::new(),
-            })
-        })
-        .collect())
 }

@@ -247,20 +247,34 @@ pub(crate) struct Layout {
     pub runtime: Option<std::path::PathBuf>,
 }
 
+/// What a check runs with: the target and its interpreter, and the cache, index client and
+/// reporter that fetch the runtime's packages when a build left them out.
+#[derive(Clone, Copy)]
+pub(crate) struct Tools<'a> {
+    pub target: &'a Target,
+    pub python: &'a Path,
+    pub cache: &'a Cache,
+    pub client: &'a IndexClient,
+    pub http: Option<&'a Http>,
+    pub reporter: &'a dyn Reporter,
+}
+
 /// Unpack the artifact into `root/task` (read-only) and its layers into `root/opt`; for builds
 /// that left them out, the runtime-provided packages go behind ([`runtime_dir`], cached).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn lay_out(
     artifact: &Path,
     manifest: &ArtifactManifest,
-    target: &Target,
-    python: &Path,
     root: &Path,
-    cache: &Cache,
-    client: &IndexClient,
-    http: Option<&Http>,
-    reporter: &dyn Reporter,
+    tools: &Tools<'_>,
 ) -> Result<Layout, VerifyError> {
+    let Tools {
+        target,
+        python,
+        cache,
+        client,
+        http,
+        reporter,
+    } = *tools;
     let task = root.join("task");
     extract_zip(artifact, &task)?;
     let needs_runtime = manifest
@@ -375,47 +389,105 @@ pub fn verify(
 ) -> Result<VerifyReport, VerifyError> {
     let python = python.ok_or_else(|| VerifyError::NoPython(target.python_version()))?;
     let tmp = tempfile::tempdir().map_err(|e| VerifyError::Io(e.to_string()))?;
-    let result = verify_in(
-        tmp.path(),
-        artifact,
-        manifest,
-        handler,
+    let tools = Tools {
         target,
         python,
         cache,
         client,
         http,
         reporter,
-    );
+    };
+    let result = verify_in(tmp.path(), artifact, manifest, handler, &tools);
     set_readonly(tmp.path(), false);
     result
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Verify the artifact laid out under `root`: import every top-level module and read every
+/// distribution's metadata, attribute the failures, compare them with the wheels, and check
+/// the handler.
 fn verify_in(
     root: &Path,
     artifact: &Path,
     manifest: &ArtifactManifest,
     handler: Option<&str>,
-    target: &Target,
-    python: &Path,
-    cache: &Cache,
-    client: &IndexClient,
-    http: Option<&Http>,
-    reporter: &dyn Reporter,
+    tools: &Tools<'_>,
 ) -> Result<VerifyReport, VerifyError> {
+    let (python, cache) = (tools.python, tools.cache);
     let Layout {
         task,
         opt,
         paths,
         layers: layer_modules,
         runtime,
-    } = lay_out(
-        artifact, manifest, target, python, root, cache, client, http, reporter,
-    )?;
+    } = lay_out(artifact, manifest, root, tools)?;
 
+    let request = checker_request(manifest, &layer_modules, &paths);
+    let mut out = run_checker(python, root, &request)?;
+    let mut all = vec![manifest];
+    all.extend(layer_modules.iter());
+    attribute_failures(&mut out.imports, &attribute::Dropped::index(&all));
+
+    // Failures the wheels bring with them are not lpack's: compare each with the wheels.
+    let mut notes = Vec::new();
+    let failing: Vec<String> = out
+        .imports
+        .iter()
+        .filter(|i| !i.ok)
+        .map(|i| i.module.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !failing.is_empty() {
+        match reference::from_wheels(
+            &failing,
+            manifest,
+            &layer_modules,
+            python,
+            runtime.as_deref(),
+            cache,
+            tools.target,
+            &root.join("reference"),
+        ) {
+            Ok(results) => mark_pre_existing(&mut out.imports, &results, &all, cache),
+            Err(e) => notes.push(format!(
+                "the failing imports could not be compared with the unmodified wheels: {e}"
+            )),
+        }
+    }
+
+    let handler = match handler {
+        Some(h) => Some(check_handler(
+            &HandlerSite {
+                task,
+                opt,
+                paths,
+                runtime: runtime.clone(),
+                scratch: root.join("handler"),
+                manifests: &all,
+            },
+            h,
+            tools,
+        )?),
+        None => None,
+    };
+    Ok(VerifyReport {
+        python: describe_python(python)?,
+        runtime_provided: runtime.is_some(),
+        imports: out.imports,
+        metadata: out.metadata,
+        handler,
+        notes,
+    })
+}
+
+/// The checker's request: import paths, top-level modules and distributions to read.
+fn checker_request(
+    manifest: &ArtifactManifest,
+    layer_modules: &[ArtifactManifest],
+    paths: &[String],
+) -> serde_json::Value {
     let mut modules = top_level_modules(manifest);
-    for lm in &layer_modules {
+    for lm in layer_modules {
         // Layer records carry the `python/…` prefix; strip it to get importable names.
         let mut stripped = lm.clone();
         for f in &mut stripped.files {
@@ -435,8 +507,22 @@ fn verify_in(
         .chain(layer_modules.iter().flat_map(|m| m.packages.iter()))
         .map(|p| p.name.clone())
         .collect();
-    let request = serde_json::json!({"paths": paths, "modules": pairs, "dists": dists});
+    serde_json::json!({"paths": paths, "modules": pairs, "dists": dists})
+}
 
+/// What the checker reports: one result per import and per distribution's metadata.
+#[derive(Deserialize)]
+struct CheckerOut {
+    imports: Vec<ImportResult>,
+    metadata: Vec<MetadataResult>,
+}
+
+/// Run the checker with `python` (isolated, in `root`) on `request` and read its answer.
+fn run_checker(
+    python: &Path,
+    root: &Path,
+    request: &serde_json::Value,
+) -> Result<CheckerOut, VerifyError> {
     let run = || -> Result<(String, String, bool), String> {
         let mut child = Command::new(python)
             .args(["-I", "-S", "-B", "-c", CHECKER])
@@ -465,17 +551,13 @@ fn verify_in(
             stderr.lines().last().unwrap_or("")
         )));
     }
-    #[derive(Deserialize)]
-    struct Out {
-        imports: Vec<ImportResult>,
-        metadata: Vec<MetadataResult>,
-    }
-    let mut out: Out = serde_json::from_str(&stdout)
-        .map_err(|e| VerifyError::Io(format!("unreadable checker output: {e}")))?;
-    let mut all = vec![manifest];
-    all.extend(layer_modules.iter());
-    let index = attribute::Dropped::index(&all);
-    for i in &mut out.imports {
+    serde_json::from_str(&stdout)
+        .map_err(|e| VerifyError::Io(format!("unreadable checker output: {e}")))
+}
+
+/// Name, for each failed import, the dropped files its error mentions and their rules.
+fn attribute_failures(imports: &mut [ImportResult], index: &attribute::Dropped) {
+    for i in imports {
         if !i.ok {
             let text = format!(
                 "{}\n{}",
@@ -492,63 +574,6 @@ fn verify_in(
                 .collect();
         }
     }
-
-    // Failures the wheels bring with them are not lpack's: compare each with the wheels.
-    let mut notes = Vec::new();
-    let failing: Vec<String> = out
-        .imports
-        .iter()
-        .filter(|i| !i.ok)
-        .map(|i| i.module.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if !failing.is_empty() {
-        match reference::from_wheels(
-            &failing,
-            manifest,
-            &layer_modules,
-            python,
-            runtime.as_deref(),
-            cache,
-            target,
-            &root.join("reference"),
-        ) {
-            Ok(results) => mark_pre_existing(&mut out.imports, &results, &all, cache),
-            Err(e) => notes.push(format!(
-                "the failing imports could not be compared with the unmodified wheels: {e}"
-            )),
-        }
-    }
-
-    let handler = match handler {
-        Some(h) => Some(check_handler(
-            &HandlerSite {
-                task,
-                opt,
-                paths,
-                runtime: runtime.clone(),
-                scratch: root.join("handler"),
-                manifests: &all,
-            },
-            h,
-            target,
-            python,
-            cache,
-            client,
-            http,
-            reporter,
-        )?),
-        None => None,
-    };
-    Ok(VerifyReport {
-        python: describe_python(python)?,
-        runtime_provided: runtime.is_some(),
-        imports: out.imports,
-        metadata: out.metadata,
-        handler,
-        notes,
-    })
 }
 
 /// Mark the failures that the wheels share as pre-existing, with the warning that names what
@@ -597,17 +622,19 @@ struct HandlerSite<'a> {
 
 /// Import `handler` from the laid-out artifact; when it needs a package the Lambda runtime
 /// provides (boto3, …), put the runtime's packages behind it (cached) and try again.
-#[allow(clippy::too_many_arguments)]
 fn check_handler(
     site: &HandlerSite<'_>,
     handler: &str,
-    target: &Target,
-    python: &Path,
-    cache: &Cache,
-    client: &IndexClient,
-    http: Option<&Http>,
-    reporter: &dyn Reporter,
+    tools: &Tools<'_>,
 ) -> Result<HandlerRecord, VerifyError> {
+    let Tools {
+        target,
+        python,
+        cache,
+        client,
+        http,
+        reporter,
+    } = *tools;
     let mut roots = handler::Roots {
         task: site.task.clone(),
         opt: site.opt.clone(),
@@ -695,12 +722,14 @@ pub fn verify_image(
                 manifests: &[manifest],
             },
             handler,
-            target,
-            python,
-            cache,
-            client,
-            http,
-            reporter,
+            &Tools {
+                target,
+                python,
+                cache,
+                client,
+                http,
+                reporter,
+            },
         )?;
         Ok(VerifyReport {
             python: describe_python(python)?,

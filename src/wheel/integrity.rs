@@ -140,16 +140,49 @@ fn size_facts(filename: &str, entries: &[WheelEntry]) -> Facts {
 
 /// Check the wheel at `path` (named `filename`) against `limit` and the wheel format.
 pub fn inspect(path: &Path, filename: &str, limit: &SizeLimit) -> Result<Facts, IntegrityError> {
-    let malformed = |what: String| IntegrityError::Malformed {
-        wheel: filename.to_string(),
-        what,
-    };
     let parsed = WheelFilename::parse(filename)?;
     let entries = list_entries(path, filename)?;
     let mut facts = size_facts(filename, &entries);
     facts.check_size(filename, limit)?;
 
-    // Exactly one dist-info directory, named after the wheel.
+    let di = dist_info_dir(filename, &entries, &parsed)?;
+    let w = DistInfo {
+        path,
+        filename,
+        entries: &entries,
+        di: &di,
+    };
+    w.check_metadata(&parsed)?;
+    w.check_wheel_version()?;
+
+    // RECORD: every file, hash and size.
+    facts.record_problem = match w.find("RECORD") {
+        None => Some(format!("`{di}/RECORD` is missing")),
+        Some(r) => {
+            let text = w.read_small(r)?;
+            match parse_record(&text) {
+                Err(why) => Some(format!("RECORD is unreadable: {why}")),
+                Ok(rows) => check_record(path, filename, &di, &entries, &rows)?,
+            }
+        }
+    };
+    Ok(facts)
+}
+
+/// The wheel's error for a breach of the wheel format.
+fn malformed(filename: &str, what: String) -> IntegrityError {
+    IntegrityError::Malformed {
+        wheel: filename.to_string(),
+        what,
+    }
+}
+
+/// Exactly one dist-info directory, named after the wheel; returns its name.
+fn dist_info_dir(
+    filename: &str,
+    entries: &[WheelEntry],
+    parsed: &WheelFilename,
+) -> Result<String, IntegrityError> {
     let mut dirs: Vec<&str> = entries
         .iter()
         .filter_map(|e| e.path.as_str().split('/').next())
@@ -158,14 +191,22 @@ pub fn inspect(path: &Path, filename: &str, limit: &SizeLimit) -> Result<Facts, 
     dirs.sort_unstable();
     dirs.dedup();
     let di = match dirs.as_slice() {
-        [] => return Err(malformed("it has no `*.dist-info` directory".to_string())),
+        [] => {
+            return Err(malformed(
+                filename,
+                "it has no `*.dist-info` directory".to_string(),
+            ));
+        }
         [one] => one.to_string(),
         many => {
-            return Err(malformed(format!(
-                "it has {} `.dist-info` directories ({})",
-                many.len(),
-                many.join(", ")
-            )));
+            return Err(malformed(
+                filename,
+                format!(
+                    "it has {} `.dist-info` directories ({})",
+                    many.len(),
+                    many.join(", ")
+                ),
+            ));
         }
     };
     let stem = di.trim_end_matches(".dist-info");
@@ -173,82 +214,100 @@ pub fn inspect(path: &Path, filename: &str, limit: &SizeLimit) -> Result<Facts, 
     if normalize_name(di_name) != normalize_name(&parsed.name)
         || !same_version(di_version, &parsed.version)
     {
-        return Err(malformed(format!(
-            "its dist-info directory `{di}` does not match the file name (expected {}-{}.dist-info)",
-            parsed.name, parsed.version
-        )));
+        return Err(malformed(
+            filename,
+            format!(
+                "its dist-info directory `{di}` does not match the file name (expected {}-{}.dist-info)",
+                parsed.name, parsed.version
+            ),
+        ));
     }
-    let find = |name: &str| {
-        let want = format!("{di}/{name}");
-        entries.iter().find(|e| e.path.as_str() == want)
-    };
-    let read_small = |e: &WheelEntry| -> Result<String, IntegrityError> {
-        let mut archive = super::open_archive(path, filename)?;
+    Ok(di)
+}
+
+/// A wheel's dist-info directory, whose small files are read from the wheel at `path`.
+struct DistInfo<'a> {
+    path: &'a Path,
+    filename: &'a str,
+    entries: &'a [WheelEntry],
+    di: &'a str,
+}
+
+impl DistInfo<'_> {
+    /// The entry of the dist-info file `name`.
+    fn find(&self, name: &str) -> Option<&WheelEntry> {
+        let want = format!("{}/{name}", self.di);
+        self.entries.iter().find(|e| e.path.as_str() == want)
+    }
+
+    /// The text of a small entry (lossy UTF-8).
+    fn read_small(&self, e: &WheelEntry) -> Result<String, IntegrityError> {
+        let mut archive = super::open_archive(self.path, self.filename)?;
         let mut buf = Vec::new();
-        copy_entry(&mut archive, filename, e.index, &mut buf)?;
+        copy_entry(&mut archive, self.filename, e.index, &mut buf)?;
         Ok(String::from_utf8_lossy(&buf).into_owned())
-    };
+    }
 
-    // METADATA: Name and Version as in the file name.
-    let Some(meta) = find("METADATA") else {
-        return Err(malformed(format!("`{di}/METADATA` is missing")));
-    };
-    let headers = parse_headers(&read_small(meta)?);
-    let name = header(&headers, "Name");
-    let version = header(&headers, "Version");
-    match (name, version) {
-        (Some(n), Some(v)) => {
-            if normalize_name(n) != normalize_name(&parsed.name) {
-                return Err(malformed(format!(
-                    "METADATA names `{n}`, the file name `{}`",
-                    parsed.name
-                )));
+    /// METADATA: Name and Version as in the file name.
+    fn check_metadata(&self, parsed: &WheelFilename) -> Result<(), IntegrityError> {
+        let (di, filename) = (self.di, self.filename);
+        let Some(meta) = self.find("METADATA") else {
+            return Err(malformed(filename, format!("`{di}/METADATA` is missing")));
+        };
+        let headers = parse_headers(&self.read_small(meta)?);
+        let name = header(&headers, "Name");
+        let version = header(&headers, "Version");
+        match (name, version) {
+            (Some(n), Some(v)) => {
+                if normalize_name(n) != normalize_name(&parsed.name) {
+                    return Err(malformed(
+                        filename,
+                        format!("METADATA names `{n}`, the file name `{}`", parsed.name),
+                    ));
+                }
+                if !same_version(v, &parsed.version) {
+                    return Err(malformed(
+                        filename,
+                        format!(
+                            "METADATA says version {v}, the file name {}",
+                            parsed.version
+                        ),
+                    ));
+                }
+                Ok(())
             }
-            if !same_version(v, &parsed.version) {
-                return Err(malformed(format!(
-                    "METADATA says version {v}, the file name {}",
-                    parsed.version
-                )));
-            }
-        }
-        _ => {
-            return Err(malformed(format!(
-                "`{di}/METADATA` has no Name or no Version"
-            )));
+            _ => Err(malformed(
+                filename,
+                format!("`{di}/METADATA` has no Name or no Version"),
+            )),
         }
     }
 
-    // WHEEL: a Wheel-Version we understand.
-    let Some(wheel_file) = find("WHEEL") else {
-        return Err(malformed(format!("`{di}/WHEEL` is missing")));
-    };
-    let headers = parse_headers(&read_small(wheel_file)?);
-    let Some(wv) = header(&headers, "Wheel-Version") else {
-        return Err(malformed(format!("`{di}/WHEEL` has no Wheel-Version")));
-    };
-    match wheel_version_major(wv) {
-        Some(1) => {}
-        Some(m) if m > 1 => {
-            return Err(IntegrityError::TooNew {
+    /// WHEEL: a Wheel-Version we understand.
+    fn check_wheel_version(&self) -> Result<(), IntegrityError> {
+        let (di, filename) = (self.di, self.filename);
+        let Some(wheel_file) = self.find("WHEEL") else {
+            return Err(malformed(filename, format!("`{di}/WHEEL` is missing")));
+        };
+        let headers = parse_headers(&self.read_small(wheel_file)?);
+        let Some(wv) = header(&headers, "Wheel-Version") else {
+            return Err(malformed(
+                filename,
+                format!("`{di}/WHEEL` has no Wheel-Version"),
+            ));
+        };
+        match wheel_version_major(wv) {
+            Some(1) => Ok(()),
+            Some(m) if m > 1 => Err(IntegrityError::TooNew {
                 wheel: filename.to_string(),
                 what: format!("Wheel-Version {wv} (major {m})"),
-            });
+            }),
+            _ => Err(malformed(
+                filename,
+                format!("unreadable Wheel-Version `{wv}`"),
+            )),
         }
-        _ => return Err(malformed(format!("unreadable Wheel-Version `{wv}`"))),
     }
-
-    // RECORD: every file, hash and size.
-    facts.record_problem = match find("RECORD") {
-        None => Some(format!("`{di}/RECORD` is missing")),
-        Some(r) => {
-            let text = read_small(r)?;
-            match parse_record(&text) {
-                Err(why) => Some(format!("RECORD is unreadable: {why}")),
-                Ok(rows) => check_record(path, filename, &di, &entries, &rows)?,
-            }
-        }
-    };
-    Ok(facts)
 }
 
 fn same_version(a: &str, b: &str) -> bool {

@@ -14,7 +14,7 @@ use aws_sdk_lambda::types::{
 };
 
 use super::cleanup::{Ledger, Resource};
-use super::plan::{Plan, Planned, Upload};
+use super::plan::{Plan, Planned, PlannedLayer, Upload};
 use super::{Options, TAG};
 use crate::aws::Aws;
 use crate::bench::error::interrupted;
@@ -205,7 +205,13 @@ pub(super) fn deploy(
     reporter: &dyn Reporter,
 ) -> Result<Vec<Deployed>, String> {
     let role = plan.role_arn.clone().ok_or("no --role-arn")?;
-    let lambda = aws.lambda();
+    let dep = Deployer {
+        aws,
+        plan,
+        o,
+        ledger,
+        lambda: aws.lambda(),
+    };
     let total = plan.layers.len()
         + plan.deployments.len()
         + plan.repository.iter().count()
@@ -215,25 +221,80 @@ pub(super) fn deploy(
             .filter(|d| matches!(d.upload, Upload::Image { .. }))
             .count();
     reporter.start(Phase::Deploy, total as u64);
-    let runtime_of = |d: &Planned| Runtime::from(d.runtime.as_str());
-    let arch_of = |d: &Planned| Architecture::from(d.arch.as_str());
 
     // Layer versions (shared between deployments that use the same zip).
-    let mut layer_arns: Vec<String> = Vec::new();
-    for l in &plan.layers {
+    let layer_arns = dep.publish_layers(reporter)?;
+
+    let images = push_images(aws, plan, o, ledger, reporter)?;
+
+    let mut deployed = Vec::new();
+    for (i, d) in plan.deployments.iter().enumerate() {
         if interrupted() {
             return Err("interrupted".into());
         }
-        if let Some(arn) = &l.arn {
-            // A published layer the deployment names by ARN: attached as it is.
-            layer_arns.push(arn.clone());
+        deployed.push(dep.create_function(i, d, &role, &images, &layer_arns)?);
+        reporter.advance(Phase::Deploy, 1);
+    }
+    for d in &deployed {
+        aws.rt
+            .block_on(wait_ready(&dep.lambda, &d.function_name, None, o.poll))
+            .map_err(|e| aws.redact(&e))?;
+    }
+    reporter.finish(Phase::Deploy);
+    Ok(deployed)
+}
+
+/// The Lambda runtime a deployment names.
+fn runtime_of(d: &Planned) -> Runtime {
+    Runtime::from(d.runtime.as_str())
+}
+
+/// The Lambda architecture a deployment names.
+fn arch_of(d: &Planned) -> Architecture {
+    Architecture::from(d.arch.as_str())
+}
+
+/// What every deployment step needs: the SDK, the plan, the options and the ledger.
+struct Deployer<'a> {
+    aws: &'a Aws,
+    plan: &'a Plan,
+    o: &'a Options,
+    ledger: &'a Ledger,
+    lambda: aws_sdk_lambda::Client,
+}
+
+impl Deployer<'_> {
+    /// Publish the plan's layer versions (or take a published one's ARN); their ARNs in order.
+    fn publish_layers(&self, reporter: &dyn Reporter) -> Result<Vec<String>, String> {
+        let mut layer_arns: Vec<String> = Vec::new();
+        for l in &self.plan.layers {
+            if interrupted() {
+                return Err("interrupted".into());
+            }
+            if let Some(arn) = &l.arn {
+                // A published layer the deployment names by ARN: attached as it is.
+                layer_arns.push(arn.clone());
+                reporter.advance(Phase::Deploy, 1);
+                continue;
+            }
+            layer_arns.push(self.publish_layer(l)?);
             reporter.advance(Phase::Deploy, 1);
-            continue;
         }
-        let user = plan
+        Ok(layer_arns)
+    }
+
+    /// Publish one layer version from its zip (in the request or through S3); returns its ARN.
+    fn publish_layer(&self, l: &PlannedLayer) -> Result<String, String> {
+        let (aws, o, ledger) = (self.aws, self.o, self.ledger);
+        let user = self
+            .plan
             .deployments
             .iter()
-            .find(|d| d.layers.iter().any(|&i| plan.layers[i].sha256 == l.sha256))
+            .find(|d| {
+                d.layers
+                    .iter()
+                    .any(|&i| self.plan.layers[i].sha256 == l.sha256)
+            })
             .ok_or("a layer no deployment uses")?;
         let (content, object) = match &l.upload {
             Upload::S3 { bucket, key } => {
@@ -256,7 +317,7 @@ pub(super) fn deploy(
         let out = aws
             .rt
             .block_on(
-                lambda
+                self.lambda
                     .publish_layer_version()
                     .layer_name(&l.name)
                     .description(format!("{TAG}={} {}", o.run_id, l.file_name))
@@ -271,28 +332,30 @@ pub(super) fn deploy(
             version: out.version(),
         });
         drop_object(aws, ledger, object);
-        layer_arns.push(
-            out.layer_version_arn()
-                .ok_or("PublishLayerVersion answered without an ARN")?
-                .to_string(),
-        );
-        reporter.advance(Phase::Deploy, 1);
+        Ok(out
+            .layer_version_arn()
+            .ok_or("PublishLayerVersion answered without an ARN")?
+            .to_string())
     }
 
-    let images = push_images(aws, plan, o, ledger, reporter)?;
-
-    let mut deployed = Vec::new();
-    for (i, d) in plan.deployments.iter().enumerate() {
-        if interrupted() {
-            return Err("interrupted".into());
-        }
-        let mut req = lambda
+    /// Create deployment `i`'s function from its pushed image or its zip and layers.
+    fn create_function(
+        &self,
+        i: usize,
+        d: &Planned,
+        role: &str,
+        images: &HashMap<usize, String>,
+        layer_arns: &[String],
+    ) -> Result<Deployed, String> {
+        let (aws, o, ledger) = (self.aws, self.o, self.ledger);
+        let req = self
+            .lambda
             .create_function()
             .function_name(&d.function_name)
-            .role(&role)
+            .role(role)
             .description(format!("lpack bench run {}: {}", o.run_id, d.name))
-            .timeout(plan.timeout_s as i32)
-            .memory_size(plan.memory[0] as i32)
+            .timeout(self.plan.timeout_s as i32)
+            .memory_size(self.plan.memory[0] as i32)
             .architectures(arch_of(d))
             .environment(
                 Environment::builder()
@@ -300,59 +363,13 @@ pub(super) fn deploy(
                     .build(),
             )
             .set_tags(Some(tags(o)));
-        let mut object = None;
-        let handler;
-        match &d.upload {
+        let (req, handler, object) = match &d.upload {
             Upload::Image { .. } => {
-                let uri = images.get(&i).ok_or("an image that was not pushed")?;
-                req = req
-                    .package_type(PackageType::Image)
-                    .code(FunctionCode::builder().image_uri(uri).build());
-                if let Some(h) = &d.handler {
-                    req = req.image_config(ImageConfig::builder().command(h).build());
-                }
-                handler = d
-                    .handler
-                    .clone()
-                    .or_else(|| {
-                        d.resolved
-                            .image
-                            .as_ref()
-                            .and_then(|img| crate::bench::layout::image_cmd(&img.image))
-                    })
-                    .unwrap_or_default();
+                let (req, handler) = image_code(req, i, d, images)?;
+                (req, handler, None)
             }
-            up => {
-                let code = match up {
-                    Upload::S3 { bucket, key } => {
-                        object = Some(put_object(
-                            aws,
-                            ledger,
-                            o,
-                            bucket,
-                            key,
-                            &d.resolved.function,
-                        )?);
-                        FunctionCode::builder()
-                            .s3_bucket(bucket)
-                            .s3_key(key)
-                            .build()
-                    }
-                    _ => FunctionCode::builder()
-                        .zip_file(read_zip(&d.resolved.function)?)
-                        .build(),
-                };
-                handler = d.handler.clone().ok_or("a zip without a handler")?;
-                req = req
-                    .package_type(PackageType::Zip)
-                    .runtime(runtime_of(d))
-                    .handler(&handler)
-                    .code(code)
-                    .set_layers(Some(
-                        d.layers.iter().map(|&j| layer_arns[j].clone()).collect(),
-                    ));
-            }
-        }
+            up => self.zip_code(req, up, d, layer_arns)?,
+        };
         aws.rt
             .block_on(req.send())
             .map_err(|e| aws.error(format!("CreateFunction {}", d.function_name), &e))?;
@@ -360,19 +377,82 @@ pub(super) fn deploy(
             name: d.function_name.clone(),
         });
         drop_object(aws, ledger, object);
-        deployed.push(Deployed {
+        Ok(Deployed {
             function_name: d.function_name.clone(),
             handler,
-        });
-        reporter.advance(Phase::Deploy, 1);
+        })
     }
-    for d in &deployed {
-        aws.rt
-            .block_on(wait_ready(&lambda, &d.function_name, None, o.poll))
-            .map_err(|e| aws.redact(&e))?;
+
+    /// A zip function's code, runtime, handler and layers; also the S3 object to drop later.
+    fn zip_code(
+        &self,
+        req: CreateFunction,
+        up: &Upload,
+        d: &Planned,
+        layer_arns: &[String],
+    ) -> Result<(CreateFunction, String, Option<Resource>), String> {
+        let mut object = None;
+        let code = match up {
+            Upload::S3 { bucket, key } => {
+                object = Some(put_object(
+                    self.aws,
+                    self.ledger,
+                    self.o,
+                    bucket,
+                    key,
+                    &d.resolved.function,
+                )?);
+                FunctionCode::builder()
+                    .s3_bucket(bucket)
+                    .s3_key(key)
+                    .build()
+            }
+            _ => FunctionCode::builder()
+                .zip_file(read_zip(&d.resolved.function)?)
+                .build(),
+        };
+        let handler = d.handler.clone().ok_or("a zip without a handler")?;
+        let req = req
+            .package_type(PackageType::Zip)
+            .runtime(runtime_of(d))
+            .handler(&handler)
+            .code(code)
+            .set_layers(Some(
+                d.layers.iter().map(|&j| layer_arns[j].clone()).collect(),
+            ));
+        Ok((req, handler, object))
     }
-    reporter.finish(Phase::Deploy);
-    Ok(deployed)
+}
+
+/// A CreateFunction request being built.
+type CreateFunction =
+    aws_sdk_lambda::operation::create_function::builders::CreateFunctionFluentBuilder;
+
+/// An image function's code (the pushed digest), CMD override and the handler it runs.
+fn image_code(
+    req: CreateFunction,
+    i: usize,
+    d: &Planned,
+    images: &HashMap<usize, String>,
+) -> Result<(CreateFunction, String), String> {
+    let uri = images.get(&i).ok_or("an image that was not pushed")?;
+    let mut req = req
+        .package_type(PackageType::Image)
+        .code(FunctionCode::builder().image_uri(uri).build());
+    if let Some(h) = &d.handler {
+        req = req.image_config(ImageConfig::builder().command(h).build());
+    }
+    let handler = d
+        .handler
+        .clone()
+        .or_else(|| {
+            d.resolved
+                .image
+                .as_ref()
+                .and_then(|img| crate::bench::layout::image_cmd(&img.image))
+        })
+        .unwrap_or_default();
+    Ok((req, handler))
 }
 
 /// Wait until the function (or `qualifier`'s version) is Active and its last update

@@ -168,146 +168,35 @@ fn mb(b: u64) -> f64 {
 
 /// Work out the run. Reads manifests and checks artifacts (sha256), calls nothing on AWS.
 pub fn plan(s: &Settings, o: &Options) -> Result<Plan, BenchError> {
-    let mut problems = Vec::new();
-    let mut notes = Vec::new();
     let base = format!("{}-{}", clean(&o.prefix), o.run_id);
-    let repo_name = base.to_ascii_lowercase();
-    let mut layers: Vec<PlannedLayer> = Vec::new();
+    let mut p = Planner {
+        o,
+        repo_name: base.to_ascii_lowercase(),
+        base,
+        layers: Vec::new(),
+        repository: None,
+        problems: Vec::new(),
+        notes: Vec::new(),
+    };
     let mut deployments: Vec<Planned> = Vec::new();
-    let mut repository = None;
     let mut used_names: Vec<String> = Vec::new();
     for (i, spec) in s.deployments.iter().enumerate() {
         let r = layout::resolve(spec, &o.work.join(format!("d{i}")))?;
-        let mut function_name = name_within(&base, &clean(&r.name), 64);
+        let mut function_name = name_within(&p.base, &clean(&r.name), 64);
         if used_names.contains(&function_name) {
-            function_name = name_within(&base, &format!("{i}-{}", clean(&r.name)), 64);
+            function_name = name_within(&p.base, &format!("{i}-{}", clean(&r.name)), 64);
         }
         used_names.push(function_name.clone());
-        let runtime = r.target.runtime.to_string();
-        let arch = r.target.arch.to_string();
         let handler = spec.handler.clone().or_else(|| s.handler.clone());
-        let mut layer_idx = Vec::new();
-        let (upload, bytes, unzipped) = match &r.image {
-            Some(img) => {
-                let repo = repository.get_or_insert_with(|| repo_name.clone()).clone();
-                let bytes = img.image.layers.iter().map(|b| b.size).sum::<u64>()
-                    + std::fs::metadata(
-                        img.dir
-                            .join("blobs/sha256")
-                            .join(img.record.config_digest.trim_start_matches("sha256:")),
-                    )
-                    .map(|m| m.len())
-                    .unwrap_or(0);
-                if img.record.base.starts_with("oci-layout:") {
-                    notes.push(format!(
-                        "{}: built on {}, not on an AWS base image: Lambda runs it only if that base holds a runtime interface client",
-                        r.name, img.record.base
-                    ));
-                }
-                let tag = clean(&r.name).to_ascii_lowercase();
-                (
-                    Upload::Image {
-                        repository: repo,
-                        tag: tag.chars().take(128).collect(),
-                    },
-                    bytes,
-                    0,
-                )
-            }
-            None => {
-                if handler.is_none() {
-                    problems.push(format!(
-                        "{}: no handler; pass --handler MODULE.FUNCTION, or set `handler` in lpack.toml or the plan",
-                        r.name
-                    ));
-                }
-                let bytes = r.manifest.artifact.size;
-                let key = format!("{S3_PREFIX}/{}/{i}-{}", o.run_id, r.manifest.artifact.file);
-                let up = upload_for(bytes, o, key).unwrap_or_else(|e| {
-                    problems.push(format!("{}: {}: {e}", r.name, r.manifest.artifact.file));
-                    Upload::Direct
-                });
-                let mut unzipped = r.manifest.artifact.unzipped_size;
-                if r.layers.len() > MAX_LAYERS {
-                    problems.push(format!(
-                        "{}: {} layers; a function takes {MAX_LAYERS} at most",
-                        r.name,
-                        r.layers.len()
-                    ));
-                }
-                for (k, (file, lm)) in r.layers.iter().enumerate() {
-                    unzipped += lm.artifact.unzipped_size;
-                    let arn = r.layer_arns.get(k).cloned().flatten();
-                    let at = match layers.iter().position(|l| l.sha256 == lm.artifact.sha256) {
-                        Some(at) => at,
-                        None if arn.is_some() => {
-                            let j = layers.len();
-                            layers.push(PlannedLayer {
-                                name: lm.artifact.file.clone(),
-                                file: file.clone(),
-                                file_name: lm.artifact.file.clone(),
-                                sha256: lm.artifact.sha256.clone(),
-                                bytes: lm.artifact.size,
-                                upload: Upload::Direct,
-                                arn,
-                            });
-                            j
-                        }
-                        None => {
-                            let j = layers.len();
-                            let key =
-                                format!("{S3_PREFIX}/{}/layer{j}-{}", o.run_id, lm.artifact.file);
-                            let up = upload_for(lm.artifact.size, o, key).unwrap_or_else(|e| {
-                                problems
-                                    .push(format!("{}: layer {}: {e}", r.name, lm.artifact.file));
-                                Upload::Direct
-                            });
-                            layers.push(PlannedLayer {
-                                name: name_within(&base, &format!("layer{j}"), 64),
-                                file: file.clone(),
-                                file_name: lm.artifact.file.clone(),
-                                sha256: lm.artifact.sha256.clone(),
-                                bytes: lm.artifact.size,
-                                upload: up,
-                                arn: None,
-                            });
-                            j
-                        }
-                    };
-                    layer_idx.push(at);
-                }
-                if unzipped > UNZIPPED_LIMIT {
-                    problems.push(format!(
-                        "{}: {:.1} MB unzipped (function + layers) is over Lambda's 250 MB limit: CreateFunction would refuse it",
-                        r.name,
-                        mb(unzipped)
-                    ));
-                }
-                (up, bytes, unzipped)
-            }
-        };
-        let snapstart = o.snapstart && r.image.is_none() && r.target.runtime.minor() >= 12;
-        if o.snapstart && !snapstart {
-            notes.push(format!(
-                "{}: no SnapStart (it takes python3.12+ zip functions)",
-                r.name
-            ));
-        }
-        deployments.push(Planned {
-            name: r.name.clone(),
-            function_name,
-            kind: r.kind().to_string(),
-            runtime,
-            arch,
-            handler,
-            upload,
-            bytes,
-            unzipped,
-            layers: layer_idx,
-            snapstart,
-            resolved: r,
-        });
+        deployments.push(p.deployment(i, r, function_name, handler));
     }
+    let Planner {
+        layers,
+        repository,
+        mut problems,
+        mut notes,
+        ..
+    } = p;
     if o.role_arn.is_none() {
         problems.push(
             "no execution role: pass --role-arn ARN (lpack creates no IAM roles; docs/bench-aws.md gives the policy)"
@@ -335,6 +224,186 @@ pub fn plan(s: &Settings, o: &Options) -> Result<Plan, BenchError> {
         problems,
         notes,
     })
+}
+
+/// The plan as it is worked out, deployment by deployment: the shared layers, the run's
+/// repository, and the problems and notes found so far.
+struct Planner<'a> {
+    o: &'a Options,
+    /// `PREFIX-RUNID`: what every resource name starts with.
+    base: String,
+    repo_name: String,
+    layers: Vec<PlannedLayer>,
+    repository: Option<String>,
+    problems: Vec<String>,
+    notes: Vec<String>,
+}
+
+/// How a deployment gets to Lambda: the upload, its bytes, the unzipped size and its layers.
+struct Shipping {
+    upload: Upload,
+    bytes: u64,
+    unzipped: u64,
+    layers: Vec<usize>,
+}
+
+impl Planner<'_> {
+    /// Plan deployment `i`: its upload, layers and SnapStart.
+    fn deployment(
+        &mut self,
+        i: usize,
+        r: Resolved,
+        function_name: String,
+        handler: Option<String>,
+    ) -> Planned {
+        let runtime = r.target.runtime.to_string();
+        let arch = r.target.arch.to_string();
+        let ship = match &r.image {
+            Some(img) => self.image(&r, img),
+            None => self.zip(i, &r, handler.is_some()),
+        };
+        let snapstart = self.o.snapstart && r.image.is_none() && r.target.runtime.minor() >= 12;
+        if self.o.snapstart && !snapstart {
+            self.notes.push(format!(
+                "{}: no SnapStart (it takes python3.12+ zip functions)",
+                r.name
+            ));
+        }
+        Planned {
+            name: r.name.clone(),
+            function_name,
+            kind: r.kind().to_string(),
+            runtime,
+            arch,
+            handler,
+            upload: ship.upload,
+            bytes: ship.bytes,
+            unzipped: ship.unzipped,
+            layers: ship.layers,
+            snapstart,
+            resolved: r,
+        }
+    }
+
+    /// An image is pushed to the run's repository, tagged by the deployment's name.
+    fn image(&mut self, r: &Resolved, img: &layout::ResolvedImage) -> Shipping {
+        let repo = self
+            .repository
+            .get_or_insert_with(|| self.repo_name.clone())
+            .clone();
+        let bytes = img.image.layers.iter().map(|b| b.size).sum::<u64>()
+            + std::fs::metadata(
+                img.dir
+                    .join("blobs/sha256")
+                    .join(img.record.config_digest.trim_start_matches("sha256:")),
+            )
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if img.record.base.starts_with("oci-layout:") {
+            self.notes.push(format!(
+                "{}: built on {}, not on an AWS base image: Lambda runs it only if that base holds a runtime interface client",
+                r.name, img.record.base
+            ));
+        }
+        let tag = clean(&r.name).to_ascii_lowercase();
+        Shipping {
+            upload: Upload::Image {
+                repository: repo,
+                tag: tag.chars().take(128).collect(),
+            },
+            bytes,
+            unzipped: 0,
+            layers: Vec::new(),
+        }
+    }
+
+    /// A zip: in the request or through S3, its layers added once each; notes what Lambda refuses.
+    fn zip(&mut self, i: usize, r: &Resolved, has_handler: bool) -> Shipping {
+        let o = self.o;
+        if !has_handler {
+            self.problems.push(format!(
+                "{}: no handler; pass --handler MODULE.FUNCTION, or set `handler` in lpack.toml or the plan",
+                r.name
+            ));
+        }
+        let bytes = r.manifest.artifact.size;
+        let key = format!("{S3_PREFIX}/{}/{i}-{}", o.run_id, r.manifest.artifact.file);
+        let up = upload_for(bytes, o, key).unwrap_or_else(|e| {
+            self.problems
+                .push(format!("{}: {}: {e}", r.name, r.manifest.artifact.file));
+            Upload::Direct
+        });
+        let mut unzipped = r.manifest.artifact.unzipped_size;
+        if r.layers.len() > MAX_LAYERS {
+            self.problems.push(format!(
+                "{}: {} layers; a function takes {MAX_LAYERS} at most",
+                r.name,
+                r.layers.len()
+            ));
+        }
+        let mut layer_idx = Vec::new();
+        for (k, (file, lm)) in r.layers.iter().enumerate() {
+            unzipped += lm.artifact.unzipped_size;
+            let arn = r.layer_arns.get(k).cloned().flatten();
+            layer_idx.push(self.layer(&r.name, file, lm, arn));
+        }
+        if unzipped > UNZIPPED_LIMIT {
+            self.problems.push(format!(
+                "{}: {:.1} MB unzipped (function + layers) is over Lambda's 250 MB limit: CreateFunction would refuse it",
+                r.name,
+                mb(unzipped)
+            ));
+        }
+        Shipping {
+            upload: up,
+            bytes,
+            unzipped,
+            layers: layer_idx,
+        }
+    }
+
+    /// The index of a layer in the plan, added the first time a deployment uses its bytes.
+    fn layer(
+        &mut self,
+        name: &str,
+        file: &std::path::Path,
+        lm: &crate::artifact::ArtifactManifest,
+        arn: Option<String>,
+    ) -> usize {
+        if let Some(at) = self
+            .layers
+            .iter()
+            .position(|l| l.sha256 == lm.artifact.sha256)
+        {
+            return at;
+        }
+        let j = self.layers.len();
+        let (layer_name, upload) = match arn {
+            Some(_) => (lm.artifact.file.clone(), Upload::Direct),
+            None => {
+                let key = format!(
+                    "{S3_PREFIX}/{}/layer{j}-{}",
+                    self.o.run_id, lm.artifact.file
+                );
+                let up = upload_for(lm.artifact.size, self.o, key).unwrap_or_else(|e| {
+                    self.problems
+                        .push(format!("{name}: layer {}: {e}", lm.artifact.file));
+                    Upload::Direct
+                });
+                (name_within(&self.base, &format!("layer{j}"), 64), up)
+            }
+        };
+        self.layers.push(PlannedLayer {
+            name: layer_name,
+            file: file.to_path_buf(),
+            file_name: lm.artifact.file.clone(),
+            sha256: lm.artifact.sha256.clone(),
+            bytes: lm.artifact.size,
+            upload,
+            arn,
+        });
+        j
+    }
 }
 
 fn count(s: &Settings, ds: &[Planned]) -> Counts {
@@ -470,6 +539,22 @@ pub fn render(p: &Plan) -> String {
         super::TAG,
         p.run_id
     );
+    render_resources(&mut out, p);
+    render_counts_and_cost(&mut out, p);
+    for n in &p.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    if !p.problems.is_empty() {
+        let _ = writeln!(out, "\nProblems (a real run refuses to start):");
+        for pr in &p.problems {
+            let _ = writeln!(out, "  {pr}");
+        }
+    }
+    out
+}
+
+/// The resources a run creates: repository, layer versions, functions, SnapStart versions.
+fn render_resources(out: &mut String, p: &Plan) {
     if let Some(r) = &p.repository {
         let _ = writeln!(
             out,
@@ -524,6 +609,10 @@ pub fn render(p: &Plan) -> String {
             );
         }
     }
+}
+
+/// The invocation counts and the estimated cost, typical and at most.
+fn render_counts_and_cost(out: &mut String, p: &Plan) {
     let c = &p.counts;
     let _ = writeln!(
         out,
@@ -562,16 +651,6 @@ pub fn render(p: &Plan) -> String {
         "  both include requests ${:.6}, SnapStart cache ${:.4} (3 hours minimum per version) and restores ${:.4};\n  S3 and ECR storage for the minutes of the run come to less than $0.01",
         e.requests, e.snapstart_cache, e.snapstart_restores
     );
-    for n in &p.notes {
-        let _ = writeln!(out, "note: {n}");
-    }
-    if !p.problems.is_empty() {
-        let _ = writeln!(out, "\nProblems (a real run refuses to start):");
-        for pr in &p.problems {
-            let _ = writeln!(out, "  {pr}");
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -21,8 +21,8 @@ use crate::aws::Aws;
 use crate::bench::error::{BenchError, interrupted};
 use crate::bench::proc::ReadOnly;
 use crate::bench::results::{
-    ArtifactRef, Pricing, Provenance, Results, Round, Row, RunRecord, SCHEMA_VERSION, Sample,
-    summarise, today,
+    ArtifactRef, DeploymentResult, Pricing, Provenance, Results, Round, Row, RunRecord,
+    SCHEMA_VERSION, Sample, summarise, today,
 };
 use crate::bench::runner::Measured;
 use crate::bench::server::ErrorInfo;
@@ -246,19 +246,25 @@ struct Snapshot {
     init_ms: Option<f64>,
 }
 
+/// What the calls of a run share: the SDK, the ledger, the settings and the options.
+#[derive(Clone, Copy)]
+struct RunContext<'a> {
+    aws: &'a Aws,
+    ledger: &'a Ledger,
+    s: &'a Settings,
+    o: &'a Options,
+}
+
 /// Enable SnapStart, publish a version, wait for its snapshot, restore it by concurrent
 /// invokes, delete the version.
-#[allow(clippy::too_many_arguments)]
 fn snapstart(
-    aws: &Aws,
-    ledger: &Ledger,
+    run: &RunContext<'_>,
     d: &Deployed,
     name: &str,
     m: u32,
-    s: &Settings,
-    o: &Options,
     event: &Blob,
 ) -> Result<(Batch, Snapshot), String> {
+    let RunContext { aws, ledger, s, o } = *run;
     let lambda = aws.lambda();
     let f = &d.function_name;
     aws.rt
@@ -418,8 +424,8 @@ fn measure(
         }
         for (d, p) in pairs.iter().filter(|(_, p)| p.snapstart) {
             let name = format!("{}+snapstart", p.name);
-            let (batch, snap) =
-                snapstart(aws, ledger, d, &name, m, s, o, &event).map_err(|e| aws.redact(&e))?;
+            let run = RunContext { aws, ledger, s, o };
+            let (batch, snap) = snapstart(&run, d, &name, m, &event).map_err(|e| aws.redact(&e))?;
             snapshots.insert((name, m), snap);
             take(batch, &mut samples, cb);
         }
@@ -454,78 +460,9 @@ fn results(
     let row = price_row(&aws.region, &mut notes)?;
     let (prices_date, _, _) = stats::price_table().map_err(BenchError::Input)?;
     let (cache_gb_s, restore_gb) = stats::snapstart_prices().map_err(BenchError::Input)?;
-    let mut deployments = Vec::new();
-    for (d, p) in deployed.iter().zip(&plan.deployments) {
-        let price_ms = if p.arch == "arm64" {
-            row.arm64
-        } else {
-            row.x86_64
-        };
-        let mut rows = vec![(p.name.clone(), p.kind.clone(), 0.0)];
-        if p.snapstart {
-            rows.push((
-                format!("{}+snapstart", p.name),
-                "zip+snapstart".into(),
-                restore_gb,
-            ));
-        }
-        for (name, kind, restore) in &rows {
-            for &m in &plan.memory {
-                let mine: Vec<&Sample> = samples
-                    .iter()
-                    .filter(|x| &x.deployment == name && x.memory_mb == m)
-                    .collect();
-                let mut r = summarise(
-                    &Row {
-                        name,
-                        kind,
-                        handler: &d.handler,
-                        memory_mb: m,
-                        unpack_ms: 0.0,
-                    },
-                    &mine,
-                    &Pricing {
-                        cold_share: s.cold_share,
-                        price_ms,
-                        requests_per_million: row.requests_per_million,
-                        restore_per_gb: *restore,
-                    },
-                );
-                if let Some(snap) = snapshots.get(&(name.clone(), m)) {
-                    r.snapshot_s = Some(snap.seconds);
-                    r.snapshot_init_ms = snap.init_ms;
-                }
-                deployments.push(r);
-            }
-        }
-    }
+    let deployments = summaries(plan, s, deployed, &samples, snapshots, &row, restore_gb);
     let not_cold: usize = deployments.iter().map(|d| d.not_cold).sum();
-    notes.push(format!(
-        "AWS Lambda ({}): each cold start forced by a configuration update (a fresh LPACK_COLD) before its round; Init, Restore, Billed Duration and Max Memory Used from each invoke's REPORT line; round trip measured by lpack",
-        aws.region
-    ));
-    if not_cold > 0 {
-        notes.push(format!(
-            "{not_cold} forced invoke(s) came back without Init or Restore Duration (warm): discarded from every figure, counted under `not cold`"
-        ));
-    }
-    notes.push(
-        "after deploy: the first round after each function was created is reported apart (after-deploy Init p50) and never pooled"
-            .to_string(),
-    );
-    if plan.deployments.iter().any(|d| d.snapstart) {
-        let mb = plan.memory[0];
-        notes.push(format!(
-            "SnapStart: the cache costs ${:.4} per version-hour at {mb} MB (3 hours at least per version); every version was deleted once measured. Restores are billed ${:.7} per GB on top of their Billed Duration",
-            f64::from(mb) / 1024.0 * 3600.0 * cache_gb_s,
-            restore_gb
-        ));
-    }
-    if let Some(u) = &aws.endpoint_url {
-        notes.push(format!(
-            "run against --endpoint-url {u}: an emulator's numbers are not Lambda's"
-        ));
-    }
+    run_notes(aws, plan, not_cold, (cache_gb_s, restore_gb), &mut notes);
     let mut targets: Vec<String> = plan
         .deployments
         .iter()
@@ -572,6 +509,101 @@ fn results(
         import_profiles: Vec::new(),
         samples,
     })
+}
+
+/// One summary per deployment (and its SnapStart variant) and memory size, priced.
+fn summaries(
+    plan: &Plan,
+    s: &Settings,
+    deployed: &[Deployed],
+    samples: &[Sample],
+    snapshots: &HashMap<(String, u32), Snapshot>,
+    row: &stats::PriceRow,
+    restore_gb: f64,
+) -> Vec<DeploymentResult> {
+    let mut deployments = Vec::new();
+    for (d, p) in deployed.iter().zip(&plan.deployments) {
+        let price_ms = if p.arch == "arm64" {
+            row.arm64
+        } else {
+            row.x86_64
+        };
+        let mut rows = vec![(p.name.clone(), p.kind.clone(), 0.0)];
+        if p.snapstart {
+            rows.push((
+                format!("{}+snapstart", p.name),
+                "zip+snapstart".into(),
+                restore_gb,
+            ));
+        }
+        for (name, kind, restore) in &rows {
+            for &m in &plan.memory {
+                let mine: Vec<&Sample> = samples
+                    .iter()
+                    .filter(|x| &x.deployment == name && x.memory_mb == m)
+                    .collect();
+                let mut r = summarise(
+                    &Row {
+                        name,
+                        kind,
+                        handler: &d.handler,
+                        memory_mb: m,
+                        unpack_ms: 0.0,
+                    },
+                    &mine,
+                    &Pricing {
+                        cold_share: s.cold_share,
+                        price_ms,
+                        requests_per_million: row.requests_per_million,
+                        restore_per_gb: *restore,
+                    },
+                );
+                if let Some(snap) = snapshots.get(&(name.clone(), m)) {
+                    r.snapshot_s = Some(snap.seconds);
+                    r.snapshot_init_ms = snap.init_ms;
+                }
+                deployments.push(r);
+            }
+        }
+    }
+    deployments
+}
+
+/// The notes on how an AWS run measured, priced SnapStart and where it ran.
+fn run_notes(
+    aws: &Aws,
+    plan: &Plan,
+    not_cold: usize,
+    snapstart_prices: (f64, f64),
+    notes: &mut Vec<String>,
+) {
+    let (cache_gb_s, restore_gb) = snapstart_prices;
+    notes.push(format!(
+        "AWS Lambda ({}): each cold start forced by a configuration update (a fresh LPACK_COLD) before its round; Init, Restore, Billed Duration and Max Memory Used from each invoke's REPORT line; round trip measured by lpack",
+        aws.region
+    ));
+    if not_cold > 0 {
+        notes.push(format!(
+            "{not_cold} forced invoke(s) came back without Init or Restore Duration (warm): discarded from every figure, counted under `not cold`"
+        ));
+    }
+    notes.push(
+        "after deploy: the first round after each function was created is reported apart (after-deploy Init p50) and never pooled"
+            .to_string(),
+    );
+    if plan.deployments.iter().any(|d| d.snapstart) {
+        let mb = plan.memory[0];
+        notes.push(format!(
+            "SnapStart: the cache costs ${:.4} per version-hour at {mb} MB (3 hours at least per version); every version was deleted once measured. Restores are billed ${:.7} per GB on top of their Billed Duration",
+            f64::from(mb) / 1024.0 * 3600.0 * cache_gb_s,
+            restore_gb
+        ));
+    }
+    if let Some(u) = &aws.endpoint_url {
+        notes.push(format!(
+            "run against --endpoint-url {u}: an emulator's numbers are not Lambda's"
+        ));
+    }
 }
 
 /// Plan, deploy, measure; then delete everything (unless `--keep`), on every path.

@@ -177,7 +177,35 @@ pub fn build(outcome: &BuildOutcome, gates: &Gates, limit_check: bool) -> CiRepo
             .collect(),
     };
     let loc = Locator::new(manifests.first());
-    let report = crate::report::build(&manifests);
+    let checks = build_checks(outcome, gates, limit_check, &manifests, &loc);
+    let passed = outcome.passed();
+    let mut outputs = vec![("status".to_string(), status_word(passed).to_string())];
+    let mut md = format!("### lpack build: {}\n\n", status_word(passed));
+    md.push_str("| Artifact | Kind | Target | Zipped | Unzipped | Headroom | sha256 |\n|---|---|---|---:|---:|---:|---|\n");
+    artifact_rows(outcome, &mut md, &mut outputs);
+    md.push('\n');
+    if let Some(v) = &outcome.verify {
+        let _ = writeln!(md, "{}\n", v.status);
+    }
+    md.push_str(&checks_markdown(&checks));
+    md.push('\n');
+    CiReport {
+        command: "lpack build".into(),
+        summary: md,
+        outputs,
+        checks,
+    }
+}
+
+/// The checks of a build: Lambda's limit, the gates, the ABI audit and verify.
+fn build_checks(
+    outcome: &BuildOutcome,
+    gates: &Gates,
+    limit_check: bool,
+    manifests: &[ArtifactManifest],
+    loc: &Locator,
+) -> Vec<Check> {
+    let report = crate::report::build(manifests);
     let mut checks = Vec::new();
     if outcome.image.is_none() {
         checks.push(match (&outcome.over_limit, limit_check) {
@@ -187,9 +215,9 @@ pub fn build(outcome: &BuildOutcome, gates: &Gates, limit_check: bool) -> CiRepo
             (None, false) => Check::skipped("gates", "lambda-unzipped-limit", "--no-limit-check"),
         });
     }
-    gate_checks(&report, &outcome.gate_failures, gates, &loc, &mut checks);
-    for m in &manifests {
-        audit_checks(m, &loc, &mut checks);
+    gate_checks(&report, &outcome.gate_failures, gates, loc, &mut checks);
+    for m in manifests {
+        audit_checks(m, loc, &mut checks);
     }
     if !manifests
         .iter()
@@ -199,17 +227,18 @@ pub fn build(outcome: &BuildOutcome, gates: &Gates, limit_check: bool) -> CiRepo
     }
     if let Some(v) = &outcome.verify {
         match &v.report {
-            Some(r) => verify_checks(r, &loc, &mut checks),
+            Some(r) => verify_checks(r, loc, &mut checks),
             None if v.status.starts_with("verified") => {
                 checks.push(Check::passed("verify", "imports"))
             }
             None => checks.push(Check::skipped("verify", "imports", &v.status)),
         }
     }
-    let passed = outcome.passed();
-    let mut outputs = vec![("status".to_string(), status_word(passed).to_string())];
-    let mut md = format!("### lpack build: {}\n\n", status_word(passed));
-    md.push_str("| Artifact | Kind | Target | Zipped | Unzipped | Headroom | sha256 |\n|---|---|---|---:|---:|---:|---|\n");
+    checks
+}
+
+/// One summary row per artifact and the step outputs that name them and total their sizes.
+fn artifact_rows(outcome: &BuildOutcome, md: &mut String, outputs: &mut Vec<(String, String)>) {
     let (mut zipped, mut unzipped, mut layers) = (0u64, 0u64, 0u64);
     let mut paths = Vec::new();
     if let Some(img) = &outcome.image {
@@ -267,18 +296,6 @@ pub fn build(outcome: &BuildOutcome, gates: &Gates, limit_check: bool) -> CiRepo
     if outcome.image.is_none() {
         let headroom = UNZIPPED_LIMIT as i64 - (unzipped + layers) as i64;
         outputs.push(("headroom_bytes".into(), headroom.to_string()));
-    }
-    md.push('\n');
-    if let Some(v) = &outcome.verify {
-        let _ = writeln!(md, "{}\n", v.status);
-    }
-    md.push_str(&checks_markdown(&checks));
-    md.push('\n');
-    CiReport {
-        command: "lpack build".into(),
-        summary: md,
-        outputs,
-        checks,
     }
 }
 

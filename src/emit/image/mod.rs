@@ -363,21 +363,7 @@ fn build_layer(
     settings: &ImageSettings,
     cache: &Cache,
 ) -> Result<(AppLayer, PathBuf), ImageError> {
-    // Content key: the fragments (themselves content-keyed) or the handler files' digests.
-    let mut key = format!(
-        "layer-v1|{}|{}|{}",
-        settings.epoch.0, settings.gzip_level, plan.description
-    );
-    for i in &plan.wheels {
-        key.push_str(&format!("|{}", slimmed[*i].fragment.display()));
-    }
-    if plan.src {
-        for (p, disk, exec) in src {
-            let digest = crate::digest::sha256_file(disk).map_err(werr)?;
-            key.push_str(&format!("|{p}:{digest}:{exec}"));
-        }
-    }
-    let key = sha256_hex(key.as_bytes());
+    let key = layer_key(plan, slimmed, src, settings)?;
     if let Some(summary) = cache
         .read_record(LAYER_RECORDS, &key)
         .and_then(|b| serde_json::from_slice::<AppLayer>(&b).ok())
@@ -393,72 +379,8 @@ fn build_layer(
         ));
     }
 
-    // Files and directories, sorted.
-    enum From {
-        Dir,
-        Wheel(usize, usize, bool),
-        Disk(PathBuf, bool),
-    }
-    let mut entries: BTreeMap<String, From> = BTreeMap::new();
-    for i in &plan.wheels {
-        for e in &slimmed[*i].entries {
-            entries.insert(
-                format!("{TASK_ROOT}/{}", e.path),
-                From::Wheel(*i, e.index, e.executable),
-            );
-        }
-    }
-    if plan.src {
-        for (p, disk, exec) in src {
-            entries.insert(format!("{TASK_ROOT}/{p}"), From::Disk(disk.clone(), *exec));
-        }
-    }
-    let dirs: Vec<String> = entries
-        .keys()
-        .flat_map(|p| {
-            p.match_indices('/')
-                .map(|(i, _)| p[..i].to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    for d in dirs {
-        entries.entry(d).or_insert(From::Dir);
-    }
-
-    let tmp = cache.temp_file().map_err(werr)?;
-    let file = tmp.as_file().try_clone().map_err(werr)?;
-    let mut sink = TarSink::new(
-        BufWriter::with_capacity(1 << 20, file),
-        settings.epoch,
-        settings.gzip_level,
-    );
-    let mut archives: BTreeMap<usize, zip::ZipArchive<std::io::BufReader<std::fs::File>>> =
-        BTreeMap::new();
-    for (path, from) in &entries {
-        match from {
-            From::Dir => sink.add_dir(path).map_err(werr)?,
-            From::Wheel(wi, index, exec) => {
-                let s = &slimmed[*wi];
-                let archive = match archives.entry(*wi) {
-                    std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                    std::collections::btree_map::Entry::Vacant(v) => {
-                        v.insert(open_archive(&s.fragment, &s.wheel.locked.filename)?)
-                    }
-                };
-                let mut f = archive.by_index(*index).map_err(werr)?;
-                let mut buf = Vec::with_capacity(f.size() as usize);
-                f.read_to_end(&mut buf).map_err(werr)?;
-                sink.add_file(path, *exec, &buf).map_err(werr)?;
-            }
-            From::Disk(p, exec) => {
-                let buf = std::fs::read(p).map_err(werr)?;
-                sink.add_file(path, *exec, &buf).map_err(werr)?;
-            }
-        }
-    }
-    let (summary, writer): (TarSummary, _) = sink.finish().map_err(werr)?;
-    writer.into_inner().map_err(|e| werr(e.error()))?;
-    let path = cache.commit_blob(tmp, &summary.digest).map_err(werr)?;
+    let entries = layer_entries(plan, slimmed, src);
+    let (summary, path) = write_layer(&entries, slimmed, settings, cache)?;
     let layer = AppLayer {
         description: plan.description.clone(),
         distributions: plan.distributions.clone(),
@@ -472,6 +394,119 @@ fn build_layer(
         .write_record(LAYER_RECORDS, &key, &record)
         .map_err(werr)?;
     Ok((layer, path))
+}
+
+/// A layer's content key: its fragments or handler files' digests, epoch, gzip level, name.
+fn layer_key(
+    plan: &LayerPlan,
+    slimmed: &[SlimmedWheel],
+    src: &[(String, PathBuf, bool)],
+    settings: &ImageSettings,
+) -> Result<String, ImageError> {
+    let mut key = format!(
+        "layer-v1|{}|{}|{}",
+        settings.epoch.0, settings.gzip_level, plan.description
+    );
+    for i in &plan.wheels {
+        key.push_str(&format!("|{}", slimmed[*i].fragment.display()));
+    }
+    if plan.src {
+        for (p, disk, exec) in src {
+            let digest = crate::digest::sha256_file(disk).map_err(werr)?;
+            key.push_str(&format!("|{p}:{digest}:{exec}"));
+        }
+    }
+    Ok(sha256_hex(key.as_bytes()))
+}
+
+/// Where a layer entry's bytes come from.
+enum EntrySource {
+    Dir,
+    /// Fragment of `slimmed[wheel]`, entry index, executable.
+    Wheel(usize, usize, bool),
+    /// A handler file on disk, executable.
+    Disk(PathBuf, bool),
+}
+
+/// The layer's files under the task root and every directory above them, sorted.
+fn layer_entries(
+    plan: &LayerPlan,
+    slimmed: &[SlimmedWheel],
+    src: &[(String, PathBuf, bool)],
+) -> BTreeMap<String, EntrySource> {
+    let mut entries: BTreeMap<String, EntrySource> = BTreeMap::new();
+    for i in &plan.wheels {
+        for e in &slimmed[*i].entries {
+            entries.insert(
+                format!("{TASK_ROOT}/{}", e.path),
+                EntrySource::Wheel(*i, e.index, e.executable),
+            );
+        }
+    }
+    if plan.src {
+        for (p, disk, exec) in src {
+            entries.insert(
+                format!("{TASK_ROOT}/{p}"),
+                EntrySource::Disk(disk.clone(), *exec),
+            );
+        }
+    }
+    let dirs: Vec<String> = entries
+        .keys()
+        .flat_map(|p| {
+            p.match_indices('/')
+                .map(|(i, _)| p[..i].to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for d in dirs {
+        entries.entry(d).or_insert(EntrySource::Dir);
+    }
+    entries
+}
+
+/// Write the entries as a gzip tar into the cache's blobs; returns its summary and path.
+fn write_layer(
+    entries: &BTreeMap<String, EntrySource>,
+    slimmed: &[SlimmedWheel],
+    settings: &ImageSettings,
+    cache: &Cache,
+) -> Result<(TarSummary, PathBuf), ImageError> {
+    let tmp = cache.temp_file().map_err(werr)?;
+    let file = tmp.as_file().try_clone().map_err(werr)?;
+    let mut sink = TarSink::new(
+        BufWriter::with_capacity(1 << 20, file),
+        settings.epoch,
+        settings.gzip_level,
+    );
+    let mut archives: BTreeMap<usize, zip::ZipArchive<std::io::BufReader<std::fs::File>>> =
+        BTreeMap::new();
+    for (path, from) in entries {
+        match from {
+            EntrySource::Dir => sink.add_dir(path).map_err(werr)?,
+            EntrySource::Wheel(wi, index, exec) => {
+                let s = &slimmed[*wi];
+                let archive = match archives.entry(*wi) {
+                    std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(open_archive(&s.fragment, &s.wheel.locked.filename)?)
+                    }
+                };
+                let mut f = archive.by_index(*index).map_err(werr)?;
+                let mut buf = Vec::with_capacity(f.size() as usize);
+                f.read_to_end(&mut buf).map_err(werr)?;
+                sink.add_file(path, *exec, &buf).map_err(werr)?;
+            }
+            EntrySource::Disk(p, exec) => {
+                let buf = std::fs::read(p).map_err(werr)?;
+                sink.add_file(path, *exec, &buf).map_err(werr)?;
+            }
+        }
+    }
+    let (summary, writer): (TarSummary, _) = sink.finish().map_err(werr)?;
+    writer.into_inner().map_err(|e| werr(e.error()))?;
+    let path = cache.commit_blob(tmp, &summary.digest).map_err(werr)?;
+    Ok((summary, path))
 }
 
 /// Build the image: app layers (in parallel, cached), config and manifest.
@@ -489,70 +524,7 @@ pub fn build_image(
         .map(|p| build_layer(p, slimmed, src, settings, cache))
         .collect::<Result<_, _>>()?;
 
-    let created = rfc3339(settings.epoch);
-    let mut config = base.config.clone();
-    let obj = config.as_object_mut().ok_or_else(|| ImageError::Base {
-        base: base.reference.clone(),
-        detail: "config is not a JSON object".to_string(),
-    })?;
-    obj.insert("architecture".into(), json!(oci_arch(target.arch)));
-    obj.insert("os".into(), json!("linux"));
-    obj.insert("created".into(), json!(created));
-    for legacy in [
-        "container",
-        "container_config",
-        "docker_version",
-        "hostname",
-    ] {
-        obj.remove(legacy);
-    }
-    let mut cfg = obj.get("config").cloned().unwrap_or_else(|| json!({}));
-    if let Some(c) = cfg.as_object_mut() {
-        let mut env: Vec<String> = c
-            .get("Env")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for e in &settings.env {
-            let key = e.split('=').next().unwrap_or("");
-            env.retain(|x| x.split('=').next() != Some(key));
-            env.push(e.clone());
-        }
-        c.insert("Entrypoint".into(), json!(settings.entrypoint));
-        c.insert("Cmd".into(), json!(settings.cmd));
-        c.insert("WorkingDir".into(), json!(settings.workdir));
-        c.insert("Env".into(), json!(env));
-        c.remove("Hostname");
-    }
-    obj.insert("config".into(), cfg);
-    let mut diff_ids: Vec<Value> = obj
-        .get("rootfs")
-        .and_then(|r| r.get("diff_ids"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut history: Vec<Value> = obj
-        .get("history")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for (l, _) in &built {
-        diff_ids.push(json!(l.diff_id));
-        history.push(json!({
-            "created": created,
-            "created_by": format!("lpack {} build: {}", env!("CARGO_PKG_VERSION"), l.description),
-            "comment": format!("/var/task: {}", l.distributions.join(", ")),
-        }));
-    }
-    obj.insert(
-        "rootfs".into(),
-        json!({"type": "layers", "diff_ids": diff_ids}),
-    );
-    obj.insert("history".into(), json!(history));
+    let config = image_config(&base, target, settings, &built)?;
     let config_bytes = serde_json::to_vec(&config).map_err(werr)?;
     let config_digest = format!("sha256:{}", sha256_hex(&config_bytes));
 
@@ -600,6 +572,85 @@ pub fn build_image(
         layers: built.into_iter().map(|(l, _)| l).collect(),
         blobs,
     })
+}
+
+/// The image config: the base's, for the target, with lpack's settings and app layers.
+fn image_config(
+    base: &BaseImage,
+    target: &Target,
+    settings: &ImageSettings,
+    built: &[(AppLayer, PathBuf)],
+) -> Result<Value, ImageError> {
+    let created = rfc3339(settings.epoch);
+    let mut config = base.config.clone();
+    let obj = config.as_object_mut().ok_or_else(|| ImageError::Base {
+        base: base.reference.clone(),
+        detail: "config is not a JSON object".to_string(),
+    })?;
+    obj.insert("architecture".into(), json!(oci_arch(target.arch)));
+    obj.insert("os".into(), json!("linux"));
+    obj.insert("created".into(), json!(created));
+    for legacy in [
+        "container",
+        "container_config",
+        "docker_version",
+        "hostname",
+    ] {
+        obj.remove(legacy);
+    }
+    let mut cfg = obj.get("config").cloned().unwrap_or_else(|| json!({}));
+    if let Some(c) = cfg.as_object_mut() {
+        run_settings(c, settings);
+    }
+    obj.insert("config".into(), cfg);
+    let mut diff_ids: Vec<Value> = obj
+        .get("rootfs")
+        .and_then(|r| r.get("diff_ids"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut history: Vec<Value> = obj
+        .get("history")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (l, _) in built {
+        diff_ids.push(json!(l.diff_id));
+        history.push(json!({
+            "created": created,
+            "created_by": format!("lpack {} build: {}", env!("CARGO_PKG_VERSION"), l.description),
+            "comment": format!("/var/task: {}", l.distributions.join(", ")),
+        }));
+    }
+    obj.insert(
+        "rootfs".into(),
+        json!({"type": "layers", "diff_ids": diff_ids}),
+    );
+    obj.insert("history".into(), json!(history));
+    Ok(config)
+}
+
+/// Set entrypoint, command, working directory and environment (lpack's variables win).
+fn run_settings(c: &mut serde_json::Map<String, Value>, settings: &ImageSettings) {
+    let mut env: Vec<String> = c
+        .get("Env")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    for e in &settings.env {
+        let key = e.split('=').next().unwrap_or("");
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
+    c.insert("Entrypoint".into(), json!(settings.entrypoint));
+    c.insert("Cmd".into(), json!(settings.cmd));
+    c.insert("WorkingDir".into(), json!(settings.workdir));
+    c.insert("Env".into(), json!(env));
+    c.remove("Hostname");
 }
 
 #[cfg(test)]

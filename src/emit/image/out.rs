@@ -192,6 +192,33 @@ pub fn write_oci_layout(
     gc: bool,
 ) -> Result<LayoutWrite, ImageError> {
     // 1. What is there: nothing, an empty folder, or a layout.
+    let (lock, blobs) = open_layout(dir)?;
+
+    // 2. Blobs first.
+    let mut report = LayoutWrite::default();
+    let manifest_digest = &img.manifest_digest;
+    if put_blob(&blobs, manifest_digest, BlobFrom::Bytes(&img.manifest))? {
+        report.blobs_added += 1;
+    }
+    for b in &img.blobs {
+        if put_blob(&blobs, &b.digest, BlobFrom::File(&b.path))? {
+            report.blobs_added += 1;
+        }
+    }
+
+    // 3. The index: replace the tag's entry, keep every other one.
+    let index = tag_in_index(dir, img, tag, &mut report)?;
+
+    // 4. Optionally, unreferenced blobs.
+    if gc {
+        report.removed = collect_garbage(dir, &blobs, &index)?;
+    }
+    drop(lock);
+    Ok(report)
+}
+
+/// Check, create (0755) and lock the layout folder; returns the lock and the blobs folder.
+fn open_layout(dir: &Path) -> Result<(std::fs::File, PathBuf), ImageError> {
     check_layout_dir(dir)?;
     let blobs = dir.join("blobs").join("sha256");
     // Folders lpack creates are 0755 whatever the umask, as the files are 0644.
@@ -210,20 +237,16 @@ pub fn write_oci_layout(
     if !layout_file.is_file() {
         write_file_atomic(&layout_file, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     }
+    Ok((lock, blobs))
+}
 
-    // 2. Blobs first.
-    let mut report = LayoutWrite::default();
-    let manifest_digest = &img.manifest_digest;
-    if put_blob(&blobs, manifest_digest, BlobFrom::Bytes(&img.manifest))? {
-        report.blobs_added += 1;
-    }
-    for b in &img.blobs {
-        if put_blob(&blobs, &b.digest, BlobFrom::File(&b.path))? {
-            report.blobs_added += 1;
-        }
-    }
-
-    // 3. The index: replace the tag's entry, keep every other one.
+/// Point `tag` at `img` in `index.json`, other entries kept, replaced atomically; the index.
+fn tag_in_index(
+    dir: &Path,
+    img: &BuiltImage,
+    tag: &str,
+    report: &mut LayoutWrite,
+) -> Result<Value, ImageError> {
     let index_file = dir.join("index.json");
     let mut index: Value = match std::fs::read(&index_file) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
@@ -262,7 +285,7 @@ pub fn write_oci_layout(
     for m in manifests.drain(..) {
         if tagged(&m) {
             if let Some(old) = m["digest"].as_str()
-                && old != manifest_digest
+                && old != img.manifest_digest
             {
                 report.replaced = Some(old.to_string());
             }
@@ -280,13 +303,7 @@ pub fn write_oci_layout(
     *manifests = updated;
     let bytes = serde_json::to_vec(&index).map_err(werr)?;
     write_file_atomic(&index_file, &bytes)?;
-
-    // 4. Optionally, unreferenced blobs.
-    if gc {
-        report.removed = collect_garbage(dir, &blobs, &index)?;
-    }
-    drop(lock);
-    Ok(report)
+    Ok(index)
 }
 
 /// Remove the blobs no index entry references (following nested indexes to manifests, and
@@ -376,6 +393,29 @@ pub fn write_docker_archive(
     } else {
         format!("lpack:{tag}")
     };
+    let files = archive_files(img, &repo_tag)?;
+    let out = BufWriter::new(tmp.as_file().try_clone().map_err(werr)?);
+    write_archive_tar(out, &files, epoch)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(werr)?;
+    }
+    tmp.persist(file).map_err(|e| werr(e.error))?;
+    Ok(())
+}
+
+/// Where a docker-archive file's bytes come from.
+enum ArchiveSource {
+    Bytes(Vec<u8>),
+    Path(PathBuf),
+}
+
+/// The files of a docker-archive by name: the OCI layout and Docker's `manifest.json`.
+fn archive_files(
+    img: &BuiltImage,
+    repo_tag: &str,
+) -> Result<BTreeMap<String, ArchiveSource>, ImageError> {
     let layer_paths: Vec<String> = img
         .base
         .layers
@@ -390,34 +430,41 @@ pub fn write_docker_archive(
         "Layers": layer_paths,
     }]))
     .map_err(werr)?;
-    let mut files: BTreeMap<String, Source> = BTreeMap::new();
-    enum Source {
-        Bytes(Vec<u8>),
-        Path(PathBuf),
-    }
+    let mut files: BTreeMap<String, ArchiveSource> = BTreeMap::new();
     files.insert(
         "oci-layout".into(),
-        Source::Bytes(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        ArchiveSource::Bytes(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
     );
     files.insert(
         "index.json".into(),
-        Source::Bytes(index_json(img, &repo_tag)?),
+        ArchiveSource::Bytes(index_json(img, repo_tag)?),
     );
-    files.insert("manifest.json".into(), Source::Bytes(docker_manifest));
+    files.insert(
+        "manifest.json".into(),
+        ArchiveSource::Bytes(docker_manifest),
+    );
     files.insert(
         format!(
             "blobs/sha256/{}",
             img.manifest_digest.trim_start_matches("sha256:")
         ),
-        Source::Bytes(img.manifest.clone()),
+        ArchiveSource::Bytes(img.manifest.clone()),
     );
     for b in &img.blobs {
         files.insert(
             format!("blobs/sha256/{}", b.digest.trim_start_matches("sha256:")),
-            Source::Path(b.path.clone()),
+            ArchiveSource::Path(b.path.clone()),
         );
     }
-    let out = BufWriter::new(tmp.as_file().try_clone().map_err(werr)?);
+    Ok(files)
+}
+
+/// Write `files` to `out` as one canonical tar (owner 0, mtime `epoch`) and flush it.
+fn write_archive_tar(
+    out: BufWriter<std::fs::File>,
+    files: &BTreeMap<String, ArchiveSource>,
+    epoch: Epoch,
+) -> Result<(), ImageError> {
     let mut builder = tar::Builder::new(out);
     let header = |kind: tar::EntryType, mode: u32, size: u64| -> Result<tar::Header, ImageError> {
         let mut h = tar::Header::new_gnu();
@@ -435,13 +482,13 @@ pub fn write_docker_archive(
             .append_data(&mut h, d, std::io::empty())
             .map_err(werr)?;
     }
-    for (name, src) in &files {
+    for (name, src) in files {
         match src {
-            Source::Bytes(b) => {
+            ArchiveSource::Bytes(b) => {
                 let mut h = header(tar::EntryType::Regular, 0o644, b.len() as u64)?;
                 builder.append_data(&mut h, name, &b[..]).map_err(werr)?;
             }
-            Source::Path(p) => {
+            ArchiveSource::Path(p) => {
                 let f = std::fs::File::open(p).map_err(werr)?;
                 let len = f.metadata().map_err(werr)?.len();
                 let mut h = header(tar::EntryType::Regular, 0o644, len)?;
@@ -452,11 +499,5 @@ pub fn write_docker_archive(
     let mut w = builder.into_inner().map_err(werr)?;
     w.flush().map_err(werr)?;
     drop(w);
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .map_err(werr)?;
-    }
-    tmp.persist(file).map_err(|e| werr(e.error))?;
     Ok(())
 }
