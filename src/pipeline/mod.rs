@@ -134,21 +134,52 @@ fn build_timed(
     req: &BuildRequest,
     reporter: &dyn Reporter,
 ) -> Result<(BuildOutcome, bool), BuildError> {
-    use crate::timings::{Stage, process_span};
     let started = Instant::now();
-    let mut timings = Timings::default();
     check_request(req)?;
-    let target = &req.target;
-    let rec = reporter.timings();
+    let locked = lock_inputs(req, reporter)?;
+    let mut timings = Timings {
+        lock: started.elapsed(),
+        ..Timings::default()
+    };
+    let resolved = resolved_pins(req, &locked);
+    let complete_lock = resolved.is_none() && locked.input.set.as_ref().is_none_or(|s| s.hashed);
+    let output = req
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&locked.input.path));
 
-    // Inputs and lock.
-    let span = process_span(rec, Stage::Resolve);
-    let sources::Locked {
-        input,
-        sources,
-        lock,
-        pinned,
-    } = sources::read_and_lock_deps(
+    // A unit built before, here or by another runner: its artifacts from the local or remote
+    // cache, no wheel needed.
+    let content_key = content_key(req, &locked.input.path, &locked.lock)?;
+    if let Some(key) = &content_key
+        && let Some(mut outcome) =
+            shared::restore(req, &locked.sources.cache, key, &output, started)?
+    {
+        outcome.resolved = resolved;
+        return Ok((outcome, complete_lock));
+    }
+
+    let run = Run {
+        req,
+        reporter,
+        started,
+        locked,
+    };
+    let fetched = fetch_and_check(&run, &mut timings)?;
+    let prepared = slim_and_audit(&run, fetched, &output, &mut timings)?;
+    let mut outcome = emit_and_verify(&run, prepared, &output, resolved, &mut timings)?;
+    timings.total = started.elapsed();
+    outcome.timings = timings;
+    if let Some(key) = &content_key {
+        shared::publish(req, &run.locked.sources.cache, key, &output, &outcome);
+    }
+    Ok((outcome, complete_lock))
+}
+
+/// Read the input and lock it (the resolve stage).
+fn lock_inputs(req: &BuildRequest, reporter: &dyn Reporter) -> Result<sources::Locked, BuildError> {
+    let span = crate::timings::process_span(reporter.timings(), crate::timings::Stage::Resolve);
+    let locked = sources::read_and_lock_deps(
         &sources::LockRequest {
             requirements: req.requirements.as_deref(),
             extra: &req.extras,
@@ -159,81 +190,140 @@ fn build_timed(
             prerelease: req.prerelease,
         },
         req.no_deps,
-        target,
+        &req.target,
         reporter,
     )?;
     span.end();
-    timings.lock = started.elapsed();
+    Ok(locked)
+}
 
-    // A unit built before, here or by another runner: its artifacts from the local or remote
-    // cache, no wheel needed.
-    let content_key = content_key(req, &input.path, &lock)?;
-    if let Some(key) = &content_key
-        && let Some(outcome) = shared::restore(
-            req,
-            &sources.cache,
-            key,
-            &req.output
-                .clone()
-                .unwrap_or_else(|| default_output(&input.path)),
-            started,
-        )?
-    {
-        let complete_lock =
-            outcome.resolved.is_none() && input.set.as_ref().is_none_or(|s| s.hashed);
-        return Ok((outcome, complete_lock));
-    }
+/// `name==version` of every package this build chose, when the input was resolved rather than
+/// taken as a complete lock (see `sources::lock_input`): loose requirements, or pins whose
+/// dependencies were chosen by this build.
+fn resolved_pins(req: &BuildRequest, locked: &sources::Locked) -> Option<Vec<String>> {
+    locked
+        .input
+        .set
+        .as_ref()
+        .filter(|s| {
+            let complete = s.hashed && s.unpinned.is_empty() && s.constraints.is_empty();
+            !(complete || (req.no_deps && s.unpinned.is_empty()))
+        })
+        .map(|_| {
+            locked
+                .lock
+                .wheels
+                .iter()
+                .map(|w| format!("{}=={}", w.name, w.version))
+                .collect()
+        })
+}
 
-    // Fetch, then check every wheel's declared size and RECORD.
+/// One build's request, reporter, start and locked input: what every step below reads.
+struct Run<'a> {
+    req: &'a BuildRequest,
+    reporter: &'a dyn Reporter,
+    started: Instant,
+    locked: sources::Locked,
+}
+
+/// The locked wheels, fetched and checked, with what external layers take off the function.
+struct Fetched {
+    wheels: Vec<crate::fetch::FetchedWheel>,
+    stats: crate::fetch::FetchStats,
+    warnings: Vec<String>,
+    external: external::ExternalPlan,
+}
+
+/// Fetch every locked wheel, check its declared sizes and RECORD, and plan what `--with-layer`
+/// layers provide (before any slimming).
+fn fetch_and_check(run: &Run<'_>, timings: &mut Timings) -> Result<Fetched, BuildError> {
+    let (req, locked, reporter) = (run.req, &run.locked, run.reporter);
     let step = Instant::now();
+    let cache = &locked.sources.cache;
     let (wheels, stats) = fetch(
-        &lock,
-        &sources.cache,
-        sources.http.as_ref(),
+        &locked.lock,
+        cache,
+        locked.sources.http.as_ref(),
         req.offline,
         reporter,
     )?;
-    let mut warnings = lock.warnings.clone();
+    let mut warnings = locked.lock.warnings.clone();
     warnings.extend(check_wheels_timed(
         &wheels,
-        &sources.cache,
+        cache,
         &CheckPolicy {
             limit: wheel_limit(req),
             verify_record: req.verify_record,
         },
-        rec,
+        reporter.timings(),
     )?);
-    // External layers (`--with-layer`): what they take off the function, before any slimming.
-    let external = external::plan(req, &wheels, &sources.cache, &mut warnings)?;
+    let external = external::plan(req, &wheels, cache, &mut warnings)?;
     timings.fetch = step.elapsed();
+    Ok(Fetched {
+        wheels,
+        stats,
+        warnings,
+        external,
+    })
+}
 
-    // Slim: recipes, strip, bytecode (cached per wheel), within the size budget.
+/// Everything emitting needs: the slimmed wheels and what decided them.
+struct Prepared {
+    wheels: Vec<crate::fetch::FetchedWheel>,
+    stats: crate::fetch::FetchStats,
+    warnings: Vec<String>,
+    external: external::ExternalPlan,
+    epoch: Epoch,
+    recipes: crate::slim::recipe::RecipeSet,
+    src_tree: crate::srctree::SrcTree,
+    src_digests: Vec<(String, String)>,
+    slimmed: slimming::Slimmed,
+    findings: Vec<crate::slim::audit::Finding>,
+}
+
+/// Slim every wheel (recipes, strip, bytecode; cached per wheel) within the size budget, then
+/// run the ABI audit before anything is written.
+fn slim_and_audit(
+    run: &Run<'_>,
+    fetched: Fetched,
+    output: &std::path::Path,
+    timings: &mut Timings,
+) -> Result<Prepared, BuildError> {
+    let (req, locked, reporter) = (run.req, &run.locked, run.reporter);
     let step = Instant::now();
-    let output = req
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(&input.path));
-    let manifest_file = manifest_path(&output);
-    check_outputs_replaceable(req, &output)?;
+    let Fetched {
+        wheels,
+        stats,
+        mut warnings,
+        external,
+    } = fetched;
+    let manifest_file = manifest_path(output);
+    check_outputs_replaceable(req, output)?;
     let epoch = Epoch::from_env();
-    let recipes = slimming::load_recipes(&req.slim, target)?;
-    let plan = slimming::bytecode_plan_in(&req.slim, target, &mut warnings, Some(&sources.cache))?;
-    let src_tree = walk_src(req, &input.path, &output, &manifest_file, &mut warnings)?;
+    let cache = &locked.sources.cache;
+    let recipes = slimming::load_recipes(&req.slim, &req.target)?;
+    let plan = slimming::bytecode_plan_in(&req.slim, &req.target, &mut warnings, Some(cache))?;
+    let src_tree = walk_src(
+        req,
+        &locked.input.path,
+        output,
+        &manifest_file,
+        &mut warnings,
+    )?;
     let src_digests = src_tree.digests()?;
     let job = slimming::SlimJob {
         req,
         wheels: &wheels,
         recipes: &recipes,
         epoch,
-        sources: &sources,
+        sources: &locked.sources,
         reporter,
         src_digests: &src_digests,
         src: &src_tree.files,
     };
     let slimmed = slimming::slim_within_budget(&job, plan)?;
     timings.slim = step.elapsed();
-
-    // ABI audit before anything is written.
     let findings = slimming::audit_gate(
         req,
         &slimmed.wheels,
@@ -241,72 +331,82 @@ fn build_timed(
         &external.library_names(),
         &mut warnings,
     )?;
-
-    // Emit the artifacts and their manifests.
-    let step = Instant::now();
-    let emit_span = process_span(rec, Stage::Emit);
-    let dists: std::collections::BTreeSet<String> =
-        wheels.iter().map(|w| w.locked.name.clone()).collect();
-    let stale_rules = recipes.stale(&dists);
-    let ctx = units::Ctx {
-        req,
-        input: &input.path,
+    Ok(Prepared {
+        wheels,
+        stats,
+        warnings,
+        external,
         epoch,
-        recipes: &recipes,
-        plan: &slimmed.plan,
-        bytecode_note: slimmed.note.as_deref(),
-        findings: &findings,
-        stale_rules: &stale_rules,
-        warnings: &warnings,
-        skipped: &pinned.skipped,
-        reporter,
-        src: &src_tree,
-        started,
-    };
-    let resolved = input
-        .set
-        .as_ref()
-        // Resolved rather than taken as a complete lock (see `sources::lock_input`): loose
-        // requirements, or pins whose dependencies were chosen by this build.
-        .filter(|s| {
-            let complete = s.hashed && s.unpinned.is_empty() && s.constraints.is_empty();
-            !(complete || (req.no_deps && s.unpinned.is_empty()))
-        })
-        .map(|_| {
-            lock.wheels
-                .iter()
-                .map(|w| format!("{}=={}", w.name, w.version))
-                .collect()
-        });
+        recipes,
+        src_tree,
+        src_digests,
+        slimmed,
+        findings,
+    })
+}
+
+/// Emit the artifacts and their manifests in the requested format, check Lambda's limits and
+/// the gates, and run the import check (zips and images).
+fn emit_and_verify(
+    run: &Run<'_>,
+    p: Prepared,
+    output: &std::path::Path,
+    resolved: Option<Vec<String>>,
+    timings: &mut Timings,
+) -> Result<BuildOutcome, BuildError> {
+    use crate::timings::{Stage, process_span};
+    let (req, locked, reporter, started) = (run.req, &run.locked, run.reporter, run.started);
     let mut outcome = BuildOutcome {
         format: req.format,
         artifacts: Vec::new(),
         image: None,
-        stats,
+        stats: p.stats.clone(),
         over_limit: None,
         gate_failures: Vec::new(),
         verify: None,
         timings: Timings::default(),
         resolved,
     };
+    let rec = reporter.timings();
+    let step = Instant::now();
+    let emit_span = process_span(rec, Stage::Emit);
+    let dists: std::collections::BTreeSet<String> =
+        p.wheels.iter().map(|w| w.locked.name.clone()).collect();
+    let stale_rules = p.recipes.stale(&dists);
+    let ctx = units::Ctx {
+        req,
+        input: &locked.input.path,
+        epoch: p.epoch,
+        recipes: &p.recipes,
+        plan: &p.slimmed.plan,
+        bytecode_note: p.slimmed.note.as_deref(),
+        findings: &p.findings,
+        stale_rules: &stale_rules,
+        warnings: &p.warnings,
+        skipped: &locked.pinned.skipped,
+        reporter,
+        src: &p.src_tree,
+        started,
+    };
+    let sources = &locked.sources;
     match req.format {
         OutputFormat::Zip => {
             let layers = units::read_layers(&req.exclude_layers)?;
             let mut function = function_unit(
                 &ctx,
-                &output,
-                &slimmed.wheels,
-                &wheels,
+                output,
+                &p.slimmed.wheels,
+                &p.wheels,
                 &layers,
-                &src_digests,
+                &p.src_digests,
             )?;
-            external.apply(&mut function);
-            let mut built = units::emit_unit(&ctx, &function, &wheels)?;
+            p.external.apply(&mut function);
+            let mut built = units::emit_unit(&ctx, &function, &p.wheels)?;
             emit_span.end();
             timings.emit = step.elapsed();
             let mut counted = vec![built.manifest.clone()];
             counted.extend(layers);
-            counted.extend(external.manifests(target));
+            counted.extend(p.external.manifests(&req.target));
             outcome.over_limit = units::over_limit(req, &counted);
             if outcome.over_limit.is_none() {
                 let step = Instant::now();
@@ -314,8 +414,8 @@ fn build_timed(
                 outcome.verify = Some(check::verify_after_build(
                     req,
                     &mut built,
-                    &slimmed.plan,
-                    &sources,
+                    &p.slimmed.plan,
+                    sources,
                     reporter,
                 )?);
                 timings.verify = step.elapsed();
@@ -324,7 +424,7 @@ fn build_timed(
             outcome.artifacts.push(built);
         }
         OutputFormat::Image => {
-            let mut image = image::build_image(&ctx, &slimmed.wheels, &sources.cache)?;
+            let mut image = image::build_image(&ctx, &p.slimmed.wheels, &sources.cache)?;
             emit_span.end();
             timings.emit = step.elapsed();
             let step = Instant::now();
@@ -332,8 +432,8 @@ fn build_timed(
             outcome.verify = Some(check::verify_image_after_build(
                 req,
                 &mut image,
-                &slimmed.plan,
-                &sources,
+                &p.slimmed.plan,
+                sources,
                 reporter,
             )?);
             timings.verify = step.elapsed();
@@ -341,7 +441,7 @@ fn build_timed(
             outcome.image = Some(image);
         }
         OutputFormat::Layer => {
-            outcome.artifacts = units::emit_layers(&ctx, &slimmed.wheels, &wheels, &output)?;
+            outcome.artifacts = units::emit_layers(&ctx, &p.slimmed.wheels, &p.wheels, output)?;
             emit_span.end();
             timings.emit = step.elapsed();
             let manifests: Vec<ArtifactManifest> = outcome
@@ -355,13 +455,7 @@ fn build_timed(
             }
         }
     }
-    timings.total = started.elapsed();
-    outcome.timings = timings;
-    if let Some(key) = &content_key {
-        shared::publish(req, &sources.cache, key, &output, &outcome);
-    }
-    let complete_lock = outcome.resolved.is_none() && input.set.as_ref().is_none_or(|s| s.hashed);
-    Ok((outcome, complete_lock))
+    Ok(outcome)
 }
 
 /// The content key of this build ([`key`]) when the format is a zip or layers (images have
