@@ -43,21 +43,48 @@ fn file_digest(p: &Path) -> Result<String, BuildError> {
 /// A layer manifest by content, without what is local to the build that wrote it (the no-change
 /// fingerprint of file times, `--timings`): a layer rebuilt, restored from a cache or built on
 /// another runner names the same content, so the functions built against it keep their keys.
+/// `p` is the manifest or the layer zip beside it. Remembered per process while the file keeps
+/// its size and mtime (the functions of a config share one layer's 1.6 MB manifest).
 fn layer_manifest_digest(p: &Path) -> Result<String, BuildError> {
-    let bytes = std::fs::read(p).map_err(|source| BuildError::Write {
-        path: p.to_path_buf(),
+    type Seen = Vec<(std::path::PathBuf, (u64, std::time::SystemTime), String)>;
+    static SEEN: std::sync::Mutex<Seen> = std::sync::Mutex::new(Vec::new());
+    let file = if p.extension().is_some_and(|e| e == "json") {
+        p.to_path_buf()
+    } else {
+        crate::artifact::manifest_path(p)
+    };
+    let stamp = std::fs::metadata(&file)
+        .ok()
+        .and_then(|m| Some((m.len(), m.modified().ok()?)));
+    if let Some(stamp) = stamp
+        && let Some(d) = SEEN.lock().ok().and_then(|seen| {
+            seen.iter()
+                .find(|(f, s, _)| *f == file && *s == stamp)
+                .map(|(_, _, d)| d.clone())
+        })
+    {
+        return Ok(d);
+    }
+    let bytes = std::fs::read(&file).map_err(|source| BuildError::Write {
+        path: file.clone(),
         source,
     })?;
-    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+    let digest = match serde_json::from_slice::<serde_json::Value>(&bytes) {
         Ok(serde_json::Value::Object(mut m)) => {
             m.remove("fingerprint");
             m.remove("timings");
-            Ok(sha256_hex(
-                serde_json::Value::Object(m).to_string().as_bytes(),
-            ))
+            sha256_hex(serde_json::Value::Object(m).to_string().as_bytes())
         }
-        _ => Ok(sha256_hex(&bytes)),
+        _ => sha256_hex(&bytes),
+    };
+    if let (Some(stamp), Ok(mut seen)) = (stamp, SEEN.lock()) {
+        seen.retain(|(f, _, _)| *f != file);
+        if seen.len() >= 8 {
+            seen.remove(0);
+        }
+        seen.push((file, stamp, digest.clone()));
     }
+    Ok(digest)
 }
 
 /// A path as another machine's checkout would name it: relative to the working directory when
