@@ -33,7 +33,8 @@ else
     --features "${INPUT_CARGO_FEATURES:-}" \
     --manifest-path "$GITHUB_ACTION_PATH/Cargo.toml" --target-dir "$target_dir"
   echo "::endgroup::"
-  bin_dir="$target_dir/$out_dir"
+  # (cargo puts a build for a named target, CARGO_BUILD_TARGET, under target/TRIPLE/.)
+  bin_dir="$target_dir/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}$out_dir"
 fi
 lpack="$bin_dir/lpack"
 "$lpack" --version

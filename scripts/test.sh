@@ -56,39 +56,60 @@ cargo fmt --all -- --check
 # fails the build.
 "$venv/bin/python" -m mkdocs build --strict --quiet
 phase "fmt, docs site"
-# The Python wheel of lpack (a release build, manylinux2014 via zig): tests/it/wheel.rs installs
-# it offline into a fresh venv, runs it, checks its glibc needs and rebuilds it byte-identically.
-# LPACK_TEST_WHEEL=0 skips it (saying so) when iterating.
+# Lint while building: clippy's driver compiles lpack's own targets (lib, bin, tests, benches:
+# what `cargo clippy --all-targets --features aws -- -D warnings` checks) as part of the build, so
+# the dependencies are compiled once instead of once more in check mode. The `aws` feature
+# (lpack bench --backend aws) is built, linted and tested here: its tests run against moto's
+# server (tests/requirements.txt).
+clippy_driver="$(rustc --print sysroot)/bin/clippy-driver"
+if [ ! -x "$clippy_driver" ]; then
+  echo "clippy-driver not found beside rustc: rustup component add clippy" >&2
+  exit 2
+fi
+export RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+
+# The Python wheel of lpack (manylinux2014 via zig): tests/it/wheel.rs installs it offline into a
+# fresh venv, runs it, checks its glibc needs and rebuilds it byte-identically.
+# One dependency build serves the wheel and the tests: the wheel is built first, at the tests'
+# profile (dev), and build-wheel.sh records the compilers and flags maturin gave cargo (zig's
+# wrappers for glibc 2.17); the tests are then built for the same target with the same
+# environment, so cargo reuses every compiled dependency instead of compiling them twice. (The
+# release wheel is the same script with its default profile.)
+# LPACK_TEST_WHEEL=0 skips the wheel (saying so) when iterating: the tests build for the host.
 if [ "${LPACK_TEST_WHEEL:-1}" != 0 ]; then
   rm -rf target/wheels/test
-  ./scripts/build-wheel.sh --out target/wheels/test
+  mkdir -p target/wheels
+  ./scripts/build-wheel.sh --profile dev --out target/wheels/test --cargo-env target/wheels/cargo-env
   export LPACK_TEST_WHEEL_DIR="$PWD/target/wheels/test"
-  phase "release wheel (zig)"
+  export LPACK_TEST_WHEEL_PROFILE=dev
+  # The variables maturin set for zig (compilers, linker, target-applies-to-host) and RUSTFLAGS.
+  while IFS= read -r line; do
+    case "$line" in
+      AR_*=* | CC_*=* | CXX_*=* | RANLIB_*=* | CMAKE_TOOLCHAIN_FILE_*=* | BINDGEN_EXTRA_CLANG_ARGS_*=* \
+      | CARGO_TARGET_*=* | CARGO_UNSTABLE_*=* | CARGO_ZIGBUILD_*=* | ZIG_COMMAND=* \
+      | __CARGO_TEST_CHANNEL_OVERRIDE_DO_NOT_USE_THIS=* | RUSTFLAGS=*)
+        export "${line?}" ;;
+    esac
+  done < target/wheels/cargo-env
+  # zig's `ar` (maturin's binary under another name) finds zig through these, as the cc
+  # wrappers maturin wrote tell it themselves.
+  export CARGO_ZIGBUILD_ZIG_COMMAND="$PWD/target/wheel-venv/bin/python3"
+  export CARGO_ZIGBUILD_ZIG_COMMAND_ARGS="-m ziglang"
+  # Every cargo command from here on (this script's and the ones tests start) builds for the
+  # wheel's target: the action test's `cargo build` is then a no-op, as it is on the host.
+  export CARGO_BUILD_TARGET=x86_64-unknown-linux-gnu
+  phase "wheel (zig): every dependency, linted"
 fi
-# Lint while building: clippy's driver compiles lpack's own targets (lib, bin, tests, benches:
-# what `cargo clippy --all-targets --features aws -- -D warnings` checks) as part of the test
-# build, so the dependencies are compiled once instead of once more in check mode. The `aws`
-# feature (lpack bench --backend aws) is built, linted and tested here: its tests run against
-# moto's server (tests/requirements.txt).
-clippy_driver="$(rustc --print sysroot)/bin/clippy-driver"
-if [ -x "$clippy_driver" ]; then
-  export RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
-  export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
-  cargo test --all-targets --features aws --no-run
-  phase "test build, linted (aws)"
-  cargo test --all-targets --features aws
-  phase "tests"
-  # The default build stays warning-free too (a plain `cargo build`), sharing the test build's
-  # compiled dependencies where their features agree.
-  cargo build --lib
-  phase "default-features library, linted"
-  unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
-else
-  echo "clippy-driver not found beside rustc: linting in separate passes (rustup component add clippy)" >&2
-  cargo clippy --all-targets --features aws -- -D warnings
-  cargo clippy --lib -- -D warnings
-  cargo test --all-targets --features aws
-fi
+cargo test --all-targets --features aws --no-run
+phase "test build, linted (aws)"
+cargo test --all-targets --features aws
+phase "tests"
+# The default build stays warning-free too (a plain `cargo build`), sharing the test build's
+# compiled dependencies where their features agree.
+cargo build --lib
+phase "default-features library, linted"
+unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 # Every service a test starts (index servers, registries, moto, http.server) must die with it:
 # they carry LPACK_TEST_SERVICE=1 in their environment (tests/it/harness.rs); any left running
 # now is a leak.

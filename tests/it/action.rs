@@ -15,15 +15,8 @@ fn action(gh: &Gh, command: &str, args: &str) -> Command {
     std::fs::create_dir_all(&runner).expect("mkdir");
     std::fs::create_dir_all(gh.dir.join("gh")).expect("mkdir");
     let mut c = Command::new("bash");
-    // The environment a runner has: none of the variables cargo sets for a running test (they
-    // would make the action's cargo build see a changed environment and rebuild).
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy().into_owned();
-        if (k.starts_with("CARGO_") && k != "CARGO_HOME") || k == "CARGO" || k.starts_with("RUST_")
-        {
-            c.env_remove(k);
-        }
-    }
+    // The environment a runner has: none of the variables cargo sets for a running test.
+    without_test_env(&mut c);
     c.arg(repo.join("scripts/action.sh"))
         .current_dir(&gh.dir)
         .env("GITHUB_ACTION_PATH", repo)
@@ -65,8 +58,12 @@ fn the_action_script_builds_lpack_from_its_checkout_and_reports_to_github() {
     );
     let out = run(&mut action(&gh, "build", &args));
     assert!(out.status.success(), "{}", stderr(&out));
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let bin_dir = repo.join("target/debug");
+    // Where cargo put the binary this test runs (target/debug, or target/TRIPLE/debug when the
+    // build names a target, as scripts/test.sh does with CARGO_BUILD_TARGET).
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_lpack"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
     // Quoted words stay one argument: the artifact has a space in its name.
     let artifact = app.join("dist/my fn.zip");
     let sha = lpack::digest::sha256_file(&artifact).expect("artifact");

@@ -54,6 +54,33 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Remove from `c` the variables cargo sets for a running test (the package's metadata and
+/// paths, where its binaries are): a cargo that a test starts (the action's build, the wheel's
+/// rebuild) would see them as a changed environment — ring's build script reruns when
+/// `CARGO_PKG_NAME` changes — and rebuild half the dependencies. What configures the build
+/// (`CARGO_HOME`, `CARGO_BUILD_*`, `CARGO_TARGET_<TRIPLE>_*`, zig's variables, `RUSTFLAGS`) stays.
+pub fn without_test_env(c: &mut Command) -> &mut Command {
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        let set_by_cargo_for_tests = k == "CARGO"
+            || k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || k.starts_with("CARGO_BIN_")
+            || matches!(
+                k.as_str(),
+                "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+            )
+            || k.starts_with("RUST_");
+        if set_by_cargo_for_tests {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
 /// A fresh scratch directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))

@@ -2,8 +2,9 @@
 //! with pip, `lpack` and `python -m lpack` run, it builds a real artifact, its binary needs no
 //! glibc newer than 2.17, and a rebuild gives the same bytes.
 //!
-//! `scripts/test.sh` builds the wheel (a release build; `LPACK_TEST_WHEEL_DIR` names where);
-//! without that variable this test says so and skips.
+//! `scripts/test.sh` builds the wheel (at the tests' profile, sharing their dependency build;
+//! `LPACK_TEST_WHEEL_DIR` names where, `LPACK_TEST_WHEEL_PROFILE` the profile, release if unset);
+//! without `LPACK_TEST_WHEEL_DIR` this test says so and skips.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,14 +68,16 @@ fn the_wheel_installs_offline_runs_builds_and_is_reproducible() {
     let dir = scratch("wheel");
 
     // A second build (cargo has nothing to do, maturin packs again) gives the same bytes.
+    // It runs with this test's environment, which is the one scripts/test.sh built the first
+    // wheel with (clippy's driver, zig's variables), at the profile it names.
     let again = dir.join("again");
-    // (scripts/test.sh lints while building the tests through clippy's driver: the wheel is
-    // built without it, as the first build was.)
-    let out = run(Command::new(repo.join("scripts/build-wheel.sh"))
+    let profile = std::env::var("LPACK_TEST_WHEEL_PROFILE").unwrap_or_else(|_| "release".into());
+    let mut again_cmd = Command::new(repo.join("scripts/build-wheel.sh"));
+    without_test_env(&mut again_cmd);
+    let out = run(again_cmd
         .arg("--out")
         .arg(&again)
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .env_remove("CLIPPY_ARGS"));
+        .args(["--profile", &profile]));
     assert!(out.status.success(), "{}", stderr(&out));
     let sha = |p: &Path| lpack::digest::sha256_file(p).expect("hash");
     assert_eq!(
