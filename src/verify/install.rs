@@ -100,8 +100,8 @@ pub(crate) fn install_wheel(
 /// The runtime directory of `target` — what `/var/lang/lib/python3.X/site-packages` holds on
 /// Lambda: the runtime-provided packages (boto3 and its dependencies) and, with
 /// `runtime_client`, awslambdaric — installed once through lpack's resolver and cache into
-/// `CACHE/runtime/KEY`, compiled to bytecode by `tools.python` (as Lambda's own directory is), and
-/// reused. Shared by `lpack verify` and `lpack bench`.
+/// `CACHE/runtime/KEY`, compiled to bytecode by `tools.python` (as Lambda's own directory is),
+/// and reused. Shared by `lpack verify` and `lpack bench`.
 pub fn runtime_dir(
     tools: &super::Tools<'_>,
     runtime_client: bool,
