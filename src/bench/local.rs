@@ -487,16 +487,16 @@ pub fn prepare(
                 &Default::default(),
             )
             .map_err(|e| BenchError::Runtime(e.to_string()))?;
-            crate::verify::runtime_dir(
-                &target,
-                &python,
-                true,
-                &s.cache,
-                &s.client,
-                s.http.as_ref(),
+            let tools = crate::verify::Tools {
+                target: &target,
+                python: &python,
+                cache: &s.cache,
+                client: &s.client,
+                http: s.http.as_ref(),
                 reporter,
-            )
-            .map_err(|e| BenchError::Runtime(e.to_string()))?
+            };
+            crate::verify::runtime_dir(&tools, true)
+                .map_err(|e| BenchError::Runtime(e.to_string()))?
         }
     };
     // Absolute: the runtime runs in the task root.

@@ -199,6 +199,23 @@ fn remembered(cache: &crate::cache::Cache, key: &str) -> Option<VerifyRecord> {
         .and_then(|b| serde_json::from_slice::<VerifyRecord>(&b).ok())
 }
 
+/// What verify runs with: `target` and its interpreter `python`, over a build's `sources`.
+fn tools<'a>(
+    target: &'a crate::target::Target,
+    python: &'a Path,
+    sources: &'a Sources,
+    reporter: &'a dyn Reporter,
+) -> crate::verify::Tools<'a> {
+    crate::verify::Tools {
+        target,
+        python,
+        cache: &sources.cache,
+        client: &sources.client,
+        http: sources.http.as_ref(),
+        reporter,
+    }
+}
+
 /// Remember a passing verify for the next build of the same artifact.
 fn remember(
     cache: &crate::cache::Cache,
@@ -252,12 +269,7 @@ pub fn verify_after_build(
         &built.output,
         manifest,
         handler,
-        &req.target,
-        Some(&python),
-        cache,
-        &sources.client,
-        sources.http.as_ref(),
-        reporter,
+        &tools(&req.target, &python, sources, reporter),
     )?;
     locate_source(&mut report, req.src.as_deref(), manifest);
     let status = zip_status(&report, &version, &built.output);
@@ -323,12 +335,7 @@ pub fn verify_image_after_build(
         &workdir,
         &image.manifest,
         &handler,
-        &req.target,
-        Some(&python),
-        cache,
-        &sources.client,
-        sources.http.as_ref(),
-        reporter,
+        &tools(&req.target, &python, sources, reporter),
     )?;
     locate_source(&mut report, req.src.as_deref(), &image.manifest);
     let status = match report.handler.as_ref() {
@@ -413,11 +420,7 @@ pub fn verify_artifact(
     } else {
         req.artifact.clone()
     };
-    let Sources {
-        cache,
-        http,
-        client,
-    } = super::sources::open_sources(
+    let sources = super::sources::open_sources(
         req.cache_dir.as_deref(),
         req.offline,
         &req.index,
@@ -426,29 +429,19 @@ pub fn verify_artifact(
     let python = req
         .python
         .clone()
-        .or_else(|| find_python(target.runtime.minor()));
+        .or_else(|| find_python(target.runtime.minor()))
+        .ok_or_else(|| crate::verify::VerifyError::NoPython(target.python_version()))?;
+    let tools = tools(&target, &python, &sources, reporter);
     Ok(if req.deep {
         ArtifactCheck::Deep(crate::verify::deep::deep_verify(
-            &artifact,
-            &manifest,
-            &target,
-            python.as_deref(),
-            &cache,
-            &client,
-            http.as_ref(),
-            reporter,
+            &artifact, &manifest, &tools,
         )?)
     } else {
         ArtifactCheck::Imports(crate::verify::verify(
             &artifact,
             &manifest,
             manifest.handler.as_deref(),
-            &target,
-            python.as_deref(),
-            &cache,
-            &client,
-            http.as_ref(),
-            reporter,
+            &tools,
         )?)
     })
 }

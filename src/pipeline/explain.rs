@@ -5,10 +5,12 @@ use std::path::PathBuf;
 
 use super::error::BuildError;
 use super::request::{IndexSettings, SlimRequest};
-use crate::fetch::fetch;
+use crate::cache::Cache;
+use crate::fetch::{FetchedWheel, fetch};
 use crate::progress::Silent;
 use crate::resolve::solver::Prerelease;
-use crate::slim::recipe::{Action, Tier};
+use crate::slim::guard::GuardOutcome;
+use crate::slim::recipe::{Action, RecipeSet, Tier};
 use crate::slim::{Verdict, plan_entry};
 use crate::target::Target;
 use crate::wheel::Wheel;
@@ -83,6 +85,22 @@ pub struct Explained {
 pub fn explain(req: &ExplainRequest) -> Result<Explained, BuildError> {
     let target = &req.target;
     let recipes = super::slimming::load_recipes(&req.slim, target)?;
+    let (input, wheels, cache) = lock_and_fetch(req)?;
+    let guard = crate::slim::guard::guard(&wheels, target, &recipes, &cache)?;
+    let wanted = req.path.trim_start_matches("./").trim_end_matches('/');
+    let mut out = Vec::new();
+    for w in &wheels {
+        out.extend(explain_in(w, wanted, target, &recipes, &guard)?);
+    }
+    Ok(Explained {
+        input,
+        explanations: out,
+    })
+}
+
+/// Read and lock the input as `build` does and fetch its wheels: the input file, the wheels
+/// and the cache they are in.
+fn lock_and_fetch(req: &ExplainRequest) -> Result<(PathBuf, Vec<FetchedWheel>, Cache), BuildError> {
     let super::sources::Locked {
         input,
         sources: super::sources::Sources { cache, http, .. },
@@ -98,89 +116,114 @@ pub fn explain(req: &ExplainRequest) -> Result<Explained, BuildError> {
             index: &req.index,
             prerelease: req.prerelease,
         },
-        target,
+        &req.target,
         &Silent,
     )?;
     let (wheels, _) = fetch(&lock, &cache, http.as_ref(), req.offline, &Silent)?;
-    let guard = crate::slim::guard::guard(&wheels, target, &recipes, &cache)?;
-    let wanted = req.path.trim_start_matches("./").trim_end_matches('/');
-    let rule_ref = |id: &str| {
-        let r = recipes.rule(id);
-        RuleRef {
-            id: id.to_string(),
-            origin: r.map(|r| r.origin.clone()).unwrap_or_default(),
-            reason: r.map(|r| r.reason.clone()).unwrap_or_default(),
-        }
-    };
+    Ok((input.path, wheels, cache))
+}
+
+/// The explanations of the entries of `w` that install the path `wanted` (or are it, inside
+/// the wheel).
+fn explain_in(
+    w: &FetchedWheel,
+    wanted: &str,
+    target: &Target,
+    recipes: &RecipeSet,
+    guard: &GuardOutcome,
+) -> Result<Vec<Explanation>, BuildError> {
+    let wheel = Wheel::open(&w.path, &w.locked.filename)
+        .map_err(|e| BuildError::Request(format!("cannot read {}: {e}", w.locked.filename)))?;
+    let data_dir = wheel
+        .dist_info_dir()
+        .map(|d| d.trim_end_matches(".dist-info").to_string() + ".data");
     let mut out = Vec::new();
-    for w in &wheels {
-        let wheel = Wheel::open(&w.path, &w.locked.filename)
-            .map_err(|e| BuildError::Request(format!("cannot read {}: {e}", w.locked.filename)))?;
-        let data_dir = wheel
-            .dist_info_dir()
-            .map(|d| d.trim_end_matches(".dist-info").to_string() + ".data");
-        for e in &wheel.entries {
-            let verdict = plan_entry(&e.path, data_dir.as_deref(), target);
-            let installed = match &verdict {
-                Verdict::Keep(p) => p.as_str().to_string(),
-                Verdict::Drop { .. } => e.path.as_str().to_string(),
-            };
-            if installed != wanted && e.path.as_str() != wanted {
-                continue;
-            }
-            let decision = if let Verdict::Drop { rule } = verdict {
-                Decision::Builtin {
-                    rule: rule.to_string(),
-                }
-            } else if let Some(why) = guard
-                .rescued
-                .get(&w.locked.name)
-                .and_then(|r| r.get(&installed))
-            {
-                Decision::Imported {
-                    importer: why.importer.clone(),
-                    rule: rule_ref(&why.rule),
-                }
-            } else {
-                let d = recipes.decide(&w.locked.name, &installed);
-                let also = recipes
-                    .rules()
-                    .iter()
-                    .filter(|r| r.matches(&w.locked.name, &installed))
-                    .filter(|r| Some(&r.id) != d.rule.as_ref() && Some(&r.id) != d.strip.as_ref())
-                    .map(|r| {
-                        let tier = match r.tier {
-                            Tier::Protected => "protected",
-                            Tier::UserKeep => "--keep",
-                            Tier::UserDrop => "--drop",
-                            Tier::UserFile => "--recipe",
-                            Tier::Builtin => "built-in",
-                        };
-                        format!("{} ({:?}, {tier})", r.id, r.action)
-                    })
-                    .collect();
-                Decision::Recipes {
-                    action: d.action,
-                    rule: d.rule.as_deref().map(rule_ref),
-                    strip: d.strip.clone(),
-                    optional: guard
-                        .optional
-                        .get(&w.locked.name)
-                        .and_then(|o| o.get(&installed))
-                        .map(|s| s.to_string()),
-                    also,
-                }
-            };
-            out.push(Explanation {
-                installed,
-                wheel: w.locked.filename.clone(),
-                size: e.size,
-                decision,
-            });
+    for e in &wheel.entries {
+        let verdict = plan_entry(&e.path, data_dir.as_deref(), target);
+        let installed = match &verdict {
+            Verdict::Keep(p) => p.as_str().to_string(),
+            Verdict::Drop { .. } => e.path.as_str().to_string(),
+        };
+        if installed != wanted && e.path.as_str() != wanted {
+            continue;
         }
+        let decision = decide(&w.locked.name, &installed, verdict, recipes, guard);
+        out.push(Explanation {
+            installed,
+            wheel: w.locked.filename.clone(),
+            size: e.size,
+            decision,
+        });
     }
-    Ok(Explained {
-        input: input.path,
-        explanations: out,
-    })
+    Ok(out)
+}
+
+/// Why the path `installed` of the distribution `dist` is kept, stripped or dropped: by a
+/// built-in rule, by the import guard (kept code imports it), or by the recipes.
+fn decide(
+    dist: &str,
+    installed: &str,
+    verdict: Verdict,
+    recipes: &RecipeSet,
+    guard: &GuardOutcome,
+) -> Decision {
+    if let Verdict::Drop { rule } = verdict {
+        return Decision::Builtin {
+            rule: rule.to_string(),
+        };
+    }
+    if let Some(why) = guard.rescued.get(dist).and_then(|r| r.get(installed)) {
+        return Decision::Imported {
+            importer: why.importer.clone(),
+            rule: rule_ref(recipes, &why.rule),
+        };
+    }
+    let d = recipes.decide(dist, installed);
+    Decision::Recipes {
+        action: d.action,
+        rule: d.rule.as_deref().map(|id| rule_ref(recipes, id)),
+        strip: d.strip.clone(),
+        optional: guard
+            .optional
+            .get(dist)
+            .and_then(|o| o.get(installed))
+            .map(|s| s.to_string()),
+        also: also_matching(recipes, dist, installed, &d),
+    }
+}
+
+/// The rule `id`, with the recipe file it came from and its reason.
+fn rule_ref(recipes: &RecipeSet, id: &str) -> RuleRef {
+    let r = recipes.rule(id);
+    RuleRef {
+        id: id.to_string(),
+        origin: r.map(|r| r.origin.clone()).unwrap_or_default(),
+        reason: r.map(|r| r.reason.clone()).unwrap_or_default(),
+    }
+}
+
+/// The other rules matching the path, of lower precedence than the deciding ones (`d`):
+/// `id (action, tier)`.
+fn also_matching(
+    recipes: &RecipeSet,
+    dist: &str,
+    installed: &str,
+    d: &crate::slim::recipe::Decision,
+) -> Vec<String> {
+    recipes
+        .rules()
+        .iter()
+        .filter(|r| r.matches(dist, installed))
+        .filter(|r| Some(&r.id) != d.rule.as_ref() && Some(&r.id) != d.strip.as_ref())
+        .map(|r| {
+            let tier = match r.tier {
+                Tier::Protected => "protected",
+                Tier::UserKeep => "--keep",
+                Tier::UserDrop => "--drop",
+                Tier::UserFile => "--recipe",
+                Tier::Builtin => "built-in",
+            };
+            format!("{} ({:?}, {tier})", r.id, r.action)
+        })
+        .collect()
 }

@@ -49,6 +49,27 @@ pub fn plan(
     if req.with_layers.is_empty() {
         return Ok(ExternalPlan::default());
     }
+    let layers = open_layers(req, cache, warnings)?;
+    let split = split_lock(req, wheels, &layers, warnings)?;
+    let refs = layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| layer_ref(l, &split.provided[i], &split.mismatched[i]))
+        .collect();
+    Ok(ExternalPlan {
+        layers,
+        excluded: split.excluded,
+        refs,
+    })
+}
+
+/// Open each `--with-layer` and check it against the target (its warnings go to `warnings`),
+/// after checking that the function stays within Lambda's count of layers.
+fn open_layers(
+    req: &BuildRequest,
+    cache: &crate::cache::Cache,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<ExternalLayer>, BuildError> {
     let total = req.with_layers.len() + req.exclude_layers.len();
     if total > crate::emit::layer::MAX_LAYERS {
         return Err(BuildError::Layers(format!(
@@ -61,9 +82,41 @@ pub fn plan(
         warnings.extend(layer.check(&req.target)?);
         layers.push(layer);
     }
-    let mut excluded = BTreeSet::new();
-    let mut provided: Vec<Vec<String>> = vec![Vec::new(); layers.len()];
-    let mut mismatched: Vec<Vec<String>> = vec![Vec::new(); layers.len()];
+    Ok(layers)
+}
+
+/// What the function leaves to the layers, and the version mismatches of each layer.
+struct Split {
+    /// Distributions of the lock the function leaves out.
+    excluded: BTreeSet<String>,
+    /// Per layer: the distributions the function leaves to it.
+    provided: Vec<Vec<String>>,
+    /// Per layer: the manifest's note of each version that differs from the lock's.
+    mismatched: Vec<Vec<String>>,
+}
+
+impl Split {
+    /// Leave the distribution `name` to layer `i`.
+    fn leave(&mut self, i: usize, name: &str) {
+        self.excluded.insert(name.to_string());
+        self.provided[i].push(name.to_string());
+    }
+}
+
+/// Decide, per locked distribution, whether the function leaves it to the last layer that has
+/// it: at the locked version it does; at another, `req.prefer` says which copy the function
+/// imports (with a warning), and without it the build stops naming every mismatch.
+fn split_lock(
+    req: &BuildRequest,
+    wheels: &[FetchedWheel],
+    layers: &[ExternalLayer],
+    warnings: &mut Vec<String>,
+) -> Result<Split, BuildError> {
+    let mut split = Split {
+        excluded: BTreeSet::new(),
+        provided: vec![Vec::new(); layers.len()],
+        mismatched: vec![Vec::new(); layers.len()],
+    };
     let mut errors = Vec::new();
     for w in wheels {
         let name = normalize_name(&w.locked.name);
@@ -78,8 +131,7 @@ pub fn plan(
         };
         let label = &layers[i].label;
         if same_version(&d.version, &w.locked.version) {
-            excluded.insert(w.locked.name.clone());
-            provided[i].push(w.locked.name.clone());
+            split.leave(i, &w.locked.name);
             continue;
         }
         let fact = format!(
@@ -89,9 +141,8 @@ pub fn plan(
         match req.prefer {
             Prefer::Neither => errors.push(fact),
             Prefer::Layer => {
-                excluded.insert(w.locked.name.clone());
-                provided[i].push(w.locked.name.clone());
-                mismatched[i].push(format!(
+                split.leave(i, &w.locked.name);
+                split.mismatched[i].push(format!(
                     "{fact}; --prefer-layer: the function imports the layer's {}",
                     d.version
                 ));
@@ -101,7 +152,7 @@ pub fn plan(
                 ));
             }
             Prefer::Function => {
-                mismatched[i].push(format!(
+                split.mismatched[i].push(format!(
                     "{fact}; --prefer-function: the function ships {}",
                     w.locked.version
                 ));
@@ -118,41 +169,38 @@ pub fn plan(
             errors.join("\n")
         )));
     }
-    let refs = layers
-        .iter()
-        .enumerate()
-        .map(|(i, l)| LayerRef {
-            file: l.label.clone(),
-            sha256: l.sha256.clone(),
-            unzipped_size: l.unzipped_size,
-            distributions: provided[i].clone(),
-            external: Some(ExternalLayerRecord {
-                source: l.source.clone(),
-                code_sha256: l.code_sha256.clone(),
-                compatible_runtimes: l.compatible_runtimes.clone(),
-                compatible_architectures: l.compatible_architectures.clone(),
-                packages: l
-                    .dists
-                    .iter()
-                    .map(|d| format!("{}=={}", d.name, d.version))
-                    .collect(),
-                modules: l
-                    .dists
-                    .iter()
-                    .flat_map(|d| d.modules.iter().cloned())
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect(),
-                libraries: l.libraries.clone(),
-                mismatches: mismatched[i].clone(),
-            }),
-        })
-        .collect();
-    Ok(ExternalPlan {
-        layers,
-        excluded,
-        refs,
-    })
+    Ok(split)
+}
+
+/// The manifest's record of an external layer: what it is, what it holds, and what the
+/// function leaves to it (`provided`) or ships despite it (`mismatched`).
+fn layer_ref(l: &ExternalLayer, provided: &[String], mismatched: &[String]) -> LayerRef {
+    LayerRef {
+        file: l.label.clone(),
+        sha256: l.sha256.clone(),
+        unzipped_size: l.unzipped_size,
+        distributions: provided.to_vec(),
+        external: Some(ExternalLayerRecord {
+            source: l.source.clone(),
+            code_sha256: l.code_sha256.clone(),
+            compatible_runtimes: l.compatible_runtimes.clone(),
+            compatible_architectures: l.compatible_architectures.clone(),
+            packages: l
+                .dists
+                .iter()
+                .map(|d| format!("{}=={}", d.name, d.version))
+                .collect(),
+            modules: l
+                .dists
+                .iter()
+                .flat_map(|d| d.modules.iter().cloned())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            libraries: l.libraries.clone(),
+            mismatches: mismatched.to_vec(),
+        }),
+    }
 }
 
 impl ExternalPlan {

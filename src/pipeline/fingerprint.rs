@@ -140,21 +140,10 @@ fn without_target(debug: &str) -> String {
 
 /// The fingerprint of `req`'s inputs; `None` when this request is left to the full build.
 pub fn compute(req: &BuildRequest) -> Option<Fingerprint> {
-    let single = match req.format {
-        OutputFormat::Zip => true,
-        OutputFormat::Layer => req.split.is_none() && req.src.is_none(),
-        OutputFormat::Image => false,
-    };
-    if !single {
+    if !single_artifact(req) {
         return None;
     }
-    let input = match &req.requirements {
-        Some(p) => p.clone(),
-        None => {
-            let cwd = std::env::current_dir().ok()?;
-            crate::resolve::inputs::find_input(&cwd).ok()?
-        }
-    };
+    let input = input_of(req)?;
     let bytes = std::fs::read(&input).ok()?;
     if includes_files(&String::from_utf8_lossy(&bytes)) {
         return None;
@@ -164,17 +153,60 @@ pub fn compute(req: &BuildRequest) -> Option<Fingerprint> {
         .clone()
         .unwrap_or_else(|| super::request::default_output(&input));
     let manifest_file = manifest_path(&output);
-    let mut h = Sha256::new();
-    let mut put = |label: &str, value: String| {
-        h.update(label.as_bytes());
-        h.update([0]);
-        h.update(value.as_bytes());
-        h.update([0]);
-    };
-    put("fingerprint", VERSION.to_string());
-    put("lpack", env!("CARGO_PKG_VERSION").to_string());
+    let mut h = Hasher(Sha256::new());
+    put_request(&mut h, req, &input, &bytes);
+    put_around(&mut h, req, &input, &[&output, &manifest_file])?;
+    put_python(&mut h, req);
+    put_src(&mut h, req, &input, &output, &manifest_file)?;
+    let inputs = crate::digest::hex(&h.0.finalize());
+    Some(Fingerprint {
+        inputs,
+        output,
+        manifest_file,
+    })
+}
+
+/// Does `req` build one artifact (a function zip, or one layer without `src`)? Only those are
+/// fingerprinted.
+fn single_artifact(req: &BuildRequest) -> bool {
+    match req.format {
+        OutputFormat::Zip => true,
+        OutputFormat::Layer => req.split.is_none() && req.src.is_none(),
+        OutputFormat::Image => false,
+    }
+}
+
+/// The input file: the one given, or the project's own in the current directory.
+fn input_of(req: &BuildRequest) -> Option<PathBuf> {
+    match &req.requirements {
+        Some(p) => Some(p.clone()),
+        None => {
+            let cwd = std::env::current_dir().ok()?;
+            crate::resolve::inputs::find_input(&cwd).ok()
+        }
+    }
+}
+
+/// The fingerprint being computed: labelled values, each label and value followed by a NUL.
+struct Hasher(Sha256);
+
+impl Hasher {
+    /// Add `value` under `label`.
+    fn put(&mut self, label: &str, value: String) {
+        self.0.update(label.as_bytes());
+        self.0.update([0]);
+        self.0.update(value.as_bytes());
+        self.0.update([0]);
+    }
+}
+
+/// Hash lpack itself (version, executable), the request's settings and the input file's name
+/// and `bytes`.
+fn put_request(h: &mut Hasher, req: &BuildRequest, input: &Path, bytes: &[u8]) {
+    h.put("fingerprint", VERSION.to_string());
+    h.put("lpack", env!("CARGO_PKG_VERSION").to_string());
     let exe = std::env::current_exe().ok();
-    put(
+    h.put(
         "exe",
         format!("{exe:?} {:?}", exe.as_deref().and_then(stat)),
     );
@@ -185,63 +217,78 @@ pub fn compute(req: &BuildRequest) -> Option<Fingerprint> {
             ..req.clone()
         }
     );
-    put("request", without_target(&request));
-    put("target", req.target.slug());
-    put("epoch", crate::sink::Epoch::from_env().0.to_string());
-    put("input", format!("{input:?}"));
-    put("input bytes", crate::digest::sha256_hex(&bytes));
+    h.put("request", without_target(&request));
+    h.put("target", req.target.slug());
+    h.put("epoch", crate::sink::Epoch::from_env().0.to_string());
+    h.put("input", format!("{input:?}"));
+    h.put("input bytes", crate::digest::sha256_hex(bytes));
+}
+
+/// Hash the files the build reads besides its input: those beside the input (but `own`, this
+/// build's outputs), the user's recipes, the layers and their manifests, and local find-links
+/// directories; `None` when a recipe cannot be read.
+fn put_around(h: &mut Hasher, req: &BuildRequest, input: &Path, own: &[&Path]) -> Option<()> {
     let dir = match input.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     // What a lock's neighbours say (pyproject.toml beside uv.lock, …); this build's own outputs
     // are left out.
-    let own: [&Path; 2] = [&output, &manifest_file];
-    put("input dir", format!("{:?}", listing(&dir, &own)));
+    h.put("input dir", format!("{:?}", listing(&dir, own)));
     for r in &req.slim.recipes {
         let body = std::fs::read(r).ok()?;
-        put(
+        h.put(
             "recipe",
             format!("{r:?} {}", crate::digest::sha256_hex(&body)),
         );
     }
     for l in &req.exclude_layers {
-        put("layer", format!("{l:?} {:?}", stat(l)));
+        h.put("layer", format!("{l:?} {:?}", stat(l)));
         if l.extension().is_none_or(|e| e != "json") {
             let m = manifest_path(l);
-            put("layer manifest", format!("{m:?} {:?}", stat(&m)));
+            h.put("layer manifest", format!("{m:?} {:?}", stat(&m)));
         }
     }
     for f in &req.index.find_links {
         let p = Path::new(f.strip_prefix("file://").unwrap_or(f));
         if p.is_dir() {
-            put("find-links", format!("{f} {:?}", listing(p, &[])));
+            h.put("find-links", format!("{f} {:?}", listing(p, &[])));
         }
     }
+    Some(())
+}
+
+/// Hash the interpreter's identity (path, size, modification time): no Python is started.
+fn put_python(h: &mut Hasher, req: &BuildRequest) {
     let python = req
         .slim
         .python
         .clone()
         .or_else(|| crate::slim::bytecode::find_python(req.target.runtime.minor()));
-    put(
+    h.put(
         "python",
         format!("{python:?} {:?}", python.as_deref().and_then(stat)),
     );
-    // The handler files, from the walk that packs them.
+}
+
+/// Hash the handler files (path, executable bit, stat), from the walk that packs them; `None`
+/// when the walk fails.
+fn put_src(
+    h: &mut Hasher,
+    req: &BuildRequest,
+    input: &Path,
+    output: &Path,
+    manifest_file: &Path,
+) -> Option<()> {
     let mut warnings = Vec::new();
-    let tree = super::walk_src(req, &input, &output, &manifest_file, &mut warnings).ok()?;
+    let tree = super::walk_src(req, input, output, manifest_file, &mut warnings).ok()?;
     for f in &tree.files {
-        put(
+        h.put(
             "src",
             format!("{} {} {:?}", f.path, f.executable, stat(&f.disk)),
         );
     }
-    let inputs = crate::digest::hex(&h.finalize());
-    Some(Fingerprint {
-        inputs,
-        output,
-        manifest_file,
-    })
+    Some(())
 }
 
 /// The artifact as it is on disk now: its size and modification time.

@@ -354,7 +354,6 @@ fn emit_and_verify(
     resolved: Option<Vec<String>>,
     timings: &mut Timings,
 ) -> Result<BuildOutcome, BuildError> {
-    use crate::timings::{Stage, process_span};
     let (req, locked, reporter, started) = (run.req, &run.locked, run.reporter, run.started);
     let mut outcome = BuildOutcome {
         format: req.format,
@@ -367,95 +366,165 @@ fn emit_and_verify(
         timings: Timings::default(),
         resolved,
     };
-    let rec = reporter.timings();
     let step = Instant::now();
-    let emit_span = process_span(rec, Stage::Emit);
+    let span = crate::timings::process_span(reporter.timings(), crate::timings::Stage::Emit);
     let dists: std::collections::BTreeSet<String> =
         p.wheels.iter().map(|w| w.locked.name.clone()).collect();
     let stale_rules = p.recipes.stale(&dists);
-    let ctx = units::Ctx {
-        req,
-        input: &locked.input.path,
-        epoch: p.epoch,
-        recipes: &p.recipes,
-        plan: &p.slimmed.plan,
-        bytecode_note: p.slimmed.note.as_deref(),
-        findings: &p.findings,
-        stale_rules: &stale_rules,
-        warnings: &p.warnings,
-        skipped: &locked.pinned.skipped,
-        reporter,
-        src: &p.src_tree,
-        started,
+    let emitting = Emitting {
+        ctx: units::Ctx {
+            req,
+            input: &locked.input.path,
+            epoch: p.epoch,
+            recipes: &p.recipes,
+            plan: &p.slimmed.plan,
+            bytecode_note: p.slimmed.note.as_deref(),
+            findings: &p.findings,
+            stale_rules: &stale_rules,
+            warnings: &p.warnings,
+            skipped: &locked.pinned.skipped,
+            reporter,
+            src: &p.src_tree,
+            started,
+        },
+        p: &p,
+        sources: &locked.sources,
+        step,
+        span,
     };
-    let sources = &locked.sources;
     match req.format {
-        OutputFormat::Zip => {
-            let layers = units::read_layers(&req.exclude_layers)?;
-            let mut function = function_unit(
-                &ctx,
-                output,
-                &p.slimmed.wheels,
-                &p.wheels,
-                &layers,
-                &p.src_digests,
-            )?;
-            p.external.apply(&mut function);
-            let mut built = units::emit_unit(&ctx, &function, &p.wheels)?;
-            emit_span.end();
-            timings.emit = step.elapsed();
-            let mut counted = vec![built.manifest.clone()];
-            counted.extend(layers);
-            counted.extend(p.external.manifests(&req.target));
-            outcome.over_limit = units::over_limit(req, &counted);
-            if outcome.over_limit.is_none() {
-                let step = Instant::now();
-                let _span = process_span(rec, Stage::Verify);
-                outcome.verify = Some(check::verify_after_build(
-                    req,
-                    &mut built,
-                    &p.slimmed.plan,
-                    sources,
-                    reporter,
-                )?);
-                timings.verify = step.elapsed();
-                outcome.gate_failures = gate_failures(req, std::slice::from_ref(&built.manifest));
-            }
-            outcome.artifacts.push(built);
-        }
-        OutputFormat::Image => {
-            let mut image = image::build_image(&ctx, &p.slimmed.wheels, &sources.cache)?;
-            emit_span.end();
-            timings.emit = step.elapsed();
-            let step = Instant::now();
-            let _span = process_span(rec, Stage::Verify);
-            outcome.verify = Some(check::verify_image_after_build(
-                req,
-                &mut image,
-                &p.slimmed.plan,
-                sources,
-                reporter,
-            )?);
-            timings.verify = step.elapsed();
-            outcome.gate_failures = gate_failures(req, std::slice::from_ref(&image.manifest));
-            outcome.image = Some(image);
-        }
-        OutputFormat::Layer => {
-            outcome.artifacts = units::emit_layers(&ctx, &p.slimmed.wheels, &p.wheels, output)?;
-            emit_span.end();
-            timings.emit = step.elapsed();
-            let manifests: Vec<ArtifactManifest> = outcome
-                .artifacts
-                .iter()
-                .map(|a| a.manifest.clone())
-                .collect();
-            outcome.over_limit = units::over_limit(req, &manifests);
-            if outcome.over_limit.is_none() {
-                outcome.gate_failures = gate_failures(req, &manifests);
-            }
-        }
+        OutputFormat::Zip => emit_zip(emitting, output, &mut outcome, timings)?,
+        OutputFormat::Image => emit_image(emitting, &mut outcome, timings)?,
+        OutputFormat::Layer => emit_layer_set(emitting, output, &mut outcome, timings)?,
     }
     Ok(outcome)
+}
+
+/// The emit step under way: what every format's emission reads, and the step's clock and
+/// timing span (ended once the artifacts are written, before the checks).
+struct Emitting<'a> {
+    ctx: units::Ctx<'a>,
+    p: &'a Prepared,
+    sources: &'a sources::Sources,
+    step: Instant,
+    span: crate::timings::Span<'a>,
+}
+
+/// `format = zip`: the function zip (against its layers), Lambda's limit, then the import check
+/// and the gates when it fits.
+fn emit_zip(
+    e: Emitting<'_>,
+    output: &std::path::Path,
+    outcome: &mut BuildOutcome,
+    timings: &mut Timings,
+) -> Result<(), BuildError> {
+    use crate::timings::{Stage, process_span};
+    let Emitting {
+        ctx,
+        p,
+        sources,
+        step,
+        span: emit_span,
+    } = e;
+    let (req, reporter) = (ctx.req, ctx.reporter);
+    let rec = reporter.timings();
+    let layers = units::read_layers(&req.exclude_layers)?;
+    let mut function = function_unit(
+        &ctx,
+        output,
+        &p.slimmed.wheels,
+        &p.wheels,
+        &layers,
+        &p.src_digests,
+    )?;
+    p.external.apply(&mut function);
+    let mut built = units::emit_unit(&ctx, &function, &p.wheels)?;
+    emit_span.end();
+    timings.emit = step.elapsed();
+    let mut counted = vec![built.manifest.clone()];
+    counted.extend(layers);
+    counted.extend(p.external.manifests(&req.target));
+    outcome.over_limit = units::over_limit(req, &counted);
+    if outcome.over_limit.is_none() {
+        let step = Instant::now();
+        let _span = process_span(rec, Stage::Verify);
+        outcome.verify = Some(check::verify_after_build(
+            req,
+            &mut built,
+            &p.slimmed.plan,
+            sources,
+            reporter,
+        )?);
+        timings.verify = step.elapsed();
+        outcome.gate_failures = gate_failures(req, std::slice::from_ref(&built.manifest));
+    }
+    outcome.artifacts.push(built);
+    Ok(())
+}
+
+/// `format = image`: the OCI image, then its handler check and the gates.
+fn emit_image(
+    e: Emitting<'_>,
+    outcome: &mut BuildOutcome,
+    timings: &mut Timings,
+) -> Result<(), BuildError> {
+    use crate::timings::{Stage, process_span};
+    let Emitting {
+        ctx,
+        p,
+        sources,
+        step,
+        span: emit_span,
+    } = e;
+    let (req, reporter) = (ctx.req, ctx.reporter);
+    let rec = reporter.timings();
+    let mut image = image::build_image(&ctx, &p.slimmed.wheels, &sources.cache)?;
+    emit_span.end();
+    timings.emit = step.elapsed();
+    let step = Instant::now();
+    let _span = process_span(rec, Stage::Verify);
+    outcome.verify = Some(check::verify_image_after_build(
+        req,
+        &mut image,
+        &p.slimmed.plan,
+        sources,
+        reporter,
+    )?);
+    timings.verify = step.elapsed();
+    outcome.gate_failures = gate_failures(req, std::slice::from_ref(&image.manifest));
+    outcome.image = Some(image);
+    Ok(())
+}
+
+/// `format = layer`: the layer zips, Lambda's limit, then the gates when they fit (layers are
+/// not import-checked on their own).
+fn emit_layer_set(
+    e: Emitting<'_>,
+    output: &std::path::Path,
+    outcome: &mut BuildOutcome,
+    timings: &mut Timings,
+) -> Result<(), BuildError> {
+    let Emitting {
+        ctx,
+        p,
+        step,
+        span: emit_span,
+        ..
+    } = e;
+    let req = ctx.req;
+    outcome.artifacts = units::emit_layers(&ctx, &p.slimmed.wheels, &p.wheels, output)?;
+    emit_span.end();
+    timings.emit = step.elapsed();
+    let manifests: Vec<ArtifactManifest> = outcome
+        .artifacts
+        .iter()
+        .map(|a| a.manifest.clone())
+        .collect();
+    outcome.over_limit = units::over_limit(req, &manifests);
+    if outcome.over_limit.is_none() {
+        outcome.gate_failures = gate_failures(req, &manifests);
+    }
+    Ok(())
 }
 
 /// The content key of this build ([`key`]) when the format is a zip or layers (images have

@@ -145,15 +145,15 @@ impl SlimJob<'_> {
             })
         {
             // The cached runtime directory verify and bench use.
-            behind.push(crate::verify::runtime_dir(
-                &self.req.target,
+            let tools = crate::verify::Tools {
+                target: &self.req.target,
                 python,
-                false,
                 cache,
-                &self.sources.client,
-                self.sources.http.as_ref(),
-                self.reporter,
-            )?);
+                client: &self.sources.client,
+                http: self.sources.http.as_ref(),
+                reporter: self.reporter,
+            };
+            behind.push(crate::verify::runtime_dir(&tools, false)?);
         }
         let src = match roots {
             TraceRoots::Handler(_) => self.src,

@@ -116,19 +116,18 @@ pub fn read_input(
 /// in pip's hash-checking mode (every line pinned and hashed); its pinned set is then checked to
 /// be closed under its dependencies for the target. Anything else — loose requirements, and
 /// plain `==` pins too — is resolved, so that pins bring their dependencies as with pip and uv.
-/// `no_deps` (`--no-deps`) takes the requirements alone: no dependencies, no check.
-#[allow(clippy::too_many_arguments)]
+/// `no_deps` (`--no-deps`) takes the requirements alone: no dependencies, no check. `req` gives
+/// the extras and the pre-release policy; `sources` the index client, cache and HTTP client.
 pub fn lock_input(
     input: &Input,
-    target: &Target,
-    extras: &[String],
-    client: &IndexClient,
-    cache: &Cache,
-    http: Option<&Http>,
-    prerelease: Prerelease,
+    req: &LockRequest<'_>,
     no_deps: bool,
+    sources: &Sources,
+    target: &Target,
     reporter: &dyn Reporter,
 ) -> Result<(Lock, PinnedSet), BuildError> {
+    let (extras, prerelease) = (req.extra, req.prerelease);
+    let (client, cache, http) = (&sources.client, &sources.cache, sources.http.as_ref());
     let empty = || PinnedSet {
         pins: Vec::new(),
         index: Default::default(),
@@ -235,17 +234,7 @@ pub fn read_and_lock_deps(
         .map(|s| s.pinned.index.clone())
         .unwrap_or_default();
     let sources = open_sources(req.cache_dir, req.offline, req.index, &file_index)?;
-    let (lock, pinned) = lock_input(
-        &input,
-        target,
-        req.extra,
-        &sources.client,
-        &sources.cache,
-        sources.http.as_ref(),
-        req.prerelease,
-        no_deps,
-        reporter,
-    )?;
+    let (lock, pinned) = lock_input(&input, req, no_deps, &sources, target, reporter)?;
     Ok(Locked {
         input,
         sources,

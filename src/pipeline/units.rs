@@ -13,7 +13,7 @@ use crate::artifact::{
     manifest_path,
 };
 use crate::digest::sha256_hex;
-use crate::emit::zip::{ZipOptions, write_function_zip};
+use crate::emit::zip::{Assembled, ZipOptions, write_function_zip};
 use crate::fetch::FetchedWheel;
 use crate::progress::Reporter;
 use crate::report::UNZIPPED_LIMIT;
@@ -61,14 +61,32 @@ pub fn emit_unit(
     unit: &Unit,
     wheels: &[FetchedWheel],
 ) -> Result<BuiltArtifact, BuildError> {
-    let req = ctx.req;
     let manifest_file = manifest_path(&unit.output);
+    let inputs_sha256 = unit_inputs_sha256(ctx, unit, wheels);
+    let built = |manifest, unchanged| BuiltArtifact {
+        output: unit.output.clone(),
+        manifest_file: manifest_file.clone(),
+        manifest,
+        unchanged,
+        seconds: ctx.started.elapsed().as_secs_f64(),
+    };
+    if let Some(previous) = up_to_date(&unit.output, &manifest_file, &inputs_sha256) {
+        return Ok(built(previous, true));
+    }
+    let assembled = write_unit_zip(ctx, unit)?;
+    let manifest = unit_manifest(ctx, unit, inputs_sha256, assembled);
+    manifest.write(&manifest_file)?;
+    Ok(built(manifest, false))
+}
+
+/// The input hash of a unit: everything that decides the artifact's bytes.
+fn unit_inputs_sha256(ctx: &Ctx<'_>, unit: &Unit, wheels: &[FetchedWheel]) -> String {
+    let req = ctx.req;
     let in_unit: std::collections::BTreeSet<&str> = unit
         .slimmed
         .iter()
         .map(|s| s.wheel.locked.name.as_str())
         .collect();
-    // Input hash: everything that decides the artifact's bytes.
     let inputs = serde_json::json!({
         "lpack": env!("CARGO_PKG_VERSION"),
         "kind": unit.kind,
@@ -82,37 +100,34 @@ pub fn emit_unit(
         "src": unit.src_digests,
         "layers": unit.layers,
     });
-    let inputs_sha256 = sha256_hex(inputs.to_string().as_bytes());
-    let built = |manifest, unchanged| BuiltArtifact {
-        output: unit.output.clone(),
-        manifest_file: manifest_file.clone(),
-        manifest,
-        unchanged,
-        seconds: ctx.started.elapsed().as_secs_f64(),
-    };
-    if let Some(previous) = up_to_date(&unit.output, &manifest_file, &inputs_sha256) {
-        return Ok(built(previous, true));
-    }
+    sha256_hex(inputs.to_string().as_bytes())
+}
+
+/// Write the unit's zip: its slimmed wheels and handler files under its prefix.
+fn write_unit_zip(ctx: &Ctx<'_>, unit: &Unit) -> Result<Assembled, BuildError> {
     let opts = ZipOptions {
         src: unit.src.clone(),
-        conflicts: req.on_conflict,
+        conflicts: ctx.req.on_conflict,
         epoch: ctx.epoch,
         prefix: unit.prefix.clone(),
     };
-    let assembled =
-        write_function_zip(&unit.slimmed, &opts, &unit.output, ctx.reporter).map_err(|source| {
-            BuildError::Emit {
-                path: unit.output.clone(),
-                source,
-            }
-        })?;
-    let mut warnings = ctx.warnings.to_vec();
-    for w in &assembled.warnings {
-        if !warnings.contains(w) {
-            warnings.push(w.clone());
+    write_function_zip(&unit.slimmed, &opts, &unit.output, ctx.reporter).map_err(|source| {
+        BuildError::Emit {
+            path: unit.output.clone(),
+            source,
         }
-    }
-    let manifest = ArtifactManifest {
+    })
+}
+
+/// The manifest of a unit's freshly written zip.
+fn unit_manifest(
+    ctx: &Ctx<'_>,
+    unit: &Unit,
+    inputs_sha256: String,
+    assembled: Assembled,
+) -> ArtifactManifest {
+    let req = ctx.req;
+    ArtifactManifest {
         schema_version: SCHEMA_VERSION,
         lpack_version: env!("CARGO_PKG_VERSION").to_string(),
         kind: unit.kind,
@@ -126,42 +141,20 @@ pub fn emit_unit(
                 .file_name()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            sha256: assembled.summary.sha256.clone(),
+            sha256: assembled.summary.sha256,
             size: assembled.summary.bytes,
             unzipped_size: assembled.unzipped_size,
             entries: assembled.summary.entries,
         },
-        packages: assembled.packages.clone(),
+        packages: assembled.packages,
         skipped_requirements: skipped_records(ctx.skipped),
-        warnings,
+        warnings: merged_warnings(ctx.warnings, &assembled.warnings),
         profile: format!("{:?}", req.slim.profile).to_lowercase(),
         bytecode: format!("{:?}", ctx.plan.mode).to_lowercase(),
         bytecode_note: ctx.bytecode_note.map(str::to_string),
-        rules: ctx
-            .recipes
-            .rules()
-            .iter()
-            .filter(|r| r.hits() > 0)
-            .map(|r| crate::artifact::RuleRecord {
-                id: r.id.clone(),
-                action: format!("{:?}", r.action).to_lowercase(),
-                category: r.category.clone(),
-                reason: r.reason.clone(),
-                origin: r.origin.clone(),
-                hits: r.hits(),
-            })
-            .collect(),
+        rules: rule_records(ctx.recipes),
         stale_rules: ctx.stale_rules.to_vec(),
-        audit: ctx
-            .findings
-            .iter()
-            .map(|f| crate::artifact::AuditRecord {
-                severity: format!("{:?}", f.severity).to_lowercase(),
-                code: f.code.to_string(),
-                path: f.path.clone(),
-                message: f.message.clone(),
-            })
-            .collect(),
+        audit: audit_records(ctx.findings),
         layer_prefix: (unit.kind == ArtifactKind::LayerZip).then(|| unit.prefix.clone()),
         layers: unit.layers.clone(),
         image: None,
@@ -171,10 +164,49 @@ pub fn emit_unit(
         verify: None,
         timings: None,
         fingerprint: None,
-        files: assembled.files.clone(),
-    };
-    manifest.write(&manifest_file)?;
-    Ok(built(manifest, false))
+        files: assembled.files,
+    }
+}
+
+/// The build's warnings, then the zip's own that are not among them yet.
+fn merged_warnings(build: &[String], zip: &[String]) -> Vec<String> {
+    let mut warnings = build.to_vec();
+    for w in zip {
+        if !warnings.contains(w) {
+            warnings.push(w.clone());
+        }
+    }
+    warnings
+}
+
+/// The manifest's record of the recipe rules that matched something.
+fn rule_records(recipes: &RecipeSet) -> Vec<crate::artifact::RuleRecord> {
+    recipes
+        .rules()
+        .iter()
+        .filter(|r| r.hits() > 0)
+        .map(|r| crate::artifact::RuleRecord {
+            id: r.id.clone(),
+            action: format!("{:?}", r.action).to_lowercase(),
+            category: r.category.clone(),
+            reason: r.reason.clone(),
+            origin: r.origin.clone(),
+            hits: r.hits(),
+        })
+        .collect()
+}
+
+/// The manifest's record of the ABI audit's findings.
+fn audit_records(findings: &[Finding]) -> Vec<crate::artifact::AuditRecord> {
+    findings
+        .iter()
+        .map(|f| crate::artifact::AuditRecord {
+            severity: format!("{:?}", f.severity).to_lowercase(),
+            code: f.code.to_string(),
+            path: f.path.clone(),
+            message: f.message.clone(),
+        })
+        .collect()
 }
 
 /// The manifest's record of requirements that did not apply to the target.

@@ -23,12 +23,8 @@ use super::error::VerifyError;
 use super::importer::{MODULE_TIMEOUT, Outcome, import_all};
 use super::{Layout, Tools, lay_out, set_readonly};
 use crate::artifact::{Action, ArtifactManifest};
-use crate::cache::Cache;
-use crate::http::Http;
-use crate::progress::{Phase, Reporter};
-use crate::resolve::index::IndexClient;
+use crate::progress::Phase;
 use crate::slim::imports::module_name;
-use crate::target::Target;
 
 /// One module that imports from the wheels but not from the artifact.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,37 +80,25 @@ fn modules_of(shipped: &BTreeMap<String, Vec<String>>) -> Vec<(String, String)> 
 }
 
 /// Deep-verify an artifact against the wheels it was built from.
-#[allow(clippy::too_many_arguments)]
 pub fn deep_verify(
     artifact: &Path,
     manifest: &ArtifactManifest,
-    target: &Target,
-    python: Option<&Path>,
-    cache: &Cache,
-    client: &IndexClient,
-    http: Option<&Http>,
-    reporter: &dyn Reporter,
+    tools: &Tools<'_>,
 ) -> Result<DeepReport, VerifyError> {
-    let python = python.ok_or_else(|| VerifyError::NoPython(target.python_version()))?;
+    let Tools {
+        target,
+        python,
+        cache,
+        reporter,
+        ..
+    } = *tools;
     let tmp = tempfile::tempdir().map_err(|e| VerifyError::Io(e.to_string()))?;
     let Layout {
         paths,
         layers,
         runtime,
         ..
-    } = lay_out(
-        artifact,
-        manifest,
-        tmp.path(),
-        &Tools {
-            target,
-            python,
-            cache,
-            client,
-            http,
-            reporter,
-        },
-    )?;
+    } = lay_out(artifact, manifest, tmp.path(), tools)?;
 
     // The reference: every wheel as published, installed as pip would.
     let reference = tmp.path().join("wheels");

@@ -100,18 +100,20 @@ pub(crate) fn install_wheel(
 /// The runtime directory of `target` — what `/var/lang/lib/python3.X/site-packages` holds on
 /// Lambda: the runtime-provided packages (boto3 and its dependencies) and, with
 /// `runtime_client`, awslambdaric — installed once through lpack's resolver and cache into
-/// `CACHE/runtime/KEY`, compiled to bytecode by `python` (as Lambda's own directory is), and
-/// reused. Shared by `lpack verify` and `lpack bench`.
-#[allow(clippy::too_many_arguments)]
+/// `CACHE/runtime/KEY`, compiled to bytecode by `tools.python` (as Lambda's own directory is),
+/// and reused. Shared by `lpack verify` and `lpack bench`.
 pub fn runtime_dir(
-    target: &Target,
-    python: &Path,
+    tools: &super::Tools<'_>,
     runtime_client: bool,
-    cache: &Cache,
-    client: &IndexClient,
-    http: Option<&Http>,
-    reporter: &dyn Reporter,
 ) -> Result<std::path::PathBuf, VerifyError> {
+    let super::Tools {
+        target,
+        python,
+        cache,
+        client,
+        http,
+        reporter,
+    } = *tools;
     let err = |e: String| VerifyError::Runtime(e);
     let (_, version) =
         crate::slim::bytecode::python_version(python).map_err(|e| err(e.to_string()))?;

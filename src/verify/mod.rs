@@ -247,10 +247,10 @@ pub(crate) struct Layout {
     pub runtime: Option<std::path::PathBuf>,
 }
 
-/// What a check runs with: the target and its interpreter, and the cache, index client and
-/// reporter that fetch the runtime's packages when a build left them out.
+/// What a check runs with: the target and its interpreter, and the cache, index client, HTTP
+/// client and reporter that fetch the runtime's packages when a build left them out.
 #[derive(Clone, Copy)]
-pub(crate) struct Tools<'a> {
+pub struct Tools<'a> {
     pub target: &'a Target,
     pub python: &'a Path,
     pub cache: &'a Cache,
@@ -267,14 +267,7 @@ pub(crate) fn lay_out(
     root: &Path,
     tools: &Tools<'_>,
 ) -> Result<Layout, VerifyError> {
-    let Tools {
-        target,
-        python,
-        cache,
-        client,
-        http,
-        reporter,
-    } = *tools;
+    let (target, cache) = (tools.target, tools.cache);
     let task = root.join("task");
     extract_zip(artifact, &task)?;
     let needs_runtime = manifest
@@ -322,7 +315,7 @@ pub(crate) fn lay_out(
     let mut runtime = None;
     if needs_runtime {
         // The same cached runtime directory `lpack bench` uses (without the runtime client).
-        let rt = runtime_dir(target, python, false, cache, client, http, reporter)?;
+        let rt = runtime_dir(tools, false)?;
         paths.push(rt.display().to_string());
         runtime = Some(rt);
     }
@@ -375,29 +368,14 @@ fn external_zip(
 
 /// Verify an artifact with an interpreter of the target version: its top-level modules (each
 /// failure compared with the wheels), its distributions' metadata and, given one, its handler.
-#[allow(clippy::too_many_arguments)]
 pub fn verify(
     artifact: &Path,
     manifest: &ArtifactManifest,
     handler: Option<&str>,
-    target: &Target,
-    python: Option<&Path>,
-    cache: &Cache,
-    client: &IndexClient,
-    http: Option<&Http>,
-    reporter: &dyn Reporter,
+    tools: &Tools<'_>,
 ) -> Result<VerifyReport, VerifyError> {
-    let python = python.ok_or_else(|| VerifyError::NoPython(target.python_version()))?;
     let tmp = tempfile::tempdir().map_err(|e| VerifyError::Io(e.to_string()))?;
-    let tools = Tools {
-        target,
-        python,
-        cache,
-        client,
-        http,
-        reporter,
-    };
-    let result = verify_in(tmp.path(), artifact, manifest, handler, &tools);
+    let result = verify_in(tmp.path(), artifact, manifest, handler, tools);
     set_readonly(tmp.path(), false);
     result
 }
@@ -442,11 +420,9 @@ fn verify_in(
             &failing,
             manifest,
             &layer_modules,
-            python,
             runtime.as_deref(),
-            cache,
-            tools.target,
             &root.join("reference"),
+            tools,
         ) {
             Ok(results) => mark_pre_existing(&mut out.imports, &results, &all, cache),
             Err(e) => notes.push(format!(
@@ -627,14 +603,7 @@ fn check_handler(
     handler: &str,
     tools: &Tools<'_>,
 ) -> Result<HandlerRecord, VerifyError> {
-    let Tools {
-        target,
-        python,
-        cache,
-        client,
-        http,
-        reporter,
-    } = *tools;
+    let (target, python) = (tools.target, tools.python);
     let mut roots = handler::Roots {
         task: site.task.clone(),
         opt: site.opt.clone(),
@@ -646,7 +615,7 @@ fn check_handler(
         handler::import_handler(python, handler, &roots, &site.scratch, handler::TIMEOUT)?;
     let mut note = None;
     if roots.runtime.is_none() && raw.missing_runtime_module().is_some() {
-        match runtime_dir(target, python, false, cache, client, http, reporter) {
+        match runtime_dir(tools, false) {
             Ok(rt) => {
                 roots.paths.push(rt.display().to_string());
                 roots.runtime = Some(rt);
@@ -673,20 +642,13 @@ fn check_handler(
 /// an empty root, the image's WORKDIR as the task root, the runtime's packages behind it when
 /// the handler needs them (the base image holds them). The base image's own layers are not
 /// applied: the local interpreter stands in for them.
-#[allow(clippy::too_many_arguments)]
 pub fn verify_image(
     layers: &[std::path::PathBuf],
     workdir: &str,
     manifest: &ArtifactManifest,
     handler: &str,
-    target: &Target,
-    python: Option<&Path>,
-    cache: &Cache,
-    client: &IndexClient,
-    http: Option<&Http>,
-    reporter: &dyn Reporter,
+    tools: &Tools<'_>,
 ) -> Result<VerifyReport, VerifyError> {
-    let python = python.ok_or_else(|| VerifyError::NoPython(target.python_version()))?;
     let tmp = tempfile::tempdir().map_err(|e| VerifyError::Io(e.to_string()))?;
     let rootfs = tmp.path().join("rootfs");
     let result = (|| {
@@ -704,9 +666,7 @@ pub fn verify_image(
             .iter()
             .any(|f| f.action == Action::Drop && f.rule.as_deref() == Some("runtime-provided"));
         let runtime = if needs_runtime {
-            Some(runtime_dir(
-                target, python, false, cache, client, http, reporter,
-            )?)
+            Some(runtime_dir(tools, false)?)
         } else {
             None
         };
@@ -722,17 +682,10 @@ pub fn verify_image(
                 manifests: &[manifest],
             },
             handler,
-            &Tools {
-                target,
-                python,
-                cache,
-                client,
-                http,
-                reporter,
-            },
+            tools,
         )?;
         Ok(VerifyReport {
-            python: describe_python(python)?,
+            python: describe_python(tools.python)?,
             runtime_provided: runtime.is_some(),
             imports: Vec::new(),
             metadata: Vec::new(),

@@ -112,18 +112,17 @@ fn key(
 }
 
 /// What the wheels say about `modules` (each imported in turn, as deep verify does): from the
-/// cache, or by installing the wheels into `scratch/wheels` and importing those not cached.
-#[allow(clippy::too_many_arguments)]
+/// cache, or by installing the wheels into `scratch/wheels` and importing those not cached;
+/// `runtime`, the runtime directory behind the artifact, goes behind the wheels too.
 pub fn from_wheels(
     modules: &[String],
     manifest: &ArtifactManifest,
     layers: &[ArtifactManifest],
-    python: &Path,
     runtime: Option<&Path>,
-    cache: &Cache,
-    target: &Target,
     scratch: &Path,
+    tools: &super::Tools<'_>,
 ) -> Result<BTreeMap<String, FromWheels>, VerifyError> {
+    let (python, cache, target) = (tools.python, tools.cache, tools.target);
     let (_, version) = crate::slim::bytecode::python_version(python)
         .map_err(|e| VerifyError::Io(e.to_string()))?;
     let version = version.lines().next().unwrap_or("").to_string();
