@@ -57,28 +57,32 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 /// A shared blocking HTTP client with retries.
 #[derive(Clone)]
 pub struct Http {
-    client: Client,
     attempts: u32,
 }
 
+/// The client of this process, built on first use: building one reads every certificate of the
+/// system's store (tens of milliseconds), which a build answered from the cache never needs, and
+/// which the builds of a config's many functions would otherwise repeat.
+static SHARED: std::sync::OnceLock<Client> = std::sync::OnceLock::new();
+
 impl Http {
-    /// The client of this process (built once: building one reads every certificate of the
-    /// system's store, which the builds of a config's many functions would otherwise repeat).
+    /// A handle on the process's client (built when the first request needs it).
     pub fn new() -> Result<Http, HttpError> {
-        static SHARED: std::sync::OnceLock<Client> = std::sync::OnceLock::new();
-        let client = match SHARED.get() {
-            Some(c) => c.clone(),
-            None => {
-                let c = Self::client()?;
-                SHARED.get_or_init(|| c).clone()
-            }
-        };
         let attempts = std::env::var("LPACK_HTTP_RETRIES")
             .ok()
             .and_then(|v| v.parse::<u32>().ok())
             .unwrap_or(3)
             .max(1);
-        Ok(Http { client, attempts })
+        Ok(Http { attempts })
+    }
+
+    /// The shared client, built now if no request needed it yet.
+    fn shared() -> Result<&'static Client, HttpError> {
+        if let Some(c) = SHARED.get() {
+            return Ok(c);
+        }
+        let c = Self::client()?;
+        Ok(SHARED.get_or_init(|| c))
     }
 
     fn client() -> Result<Client, HttpError> {
@@ -99,8 +103,9 @@ impl Http {
         let shown = redact(url);
         let mut delay = Duration::from_millis(250);
         let mut last = String::new();
+        let client = Self::shared()?;
         for attempt in 1..=self.attempts {
-            let mut req = self.client.get(url);
+            let mut req = client.get(url);
             if let Some(a) = accept {
                 req = req.header(ACCEPT, HeaderValue::from_static(a));
             }
@@ -139,8 +144,7 @@ impl Http {
             return self.get(url, Some(accept));
         }
         let shown = redact(url);
-        let mut req = self
-            .client
+        let mut req = Self::shared()?
             .get(url)
             .header(ACCEPT, HeaderValue::from_static(accept));
         if let Some(e) = etag.and_then(|e| HeaderValue::from_str(e).ok()) {
@@ -181,7 +185,7 @@ impl Http {
         body: &str,
         headers: &[(&str, String)],
     ) -> Result<String, HttpError> {
-        let mut req = self.client.post(url).body(body.to_string());
+        let mut req = Self::shared()?.post(url).body(body.to_string());
         for (k, v) in headers {
             req = req.header(*k, v.as_str());
         }

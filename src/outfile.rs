@@ -96,8 +96,11 @@ pub fn copy_output(dest: &Path, src: &Path) -> std::io::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let tmp = output_temp(dir)?;
-    fs::copy(src, tmp.path())?;
+    let mut tmp = output_temp(dir)?;
+    // Through the temp file's own handle: reopening it with O_TRUNC (as `fs::copy` does) makes
+    // ext4 flush the whole file when it is closed (its replace-via-truncate heuristic). On Linux
+    // `io::copy` between files is `copy_file_range`.
+    std::io::copy(&mut fs::File::open(src)?, tmp.as_file_mut())?;
     {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;

@@ -50,6 +50,10 @@ struct JsonSummary<'a> {
     seconds: f64,
     /// The artifact was already up to date and was not rewritten.
     unchanged: bool,
+    /// `local` or `remote`: copied whole from that cache tier (an earlier build of the same
+    /// inputs wrote it; nothing was fetched or slimmed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from_cache: Option<&'a str>,
     warnings: &'a [String],
     /// `verified …`, `not verified: …` or `verify failed: …`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -300,6 +304,7 @@ pub(super) fn render(
             &outcome.stats,
             verify.map(|v| v.status.as_str()),
             &outcome.timings.stages,
+            outcome.restored_from,
         )?;
     }
     if args.timings && !args.json && !args.quiet {
@@ -364,6 +369,7 @@ pub(super) fn json_summary(
     built: &BuiltArtifact,
     stats: &FetchStats,
     verify: Option<&str>,
+    from_cache: Option<&str>,
 ) -> anyhow::Result<serde_json::Value> {
     let manifest = &built.manifest;
     Ok(serde_json::to_value(JsonSummary {
@@ -380,6 +386,7 @@ pub(super) fn json_summary(
         local: stats.local,
         seconds: built.seconds,
         unchanged: built.unchanged,
+        from_cache,
         warnings: &manifest.warnings,
         verify,
         handler: manifest.verify.as_ref().and_then(|v| v.handler.as_ref()),
@@ -466,6 +473,7 @@ fn report(
     stats: &FetchStats,
     verify: Option<&str>,
     timings: &crate::timings::Report,
+    from_cache: Option<&str>,
 ) -> anyhow::Result<()> {
     let BuiltArtifact {
         output,
@@ -477,7 +485,7 @@ fn report(
     let (unchanged, seconds) = (*unchanged, *seconds);
     let warnings = &manifest.warnings;
     if args.json {
-        let mut v = json_summary(built, stats, verify)?;
+        let mut v = json_summary(built, stats, verify, from_cache)?;
         if let Some(o) = v.as_object_mut() {
             o.insert("timings".to_string(), serde_json::to_value(timings)?);
         }
@@ -509,6 +517,12 @@ fn report(
     }
     println!("  sha256 {}", a.sha256);
     println!("  manifest {}", manifest_file.display());
+    if let Some(tier) = from_cache {
+        println!(
+            "  copied whole from the {tier} cache: an earlier build of the same inputs wrote it · {seconds:.2} s"
+        );
+        return Ok(());
+    }
     let local = if stats.local > 0 {
         format!(", {} local file(s)", stats.local)
     } else {

@@ -340,6 +340,7 @@ fn built_unit<'a>(
                     b,
                     &outcome.stats,
                     outcome.verify.as_ref().map(|v| v.status.as_str()),
+                    outcome.restored_from,
                 )
             })
             .collect::<anyhow::Result<_>>()?,

@@ -367,6 +367,7 @@ pub fn up_to_date(
         verify,
         timings: Timings::default(),
         resolved: None,
+        restored_from: None,
     }))
 }
 

@@ -365,6 +365,7 @@ fn emit_and_verify(
         verify: None,
         timings: Timings::default(),
         resolved,
+        restored_from: None,
     };
     let step = Instant::now();
     let span = crate::timings::process_span(reporter.timings(), crate::timings::Stage::Emit);

@@ -62,6 +62,9 @@ pub struct BuildOutcome {
     /// The input had loose requirements that this build resolved: `name==version` of every
     /// package chosen (for the CLI to show, with a hint to lock them).
     pub resolved: Option<Vec<String>>,
+    /// The artifacts were copied whole from a cache tier (`"local"` or `"remote"`): an earlier
+    /// build of the same content key wrote them, and no stage ran.
+    pub restored_from: Option<&'static str>,
 }
 
 impl BuildOutcome {

@@ -105,6 +105,7 @@ fn restore_local(
     }
     restored(
         req,
+        "local",
         artifacts,
         "when this artifact was built; copied from the local cache",
         "not verified: copied from the local cache, built without the import check",
@@ -215,6 +216,7 @@ fn restore_remote(
     }
     restored(
         req,
+        "remote",
         artifacts,
         "by the runner that built it; from the remote cache",
         "not verified: taken from the remote cache, built without the import check",
@@ -227,6 +229,7 @@ fn restore_remote(
 /// (with where it came from), Lambda's limits and the gates checked again.
 fn restored(
     req: &BuildRequest,
+    from: &'static str,
     artifacts: Vec<BuiltArtifact>,
     verified_note: &str,
     not_verified: &str,
@@ -262,6 +265,7 @@ fn restored(
             ..Timings::default()
         },
         resolved: None,
+        restored_from: Some(from),
     })
 }
 

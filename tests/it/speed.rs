@@ -254,6 +254,7 @@ fn a_warm_build_to_a_new_output_copies_the_kept_artifact() {
             .is_some_and(|v| v.contains("copied from the local cache")),
         "{second}"
     );
+    assert_eq!(second["from_cache"], "local", "{second}");
     assert_eq!(second["downloaded"], 0);
     assert_eq!(second["cached"], 0);
     let a = std::fs::metadata(dir.join("a/fn.zip")).expect("a");
@@ -277,6 +278,7 @@ fn a_warm_build_to_a_new_output_copies_the_kept_artifact() {
     f.set_len(a.len() + 3).expect("grow");
     drop(f);
     let third = built("c/fn.zip", &[]);
+    assert!(third.get("from_cache").is_none(), "{third}");
     assert!(
         !third["verify"]
             .as_str()
