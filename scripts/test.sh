@@ -81,7 +81,13 @@ if [ "${LPACK_TEST_WHEEL:-1}" != 0 ]; then
   rm -rf target/wheels/test
   mkdir -p target/wheels
   ./scripts/build-wheel.sh --profile dev --out target/wheels/test --cargo-env target/wheels/cargo-env
+  # Built again (cargo has nothing to do; maturin packs again): tests/it/wheel.rs checks the
+  # two are byte-identical. (Not from inside the test: cargo would relink the lpack binary the
+  # other tests are running.)
+  rm -rf target/wheels/test-again
+  ./scripts/build-wheel.sh --profile dev --out target/wheels/test-again
   export LPACK_TEST_WHEEL_DIR="$PWD/target/wheels/test"
+  export LPACK_TEST_WHEEL_AGAIN_DIR="$PWD/target/wheels/test-again"
   export LPACK_TEST_WHEEL_PROFILE=dev
   # The variables maturin set for zig (compilers, linker, target-applies-to-host) and RUSTFLAGS.
   while IFS= read -r line; do

@@ -73,34 +73,32 @@ pub fn sweep_stale_temps(dir: &Path, prefix: &str, suffix: &str) -> usize {
 /// Write a user-facing output file atomically: its directory is created, the bytes go to a
 /// temp file beside it, which is made 0644 and renamed over `dest`.
 pub fn write_output(dest: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let mut tmp = output_temp(dir)?;
-    tmp.write_all(data)?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.persist(dest).map_err(|e| e.error)?;
-    Ok(())
+    publish(dest, |tmp| tmp.write_all(data))
 }
 
 /// Copy the file `src` to `dest` as [`write_output`] writes bytes (temp file beside it, 0644,
 /// renamed over it); the kernel copies (`copy_file_range`) where it can.
 pub fn copy_output(dest: &Path, src: &Path) -> std::io::Result<()> {
+    // Through the temp file's own handle: reopening it with O_TRUNC (as `fs::copy` does) makes
+    // ext4 flush the whole file when it is closed (its replace-via-truncate heuristic). On Linux
+    // `io::copy` between files is `copy_file_range`.
+    publish(dest, |tmp| {
+        std::io::copy(&mut fs::File::open(src)?, tmp).map(|_| ())
+    })
+}
+
+/// Create `dest`'s directory, fill a temp file beside it, make it 0644, rename it over `dest`.
+fn publish(
+    dest: &Path,
+    fill: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let mut tmp = output_temp(dir)?;
-    // Through the temp file's own handle: reopening it with O_TRUNC (as `fs::copy` does) makes
-    // ext4 flush the whole file when it is closed (its replace-via-truncate heuristic). On Linux
-    // `io::copy` between files is `copy_file_range`.
-    std::io::copy(&mut fs::File::open(src)?, tmp.as_file_mut())?;
+    fill(tmp.as_file_mut())?;
     {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o644))?;

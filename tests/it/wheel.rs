@@ -3,7 +3,8 @@
 //! glibc newer than 2.17, and a rebuild gives the same bytes.
 //!
 //! `scripts/test.sh` builds the wheel (at the tests' profile, sharing their dependency build;
-//! `LPACK_TEST_WHEEL_DIR` names where, `LPACK_TEST_WHEEL_PROFILE` the profile, release if unset);
+//! `LPACK_TEST_WHEEL_DIR` names where, `LPACK_TEST_WHEEL_AGAIN_DIR` a second build of it,
+//! `LPACK_TEST_WHEEL_PROFILE` the profile, release if unset);
 //! without `LPACK_TEST_WHEEL_DIR` this test says so and skips.
 
 use std::path::{Path, PathBuf};
@@ -68,17 +69,25 @@ fn the_wheel_installs_offline_runs_builds_and_is_reproducible() {
     let dir = scratch("wheel");
 
     // A second build (cargo has nothing to do, maturin packs again) gives the same bytes.
-    // It runs with this test's environment, which is the one scripts/test.sh built the first
-    // wheel with (clippy's driver, zig's variables), at the profile it names.
-    let again = dir.join("again");
-    let profile = std::env::var("LPACK_TEST_WHEEL_PROFILE").unwrap_or_else(|_| "release".into());
-    let mut again_cmd = Command::new(repo.join("scripts/build-wheel.sh"));
-    without_test_env(&mut again_cmd);
-    let out = run(again_cmd
-        .arg("--out")
-        .arg(&again)
-        .args(["--profile", &profile]));
-    assert!(out.status.success(), "{}", stderr(&out));
+    // scripts/test.sh makes it before the tests run (LPACK_TEST_WHEEL_AGAIN_DIR): started from
+    // here, cargo would relink the lpack binary the other tests are running (maturin strips it,
+    // the test build does not) under their feet. Without that variable this test builds it.
+    let again = match std::env::var_os("LPACK_TEST_WHEEL_AGAIN_DIR") {
+        Some(d) => repo.join(d),
+        None => {
+            let again = dir.join("again");
+            let profile =
+                std::env::var("LPACK_TEST_WHEEL_PROFILE").unwrap_or_else(|_| "release".into());
+            let mut again_cmd = Command::new(repo.join("scripts/build-wheel.sh"));
+            without_test_env(&mut again_cmd);
+            let out = run(again_cmd
+                .arg("--out")
+                .arg(&again)
+                .args(["--profile", &profile]));
+            assert!(out.status.success(), "{}", stderr(&out));
+            again
+        }
+    };
     let sha = |p: &Path| lpack::digest::sha256_file(p).expect("hash");
     assert_eq!(
         sha(&wheel_in(&again)),
