@@ -19,7 +19,7 @@
 //! report verify config              consumers of artifacts and their manifests; config files
 //! emit                              zip | layer | image (+ registry) artifacts
 //! slim                              recipes, strip, bytecode, import guard, ABI audit
-//! resolve fetch extlayer            index client, solver, inputs, lock files; downloads; layers by zip or ARN
+//! resolve fetch sources extlayer    index client, solver, inputs, lock files; downloads; sources → lock; layers by zip or ARN
 //! wheel sink artifact requirements  data types and parsers of untrusted bytes; canonical archives;
 //! srctree                           the handler code to pack (the one walk of `src`)
 //! target cache http progress svg    foundations: know nothing of the layers above
@@ -44,6 +44,8 @@
 //! - [`resolve`]: index client (PEP 691 JSON / PEP 503 HTML / find-links), inputs and lock files,
 //!   and the choice of one wheel per pin, with errors that say why nothing fits.
 //! - [`fetch`]: parallel, sha256-verified downloads into the cache.
+//! - [`sources`]: the cache and package sources opened once, an input read and locked (shared
+//!   by `build`, `lock`, `explain` and bench).
 //! - [`extlayer`]: layers lpack did not build (`--with-layer` zip or ARN), indexed from the zip.
 //! - [`slim`]: per-entry verdicts, each naming the rule that decided it; the ABI audit.
 //! - [`emit`]: the function zip, layer zips and OCI images.
@@ -74,6 +76,7 @@ pub mod requirements;
 pub mod resolve;
 pub mod sink;
 pub mod slim;
+pub mod sources;
 pub mod srctree;
 pub mod svg;
 pub mod target;

@@ -437,7 +437,7 @@ pub struct Prepare {
     pub runtime_dir: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
     pub offline: bool,
-    pub index: crate::pipeline::IndexSettings,
+    pub index: crate::sources::IndexSettings,
     pub import_profile: bool,
     pub cgroup: Option<PathBuf>,
 }
@@ -480,7 +480,7 @@ pub fn prepare(
     let runtime_dir = match &p.runtime_dir {
         Some(d) => d.clone(),
         None => {
-            let s = crate::pipeline::sources::open_sources(
+            let s = crate::sources::open_sources(
                 p.cache_dir.as_deref(),
                 p.offline,
                 &p.index,

@@ -1,9 +1,9 @@
-//! `lpack lock`: flags (and the config's shared settings) → [`crate::pipeline::sources::write_lock`]
+//! `lpack lock`: flags (and the config's shared settings) → [`crate::sources::write_lock`]
 //! → the list of locked wheels. The input and lock steps are the build's own.
 
 use super::progress::Bars;
 use super::{LockArgs, Outcome};
-use crate::pipeline::sources::{LockRequest, write_lock};
+use crate::sources::{LockRequest, write_lock};
 use crate::target::{Arch, Runtime, Target};
 
 pub const EXAMPLES: &str = "\

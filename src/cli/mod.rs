@@ -629,16 +629,16 @@ pub fn run(cli: Cli, argv: Vec<std::ffi::OsString>) -> anyhow::Result<Outcome> {
     r
 }
 
-pub use crate::pipeline::sources::Sources;
+pub use crate::sources::Sources;
 
-/// Open the cache and the package sources from the flags (see [`crate::pipeline::sources`]).
+/// Open the cache and the package sources from the flags (see [`crate::sources`]).
 pub fn sources(
     cache_dir: Option<&std::path::Path>,
     offline: bool,
     index: &IndexArgs,
     file: &crate::requirements::IndexOptions,
 ) -> anyhow::Result<Sources> {
-    Ok(crate::pipeline::sources::open_sources(
+    Ok(crate::sources::open_sources(
         cache_dir,
         offline,
         &remote::index_settings(index)?,

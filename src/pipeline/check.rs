@@ -8,11 +8,11 @@ use std::path::Path;
 use super::error::BuildError;
 use super::outcome::{BuiltArtifact, BuiltImageSummary, VerifyStep};
 use super::request::{BuildRequest, IndexSettings, VerifyMode};
-use super::sources::Sources;
 use crate::artifact::{ArtifactManifest, PreExistingRecord, VerifyRecord};
 use crate::digest::sha256_hex;
 use crate::progress::Reporter;
 use crate::slim::bytecode::{BytecodePlan, find_python};
+use crate::sources::Sources;
 use crate::verify::VerifyReport;
 
 /// Where the check can run: an interpreter of the target version on a host of its
@@ -420,7 +420,7 @@ pub fn verify_artifact(
     } else {
         req.artifact.clone()
     };
-    let sources = super::sources::open_sources(
+    let sources = crate::sources::open_sources(
         req.cache_dir.as_deref(),
         req.offline,
         &req.index,

@@ -26,6 +26,10 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    /// Opening sources, reading the input or locking it (boxed: it wraps the resolve and fetch
+    /// errors, and would make every build's `Result` larger).
+    #[error(transparent)]
+    Sources(Box<crate::sources::SourcesError>),
     #[error(transparent)]
     Target(#[from] crate::target::TargetError),
     #[error(transparent)]
@@ -68,4 +72,10 @@ pub enum BuildError {
     Verify(#[from] crate::verify::VerifyError),
     #[error(transparent)]
     Src(#[from] crate::srctree::SrcError),
+}
+
+impl From<crate::sources::SourcesError> for BuildError {
+    fn from(e: crate::sources::SourcesError) -> Self {
+        BuildError::Sources(Box::new(e))
+    }
 }

@@ -101,13 +101,13 @@ pub fn explain(req: &ExplainRequest) -> Result<Explained, BuildError> {
 /// Read and lock the input as `build` does and fetch its wheels: the input file, the wheels
 /// and the cache they are in.
 fn lock_and_fetch(req: &ExplainRequest) -> Result<(PathBuf, Vec<FetchedWheel>, Cache), BuildError> {
-    let super::sources::Locked {
+    let crate::sources::Locked {
         input,
-        sources: super::sources::Sources { cache, http, .. },
+        sources: crate::sources::Sources { cache, http, .. },
         lock,
         ..
-    } = super::sources::read_and_lock(
-        &super::sources::LockRequest {
+    } = crate::sources::read_and_lock(
+        &crate::sources::LockRequest {
             requirements: req.requirements.as_deref(),
             extra: &req.extras,
             group: &req.groups,

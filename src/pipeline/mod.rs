@@ -9,7 +9,6 @@
 //! inputs ─► lock ─► fetch ─► slim (within the bytecode budget) ─► audit ─► emit ─► manifest ─► verify
 //! ```
 //!
-//! - [`sources`]: reading the input, opening cache and indexes, locking (shared with `lock`).
 //! - [`slimming`]: recipes, the bytecode plan and slimming within the size budget; the audit.
 //! - [`units`]: function and layer zips with their manifests, layers, Lambda's limit.
 //! - [`image`]: `--format image`.
@@ -28,7 +27,6 @@ pub mod outcome;
 pub mod request;
 pub mod shared;
 pub mod slimming;
-pub mod sources;
 pub mod units;
 
 use std::path::PathBuf;
@@ -40,6 +38,7 @@ use crate::progress::Reporter;
 use crate::report::GateFailure;
 use crate::sink::Epoch;
 use crate::slim::SlimmedWheel;
+use crate::sources;
 use crate::wheel::integrity::SizeLimit;
 
 pub use error::BuildError;

@@ -10,6 +10,9 @@ use crate::slim::bytecode::BytecodeMode;
 use crate::slim::recipe::Profile;
 use crate::target::Target;
 
+/// Where packages come from: owned by [`crate::sources`], re-exported for the request types.
+pub use crate::sources::IndexSettings;
+
 /// What to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -121,18 +124,6 @@ pub enum VerifyMode {
     Require,
     /// Never.
     Skip,
-}
-
-/// Where packages come from, as given on the command line (or by any other front end).
-#[derive(Debug, Clone, Default)]
-pub struct IndexSettings {
-    /// Primary index; `None` falls back to the requirements file, then the environment.
-    pub index_url: Option<String>,
-    pub extra_index_url: Vec<String>,
-    pub find_links: Vec<String>,
-    pub no_index: bool,
-    /// A second cache tier shared with other machines (`--remote-cache`), asked on local misses.
-    pub remote: Option<std::sync::Arc<crate::cache::remote::RemoteTier>>,
 }
 
 /// Which copy wins when a layer holds another version than the lock pins.

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use super::error::BuildError;
 use super::request::{BuildRequest, OutputFormat, SlimRequest};
-use super::sources::Sources;
 use crate::digest::sha256_hex;
 use crate::fetch::FetchedWheel;
 use crate::progress::Reporter;
@@ -16,6 +15,7 @@ use crate::slim::bytecode::{BytecodeMode, BytecodePlan, find_python};
 use crate::slim::recipe::RecipeSet;
 use crate::slim::trace::TraceRoots;
 use crate::slim::{SlimSettings, SlimmedWheel, slim};
+use crate::sources::Sources;
 use crate::target::Target;
 use crate::target::UNZIPPED_LIMIT;
 

@@ -10,7 +10,7 @@
 //! tags the target takes, and a concrete way out (an older pin, another runtime, another
 //! architecture, or `--find-links` for sdist-only packages).
 //!
-//! Which inputs are resolved and which are trusted is decided in `pipeline::sources::lock_input`;
+//! Which inputs are resolved and which are trusted is decided in `crate::sources::lock_input`;
 //! a trusted lock is checked for completeness by [`closure::check_closed`].
 
 pub mod closure;

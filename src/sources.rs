@@ -1,10 +1,13 @@
-//! The build's first two steps, shared by `build` and `lock`: find and read the input, open
-//! the cache and package sources it names, and lock it for one target.
+//! Sources: opening the cache and the package sources (index settings merged from the flags,
+//! the requirements file and the environment), reading an input, and turning it into a lock for
+//! one target — and `lpack lock`'s writing of that lock.
+//!
+//! It sits at the resolve/fetch layer, above [`crate::resolve`] and [`crate::fetch`], so every
+//! command that reads an input or fetches (`build`, `lock`, `explain`, `check`, bench) shares it
+//! without reaching into a composition root. Its errors are [`SourcesError`].
 
 use std::path::{Path, PathBuf};
 
-use super::error::BuildError;
-use super::request::IndexSettings;
 use crate::cache::Cache;
 use crate::http::Http;
 use crate::progress::Reporter;
@@ -15,6 +18,48 @@ use crate::resolve::inputs::{self, InputKind};
 use crate::resolve::solver::{Prerelease, Provider};
 use crate::resolve::{Lock, pylock, resolve_pinned};
 use crate::target::Target;
+
+/// Why opening sources, reading an input or locking it failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourcesError {
+    /// The input cannot be read or locked as asked (a bad combination of settings or names).
+    #[error("{0}")]
+    Request(String),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Input(#[from] crate::resolve::inputs::InputError),
+    #[error(transparent)]
+    Requirements(#[from] crate::requirements::RequirementsError),
+    #[error(transparent)]
+    Lock(#[from] crate::resolve::pylock::LockError),
+    #[error(transparent)]
+    Solve(#[from] crate::resolve::solver::SolveError),
+    #[error(transparent)]
+    Resolve(#[from] crate::resolve::ResolveError),
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
+    #[error(transparent)]
+    Fetch(#[from] crate::fetch::FetchError),
+}
+
+/// Where packages come from, as given on the command line (or by any other front end).
+#[derive(Debug, Clone, Default)]
+pub struct IndexSettings {
+    /// Primary index; `None` falls back to the requirements file, then the environment.
+    pub index_url: Option<String>,
+    pub extra_index_url: Vec<String>,
+    pub find_links: Vec<String>,
+    pub no_index: bool,
+    /// A second cache tier shared with other machines (`--remote-cache`), asked on local misses.
+    pub remote: Option<std::sync::Arc<crate::cache::remote::RemoteTier>>,
+}
 
 /// Merge the given settings, the requirements file and the environment into index settings.
 /// Precedence for the primary index: given, requirements file, environment, default.
@@ -62,7 +107,7 @@ pub fn open_sources(
     offline: bool,
     index: &IndexSettings,
     file: &IndexOptions,
-) -> Result<Sources, BuildError> {
+) -> Result<Sources, SourcesError> {
     let root = cache_dir.map_or_else(Cache::default_root, Path::to_path_buf);
     // --offline touches no network: not a remote cache either.
     let remote = index.remote.clone().filter(|_| !offline);
@@ -91,7 +136,7 @@ pub fn read_input(
     target: &Target,
     extras: &[String],
     groups: &[String],
-) -> Result<Input, BuildError> {
+) -> Result<Input, SourcesError> {
     let path = match given {
         Some(p) => p.to_path_buf(),
         None => inputs::find_input(Path::new("."))?,
@@ -103,7 +148,7 @@ pub fn read_input(
         InputKind::Pylock | InputKind::UvLock => None,
     };
     if !extras.is_empty() && kind == InputKind::Requirements {
-        return Err(BuildError::Request(
+        return Err(SourcesError::Request(
             "--extra applies to pyproject.toml and uv.lock inputs; write `name[extra]` in a requirements file".to_string(),
         ));
     }
@@ -125,7 +170,7 @@ pub fn lock_input(
     sources: &Sources,
     target: &Target,
     reporter: &dyn Reporter,
-) -> Result<(Lock, PinnedSet), BuildError> {
+) -> Result<(Lock, PinnedSet), SourcesError> {
     let (extras, prerelease) = (req.extra, req.prerelease);
     let (client, cache, http) = (&sources.client, &sources.cache, sources.http.as_ref());
     let empty = || PinnedSet {
@@ -216,7 +261,7 @@ pub fn read_and_lock(
     req: &LockRequest<'_>,
     target: &Target,
     reporter: &dyn Reporter,
-) -> Result<Locked, BuildError> {
+) -> Result<Locked, SourcesError> {
     read_and_lock_deps(req, false, target, reporter)
 }
 
@@ -226,7 +271,7 @@ pub fn read_and_lock_deps(
     no_deps: bool,
     target: &Target,
     reporter: &dyn Reporter,
-) -> Result<Locked, BuildError> {
+) -> Result<Locked, SourcesError> {
     let input = read_input(req.requirements, target, req.extra, req.group)?;
     let file_index = input
         .set
@@ -263,14 +308,14 @@ pub enum LockFormat {
 impl LockFormat {
     /// The format `output`'s name asks for; any other name is refused (a file `build -r` would
     /// read as something else).
-    pub fn of(output: &Path) -> Result<LockFormat, BuildError> {
+    pub fn of(output: &Path) -> Result<LockFormat, SourcesError> {
         if pylock::is_pylock(output) {
             return Ok(LockFormat::Pylock);
         }
         if output.extension().is_some_and(|e| e == "txt") {
             return Ok(LockFormat::Requirements);
         }
-        Err(BuildError::Request(format!(
+        Err(SourcesError::Request(format!(
             "{}: lpack cannot tell which lock format this name asks for\n  hint: -o pylock.toml (or pylock.NAME.toml) writes a PEP 751 lock; -o NAME.txt writes a requirements file with hashes (`name==version --hash=sha256:…`); `lpack build -r` reads both",
             output.display()
         )))
@@ -313,7 +358,7 @@ pub fn write_lock(
     target: &Target,
     output: &Path,
     reporter: &dyn Reporter,
-) -> Result<Written, BuildError> {
+) -> Result<Written, SourcesError> {
     let format = LockFormat::of(output)?;
     let Locked {
         input,
@@ -351,9 +396,11 @@ pub fn write_lock(
         LockFormat::Pylock => pylock::render(target, &entries, &requested),
         LockFormat::Requirements => render_requirements(target, &entries, &requested),
     };
-    crate::outfile::write_output(output, text.as_bytes()).map_err(|source| BuildError::Write {
-        path: output.to_path_buf(),
-        source,
+    crate::outfile::write_output(output, text.as_bytes()).map_err(|source| {
+        SourcesError::Write {
+            path: output.to_path_buf(),
+            source,
+        }
     })?;
     Ok(Written {
         entries,
