@@ -236,6 +236,15 @@ pub const MAX_LOGS: usize = 256;
 /// free (never waits on a running prune); recent logs stay for `prune --ci`. Best effort.
 pub fn fold_old_logs(root: &Path, min_age: Duration) {
     let dir = root.join(USES_DIR);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    // Nothing old enough: return before opening, locking and reading every log (hundreds in a
+    // busy day of many-function builds, and this runs as each process finishes).
+    if !any_log_older(&dir, now, min_age) {
+        return;
+    }
     let Ok(gate) = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -247,10 +256,6 @@ pub fn fold_old_logs(root: &Path, min_age: Duration) {
     if gate.try_lock().is_err() {
         return;
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     let (_, finished) = read_runs(root);
     let old: Vec<&Run> = finished
         .iter()
@@ -270,6 +275,35 @@ pub fn fold_old_logs(root: &Path, min_age: Duration) {
         }
     }
     let _ = gate.unlock();
+}
+
+/// Whether any log in `dir` finished at least `min_age` before `now`: from the name of a
+/// finished log (`done-<secs>-…`), else from the file's modification time (an abandoned
+/// `run-…` log). Reads no log.
+fn any_log_older(dir: &Path, now: u64, min_age: Duration) -> bool {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return false;
+    };
+    rd.flatten().any(|e| {
+        let name = e.file_name();
+        let Some(name) = name.to_str().filter(|n| n.ends_with(".log")) else {
+            return false;
+        };
+        let finished = name
+            .strip_prefix("done-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|secs| secs.parse::<u64>().ok())
+            .or_else(|| {
+                e.metadata()
+                    .ok()?
+                    .modified()
+                    .ok()?
+                    .duration_since(UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_secs())
+            });
+        finished.is_some_and(|t| now.saturating_sub(t) >= min_age.as_secs())
+    })
 }
 
 #[cfg(test)]
@@ -319,5 +353,22 @@ mod tests {
         let last = read_last_used(&uses.join(LAST_USED));
         assert_eq!(last.keys().collect::<Vec<_>>(), ["graph-v1/a"]);
         assert_eq!(last["graph-v1/a"].v, "0.0.1");
+    }
+
+    #[test]
+    fn recent_logs_are_not_read_to_find_old_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = 1_800_000_000u64;
+        let day = Duration::from_secs(86_400);
+        fs::write(dir.path().join(format!("done-{}-1-1.log", now - 60)), "x").expect("log");
+        fs::write(dir.path().join("notes.txt"), "x").expect("other");
+        assert!(!any_log_older(dir.path(), now, day));
+        fs::write(
+            dir.path()
+                .join(format!("done-{}-2-2.log", now - 2 * 86_400)),
+            "x",
+        )
+        .expect("log");
+        assert!(any_log_older(dir.path(), now, day));
     }
 }

@@ -518,8 +518,13 @@ fn report(
     println!("  sha256 {}", a.sha256);
     println!("  manifest {}", manifest_file.display());
     if let Some(tier) = from_cache {
+        let what = if unchanged {
+            "left as it was"
+        } else {
+            "copied whole"
+        };
         println!(
-            "  copied whole from the {tier} cache: an earlier build of the same inputs wrote it · {seconds:.2} s"
+            "  {what}: an earlier build of the same inputs wrote it (found in the {tier} cache by its content key) · {seconds:.2} s"
         );
         return Ok(());
     }
