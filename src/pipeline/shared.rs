@@ -107,8 +107,8 @@ fn restore_local(
         req,
         "local",
         artifacts,
-        "when this artifact was built; copied from the local cache",
-        "not verified: copied from the local cache, built without the import check",
+        "when this artifact was built; kept in the local cache",
+        "not verified: kept in the local cache, built without the import check",
         started,
     )
     .map(Some)

@@ -251,7 +251,7 @@ fn a_warm_build_to_a_new_output_copies_the_kept_artifact() {
     assert!(
         second["verify"]
             .as_str()
-            .is_some_and(|v| v.contains("copied from the local cache")),
+            .is_some_and(|v| v.contains("kept in the local cache")),
         "{second}"
     );
     assert_eq!(second["from_cache"], "local", "{second}");
