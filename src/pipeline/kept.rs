@@ -203,7 +203,15 @@ fn evict(name_dir: &Path, keep: usize) {
     };
     let mut entries: Vec<(std::time::SystemTime, PathBuf)> = rd
         .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        // Only entries this module wrote: a 64-hex key directory holding a record. Anything
+        // else someone put here is left alone.
+        .filter(|e| {
+            e.file_type().is_ok_and(|t| t.is_dir())
+                && e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+                && e.path().join("record.json").is_file()
+        })
         .map(|e| {
             let used = fs::metadata(e.path().join("record.json"))
                 .and_then(|m| m.modified())
@@ -246,19 +254,23 @@ mod tests {
     fn evicts_the_least_recently_used_beyond_the_limit() {
         let dir = tempfile::tempdir().expect("tempdir");
         let base = std::time::SystemTime::now();
-        for (i, k) in ["a", "b", "c"].iter().enumerate() {
+        let keys: Vec<String> = ["a", "b", "c"].iter().map(|c| c.repeat(64)).collect();
+        for (i, k) in keys.iter().enumerate() {
             let d = dir.path().join(k);
             fs::create_dir_all(&d).expect("mkdir");
             let f = fs::File::create(d.join("record.json")).expect("create");
             f.set_modified(base - std::time::Duration::from_secs(100 - i as u64 * 10))
                 .expect("mtime");
         }
-        // Not an entry: a stray file is left alone.
+        // Not entries: a user's file and folder (even an old one) are left alone.
         fs::write(dir.path().join("notes.txt"), "x").expect("write");
+        fs::create_dir_all(dir.path().join("mine")).expect("mkdir");
+        fs::write(dir.path().join("mine/record.json"), "{}").expect("write");
         evict(dir.path(), 2);
-        assert!(!dir.path().join("a").exists());
-        assert!(dir.path().join("b").exists() && dir.path().join("c").exists());
+        assert!(!dir.path().join(&keys[0]).exists());
+        assert!(dir.path().join(&keys[1]).exists() && dir.path().join(&keys[2]).exists());
         assert!(dir.path().join("notes.txt").exists());
+        assert!(dir.path().join("mine/record.json").exists());
     }
 
     #[test]
