@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::attribute::{Culprit, Dropped};
 use super::error::VerifyError;
 use super::importer::{MODULE_TIMEOUT, Outcome, import_all};
-use super::{Layout, Tools, lay_out, set_readonly};
+use super::{Layout, Tools, lay_out};
 use crate::artifact::{Action, ArtifactManifest};
 use crate::progress::Phase;
 use crate::slim::imports::module_name;
@@ -92,7 +92,8 @@ pub fn deep_verify(
         reporter,
         ..
     } = *tools;
-    let tmp = tempfile::tempdir().map_err(|e| VerifyError::Io(e.to_string()))?;
+    // The tree twice: the artifact and the wheels it came from.
+    let tmp = super::unpack::scratch(2 * super::laid_out_size(artifact, manifest))?;
     let Layout {
         paths,
         layers,
@@ -131,7 +132,7 @@ pub fn deep_verify(
         )
     });
     reporter.finish(Phase::Verify);
-    set_readonly(tmp.path(), false);
+    super::unpack::set_dirs_writable(tmp.path());
     let (from_wheels, from_artifact) = (from_wheels?, from_artifact?);
 
     let mut all = vec![manifest];

@@ -28,9 +28,10 @@ pub mod handler;
 mod importer;
 pub mod install;
 pub mod reference;
+mod unpack;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -38,6 +39,8 @@ use serde::{Deserialize, Serialize};
 
 pub use error::VerifyError;
 pub use install::{install_runtime, runtime_dir};
+pub(crate) use unpack::{extract_zip, set_readonly};
+use unpack::{scratch, set_dirs_readonly, set_dirs_writable, unpacked_size};
 
 use crate::artifact::{Action, ArtifactManifest, HandlerRecord};
 use crate::cache::Cache;
@@ -46,7 +49,7 @@ use crate::http::Http;
 use crate::progress::Reporter;
 use crate::resolve::index::IndexClient;
 use crate::target::Target;
-use crate::wheel::{ArchivePath, open_archive};
+use crate::wheel::ArchivePath;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImportResult {
@@ -182,47 +185,6 @@ pub fn top_level_modules(m: &ArtifactManifest) -> BTreeMap<String, BTreeSet<Stri
     out
 }
 
-pub(crate) fn extract_zip(zip: &Path, dest: &Path) -> Result<(), VerifyError> {
-    let io = |e: String| VerifyError::Io(format!("unpacking {}: {e}", zip.display()));
-    let name = zip.display().to_string();
-    let mut archive = open_archive(zip, &name).map_err(|e| io(e.to_string()))?;
-    for i in 0..archive.len() {
-        let mut f = archive.by_index(i).map_err(|e| io(e.to_string()))?;
-        let raw = String::from_utf8_lossy(f.name_raw()).into_owned();
-        let path = ArchivePath::new(&raw).map_err(|why| io(format!("`{raw}` {why}")))?;
-        let target = dest.join(path.as_str());
-        if f.is_dir() {
-            std::fs::create_dir_all(&target).map_err(|e| io(e.to_string()))?;
-            continue;
-        }
-        if let Some(d) = target.parent() {
-            std::fs::create_dir_all(d).map_err(|e| io(e.to_string()))?;
-        }
-        // The declared size comes from the zip (an external layer is anyone's): a hint only.
-        let mut buf = Vec::with_capacity(f.size().min(64 << 20) as usize);
-        f.read_to_end(&mut buf).map_err(|e| io(e.to_string()))?;
-        std::fs::write(&target, buf).map_err(|e| io(e.to_string()))?;
-    }
-    Ok(())
-}
-
-pub(crate) fn set_readonly(dir: &Path, readonly: bool) {
-    use std::os::unix::fs::PermissionsExt;
-    let mut entries: Vec<_> = walkdir::WalkDir::new(dir).into_iter().flatten().collect();
-    if !readonly {
-        entries.reverse();
-    }
-    for e in entries.iter().rev() {
-        let mode = match (e.file_type().is_dir(), readonly) {
-            (true, true) => 0o555,
-            (true, false) => 0o755,
-            (false, true) => 0o444,
-            (false, false) => 0o644,
-        };
-        let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(mode));
-    }
-}
-
 /// `/path/to/python3.12 (3.12.1 (main, …))`
 pub(crate) fn describe_python(python: &Path) -> Result<String, VerifyError> {
     let (_, version) = crate::slim::bytecode::python_version(python)
@@ -309,7 +271,7 @@ pub(crate) fn lay_out(
         let site = opt.join(target.layer_site_packages());
         paths.push(site.display().to_string());
         paths.push(opt.join("python").display().to_string());
-        set_readonly(&opt, true);
+        set_dirs_readonly(&opt);
         opt_dir = Some(opt);
     }
     let mut runtime = None;
@@ -319,7 +281,7 @@ pub(crate) fn lay_out(
         paths.push(rt.display().to_string());
         runtime = Some(rt);
     }
-    set_readonly(&task, true);
+    set_dirs_readonly(&task);
     Ok(Layout {
         task,
         opt: opt_dir,
@@ -366,6 +328,18 @@ fn external_zip(
     Ok(zip)
 }
 
+/// About how many bytes laying `artifact` out takes: its files and those of the lpack layers
+/// beside it that it was built against (what [`lay_out`] unpacks; external layers aside).
+fn laid_out_size(artifact: &Path, manifest: &ArtifactManifest) -> u64 {
+    let beside = artifact.parent().unwrap_or(Path::new("."));
+    let layers = manifest
+        .layers
+        .iter()
+        .filter(|l| l.external.is_none())
+        .map(|l| unpacked_size(&beside.join(&l.file)));
+    unpacked_size(artifact) + layers.sum::<u64>()
+}
+
 /// Verify an artifact with an interpreter of the target version: its top-level modules (each
 /// failure compared with the wheels), its distributions' metadata and, given one, its handler.
 pub fn verify(
@@ -374,9 +348,9 @@ pub fn verify(
     handler: Option<&str>,
     tools: &Tools<'_>,
 ) -> Result<VerifyReport, VerifyError> {
-    let tmp = tempfile::tempdir().map_err(|e| VerifyError::Io(e.to_string()))?;
+    let tmp = scratch(laid_out_size(artifact, manifest))?;
     let result = verify_in(tmp.path(), artifact, manifest, handler, tools);
-    set_readonly(tmp.path(), false);
+    set_dirs_writable(tmp.path());
     result
 }
 
