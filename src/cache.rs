@@ -103,6 +103,18 @@ const SUBDIRS: [&str; 15] = [
     "tmp",
 ];
 
+/// The use logs of the caches open in this process, by root (see [`Cache::open`]).
+static OPEN_LOGS: std::sync::Mutex<Vec<(PathBuf, std::sync::Weak<uses::UseLog>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The use log of a cache open at `root` in this process, if one still is.
+fn open_log(root: &Path) -> Option<Arc<uses::UseLog>> {
+    let open = OPEN_LOGS.lock().ok()?;
+    open.iter()
+        .filter(|(r, _)| r == root)
+        .find_map(|(_, log)| log.upgrade())
+}
+
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
@@ -119,7 +131,18 @@ impl Cache {
     }
 
     /// Open (creating if needed) a cache at `root`.
+    ///
+    /// Caches opened at the same root while another is still open in this process (the builds
+    /// of one `lpack build` over many functions) share its use log, and skip creating its
+    /// folders and sweeping its temporary files again: one log per process, not per build.
     pub fn open(root: &Path) -> Result<Cache, CacheError> {
+        if let Some(uses) = open_log(root) {
+            return Ok(Cache {
+                root: root.to_path_buf(),
+                uses,
+                remote: None,
+            });
+        }
         for sub in SUBDIRS {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(io_err(&p))?;
@@ -130,9 +153,14 @@ impl Cache {
             let body = "Signature: 8a477f597d28d172789f06886806bc55\n# This file marks the lpack cache (https://bford.info/cachedir/).\n";
             let _ = write_atomic(root, &tag, body.as_bytes());
         }
+        let uses = Arc::new(uses::UseLog::new(root));
+        if let Ok(mut open) = OPEN_LOGS.lock() {
+            open.retain(|(_, log)| log.strong_count() > 0);
+            open.push((root.to_path_buf(), Arc::downgrade(&uses)));
+        }
         Ok(Cache {
             root: root.to_path_buf(),
-            uses: Arc::new(uses::UseLog::new(root)),
+            uses,
             remote: None,
         })
     }

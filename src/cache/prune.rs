@@ -392,10 +392,10 @@ mod tests {
         cache
             .write_record("graph-v1", "used", b"{}")
             .expect("write");
-        // A running process (this one, through its cache's log) uses `used`.
+        drop(cache); // its log (which noted both writes) is finished
+        // A running process (this one, through a new cache and so a new log) uses `used`.
         let user = super::super::Cache::open(dir.path()).expect("open");
         let _ = user.read_record("graph-v1", "used");
-        drop(cache); // its log (which noted both writes) is finished
         let policy = PrunePolicy {
             older_than: Duration::ZERO,
             ci: false,

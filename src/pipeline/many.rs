@@ -57,6 +57,23 @@ pub fn build_many(
     jobs: usize,
     reporter: &(dyn Fn(&str) -> Box<dyn Reporter> + Sync),
 ) -> Vec<UnitOutcome> {
+    // Each cache the units use stays open for the whole run, so that every build shares one
+    // use log (see `Cache::open`). A cache that cannot be opened is reported by its builds.
+    let mut roots: Vec<std::path::PathBuf> = units
+        .iter()
+        .map(|u| {
+            u.request
+                .cache_dir
+                .clone()
+                .unwrap_or_else(crate::cache::Cache::default_root)
+        })
+        .collect();
+    roots.sort();
+    roots.dedup();
+    let _open: Vec<crate::cache::Cache> = roots
+        .iter()
+        .filter_map(|r| crate::cache::Cache::open(r).ok())
+        .collect();
     let mut results: Vec<Option<UnitResult>> = (0..units.len()).map(|_| None).collect();
     for kind in [UnitKind::Layer, UnitKind::Function] {
         let wave: Vec<usize> = (0..units.len())
