@@ -279,13 +279,67 @@ pub fn read_and_lock_deps(
         .map(|s| s.pinned.index.clone())
         .unwrap_or_default();
     let sources = open_sources(req.cache_dir, req.offline, req.index, &file_index)?;
-    let (lock, pinned) = lock_input(&input, req, no_deps, &sources, target, reporter)?;
+    let key = lock_key(&input, req, no_deps, target);
+    let (lock, pinned) = match key.as_deref().and_then(locked_before) {
+        Some(done) => done,
+        None => {
+            let done = lock_input(&input, req, no_deps, &sources, target, reporter)?;
+            if let (Some(key), Ok(mut locks)) = (key, LOCKS.lock()) {
+                locks.push((key, done.0.clone(), done.1.clone()));
+            }
+            done
+        }
+    };
     Ok(Locked {
         input,
         sources,
         lock,
         pinned,
     })
+}
+
+/// The locks this process made, by [`lock_key`]: the builds of one run over many functions
+/// usually share their input, which is then locked (index pages, the closure check) once.
+static LOCKS: std::sync::Mutex<Vec<(String, Lock, PinnedSet)>> = std::sync::Mutex::new(Vec::new());
+
+/// A lock this process made before for `key`.
+fn locked_before(key: &str) -> Option<(Lock, PinnedSet)> {
+    let locks = LOCKS.lock().ok()?;
+    let (_, lock, pinned) = locks.iter().find(|(k, _, _)| k == key)?;
+    Some((lock.clone(), pinned.clone()))
+}
+
+/// Everything that decides how `input` locks: its requirements as read (or a lock file's
+/// bytes), the request's extras, groups, cache, indexes and policies, and the target. `None`
+/// when a lock file cannot be read (locking it reports why).
+fn lock_key(
+    input: &Input,
+    req: &LockRequest<'_>,
+    no_deps: bool,
+    target: &Target,
+) -> Option<String> {
+    let content = match &input.set {
+        Some(set) => format!("{set:?}"),
+        None => crate::digest::sha256_hex(&std::fs::read(&input.path).ok()?),
+    };
+    let i = req.index;
+    Some(crate::digest::sha256_hex(
+        format!(
+            "{:?}|{:?}|{content}|{:?}|{:?}|{:?}|{}|{no_deps}|{:?}|{target}|{:?}|{:?}|{:?}|{}",
+            input.path,
+            input.kind,
+            req.extra,
+            req.group,
+            req.cache_dir,
+            req.offline,
+            req.prerelease as u8,
+            i.index_url,
+            i.extra_index_url,
+            i.find_links,
+            i.no_index,
+        )
+        .as_bytes(),
+    ))
 }
 
 /// What `lpack lock` wrote.
