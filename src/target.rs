@@ -222,12 +222,24 @@ impl Tag {
 }
 
 /// A runtime and an architecture: what an artifact is built for.
-#[derive(Debug, Clone)]
+///
+/// Cheap to clone: the tag table is shared (every build request carries a target).
+#[derive(Clone)]
 pub struct Target {
     pub runtime: Runtime,
     pub arch: Arch,
-    tags: Vec<Tag>,
-    priority: HashMap<Tag, usize>,
+    tags: std::sync::Arc<[Tag]>,
+    priority: std::sync::Arc<HashMap<Tag, usize>>,
+}
+
+/// The runtime and architecture; the tag table follows from them.
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("runtime", &self.runtime)
+            .field("arch", &self.arch)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PartialEq for Target {
@@ -238,18 +250,27 @@ impl PartialEq for Target {
 
 impl Target {
     pub fn new(runtime: Runtime, arch: Arch) -> Target {
+        // The tables of the targets made so far, shared (a run over many functions makes one
+        // target per function).
+        static MADE: std::sync::Mutex<Vec<Target>> = std::sync::Mutex::new(Vec::new());
+        let mut made = MADE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = made.iter().find(|t| t.runtime == runtime && t.arch == arch) {
+            return t.clone();
+        }
         let tags = compatible_tags(runtime, arch);
         let priority = tags
             .iter()
             .enumerate()
             .map(|(i, t)| (t.clone(), i))
             .collect();
-        Target {
+        let target = Target {
             runtime,
             arch,
-            tags,
-            priority,
-        }
+            tags: tags.into(),
+            priority: std::sync::Arc::new(priority),
+        };
+        made.push(target.clone());
+        target
     }
 
     /// `cp312`.
