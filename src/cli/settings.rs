@@ -125,7 +125,7 @@ pub fn layer(
     tables: &[&Table],
     derived: &[(&str, Value, String)],
 ) -> anyhow::Result<Layered> {
-    let cmd = Cli::command();
+    let cmd = built_command();
     let first = cmd
         .clone()
         .try_get_matches_from(argv)
@@ -172,6 +172,19 @@ pub fn layer(
         matches,
         sources: rows,
     })
+}
+
+/// lpack's command line, built once per process (a run over many functions layers each
+/// one's settings, and building clap's command is most of that).
+fn built_command() -> clap::Command {
+    static BUILT: std::sync::OnceLock<clap::Command> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let mut cmd = Cli::command();
+            cmd.build();
+            cmd
+        })
+        .clone()
 }
 
 /// Where `key` takes its value from, and the value to inject when it comes from below the flags.

@@ -56,12 +56,14 @@ fn layer_manifest_digest(p: &Path) -> Result<String, BuildError> {
     let stamp = std::fs::metadata(&file)
         .ok()
         .and_then(|m| Some((m.len(), m.modified().ok()?)));
+    // Held while the digest is computed: the functions built at once against one layer wait
+    // for one reading of its manifest instead of each reading it.
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(stamp) = stamp
-        && let Some(d) = SEEN.lock().ok().and_then(|seen| {
-            seen.iter()
-                .find(|(f, s, _)| *f == file && *s == stamp)
-                .map(|(_, _, d)| d.clone())
-        })
+        && let Some(d) = seen
+            .iter()
+            .find(|(f, s, _)| *f == file && *s == stamp)
+            .map(|(_, _, d)| d.clone())
     {
         return Ok(d);
     }
@@ -69,15 +71,30 @@ fn layer_manifest_digest(p: &Path) -> Result<String, BuildError> {
         path: file.clone(),
         source,
     })?;
-    let digest = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Ok(serde_json::Value::Object(mut m)) => {
-            m.remove("fingerprint");
-            m.remove("timings");
-            sha256_hex(serde_json::Value::Object(m).to_string().as_bytes())
+    // Read as a manifest (typed: several times faster than a JSON tree for the layer's
+    // thousands of file records) and written back compact without the local fields; other
+    // JSON the same way as a tree; anything else by its bytes.
+    let digest = match serde_json::from_slice::<crate::artifact::ArtifactManifest>(&bytes) {
+        Ok(mut m) => {
+            m.fingerprint = None;
+            m.timings = None;
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            match serde_json::to_writer(&mut h, &m) {
+                Ok(()) => crate::digest::hex(&h.finalize()),
+                Err(_) => sha256_hex(&bytes),
+            }
         }
-        _ => sha256_hex(&bytes),
+        Err(_) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(serde_json::Value::Object(mut m)) => {
+                m.remove("fingerprint");
+                m.remove("timings");
+                sha256_hex(serde_json::Value::Object(m).to_string().as_bytes())
+            }
+            _ => sha256_hex(&bytes),
+        },
     };
-    if let (Some(stamp), Ok(mut seen)) = (stamp, SEEN.lock()) {
+    if let Some(stamp) = stamp {
         seen.retain(|(f, _, _)| *f != file);
         if seen.len() >= 8 {
             seen.remove(0);
@@ -220,5 +237,45 @@ mod tests {
         let d = |p: &Path| layer_manifest_digest(p).expect("digest");
         assert_eq!(d(&a), d(&b));
         assert_ne!(d(&a), d(&c));
+
+        // One of lpack's own manifests (the typed reading).
+        let target = crate::target::Target::new(
+            crate::target::Runtime::Python312,
+            crate::target::Arch::X86_64,
+        );
+        let layer = crate::extlayer::ExternalLayer {
+            source: "layer.zip".into(),
+            zip: dir.path().join("layer.zip"),
+            label: "layer.zip".into(),
+            sha256: "aa".into(),
+            code_sha256: None,
+            size: 1,
+            unzipped_size: 1,
+            entries: 0,
+            dists: Vec::new(),
+            hidden: Vec::new(),
+            libraries: Vec::new(),
+            machines: Default::default(),
+            compatible_runtimes: Vec::new(),
+            compatible_architectures: Vec::new(),
+            files: Vec::new(),
+        }
+        .manifest(&target);
+        let mut timed = layer.clone();
+        timed.timings = Some(Default::default());
+        let mut other = layer.clone();
+        other.artifact.sha256 = "bb".into();
+        let m = |name: &str, m: &crate::artifact::ArtifactManifest| {
+            let p = dir.path().join(name);
+            m.write(&p).expect("write");
+            p
+        };
+        let (x, y, z) = (
+            m("x.json", &layer),
+            m("y.json", &timed),
+            m("z.json", &other),
+        );
+        assert_eq!(d(&x), d(&y));
+        assert_ne!(d(&x), d(&z));
     }
 }

@@ -540,14 +540,14 @@ fn content_key(
     let output = req.output.clone().unwrap_or_else(|| default_output(input));
     let manifest_file = manifest_path(&output);
     let src_tree = walk_src(req, input, &output, &manifest_file, &mut Vec::new())?;
-    let recipes = slimming::load_recipes(&req.slim, &req.target)?;
+    let recipes_digest = slimming::recipes_digest(&req.slim, &req.target)?;
     key::artifact_key(
         req,
         &key::KeyInputs {
             input,
             lock,
             src_digests: &src_tree.digests()?,
-            recipes_digest: &recipes.digest,
+            recipes_digest: &recipes_digest,
             epoch: Epoch::from_env().0,
             output_name: &output
                 .file_name()

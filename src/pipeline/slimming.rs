@@ -28,6 +28,36 @@ pub fn load_recipes(s: &SlimRequest, target: &Target) -> Result<RecipeSet, Build
     Ok(set)
 }
 
+/// The digest of the recipe set [`load_recipes`] gives (what a content key needs), remembered
+/// per process by everything that decides it: the profile, the command-line globs, the target
+/// and each recipe file's bytes. A run over many functions asks once per function.
+pub fn recipes_digest(s: &SlimRequest, target: &Target) -> Result<String, BuildError> {
+    static SEEN: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut key = format!(
+        "{:?}|{:?}|{:?}|{:?}|{target}",
+        s.profile, s.keep, s.drop, s.force_drop
+    );
+    for f in &s.recipes {
+        match std::fs::read(f) {
+            Ok(bytes) => key.push_str(&format!("|{}:{}", f.display(), sha256_hex(&bytes))),
+            // Loading reports the file that cannot be read.
+            Err(_) => return Ok(load_recipes(s, target)?.digest),
+        }
+    }
+    let known = SEEN
+        .lock()
+        .ok()
+        .and_then(|seen| seen.iter().find(|(k, _)| *k == key).map(|(_, d)| d.clone()));
+    if let Some(d) = known {
+        return Ok(d);
+    }
+    let digest = load_recipes(s, target)?.digest;
+    if let Ok(mut seen) = SEEN.lock() {
+        seen.push((key, digest.clone()));
+    }
+    Ok(digest)
+}
+
 /// Decide the bytecode plan: explicit mode needs an interpreter; the default compiles when one
 /// of the target version is found and otherwise warns what that costs.
 pub fn bytecode_plan(
