@@ -516,6 +516,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn caches_open_at_once_share_one_use_log_and_later_ones_start_another() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let logs = || {
+            let mut n: Vec<String> = fs::read_dir(dir.path().join(uses::USES_DIR))
+                .expect("uses")
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".log"))
+                .collect();
+            n.sort();
+            n
+        };
+        let a = Cache::open(dir.path()).expect("open");
+        let b = Cache::open(dir.path()).expect("open");
+        let _ = a.read_record("graph-v1", "one");
+        let _ = b.read_record("graph-v1", "two");
+        drop((a, b));
+        assert_eq!(logs().len(), 1, "{:?}", logs());
+        let c = Cache::open(dir.path()).expect("open");
+        let _ = c.read_record("graph-v1", "three");
+        drop(c);
+        assert_eq!(logs().len(), 2, "{:?}", logs());
+    }
+
+    #[test]
     fn commit_and_lookup() {
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = Cache::open(dir.path()).expect("open");

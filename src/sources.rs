@@ -467,6 +467,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_lock_is_reused_only_for_the_same_bytes_and_settings() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pylock.toml");
+        let input = || Input {
+            path: path.clone(),
+            kind: InputKind::Pylock,
+            set: None,
+        };
+        let index = IndexSettings::default();
+        let extra = vec!["plot".to_string()];
+        let req = |extra: &'static [String]| LockRequest {
+            requirements: None,
+            extra,
+            group: &[],
+            cache_dir: None,
+            offline: false,
+            index: Box::leak(Box::new(index.clone())),
+            prerelease: Prerelease::default(),
+        };
+        let target = Target::new(
+            crate::target::Runtime::Python312,
+            crate::target::Arch::X86_64,
+        );
+        std::fs::write(&path, "lock-version = \"1.0\"\n").expect("write");
+        let key = |r: &LockRequest<'_>, no_deps| lock_key(&input(), r, no_deps, &target);
+        let first = key(&req(&[]), false).expect("key");
+        assert_eq!(key(&req(&[]), false), Some(first.clone()));
+        assert_ne!(key(&req(&[]), true), Some(first.clone()));
+        let extra: &'static [String] = Box::leak(extra.into_boxed_slice());
+        assert_ne!(key(&req(extra), false), Some(first.clone()));
+        std::fs::write(&path, "lock-version = \"1.0\"\n# edited\n").expect("write");
+        assert_ne!(key(&req(&[]), false), Some(first));
+        std::fs::remove_file(&path).expect("rm");
+        assert_eq!(key(&req(&[]), false), None);
+    }
+
+    #[test]
     fn the_output_name_picks_the_lock_format() {
         let of = |n: &str| LockFormat::of(Path::new(n)).ok();
         assert_eq!(of("pylock.toml"), Some(LockFormat::Pylock));
