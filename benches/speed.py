@@ -5,7 +5,10 @@ Issue 20's goals, each measured here (a benchmark, not a test: it prints numbers
 nothing; the machine's load moves them, the ratios less so):
 
   cold       empty caches: `lpack build` vs `uv pip install --target DIR` of the same lock
-             (uv's own cache emptied too; both download). Goal: lpack <= 1.5x uv.
+             (uv's own cache emptied too; both download). Goal: lpack <= 1.5x uv. A second
+             row times the same work by hand: uv's install, `strip --strip-unneeded` of every
+             shared library, `python -m compileall -j 0`, `zip -r`, one import of the
+             top-level packages (needs pythonX.Y of the runtime, strip and zip on PATH).
   warm       warm cache, a fresh output path (a new directory, the same inputs: the artifact
              the cold build kept in the cache is copied): `lpack build -o NEW/cold.zip` vs
              `cp` of the finished artifact. Goal: <= 3x cp.
@@ -114,6 +117,26 @@ def main():
                             "--python-version", pyver, "--only-binary", ":all:", "--no-deps", "--quiet"],
                            env=dict(os.environ, UV_CACHE_DIR=uv_cache))
         rows.append(("cold vs uv pip install --target", t_cold, t_uv, 1.5))
+        # The same work by hand: uv's install, then what lpack does after it (strip the shared
+        # libraries, compile bytecode with the target Python on every core, zip, import the
+        # top-level packages once). uv alone does none of that, so the row above compares a
+        # download-and-unpack with a whole build; this one compares like with like.
+        python = shutil.which(f"python{pyver}") or next(iter(sorted(
+            __import__("glob").glob(os.path.expanduser(f"~/.pyenv/versions/{pyver}*/bin/python{pyver}")))), None)
+        if python and shutil.which("strip") and shutil.which("zip"):
+            by_hand = os.path.join(work, "by-hand")
+            script = (
+                f'set -e; "{uv}" pip install --target "{by_hand}" -r "{lock}" --python-platform {args.platform} '
+                f'--python-version {pyver} --only-binary :all: --no-deps --quiet; '
+                f'find "{by_hand}" -name "*.so*" -type f -exec strip --strip-unneeded {{}} +; '
+                f'"{python}" -m compileall -q -j 0 "{by_hand}" >/dev/null; '
+                f'cp -r "{src}/." "{by_hand}/"; '
+                f'(cd "{by_hand}" && zip -qr -X "{work}/by-hand.zip" .); '
+                f'PYTHONPATH="{by_hand}" "{python}" -c "import numpy, pandas, pyarrow"'
+            )
+            t_hand, _, _ = timed(["bash", "-c", script],
+                                 env=dict(os.environ, UV_CACHE_DIR=os.path.join(work, "uv-cache-2")))
+            rows.append(("cold vs uv + strip + compileall + zip + import", t_cold, t_hand, 1.5))
     elif "cold" not in skip:
         print("  (uv not on PATH: no cold ratio; pip install uv)")
     try:
