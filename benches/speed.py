@@ -121,21 +121,25 @@ def main():
         # libraries, compile bytecode with the target Python on every core, zip, import the
         # top-level packages once). uv alone does none of that, so the row above compares a
         # download-and-unpack with a whole build; this one compares like with like.
-        python = shutil.which(f"python{pyver}") or next(iter(sorted(
-            __import__("glob").glob(os.path.expanduser(f"~/.pyenv/versions/{pyver}*/bin/python{pyver}")))), None)
+        # pyenv's own interpreter before PATH (a pyenv shim answers for versions not selected).
+        python = next(iter(sorted(__import__("glob").glob(
+            os.path.expanduser(f"~/.pyenv/versions/{pyver}*/bin/python{pyver}")))), None) or shutil.which(f"python{pyver}")
         if python and shutil.which("strip") and shutil.which("zip"):
             by_hand = os.path.join(work, "by-hand")
             script = (
                 f'set -e; "{uv}" pip install --target "{by_hand}" -r "{lock}" --python-platform {args.platform} '
                 f'--python-version {pyver} --only-binary :all: --no-deps --quiet; '
-                f'find "{by_hand}" -name "*.so*" -type f -exec strip --strip-unneeded {{}} +; '
+                f'find "{by_hand}" -type f \\( -name "*.so" -o -name "*.so.[0-9]*" \\) '
+                f'-exec sh -c \'strip --strip-unneeded "$@" 2>/dev/null || true\' _ {{}} +; '
                 f'"{python}" -m compileall -q -j 0 "{by_hand}" >/dev/null; '
                 f'cp -r "{src}/." "{by_hand}/"; '
                 f'(cd "{by_hand}" && zip -qr -X "{work}/by-hand.zip" .); '
-                f'PYTHONPATH="{by_hand}" "{python}" -c "import numpy, pandas, pyarrow"'
+                f'PYTHONPATH="{by_hand}" "{python}" -c "import numpy, pandas, pyarrow"; echo by-hand-done'
             )
-            t_hand, _, _ = timed(["bash", "-c", script],
-                                 env=dict(os.environ, UV_CACHE_DIR=os.path.join(work, "uv-cache-2")))
+            t_hand, _, said = timed(["bash", "-c", script], capture=True,
+                                    env=dict(os.environ, UV_CACHE_DIR=os.path.join(work, "uv-cache-2")))
+            if "by-hand-done" not in said:
+                sys.exit(f"the by-hand build stopped early: {script}")
             rows.append(("cold vs uv + strip + compileall + zip + import", t_cold, t_hand, 1.5))
     elif "cold" not in skip:
         print("  (uv not on PATH: no cold ratio; pip install uv)")
