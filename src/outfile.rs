@@ -25,8 +25,20 @@ pub fn locked_temp_in(dir: &Path, prefix: &str, suffix: &str) -> std::io::Result
 }
 
 /// An in-flight output file beside an artifact in `dir` (after sweeping what killed builds left).
+/// A folder is swept once per process: litter is left by killed builds, not by this one, and a
+/// run over many functions writes a hundred outputs into one `dist/`.
 pub fn output_temp(dir: &Path) -> std::io::Result<NamedTempFile> {
-    sweep_stale_temps(dir, OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX);
+    static SWEPT: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let first = SWEPT.lock().map_or(true, |mut swept| {
+        let first = !swept.iter().any(|d| d == dir);
+        if first {
+            swept.push(dir.to_path_buf());
+        }
+        first
+    });
+    if first {
+        sweep_stale_temps(dir, OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX);
+    }
     locked_temp_in(dir, OUTPUT_TEMP_PREFIX, OUTPUT_TEMP_SUFFIX)
 }
 
