@@ -126,10 +126,7 @@ pub fn layer(
     derived: &[(&str, Value, String)],
 ) -> anyhow::Result<Layered> {
     let cmd = built_command();
-    let first = cmd
-        .clone()
-        .try_get_matches_from(argv)
-        .map_err(|e| anyhow!("{}", e.render()))?;
+    let first = first_matches(&cmd, argv)?;
     let Some(sub_matches) = first.subcommand_matches(sub) else {
         bail!("internal: `{sub}` is not the command being run");
     };
@@ -172,6 +169,28 @@ pub fn layer(
         matches,
         sources: rows,
     })
+}
+
+/// `argv` as given, parsed (remembered per process: every unit of a run over many functions
+/// layers its settings over the same command line).
+fn first_matches(cmd: &clap::Command, argv: &[OsString]) -> anyhow::Result<ArgMatches> {
+    type Seen = Vec<(Vec<OsString>, ArgMatches)>;
+    static SEEN: std::sync::Mutex<Seen> = std::sync::Mutex::new(Vec::new());
+    if let Some(m) = SEEN.lock().ok().and_then(|seen| {
+        seen.iter()
+            .find(|(a, _)| a.as_slice() == argv)
+            .map(|(_, m)| m.clone())
+    }) {
+        return Ok(m);
+    }
+    let m = cmd
+        .clone()
+        .try_get_matches_from(argv)
+        .map_err(|e| anyhow!("{}", e.render()))?;
+    if let Ok(mut seen) = SEEN.lock() {
+        seen.push((argv.to_vec(), m.clone()));
+    }
+    Ok(m)
 }
 
 /// lpack's command line, built once per process (a run over many functions layers each
