@@ -45,9 +45,42 @@ fn file_digest(p: &Path) -> Result<String, BuildError> {
 /// another runner names the same content, so the functions built against it keep their keys.
 /// `p` is the manifest or the layer zip beside it. Remembered per process while the file keeps
 /// its size and mtime (the functions of a config share one layer's 1.6 MB manifest).
+type Seen = Vec<(std::path::PathBuf, (u64, std::time::SystemTime), String)>;
+/// Layer manifest digests of this process, by file and the (size, mtime) it had.
+static SEEN: std::sync::Mutex<Seen> = std::sync::Mutex::new(Vec::new());
+
+/// A manifest by content: written compact without its local fields (`fingerprint`, `timings`).
+fn manifest_content_digest(mut m: crate::artifact::ArtifactManifest) -> Option<String> {
+    use sha2::Digest;
+    m.fingerprint = None;
+    m.timings = None;
+    let mut h = sha2::Sha256::new();
+    serde_json::to_writer(&mut h, &m).ok()?;
+    Some(crate::digest::hex(&h.finalize()))
+}
+
+/// Remember the digest of the layer manifest at `file`, which this process has in memory as
+/// `m` (it wrote it: a layer of this run), so that the functions built against the layer need
+/// not read it back.
+pub fn remember_layer_manifest(file: &Path, m: &crate::artifact::ArtifactManifest) {
+    let Some(stamp) = std::fs::metadata(file)
+        .ok()
+        .and_then(|meta| Some((meta.len(), meta.modified().ok()?)))
+    else {
+        return;
+    };
+    let Some(digest) = manifest_content_digest(m.clone()) else {
+        return;
+    };
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    seen.retain(|(f, _, _)| f != file);
+    if seen.len() >= 8 {
+        seen.remove(0);
+    }
+    seen.push((file.to_path_buf(), stamp, digest));
+}
+
 fn layer_manifest_digest(p: &Path) -> Result<String, BuildError> {
-    type Seen = Vec<(std::path::PathBuf, (u64, std::time::SystemTime), String)>;
-    static SEEN: std::sync::Mutex<Seen> = std::sync::Mutex::new(Vec::new());
     let file = if p.extension().is_some_and(|e| e == "json") {
         p.to_path_buf()
     } else {
@@ -75,16 +108,7 @@ fn layer_manifest_digest(p: &Path) -> Result<String, BuildError> {
     // thousands of file records) and written back compact without the local fields; other
     // JSON the same way as a tree; anything else by its bytes.
     let digest = match serde_json::from_slice::<crate::artifact::ArtifactManifest>(&bytes) {
-        Ok(mut m) => {
-            m.fingerprint = None;
-            m.timings = None;
-            use sha2::Digest;
-            let mut h = sha2::Sha256::new();
-            match serde_json::to_writer(&mut h, &m) {
-                Ok(()) => crate::digest::hex(&h.finalize()),
-                Err(_) => sha256_hex(&bytes),
-            }
-        }
+        Ok(m) => manifest_content_digest(m).unwrap_or_else(|| sha256_hex(&bytes)),
         Err(_) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Ok(serde_json::Value::Object(mut m)) => {
                 m.remove("fingerprint");
@@ -277,5 +301,13 @@ mod tests {
         );
         assert_eq!(d(&x), d(&y));
         assert_ne!(d(&x), d(&z));
+        // Remembered from memory, the digest is the one read from the file.
+        assert_eq!(manifest_content_digest(timed.clone()), Some(d(&y)));
+        remember_layer_manifest(&z, &layer);
+        assert_eq!(
+            d(&z),
+            d(&x),
+            "the remembered digest answers while the file is unchanged"
+        );
     }
 }

@@ -109,6 +109,14 @@ pub fn build_many(
             }
         }
         for (i, r) in run_parallel(units, &ready, jobs, reporter) {
+            // A layer's manifest is in memory: its functions' keys need its digest.
+            if let UnitResult::Built(o) = &r
+                && kind == UnitKind::Layer
+            {
+                for a in &o.artifacts {
+                    super::key::remember_layer_manifest(&a.manifest_file, &a.manifest);
+                }
+            }
             results[i] = Some(r);
         }
     }
