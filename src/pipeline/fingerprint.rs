@@ -36,6 +36,8 @@ pub struct Fingerprint {
     pub inputs: String,
     pub output: PathBuf,
     pub manifest_file: PathBuf,
+    /// The handler files as the walk found them (the content key reads them from this list).
+    pub src: crate::srctree::SrcTree,
 }
 
 /// Size, modification time (ns) and mode of a file.
@@ -157,12 +159,13 @@ pub fn compute(req: &BuildRequest) -> Option<Fingerprint> {
     put_request(&mut h, req, &input, &bytes);
     put_around(&mut h, req, &input, &[&output, &manifest_file])?;
     put_python(&mut h, req);
-    put_src(&mut h, req, &input, &output, &manifest_file)?;
+    let src = put_src(&mut h, req, &input, &output, &manifest_file)?;
     let inputs = crate::digest::hex(&h.0.finalize());
     Some(Fingerprint {
         inputs,
         output,
         manifest_file,
+        src,
     })
 }
 
@@ -271,15 +274,15 @@ fn put_python(h: &mut Hasher, req: &BuildRequest) {
     );
 }
 
-/// Hash the handler files (path, executable bit, stat), from the walk that packs them; `None`
-/// when the walk fails.
+/// Hash the handler files (path, executable bit, stat), from the walk that packs them; the
+/// walk, or `None` when it fails.
 fn put_src(
     h: &mut Hasher,
     req: &BuildRequest,
     input: &Path,
     output: &Path,
     manifest_file: &Path,
-) -> Option<()> {
+) -> Option<crate::srctree::SrcTree> {
     let mut warnings = Vec::new();
     let tree = super::walk_src(req, input, output, manifest_file, &mut warnings).ok()?;
     for f in &tree.files {
@@ -288,7 +291,7 @@ fn put_src(
             format!("{} {} {:?}", f.path, f.executable, stat(&f.disk)),
         );
     }
-    Some(())
+    Some(tree)
 }
 
 /// The artifact as it is on disk now: its size and modification time.

@@ -62,9 +62,19 @@ pub struct Found {
     pub kept: PathBuf,
     /// Its file name (the output beside the requested one).
     pub file: String,
-    /// The manifest's bytes, as the build wrote them.
+    /// The manifest's bytes, as the build wrote them (their sha256 checked against the record).
     pub manifest_bytes: Vec<u8>,
-    pub manifest: ArtifactManifest,
+    /// The artifact's sha256 the record names.
+    sha256: String,
+}
+
+impl Found {
+    /// The manifest, read from its bytes; `None` when it does not name the recorded artifact.
+    /// (Apart from [`find`], so that a large one is read while the artifact is being copied.)
+    pub fn manifest(&self) -> Option<ArtifactManifest> {
+        let manifest: ArtifactManifest = serde_json::from_slice(&self.manifest_bytes).ok()?;
+        (manifest.artifact.sha256 == self.sha256).then_some(manifest)
+    }
 }
 
 /// A plain file name (what a record may name; nothing with a directory in it).
@@ -101,15 +111,11 @@ pub fn find(cache: &Cache, output_name: &str, key: &str) -> Option<Vec<Found>> {
         if sha256_hex(&manifest_bytes) != a.manifest_sha256 {
             return None;
         }
-        let manifest: ArtifactManifest = serde_json::from_slice(&manifest_bytes).ok()?;
-        if manifest.artifact.sha256 != a.sha256 {
-            return None;
-        }
         found.push(Found {
             kept,
             file: a.file,
             manifest_bytes,
-            manifest,
+            sha256: a.sha256,
         });
     }
     // Touched, so that the newest entries of a name are the ones used last.

@@ -108,11 +108,13 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
         outcome.timings.stages = timed.recorder.report();
         return Ok(outcome);
     }
-    let (mut outcome, complete_lock) = build_timed(req, &timed)?;
+    let (mut outcome, complete_lock) = build_timed(req, &timed, fp.as_ref())?;
     outcome.timings.stages = timed.recorder.report();
     let single = outcome.artifacts.len() == 1;
+    // Artifacts copied from the local cache come without their manifests: written here, once.
+    let unwritten = outcome.restored_from == Some(shared::LOCAL);
     for a in &mut outcome.artifacts {
-        let mut changed = false;
+        let mut changed = unwritten;
         if req.timings {
             a.manifest.timings = Some(outcome.timings.stages.clone());
             changed = true;
@@ -132,6 +134,7 @@ pub fn build(req: &BuildRequest, reporter: &dyn Reporter) -> Result<BuildOutcome
 fn build_timed(
     req: &BuildRequest,
     reporter: &dyn Reporter,
+    fp: Option<&fingerprint::Fingerprint>,
 ) -> Result<(BuildOutcome, bool), BuildError> {
     let started = Instant::now();
     check_request(req)?;
@@ -149,7 +152,7 @@ fn build_timed(
 
     // A unit built before, here or by another runner: its artifacts from the local or remote
     // cache, no wheel needed.
-    let content_key = content_key(req, &locked.input.path, &locked.lock)?;
+    let content_key = content_key(req, &locked.input.path, &locked.lock, fp)?;
     if let Some(key) = &content_key
         && let Some(mut outcome) =
             shared::restore(req, &locked.sources.cache, key, &output, started)?
@@ -533,13 +536,23 @@ fn content_key(
     req: &BuildRequest,
     input: &std::path::Path,
     lock: &crate::resolve::Lock,
+    fp: Option<&fingerprint::Fingerprint>,
 ) -> Result<Option<String>, BuildError> {
     if req.format == OutputFormat::Image {
         return Ok(None);
     }
     let output = req.output.clone().unwrap_or_else(|| default_output(input));
     let manifest_file = manifest_path(&output);
-    let src_tree = walk_src(req, input, &output, &manifest_file, &mut Vec::new())?;
+    // The fingerprint's walk when it was of the same outputs (it excludes them).
+    let walked = fp.filter(|f| f.output == output && f.manifest_file == manifest_file);
+    let walked_now;
+    let src_tree = match walked {
+        Some(f) => &f.src,
+        None => {
+            walked_now = walk_src(req, input, &output, &manifest_file, &mut Vec::new())?;
+            &walked_now
+        }
+    };
     let recipes_digest = slimming::recipes_digest(&req.slim, &req.target)?;
     key::artifact_key(
         req,

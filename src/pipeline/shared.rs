@@ -61,6 +61,9 @@ pub(super) fn restore(
     restore_remote(req, cache, key, output, started)
 }
 
+/// `BuildOutcome::restored_from` of artifacts copied from the local cache.
+pub(super) const LOCAL: &str = "local";
+
 /// The artifacts of `key` kept by an earlier build on this machine ([`super::kept`]).
 fn restore_local(
     req: &BuildRequest,
@@ -84,28 +87,42 @@ fn restore_local(
     for f in found {
         let dest = dir.join(&f.file);
         let unchanged = kept::same_file(&f.kept, &dest);
-        if !unchanged {
-            copy_output(&dest, &f.kept).map_err(|source| BuildError::Write {
-                path: dest.clone(),
-                source,
-            })?;
-        }
-        let mfile = manifest_path(&dest);
-        write_output(&mfile, &f.manifest_bytes).map_err(|source| BuildError::Write {
-            path: mfile.clone(),
+        let copy = || match unchanged {
+            true => Ok(()),
+            false => copy_output(&dest, &f.kept),
+        };
+        // A layer's manifest (1.6 MB for the seed stack) is read while its zip is copied.
+        let (copied, manifest) = if f.manifest_bytes.len() > 256 << 10 {
+            std::thread::scope(|s| {
+                let reading = s.spawn(|| f.manifest());
+                let copied = copy();
+                (copied, reading.join().ok().flatten())
+            })
+        } else {
+            (copy(), f.manifest())
+        };
+        copied.map_err(|source| BuildError::Write {
+            path: dest.clone(),
             source,
         })?;
+        // A kept manifest that does not name its artifact: build in full (over the copy).
+        let Some(manifest) = manifest else {
+            return Ok(None);
+        };
+        // Its manifest is written by the caller, once, with this build's no-change
+        // fingerprint ([`super::build`]).
+        let mfile = manifest_path(&dest);
         artifacts.push(BuiltArtifact {
             output: dest,
             manifest_file: mfile,
-            manifest: f.manifest,
+            manifest,
             unchanged,
             seconds: started.elapsed().as_secs_f64(),
         });
     }
     restored(
         req,
-        "local",
+        LOCAL,
         artifacts,
         "when this artifact was built; kept in the local cache",
         "not verified: kept in the local cache, built without the import check",
