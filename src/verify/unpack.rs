@@ -178,22 +178,19 @@ pub(crate) fn set_readonly(dir: &Path, readonly: bool) {
 /// Make the folders under `dir` read-only (0555): for trees [`extract_zip`] unpacked, whose
 /// files are read-only already.
 pub(crate) fn set_dirs_readonly(dir: &Path) {
-    for e in walkdir::WalkDir::new(dir)
-        .contents_first(true)
-        .into_iter()
-        .flatten()
-    {
-        if e.file_type().is_dir() {
-            let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o555));
-        }
-    }
+    set_dir_modes(dir, 0o555);
 }
 
 /// Make the folders under `dir` writable again (0755), enough to remove the tree.
 pub(crate) fn set_dirs_writable(dir: &Path) {
+    set_dir_modes(dir, 0o755);
+}
+
+/// Set every folder under `dir` (and `dir`) to `mode`; files keep theirs.
+fn set_dir_modes(dir: &Path, mode: u32) {
     for e in walkdir::WalkDir::new(dir).into_iter().flatten() {
         if e.file_type().is_dir() {
-            let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o755));
+            let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(mode));
         }
     }
 }
@@ -265,9 +262,13 @@ mod tests {
         for d in [&orphan, &live, &other] {
             std::fs::create_dir_all(d.join("sub")).expect("mkdir");
         }
+        std::fs::write(other.join("notes.txt"), b"mine").expect("write");
+        // A user's file that happens to carry the prefix (not a folder lpack made).
+        let file = shm.path().join(format!("{SHM_PREFIX}{}-x", 1 << 23));
+        std::fs::write(&file, b"mine").expect("write");
         set_dirs_readonly(&orphan);
         sweep_orphans(shm.path());
         assert!(!orphan.exists());
-        assert!(live.exists() && other.exists());
+        assert!(live.exists() && other.join("notes.txt").exists() && file.exists());
     }
 }
