@@ -12,6 +12,8 @@
 //! - A [`Recorder::process_span`] counts the whole process's CPU and that of the children it
 //!   waited for (for a stage that runs alone and fans out inside).
 //! - Child processes waited for inside a thread span add their CPU with [`Span::add_cpu`].
+//!   Long-lived helpers that are not waited for (the bytecode compilers) also report what each
+//!   piece of work cost with [`add_helper_cpu`], so the process total counts them.
 //!
 //! A stage's wall time is the union of its spans (work done at the same time counts once), so
 //! the stages' wall times add up to more than the build's when they overlap. The critical path
@@ -117,9 +119,21 @@ fn clock(id: libc::clockid_t) -> Duration {
     )
 }
 
-/// CPU time of this process plus that of the children it has waited for.
+/// CPU time of this process plus that of the children it has waited for and of the helpers
+/// still running ([`add_helper_cpu`]).
 pub fn process_cpu() -> Duration {
-    rusage(libc::RUSAGE_SELF) + rusage(libc::RUSAGE_CHILDREN)
+    let helpers = Duration::from_nanos(HELPER_CPU_NS.load(std::sync::atomic::Ordering::Relaxed));
+    rusage(libc::RUSAGE_SELF) + rusage(libc::RUSAGE_CHILDREN) + helpers
+}
+
+/// CPU reported by helper processes this process has not waited for, in nanoseconds.
+static HELPER_CPU_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Count `cpu` that a long-lived child process (one not waited for after each piece of work)
+/// spent for this process, in [`process_cpu`].
+pub fn add_helper_cpu(cpu: Duration) {
+    let ns = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+    HELPER_CPU_NS.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
 }
 
 fn rusage(who: libc::c_int) -> Duration {

@@ -10,14 +10,13 @@
 //! sourceless `x.pyc` in place of `x.py`. A subset (the modules importing the handler actually
 //! loads, see `--bytecode-for-imports`) can limit compilation to what a cold start needs.
 //!
-//! Sources are streamed to one interpreter per wheel over stdin (`len path len source`), pyc
-//! bytes come back on stdout; a file that does not compile (e.g. Python-2-only test data) is
-//! shipped as source with a warning.
+//! Sources go in batches to long-lived compiler processes shared by every wheel of a run
+//! ([`super::compiler`]: one interpreter start per core, not per wheel); a file that does not
+//! compile (e.g. Python-2-only test data) is shipped as source with a warning.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::target::Target;
 use crate::wheel::ArchivePath;
@@ -61,31 +60,6 @@ pub struct Compiled {
     pub path: ArchivePath,
     pub result: Result<Vec<u8>, String>,
 }
-
-const COMPILER: &str = r#"
-import sys, struct, importlib.util
-from importlib import _bootstrap_external as be
-inp, out = sys.stdin.buffer, sys.stdout.buffer
-def read(n):
-    b = inp.read(n)
-    if len(b) != n:
-        raise EOFError
-    return b
-while True:
-    h = inp.read(4)
-    if not h:
-        break
-    path = read(struct.unpack('<I', h)[0]).decode()
-    src = read(struct.unpack('<I', read(4))[0])
-    try:
-        code = compile(src, path, 'exec', dont_inherit=True, optimize=0)
-        data = bytes(be._code_to_hash_pyc(code, importlib.util.source_hash(src), False))
-        out.write(struct.pack('<II', 0, len(data))); out.write(data)
-    except BaseException as e:
-        msg = ('%s: %s' % (type(e).__name__, e)).encode('utf-8', 'replace')
-        out.write(struct.pack('<II', 1, len(msg))); out.write(msg)
-out.flush()
-"#;
 
 /// Find an interpreter for Python 3.`minor`: `python3.Y` on PATH, then pyenv's versions.
 pub fn find_python(minor: u32) -> Option<PathBuf> {
@@ -338,10 +312,9 @@ impl BytecodePlan {
     /// [`BytecodePlan::compile`], with the CPU seconds the interpreter used.
     ///
     /// A large wheel's modules are split into chunks of about [`CHUNK_BYTES`] of source, each
-    /// compiled by its own interpreter at the same time as the others (pandas or botocore alone
-    /// would otherwise keep one core busy while the other waits). Which file goes to which
-    /// chunk depends only on the requests, and each chunk is compiled in order by a fresh
-    /// interpreter, so the bytes do not depend on timing.
+    /// compiled by its own worker at the same time as the others (pandas or botocore alone
+    /// would otherwise keep one core busy while the other waits). Each source is compiled on
+    /// its own, so the bytes depend neither on the chunks nor on the worker.
     pub fn compile_timed(
         &self,
         _target: &Target,
@@ -379,7 +352,7 @@ fn compile_chunked(
     Ok((out, cpu))
 }
 
-/// Source bytes one interpreter compiles at most, when a wheel has more.
+/// Source bytes one batch holds at most, when a wheel has more.
 pub const CHUNK_BYTES: u64 = 4 << 20;
 
 /// `requests` in consecutive chunks of at most `max` source bytes (at least one request each).
@@ -402,104 +375,20 @@ fn chunks(requests: &[CompileRequest], max: u64) -> Vec<&[CompileRequest]> {
     out
 }
 
-/// Compile `requests` with one interpreter.
+/// Compile `requests` in order with one compiler process of `python` (see [`super::compiler`]).
 fn compile_in_one(
     python: &Path,
     requests: &[CompileRequest],
 ) -> Result<(Vec<Compiled>, std::time::Duration), BytecodeError> {
-    let err = |detail: String| BytecodeError::Python {
-        python: python.display().to_string(),
-        detail,
-    };
-    let mut child = Command::new(python)
-        .args(["-I", "-S", "-B", "-c", COMPILER])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| err(format!("cannot run it: {e}")))?;
-    let mut stdin = child.stdin.take().ok_or_else(|| err("no stdin".into()))?;
-    let mut stdout = child.stdout.take().ok_or_else(|| err("no stdout".into()))?;
-    let results = std::thread::scope(|s| {
-        let writer = s.spawn(move || -> std::io::Result<()> {
-            for r in requests {
-                let p = r.path.as_str().as_bytes();
-                stdin.write_all(&(p.len() as u32).to_le_bytes())?;
-                stdin.write_all(p)?;
-                stdin.write_all(&(r.source.len() as u32).to_le_bytes())?;
-                stdin.write_all(&r.source)?;
-            }
-            Ok(())
-        });
-        let mut out = Vec::with_capacity(requests.len());
-        for r in requests {
-            let mut head = [0u8; 8];
-            if stdout.read_exact(&mut head).is_err() {
-                break;
-            }
-            let status = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-            let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
-            let mut body = vec![0u8; len];
-            if stdout.read_exact(&mut body).is_err() {
-                break;
-            }
-            out.push(Compiled {
-                path: r.path.clone(),
-                result: if status == 0 {
-                    Ok(body)
-                } else {
-                    Err(String::from_utf8_lossy(&body).into_owned())
-                },
-            });
+    let (out, cpu) = super::compiler::compile_batch(python, requests).map_err(|detail| {
+        BytecodeError::Python {
+            python: python.display().to_string(),
+            detail,
         }
-        let _ = writer.join();
-        out
-    });
-    let (status, cpu) = wait_with_cpu(&mut child).map_err(|e| err(e.to_string()))?;
-    if results.len() != requests.len() || !status.success() {
-        let mut e = String::new();
-        if let Some(mut s) = child.stderr.take() {
-            let _ = s.read_to_string(&mut e);
-        }
-        return Err(err(format!(
-            "the compiler stopped after {} of {} files: {}",
-            results.len(),
-            requests.len(),
-            e.trim()
-        )));
-    }
-    Ok((results, cpu))
-}
-
-/// Wait for `child` (as `Child::wait`), also returning the CPU seconds it used (`wait4`).
-fn wait_with_cpu(
-    child: &mut std::process::Child,
-) -> std::io::Result<(std::process::ExitStatus, std::time::Duration)> {
-    use std::os::unix::process::ExitStatusExt;
-    let pid = child.id() as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 only writes to `status` and `usage`.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: `pid` is our own child, not yet reaped (std's Child never waited for it).
-        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if rc == pid {
-            break;
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            // Reaped elsewhere or not ours: fall back to std (no CPU figure).
-            return child.wait().map(|s| (s, std::time::Duration::ZERO));
-        }
-    }
-    let tv = |t: libc::timeval| {
-        std::time::Duration::new(t.tv_sec.max(0) as u64, 0)
-            + std::time::Duration::from_micros(t.tv_usec.max(0) as u64)
-    };
-    Ok((
-        std::process::ExitStatus::from_raw(status),
-        tv(usage.ru_utime) + tv(usage.ru_stime),
-    ))
+    })?;
+    // The worker lives on, so its CPU never reaches this process's children's rusage.
+    crate::timings::add_helper_cpu(cpu);
+    Ok((out, cpu))
 }
 
 #[cfg(test)]
@@ -553,7 +442,7 @@ mod tests {
         assert!(chunks(&[], 10).is_empty());
     }
 
-    /// Compiling in chunks, each by its own interpreter, gives the bytes one interpreter gives.
+    /// Compiling in chunks, each by a worker of its own, gives the bytes one batch gives.
     #[test]
     fn chunked_compile_matches_one_interpreter() {
         let Some(python) = (9..=14).rev().find_map(find_python) else {

@@ -19,6 +19,7 @@
 
 pub mod audit;
 pub mod bytecode;
+mod compiler;
 pub mod elf;
 pub mod guard;
 pub mod imports;
