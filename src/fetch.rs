@@ -11,6 +11,10 @@
 //!
 //! [`check_wheels`] then checks every fetched wheel's integrity and declared size
 //! ([`crate::wheel::integrity`]) once per wheel sha256, remembering the findings in the cache.
+//!
+//! A caller that wants to work on each wheel as soon as it arrives, while the others are still
+//! downloading, passes a [`Landed`] hook ([`fetch_then`], [`Fetcher::landed`]): it runs on the
+//! downloading thread, once per wheel this fetch downloaded.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -21,7 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::cache::{Cache, CacheError};
 use crate::digest::{hex, sha256_file};
 use crate::http::{Http, HttpError};
-use crate::progress::{Phase, Reporter, Silent};
+use crate::progress::{Phase, Reporter};
 use crate::resolve::index::FileLocation;
 use crate::resolve::{Lock, LockedWheel, parallel_map};
 use crate::timings::{Recorder, Stage};
@@ -149,6 +153,10 @@ fn cached(cache: &Cache, w: &LockedWheel) -> Option<(PathBuf, String)> {
     })
 }
 
+/// Work to do on a wheel as soon as it is downloaded and verified, on the downloading thread
+/// (the other downloads go on meanwhile). Not called for wheels that were already cached.
+pub type Landed<'a> = dyn Fn(&FetchedWheel, &Cache) + Sync + 'a;
+
 /// Make every wheel of `lock` available locally.
 pub fn fetch(
     lock: &Lock,
@@ -156,6 +164,18 @@ pub fn fetch(
     http: Option<&Http>,
     offline: bool,
     reporter: &dyn Reporter,
+) -> Result<(Vec<FetchedWheel>, FetchStats), FetchError> {
+    fetch_then(lock, cache, http, offline, reporter, None)
+}
+
+/// [`fetch`], running `landed` on each wheel it downloads as soon as that wheel is in the cache.
+pub fn fetch_then(
+    lock: &Lock,
+    cache: &Cache,
+    http: Option<&Http>,
+    offline: bool,
+    reporter: &dyn Reporter,
+    landed: Option<&Landed<'_>>,
 ) -> Result<(Vec<FetchedWheel>, FetchStats), FetchError> {
     // Resolve what is already here first, so offline errors list everything missing at once.
     let mut plan: Vec<(LockedWheel, Option<(PathBuf, String)>)> = Vec::new();
@@ -183,7 +203,7 @@ pub fn fetch(
     reporter.start(Phase::Download, plan.len() as u64);
     let rec = reporter.timings();
     let results = parallel_map(&plan, 8, |(w, hit)| {
-        let _span = crate::timings::thread_span(rec, Stage::Download, Some(&w.name));
+        let span = crate::timings::thread_span(rec, Stage::Download, Some(&w.name));
         let r = match (hit, &w.location) {
             (Some((path, sha)), _) => Ok(FetchedWheel {
                 locked: w.clone(),
@@ -201,6 +221,12 @@ pub fn fetch(
             },
         };
         reporter.advance(Phase::Download, 1);
+        span.end();
+        if let (Some(landed), Ok(w)) = (landed, &r)
+            && w.downloaded
+        {
+            landed(w, cache);
+        }
         r
     });
     reporter.finish(Phase::Download);
@@ -324,7 +350,7 @@ pub fn check_wheels_timed(
         .map(|(_, i)| {
             let w = &wheels[i];
             let _span = crate::timings::thread_span(rec, Stage::Integrity, Some(&w.locked.name));
-            (i, check_one(w, cache, policy))
+            (i, check_wheel(w, cache, policy))
         })
         .collect();
     done.sort_by_key(|(i, _)| *i);
@@ -337,7 +363,9 @@ pub fn check_wheels_timed(
     Ok(warnings)
 }
 
-fn check_one(
+/// Check one wheel as [`check_wheels`] does (its findings remembered in the cache): a warning
+/// under `--no-verify-record`, or the error.
+pub fn check_wheel(
     w: &FetchedWheel,
     cache: &Cache,
     policy: &CheckPolicy,
@@ -379,6 +407,10 @@ pub struct Fetcher<'a> {
     pub cache: &'a Cache,
     pub http: Option<&'a Http>,
     pub offline: bool,
+    /// Where its downloads are timed.
+    pub timings: Option<&'a Recorder>,
+    /// Run on each wheel it downloads.
+    pub landed: Option<&'a Landed<'a>>,
 }
 
 impl crate::resolve::WheelFetch for Fetcher<'_> {
@@ -387,8 +419,16 @@ impl crate::resolve::WheelFetch for Fetcher<'_> {
             wheels: vec![wheel.clone()],
             warnings: vec![],
         };
-        let (fetched, _) = fetch(&lock, self.cache, self.http, self.offline, &Silent)
-            .map_err(|e| e.to_string())?;
+        let quiet = crate::progress::TimingsOnly(self.timings);
+        let (fetched, _) = fetch_then(
+            &lock,
+            self.cache,
+            self.http,
+            self.offline,
+            &quiet,
+            self.landed,
+        )
+        .map_err(|e| e.to_string())?;
         fetched
             .into_iter()
             .next()

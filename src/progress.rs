@@ -59,3 +59,13 @@ pub trait Reporter: Send + Sync {
 pub struct Silent;
 
 impl Reporter for Silent {}
+
+/// A reporter that shows nothing but times the stages it is given to (work done inside another
+/// stage, such as the downloads the resolver makes to read metadata).
+pub struct TimingsOnly<'a>(pub Option<&'a crate::timings::Recorder>);
+
+impl Reporter for TimingsOnly<'_> {
+    fn timings(&self) -> Option<&crate::timings::Recorder> {
+        self.0
+    }
+}

@@ -186,6 +186,8 @@ pub fn lock_input(
         cache,
         http,
         offline: client.offline(),
+        timings: reporter.timings(),
+        landed: req.landed,
     };
     let Some(set) = &input.set else {
         let lock = match input.kind {
@@ -254,6 +256,8 @@ pub struct LockRequest<'a> {
     pub offline: bool,
     pub index: &'a IndexSettings,
     pub prerelease: Prerelease,
+    /// Work on each wheel locking downloads (to read its metadata), as soon as it lands.
+    pub landed: Option<&'a crate::fetch::Landed<'a>>,
 }
 
 /// Read the input, open the sources it names, and lock it for the target.
@@ -485,6 +489,7 @@ mod tests {
             offline: false,
             index: Box::leak(Box::new(index.clone())),
             prerelease: Prerelease::default(),
+            landed: None,
         };
         let target = Target::new(
             crate::target::Runtime::Python312,

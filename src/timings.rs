@@ -90,6 +90,10 @@ pub struct Recorder {
     origin: Instant,
     cpu_origin: Duration,
     spans: Mutex<Vec<Recorded>>,
+    /// CPU of every thread span recorded so far, in nanoseconds: a process span subtracts what
+    /// thread spans recorded while it ran (a wheel checked as it lands, inside the resolve
+    /// stage, counts once, as integrity).
+    thread_cpu_ns: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Recorder {
@@ -163,7 +167,8 @@ pub fn peak_rss() -> u64 {
 #[derive(Debug, Clone, Copy)]
 enum CpuOf {
     Thread(Duration),
-    Process(Duration),
+    /// The process's CPU and the recorder's thread-span CPU at the start.
+    Process(Duration, u64),
 }
 
 /// Work under way; recorded when dropped (or [`Span::end`]ed).
@@ -200,10 +205,20 @@ impl Span<'_> {
 impl Drop for Span<'_> {
     fn drop(&mut self) {
         let Some(r) = self.recorder else { return };
+        let nested = || r.thread_cpu_ns.load(std::sync::atomic::Ordering::Relaxed);
         let cpu = match self.cpu {
-            CpuOf::Thread(at) => thread_cpu().saturating_sub(at),
-            CpuOf::Process(at) => process_cpu().saturating_sub(at),
-        } + self.extra;
+            CpuOf::Thread(at) => {
+                let cpu = thread_cpu().saturating_sub(at) + self.extra;
+                let ns = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+                r.thread_cpu_ns
+                    .fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+                cpu
+            }
+            CpuOf::Process(at, inner) => process_cpu()
+                .saturating_sub(at)
+                .saturating_sub(Duration::from_nanos(nested().saturating_sub(inner)))
+                .saturating_add(self.extra),
+        };
         let end = Instant::now();
         let rec = Recorded {
             stage: self.stage,
@@ -240,6 +255,7 @@ impl Recorder {
             origin: Instant::now(),
             cpu_origin: process_cpu(),
             spans: Mutex::new(Vec::new()),
+            thread_cpu_ns: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -262,7 +278,11 @@ impl Recorder {
             stage,
             item: None,
             start: Instant::now(),
-            cpu: CpuOf::Process(process_cpu()),
+            cpu: CpuOf::Process(
+                process_cpu(),
+                self.thread_cpu_ns
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
             extra: Duration::ZERO,
         }
     }
@@ -505,5 +525,39 @@ mod tests {
         assert_eq!(rep.stages[0].stage, Stage::Strip);
         assert!(rep.stages[1].cpu >= 0.25, "{rep:?}");
         assert!(rep.peak_rss > 0);
+    }
+
+    /// Work recorded as a thread span while a process span runs (a wheel checked as it lands,
+    /// during resolve) counts once: in its own stage, not again in the process span's.
+    #[test]
+    fn thread_spans_inside_a_process_span_count_once() {
+        let burn = || {
+            let t = thread_cpu();
+            let mut n = 0u64;
+            while thread_cpu().saturating_sub(t) < Duration::from_millis(200) {
+                n = n.wrapping_add(std::hint::black_box(n) | 1);
+            }
+            n
+        };
+        let r = Recorder::new();
+        {
+            let _outer = r.process_span(Stage::Resolve);
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    let _inner = r.thread_span(Stage::Integrity, Some("x"));
+                    burn()
+                });
+            });
+        }
+        let rep = r.report();
+        let cpu = |stage| {
+            rep.stages
+                .iter()
+                .find(|s| s.stage == stage)
+                .map(|s| s.cpu)
+                .unwrap_or(-1.0)
+        };
+        assert!(cpu(Stage::Integrity) >= 0.2, "{rep:?}");
+        assert!(cpu(Stage::Resolve) < 0.1, "{rep:?}");
     }
 }

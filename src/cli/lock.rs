@@ -42,6 +42,7 @@ pub fn run(_parsed: LockArgs, inv: &super::Invocation) -> anyhow::Result<Outcome
             offline: args.net.offline,
             index: &super::remote::index_settings(&args.index)?,
             prerelease: args.prerelease,
+            landed: None,
         },
         &target,
         &args.output,

@@ -115,6 +115,7 @@ fn lock_and_fetch(req: &ExplainRequest) -> Result<(PathBuf, Vec<FetchedWheel>, C
             offline: req.offline,
             index: &req.index,
             prerelease: req.prerelease,
+            landed: None,
         },
         &req.target,
         &Silent,

@@ -33,7 +33,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::artifact::{ArtifactKind, ArtifactManifest, LayerRef, manifest_path};
-use crate::fetch::{CheckPolicy, check_wheels_timed, fetch};
+use crate::fetch::{CheckPolicy, check_wheels_timed, fetch_then};
 use crate::progress::Reporter;
 use crate::report::GateFailure;
 use crate::sink::Epoch;
@@ -178,9 +178,11 @@ fn build_timed(
     Ok((outcome, complete_lock))
 }
 
-/// Read the input and lock it (the resolve stage).
+/// Read the input and lock it (the resolve stage). Wheels that locking downloads are checked
+/// and parsed as they land ([`on_landed`]).
 fn lock_inputs(req: &BuildRequest, reporter: &dyn Reporter) -> Result<sources::Locked, BuildError> {
     let span = crate::timings::process_span(reporter.timings(), crate::timings::Stage::Resolve);
+    let landed = on_landed(req, reporter.timings());
     let locked = sources::read_and_lock_deps(
         &sources::LockRequest {
             requirements: req.requirements.as_deref(),
@@ -190,6 +192,7 @@ fn lock_inputs(req: &BuildRequest, reporter: &dyn Reporter) -> Result<sources::L
             offline: req.offline,
             index: &req.index,
             prerelease: req.prerelease,
+            landed: Some(&landed),
         },
         req.no_deps,
         &req.target,
@@ -197,6 +200,50 @@ fn lock_inputs(req: &BuildRequest, reporter: &dyn Reporter) -> Result<sources::L
     )?;
     span.end();
     Ok(locked)
+}
+
+/// What to do with a wheel as soon as it is downloaded, while the others still download: its
+/// integrity check and its import graph (the guard's input), both remembered in the cache by
+/// the wheel's sha256, so the check and the guard later find them done. A failure here is left
+/// for those stages to report, in order, with their context. At most one wheel per core is
+/// worked on at once (downloads run eight at a time, and a wheel's sources are held while its
+/// graph is made), so memory stays bounded.
+fn on_landed<'a>(
+    req: &'a BuildRequest,
+    rec: Option<&'a crate::timings::Recorder>,
+) -> impl Fn(&crate::fetch::FetchedWheel, &crate::cache::Cache) + Sync + 'a {
+    use crate::timings::{Stage, thread_span};
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let free = std::sync::Mutex::new(cores);
+    let freed = std::sync::Condvar::new();
+    move |w, cache| {
+        let Ok(mut n) = free.lock() else { return };
+        while *n == 0 {
+            match freed.wait(n) {
+                Ok(g) => n = g,
+                Err(_) => return,
+            }
+        }
+        *n -= 1;
+        drop(n);
+        let name = Some(w.locked.name.as_str());
+        let policy = CheckPolicy {
+            limit: wheel_limit(req),
+            verify_record: req.verify_record,
+        };
+        let checked = {
+            let _span = thread_span(rec, Stage::Integrity, name);
+            crate::fetch::check_wheel(w, cache, &policy)
+        };
+        if checked.is_ok() {
+            let _span = thread_span(rec, Stage::Parse, name);
+            let _ = crate::slim::guard::wheel_graph(w, &req.target, cache);
+        }
+        if let Ok(mut n) = free.lock() {
+            *n += 1;
+        }
+        freed.notify_one();
+    }
 }
 
 /// `name==version` of every package this build chose, when the input was resolved rather than
@@ -243,12 +290,14 @@ fn fetch_and_check(run: &Run<'_>, timings: &mut Timings) -> Result<Fetched, Buil
     let (req, locked, reporter) = (run.req, &run.locked, run.reporter);
     let step = Instant::now();
     let cache = &locked.sources.cache;
-    let (wheels, stats) = fetch(
+    let landed = on_landed(req, reporter.timings());
+    let (wheels, stats) = fetch_then(
         &locked.lock,
         cache,
         locked.sources.http.as_ref(),
         req.offline,
         reporter,
+        Some(&landed),
     )?;
     let mut warnings = locked.lock.warnings.clone();
     warnings.extend(check_wheels_timed(

@@ -189,6 +189,56 @@ fn one_thread_and_many_write_the_same_bytes() {
     assert_eq!(digests[0], digests[1]);
 }
 
+/// Wheels are checked and parsed as they land, while the others still download (inside the
+/// resolve stage here: the test index serves no metadata files, so resolving downloads them),
+/// and that writes the bytes a build that finds the same wheels already cached, and checks and
+/// parses them one stage after another, writes.
+#[test]
+fn wheels_checked_as_they_land_build_what_a_staged_build_builds() {
+    let reqs = "purelib==2.0\nfastmath==1.0\nnsa==1.0\nnsb==1.0\n";
+    let landed = scratch("landed");
+    std::fs::write(landed.join("requirements.txt"), reqs).expect("write");
+    std::fs::create_dir_all(landed.join("app")).expect("mkdir");
+    std::fs::write(landed.join("app/app.py"), "X = 1\n").expect("write");
+    let first = json(&landed, &["--timings"]);
+    assert!(first["downloaded"].as_u64().unwrap_or(0) >= 4, "{first}");
+    let stage = |v: &serde_json::Value, name: &str, field: &str| -> f64 {
+        v["timings"]["stages"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["stage"] == name))
+            .and_then(|s| s[field].as_f64())
+            .unwrap_or_else(|| panic!("no {name} {field} in {v}"))
+    };
+    assert!(
+        stage(&first, "integrity", "start") < stage(&first, "resolve", "end"),
+        "no wheel was checked while resolving: {}",
+        first["timings"]
+    );
+
+    // The same wheels, already in a cache that holds nothing else: nothing lands, so each
+    // stage does its own work after the one before.
+    let staged = scratch("staged");
+    std::fs::write(staged.join("requirements.txt"), reqs).expect("write");
+    std::fs::create_dir_all(staged.join("app")).expect("mkdir");
+    std::fs::write(staged.join("app/app.py"), "X = 1\n").expect("write");
+    std::fs::create_dir_all(staged.join("cache")).expect("mkdir");
+    let copy = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(landed.join("cache/wheels-v1"))
+        .arg(staged.join("cache/"))
+        .status()
+        .expect("cp");
+    assert!(copy.success());
+    let second = json(&staged, &["--timings"]);
+    assert_eq!(second["downloaded"].as_u64(), Some(0), "{second}");
+    assert!(
+        stage(&second, "integrity", "start") >= stage(&second, "resolve", "end"),
+        "{}",
+        second["timings"]
+    );
+    assert_eq!(first["sha256"], second["sha256"]);
+}
+
 /// A warm build to a new output path copies the artifact an earlier build of the same inputs
 /// kept in the cache (no wheel read, no slimming, no import check), byte for byte; a kept copy
 /// changed in place is not trusted; one output name keeps its two newest keys.
