@@ -44,7 +44,7 @@ use crate::sink::{ArchiveSink, Epoch, Prepared, RawContent, ZipSink};
 use crate::target::Target;
 use crate::timings::{self, Recorder, Stage};
 use crate::wheel::{ArchivePath, Wheel, WheelEntry, WheelError, open_archive};
-use bytecode::{BytecodePlan, CompileRequest};
+use bytecode::{BytecodePlan, CompileRequest, Compiled};
 use recipe::{Action, RecipeSet};
 pub use record::record_hash;
 use record::rewrite_record;
@@ -401,7 +401,15 @@ fn slim_one(
     let to_strip = frag.plan_entries(w, &wheel, target, settings, rescued)?;
 
     parse.end();
-    let stripped = strip_all(&wheel, &to_strip, dist, rec);
+    // Stripping and compiling touch different files (ELF libraries, Python sources): both at
+    // once, so the last wheels' chains do not leave a core idle.
+    let (stripped, compiled) = rayon::join(
+        || strip_all(&wheel, &to_strip, dist, rec),
+        || {
+            let mut span = timings::thread_span(rec, Stage::Bytecode, Some(dist));
+            frag.compile_bytecode(w, &wheel, target, settings, &mut span)
+        },
+    );
     let parse = timings::thread_span(rec, Stage::Parse, Some(dist));
     frag.apply_strips(w, stripped);
     frag.add_unstripped_elf_facts(&wheel);
@@ -414,13 +422,9 @@ fn slim_one(
             &mut frag.hits,
         );
     }
+    frag.add_compiled(w, target, settings, compiled?)?;
 
     parse.end();
-    // Bytecode for the target Python.
-    let mut span = timings::thread_span(rec, Stage::Bytecode, Some(dist));
-    frag.add_bytecode(w, &wheel, target, settings, &mut span)?;
-
-    span.end();
     let _span = timings::thread_span(rec, Stage::Emit, Some(dist));
     // RECORD tells the truth: exactly the files this fragment ships, with their hashes.
     rewrite_record(&wheel, &mut frag.plan)?;
@@ -638,15 +642,16 @@ impl FragmentPlan {
         }
     }
 
-    /// Compile the sources the bytecode plan wants and add their `.pyc` files.
-    fn add_bytecode(
-        &mut self,
+    /// Compile the sources the bytecode plan wants (the plan's Python sources, which stripping
+    /// does not touch).
+    fn compile_bytecode(
+        &self,
         w: &FetchedWheel,
         wheel: &Wheel,
         target: &Target,
         settings: &SlimSettings<'_>,
         span: &mut timings::Span<'_>,
-    ) -> Result<(), SlimError> {
+    ) -> Result<Vec<Compiled>, SlimError> {
         let dist = w.locked.name.as_str();
         let requests: Vec<CompileRequest> = self
             .plan
@@ -664,10 +669,23 @@ impl FragmentPlan {
             })
             .collect::<Result<_, _>>()?;
         if requests.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let (compiled, cpu) = settings.bytecode.compile_timed(target, &requests)?;
         span.add_cpu(cpu);
+        Ok(compiled)
+    }
+
+    /// Add the `.pyc` files compiled by [`FragmentPlan::compile_bytecode`]; a source that did
+    /// not compile is shipped as it is, with a warning.
+    fn add_compiled(
+        &mut self,
+        w: &FetchedWheel,
+        target: &Target,
+        settings: &SlimSettings<'_>,
+        compiled: Vec<Compiled>,
+    ) -> Result<(), SlimError> {
+        let dist = w.locked.name.as_str();
         for c in compiled {
             match c.result {
                 Ok(pyc) => self.add_pyc(dist, target, settings.bytecode, &c.path, &pyc)?,
