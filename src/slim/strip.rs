@@ -603,30 +603,104 @@ fn verify(
         }
     }
     // Segment bytes are identical, apart from the header and program header table we rewrote.
-    let ph_len = orig.phdrs.len() as u64 * 56;
-    for g in groups {
-        for off in g.start..g.end {
-            let in_hdr = off < u64::from(orig.ehsize);
-            let in_ph = off >= orig.phoff && off < orig.phoff + ph_len;
-            // st_shndx of dynamic symbols was remapped on purpose.
-            let in_shndx = dynsyms
-                .iter()
-                .any(|&(o, sz)| off >= o && off < o + sz && matches!((off - o) % 24, 6 | 7));
-            if in_hdr || in_ph || in_shndx {
-                continue;
-            }
-            let new_off = off - g.start + g.new;
-            if orig.data[off as usize] != out[new_off as usize] {
-                return Err(format!("segment byte at {off:#x} changed"));
-            }
-        }
-    }
+    segments_unchanged(orig, out, groups, dynsyms)?;
     let (da, db) = (
         orig.dynamic().map_err(|e| e.to_string())?,
         new.dynamic().map_err(|e| e.to_string())?,
     );
     if da != db {
         return Err("dynamic table (DT_NEEDED / SONAME / RUNPATH / version needs) changed".into());
+    }
+    Ok(())
+}
+
+/// Bytes of the input the output may change: the ELF header, the program header table, and
+/// `st_shndx` (bytes 6 and 7 of each 24-byte entry) of the dynamic symbol tables, which were
+/// remapped on purpose. Sorted by start.
+fn rewritten(orig: &Elf<'_>, dynsyms: &[(u64, u64)]) -> Vec<Rewritten> {
+    let ph_len = orig.phdrs.len() as u64 * 56;
+    let mut out = vec![
+        Rewritten {
+            start: 0,
+            end: u64::from(orig.ehsize),
+            symbols: false,
+        },
+        Rewritten {
+            start: orig.phoff,
+            end: orig.phoff.saturating_add(ph_len),
+            symbols: false,
+        },
+    ];
+    out.extend(dynsyms.iter().map(|&(o, sz)| Rewritten {
+        start: o,
+        end: o.saturating_add(sz),
+        symbols: true,
+    }));
+    out.retain(|r| r.start < r.end);
+    out.sort_by_key(|r| (r.start, r.end));
+    out
+}
+
+/// A range of the input whose bytes the output may change ([`rewritten`]).
+struct Rewritten {
+    start: u64,
+    end: u64,
+    /// A dynamic symbol table: only each entry's `st_shndx` may change.
+    symbols: bool,
+}
+
+/// Every byte of every loaded segment is the same in `out` (at its new offset), apart from
+/// what [`rewritten`] allows. Runs of bytes between those ranges compare as slices.
+fn segments_unchanged(
+    orig: &Elf<'_>,
+    out: &[u8],
+    groups: &[Group],
+    dynsyms: &[(u64, u64)],
+) -> Result<(), String> {
+    let allowed = rewritten(orig, dynsyms);
+    let changed = |off: u64| format!("segment byte at {off:#x} changed");
+    for g in groups {
+        let moved = |off: u64| off - g.start + g.new;
+        // Compare [from, to) of the input with its place in the output.
+        let same = |from: u64, to: u64| -> Result<(), String> {
+            let a = orig.data.get(from as usize..to as usize);
+            let b = out.get(moved(from) as usize..moved(to) as usize);
+            match (a, b) {
+                (Some(a), Some(b)) if a == b => Ok(()),
+                (Some(a), Some(b)) => {
+                    let i = a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(0);
+                    Err(changed(from + i as u64))
+                }
+                _ => Err(format!(
+                    "segment bytes {from:#x}..{to:#x} lie outside the file"
+                )),
+            }
+        };
+        let mut off = g.start;
+        while off < g.end {
+            match allowed.iter().find(|r| r.end > off) {
+                Some(r) if r.start <= off => {
+                    let stop = r.end.min(g.end);
+                    if r.symbols {
+                        for at in off..stop {
+                            if !matches!((at - r.start) % 24, 6 | 7) {
+                                same(at, at + 1)?;
+                            }
+                        }
+                    }
+                    off = stop;
+                }
+                Some(r) => {
+                    let stop = r.start.min(g.end);
+                    same(off, stop)?;
+                    off = stop;
+                }
+                None => {
+                    same(off, g.end)?;
+                    off = g.end;
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -757,5 +831,75 @@ mod tests {
     #[test]
     fn non_elf_is_kept() {
         assert_eq!(strip(b"#!/bin/sh\n"), Stripped::Kept(KeepReason::NotElf));
+    }
+
+    /// The byte-by-byte check the slice comparison replaced, as the oracle.
+    fn segments_unchanged_bytewise(
+        orig: &Elf<'_>,
+        out: &[u8],
+        groups: &[Group],
+        dynsyms: &[(u64, u64)],
+    ) -> Result<(), String> {
+        let ph_len = orig.phdrs.len() as u64 * 56;
+        for g in groups {
+            for off in g.start..g.end {
+                let in_hdr = off < u64::from(orig.ehsize);
+                let in_ph = off >= orig.phoff && off < orig.phoff + ph_len;
+                let in_shndx = dynsyms
+                    .iter()
+                    .any(|&(o, sz)| off >= o && off < o + sz && matches!((off - o) % 24, 6 | 7));
+                if in_hdr || in_ph || in_shndx {
+                    continue;
+                }
+                let new_off = off - g.start + g.new;
+                if orig.data[off as usize] != out[new_off as usize] {
+                    return Err(format!("segment byte at {off:#x} changed"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The slice comparison accepts and refuses what the byte-by-byte one did, naming the same
+    /// first changed byte: for the unchanged copy of this test binary, for a byte changed in a
+    /// segment, in the header, in the program header table and in a symbol's st_shndx (allowed)
+    /// or its st_value (not allowed).
+    #[test]
+    fn segment_comparison_matches_the_bytewise_check() {
+        let exe = std::fs::read("/proc/self/exe").expect("read self");
+        let elf = Elf::parse(&exe).expect("parse self");
+        let (groups, _) = load_groups(&elf).expect("groups");
+        let load = groups
+            .iter()
+            .max_by_key(|g| g.end - g.start)
+            .expect("a group");
+        let mid = load.start + (load.end - load.start) / 2;
+        let sym = (mid - (mid % 8)).max(load.start + 64);
+        let dynsyms = [(sym, 24 * 4)];
+        // An output laid out like the input (each group at its own offset).
+        let same: Vec<Group> = groups
+            .iter()
+            .map(|g| Group { new: g.start, ..*g })
+            .collect();
+        let cases: Vec<(&str, Option<u64>)> = vec![
+            ("unchanged", None),
+            ("a segment byte", Some(mid + 24 * 8)),
+            ("the header", Some(0x10)),
+            ("the program header table", Some(elf.phoff + 8)),
+            ("a symbol's st_shndx", Some(sym + 24 + 6)),
+            ("a symbol's st_value", Some(sym + 24 + 8)),
+        ];
+        let mut refused = 0;
+        for (what, flip) in cases {
+            let mut out = exe.clone();
+            if let Some(at) = flip {
+                out[at as usize] ^= 0x5a;
+            }
+            let fast = segments_unchanged(&elf, &out, &same, &dynsyms);
+            let slow = segments_unchanged_bytewise(&elf, &out, &same, &dynsyms);
+            assert_eq!(fast, slow, "{what}");
+            refused += usize::from(fast.is_err());
+        }
+        assert_eq!(refused, 2, "a segment byte and st_value are refused");
     }
 }
