@@ -528,9 +528,33 @@ mod tests {
     }
 
     /// Work recorded as a thread span while a process span runs (a wheel checked as it lands,
-    /// during resolve) counts once: in its own stage, not again in the process span's.
+    /// during resolve) counts once: in its own stage, not again in the process span's. Process
+    /// CPU counts every thread, so the check runs alone, in a process of its own (this test
+    /// binary again, filtered to this test).
     #[test]
     fn thread_spans_inside_a_process_span_count_once() {
+        const ALONE: &str = "LPACK_TEST_TIMINGS_ALONE";
+        if std::env::var_os(ALONE).is_none() {
+            let exe = std::env::current_exe().expect("test binary");
+            let out = std::process::Command::new(exe)
+                .args([
+                    "--exact",
+                    "timings::tests::thread_spans_inside_a_process_span_count_once",
+                    "--test-threads=1",
+                    "--nocapture",
+                ])
+                .env(ALONE, "1")
+                .output()
+                .expect("run alone");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(text.contains("1 passed"), "{text}");
+            return;
+        }
         let burn = || {
             let t = thread_cpu();
             let mut n = 0u64;
