@@ -5,7 +5,9 @@
 //! `LPACK_CORPUS_PROFILES=none,safe,aggressive` picks profiles (default `safe,aggressive`).
 //! The build itself must pass its default verify: a module that fails from the unmodified
 //! wheels too (duckdb's `adbc_driver_duckdb`, hypothesis' pytest plugin, black's `blackd`) is a
-//! warning, not a failure. The table is printed and written to `target/corpus.md`.
+//! warning, not a failure. The table is printed and written to `target/corpus.md`, with each
+//! build's size and lpack's peak memory (`--timings`; the wheels come from the kept cache, so it
+//! covers slimming, emitting and the import check, not the downloads).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,7 +77,9 @@ fn one(
         .arg("--cache-dir")
         .arg(cache)
         .arg("--python")
-        .arg(&py));
+        .arg(&py)
+        // The manifest then holds the build's timings, and with them lpack's peak memory.
+        .arg("--timings"));
     if !o.status.success() {
         return Err(format!(
             "build exit {:?}: {}",
@@ -93,6 +97,7 @@ fn one(
     )
     .map_err(|e| e.to_string())?;
     let size = m["artifact"]["unzipped_size"].as_u64().unwrap_or(0);
+    let peak = m["timings"]["peak_rss"].as_u64().unwrap_or(0);
     // The build's own verify must have run (and passed, or the exit code says so).
     if !m["verify"]["status"]
         .as_str()
@@ -160,8 +165,9 @@ fn one(
         ));
     }
     Ok(format!(
-        "{:.1} MB · bytecode {}{} · guard kept {:.2} MB · verify: {plain_pre} top-level pre-existing · deep: {} modules, {} pre-existing · {}",
+        "{:.1} MB · peak memory {:.0} MB · bytecode {}{} · guard kept {:.2} MB · verify: {plain_pre} top-level pre-existing · deep: {} modules, {} pre-existing · {}",
         size as f64 / 1e6,
+        peak as f64 / 1e6,
         m["bytecode"].as_str().unwrap_or(""),
         if m["bytecode_note"].is_string() {
             " (narrowed to fit)"
