@@ -840,13 +840,15 @@ fn strip_entry(
         Ok(_) => return result(Ok(None), None),
         Err(e) => return result(Err(e.to_string()), None),
     }
+    let _room = StripMemory::take(entry.size);
     let data = match wheel.read_entry(entry.index) {
         Ok(d) => d,
         Err(e) => return result(Err(e.to_string()), None),
     };
     let facts = elf_facts(path.as_str(), &data);
-    let stripped = strip::strip(&data);
-    drop(data);
+    // The stripped file is written over the input's own buffer: one copy of a large library
+    // in memory, not two.
+    let stripped = strip::strip_owned(data);
     match stripped {
         strip::Stripped::Done { data: out, .. } => match Prepared::compress(&out) {
             Ok(p) => result(Ok(Some((p, record_hash(&out)))), facts),
@@ -858,6 +860,45 @@ fn strip_entry(
             | strip::KeepReason::NotSmaller,
         ) => result(Ok(None), facts),
         strip::Stripped::Kept(other) => result(Err(other.to_string()), facts),
+    }
+}
+
+/// Bytes of ELF files being stripped at once, across every wheel of the process: a library is
+/// held inflated while it is stripped and recompressed, and two of polars' or llvmlite's size
+/// (137 MB, 178 MB) at once would take lpack past 300 MB. A file waits while others are in
+/// flight and it would pass this; alone, any size goes.
+const STRIP_MEMORY: u64 = 128 << 20;
+
+/// A share of [`STRIP_MEMORY`], given back when dropped.
+struct StripMemory(u64);
+
+static STRIPPING: (std::sync::Mutex<u64>, std::sync::Condvar) =
+    (std::sync::Mutex::new(0), std::sync::Condvar::new());
+
+impl StripMemory {
+    fn take(size: u64) -> StripMemory {
+        let (lock, freed) = &STRIPPING;
+        let Ok(mut busy) = lock.lock() else {
+            return StripMemory(0);
+        };
+        while *busy > 0 && busy.saturating_add(size) > STRIP_MEMORY {
+            busy = match freed.wait(busy) {
+                Ok(b) => b,
+                Err(_) => return StripMemory(0),
+            };
+        }
+        *busy = busy.saturating_add(size);
+        StripMemory(size)
+    }
+}
+
+impl Drop for StripMemory {
+    fn drop(&mut self) {
+        let (lock, freed) = &STRIPPING;
+        if let Ok(mut busy) = lock.lock() {
+            *busy = busy.saturating_sub(self.0);
+        }
+        freed.notify_all();
     }
 }
 
