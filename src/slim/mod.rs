@@ -865,9 +865,11 @@ fn strip_entry(
 
 /// Bytes of ELF files being stripped at once, across every wheel of the process: a library is
 /// held inflated while it is stripped and recompressed, and two of polars' or llvmlite's size
-/// (137 MB, 178 MB) at once would take lpack past 300 MB. A file waits while others are in
-/// flight and it would pass this; alone, any size goes.
-const STRIP_MEMORY: u64 = 128 << 20;
+/// (137 MB, 178 MB) at once would take lpack past 300 MB (so would scipy's and pandas'
+/// libraries beside a wheel's compiled sources, at 128 MB). A file waits while others are in
+/// flight and it would pass this; alone, any size goes. The seed stack's largest library is
+/// 39 MB stripped: its build is not held back.
+const STRIP_MEMORY: u64 = 64 << 20;
 
 /// A share of [`STRIP_MEMORY`], given back when dropped.
 struct StripMemory(u64);
