@@ -482,7 +482,9 @@ fn report(
         unchanged,
         seconds,
     } = built;
-    let (unchanged, seconds) = (*unchanged, *seconds);
+    // The artifact's own time is when it was written; the line people read (and compare with
+    // `time`) is the whole build's, the import check included.
+    let (unchanged, seconds) = (*unchanged, seconds.max(timings.wall));
     let warnings = &manifest.warnings;
     if args.json {
         let mut v = json_summary(built, stats, verify, from_cache)?;
