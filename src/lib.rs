@@ -60,6 +60,7 @@ pub mod artifact;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod bench;
+pub mod budget;
 pub mod cache;
 pub mod cli;
 pub mod config;

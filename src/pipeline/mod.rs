@@ -214,23 +214,14 @@ fn on_landed<'a>(
 ) -> impl Fn(&crate::fetch::FetchedWheel, &crate::cache::Cache) + Sync + 'a {
     use crate::timings::{Stage, thread_span};
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let free = std::sync::Mutex::new(cores);
-    let freed = std::sync::Condvar::new();
+    let slots = crate::budget::Budget::new(cores as u64);
+    let policy = CheckPolicy {
+        limit: wheel_limit(req),
+        verify_record: req.verify_record,
+    };
     move |w, cache| {
-        let Ok(mut n) = free.lock() else { return };
-        while *n == 0 {
-            match freed.wait(n) {
-                Ok(g) => n = g,
-                Err(_) => return,
-            }
-        }
-        *n -= 1;
-        drop(n);
+        let _slot = slots.take(1);
         let name = Some(w.locked.name.as_str());
-        let policy = CheckPolicy {
-            limit: wheel_limit(req),
-            verify_record: req.verify_record,
-        };
         let checked = {
             let _span = thread_span(rec, Stage::Integrity, name);
             crate::fetch::check_wheel(w, cache, &policy)
@@ -239,10 +230,6 @@ fn on_landed<'a>(
             let _span = thread_span(rec, Stage::Parse, name);
             let _ = crate::slim::guard::wheel_graph(w, &req.target, cache);
         }
-        if let Ok(mut n) = free.lock() {
-            *n += 1;
-        }
-        freed.notify_one();
     }
 }
 

@@ -840,7 +840,7 @@ fn strip_entry(
         Ok(_) => return result(Ok(None), None),
         Err(e) => return result(Err(e.to_string()), None),
     }
-    let _room = StripMemory::take(entry.size);
+    let _room = STRIPPING.take(entry.size);
     let data = match wheel.read_entry(entry.index) {
         Ok(d) => d,
         Err(e) => return result(Err(e.to_string()), None),
@@ -871,38 +871,8 @@ fn strip_entry(
 /// 39 MB stripped: its build is not held back.
 const STRIP_MEMORY: u64 = 64 << 20;
 
-/// A share of [`STRIP_MEMORY`], given back when dropped.
-struct StripMemory(u64);
-
-static STRIPPING: (std::sync::Mutex<u64>, std::sync::Condvar) =
-    (std::sync::Mutex::new(0), std::sync::Condvar::new());
-
-impl StripMemory {
-    fn take(size: u64) -> StripMemory {
-        let (lock, freed) = &STRIPPING;
-        let Ok(mut busy) = lock.lock() else {
-            return StripMemory(0);
-        };
-        while *busy > 0 && busy.saturating_add(size) > STRIP_MEMORY {
-            busy = match freed.wait(busy) {
-                Ok(b) => b,
-                Err(_) => return StripMemory(0),
-            };
-        }
-        *busy = busy.saturating_add(size);
-        StripMemory(size)
-    }
-}
-
-impl Drop for StripMemory {
-    fn drop(&mut self) {
-        let (lock, freed) = &STRIPPING;
-        if let Ok(mut busy) = lock.lock() {
-            *busy = busy.saturating_sub(self.0);
-        }
-        freed.notify_all();
-    }
-}
+/// Libraries being stripped, by inflated size ([`STRIP_MEMORY`]).
+static STRIPPING: crate::budget::Budget = crate::budget::Budget::new(STRIP_MEMORY);
 
 /// Wheels cannot hold symlinks, so `libx.so`, `libx.so.26` and `libx.so.26.1.0` arrive as
 /// identical copies. The loader asks only for the SONAME (DT_NEEDED records the SONAME, never the
