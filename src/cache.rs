@@ -331,6 +331,14 @@ impl Cache {
         Some((path, name))
     }
 
+    /// Where one library's strip result is remembered, by its content key (`strips-v1/ab/<key>`;
+    /// see `slim::memo`). Local only: fragments, not these, are what a remote cache shares.
+    pub fn strip_memo_path(&self, key: &str) -> PathBuf {
+        let shard = &key[..2.min(key.len())];
+        self.note(format!("strips-v1/{shard}/{key}"));
+        self.root.join("strips-v1").join(shard).join(key)
+    }
+
     /// A temporary file for an in-flight write (locked by this process until dropped).
     pub fn temp_file(&self) -> Result<NamedTempFile, CacheError> {
         let dir = self.root.join("tmp");

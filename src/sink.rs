@@ -80,6 +80,7 @@ pub enum SinkError {
 }
 
 /// File content ready for an archive: compressed (or stored) bytes plus their checksums.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prepared {
     pub method: Method,
     pub crc32: u32,

@@ -39,6 +39,7 @@ pub const KINDS: &[(&str, &str, bool)] = &[
     ("checks-v1", "wheel checks", true),
     ("choices-v1", "wheel choices", true),
     ("slim-v1", "slim fragments", true),
+    ("strips-v1", "stripped libraries", true),
     ("graph-v1", "import graphs", true),
     ("guard-v1", "import guard verdicts", true),
     ("trace-v1", "import traces", true),

@@ -138,7 +138,115 @@ fn build_timed(
 ) -> Result<(BuildOutcome, bool), BuildError> {
     let started = Instant::now();
     check_request(req)?;
-    let locked = lock_inputs(req, reporter)?;
+    let cancelled = std::sync::atomic::AtomicBool::new(false);
+    // Libraries stripped as their wheels land run on rayon's pool inside this scope; it ends
+    // once the slim stage (which waits for any it needs) is done.
+    let staged = match ahead_pool() {
+        Some(pool) => {
+            pool.in_place_scope(|scope| staged_in(scope, &cancelled, req, reporter, fp, started))
+        }
+        None => {
+            rayon::in_place_scope(|scope| staged_in(scope, &cancelled, req, reporter, fp, started))
+        }
+    }?;
+    let Slimmed {
+        run,
+        prepared,
+        output,
+        resolved,
+        complete_lock,
+        content_key,
+        mut timings,
+    } = match staged {
+        Staged::Restored(outcome, complete_lock) => return Ok((*outcome, complete_lock)),
+        Staged::Slimmed(slimmed) => *slimmed,
+    };
+    let mut outcome = emit_and_verify(&run, prepared, &output, resolved, &mut timings)?;
+    timings.total = started.elapsed();
+    outcome.timings = timings;
+    if let Some(key) = &content_key {
+        shared::publish(req, &run.locked.sources.cache, key, &output, &outcome);
+    }
+    Ok((outcome, complete_lock))
+}
+
+/// [`slim_staged`] with work started ahead in `scope`, cancelled when the build turns out not
+/// to need it (restored whole, or failed).
+fn staged_in<'s>(
+    scope: &rayon::Scope<'s>,
+    cancelled: &'s std::sync::atomic::AtomicBool,
+    req: &'s BuildRequest,
+    reporter: &'s dyn Reporter,
+    fp: Option<&fingerprint::Fingerprint>,
+    started: Instant,
+) -> Result<Staged<'s>, BuildError> {
+    let ahead = Ahead { scope, cancelled };
+    let staged = slim_staged(req, reporter, fp, started, &ahead);
+    if !matches!(staged, Ok(Staged::Slimmed(_))) {
+        cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    staged
+}
+
+/// Work started ahead of its stage while wheels still download: their libraries, stripped on
+/// rayon's pool within `scope` ([`on_landed`]); `cancelled` once the build no longer needs it.
+struct Ahead<'a, 's> {
+    scope: &'a rayon::Scope<'s>,
+    cancelled: &'s std::sync::atomic::AtomicBool,
+}
+
+/// The pool work started ahead runs on: a thread per core at a lower scheduling priority, so it
+/// takes only what the stages in flight leave. A wheel's integrity check and import graph (the
+/// guard waits for every one) go first; with nothing else to run, the ahead work has every core.
+fn ahead_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("lpack-ahead-{i}"))
+            .start_handler(|_| lower_priority())
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Lower the calling thread's scheduling priority (Linux schedules threads on their own; a
+/// failure leaves it as it was).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread, with no pointers.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}
+
+/// A build up to its slim stage: restored whole from a cache, or slimmed and audited.
+enum Staged<'a> {
+    Restored(Box<BuildOutcome>, bool),
+    Slimmed(Box<Slimmed<'a>>),
+}
+
+/// A build slimmed and audited, with what its emit stage needs.
+struct Slimmed<'a> {
+    run: Run<'a>,
+    prepared: Prepared,
+    output: PathBuf,
+    resolved: Option<Vec<String>>,
+    complete_lock: bool,
+    content_key: Option<String>,
+    timings: Timings,
+}
+
+/// Lock, then restore the unit whole from a cache, or fetch, check, slim and audit it.
+fn slim_staged<'a, 's>(
+    req: &'s BuildRequest,
+    reporter: &'s dyn Reporter,
+    fp: Option<&fingerprint::Fingerprint>,
+    started: Instant,
+    ahead: &Ahead<'a, 's>,
+) -> Result<Staged<'s>, BuildError> {
+    let locked = lock_inputs(req, reporter, ahead)?;
     let mut timings = Timings {
         lock: started.elapsed(),
         ..Timings::default()
@@ -158,7 +266,7 @@ fn build_timed(
             shared::restore(req, &locked.sources.cache, key, &output, started)?
     {
         outcome.resolved = resolved;
-        return Ok((outcome, complete_lock));
+        return Ok(Staged::Restored(Box::new(outcome), complete_lock));
     }
 
     let run = Run {
@@ -167,22 +275,28 @@ fn build_timed(
         started,
         locked,
     };
-    let fetched = fetch_and_check(&run, &mut timings)?;
+    let fetched = fetch_and_check(&run, &mut timings, ahead)?;
     let prepared = slim_and_audit(&run, fetched, &output, &mut timings)?;
-    let mut outcome = emit_and_verify(&run, prepared, &output, resolved, &mut timings)?;
-    timings.total = started.elapsed();
-    outcome.timings = timings;
-    if let Some(key) = &content_key {
-        shared::publish(req, &run.locked.sources.cache, key, &output, &outcome);
-    }
-    Ok((outcome, complete_lock))
+    Ok(Staged::Slimmed(Box::new(Slimmed {
+        run,
+        prepared,
+        output,
+        resolved,
+        complete_lock,
+        content_key,
+        timings,
+    })))
 }
 
 /// Read the input and lock it (the resolve stage). Wheels that locking downloads are checked
 /// and parsed as they land ([`on_landed`]).
-fn lock_inputs(req: &BuildRequest, reporter: &dyn Reporter) -> Result<sources::Locked, BuildError> {
+fn lock_inputs<'s>(
+    req: &'s BuildRequest,
+    reporter: &'s dyn Reporter,
+    ahead: &Ahead<'_, 's>,
+) -> Result<sources::Locked, BuildError> {
     let span = crate::timings::process_span(reporter.timings(), crate::timings::Stage::Resolve);
-    let landed = on_landed(req, reporter.timings());
+    let landed = on_landed(req, reporter.timings(), ahead);
     let locked = sources::read_and_lock_deps(
         &sources::LockRequest {
             requirements: req.requirements.as_deref(),
@@ -203,22 +317,28 @@ fn lock_inputs(req: &BuildRequest, reporter: &dyn Reporter) -> Result<sources::L
 }
 
 /// What to do with a wheel as soon as it is downloaded, while the others still download: its
-/// integrity check and its import graph (the guard's input), both remembered in the cache by
-/// the wheel's sha256, so the check and the guard later find them done. A failure here is left
+/// integrity check, its import graph (the guard's input) and the stripping of the libraries the
+/// recipes strip, each remembered in the cache by the wheel's sha256, so the check, the guard
+/// and the slim stage later find them done. A failure here is left
 /// for those stages to report, in order, with their context. At most one wheel per core is
 /// worked on at once (downloads run eight at a time, and a wheel's sources are held while its
 /// graph is made), so memory stays bounded.
-fn on_landed<'a>(
-    req: &'a BuildRequest,
-    rec: Option<&'a crate::timings::Recorder>,
+fn on_landed<'a, 's>(
+    req: &'s BuildRequest,
+    rec: Option<&'s crate::timings::Recorder>,
+    ahead: &'a Ahead<'a, 's>,
 ) -> impl Fn(&crate::fetch::FetchedWheel, &crate::cache::Cache) + Sync + 'a {
     use crate::timings::{Stage, thread_span};
+    use std::sync::atomic::Ordering;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let slots = crate::budget::Budget::new(cores as u64);
     let policy = CheckPolicy {
         limit: wheel_limit(req),
         verify_record: req.verify_record,
     };
+    // Recipes that do not load are reported by the slim stage; here they only mean no
+    // stripping ahead of it.
+    let recipes = slimming::load_recipes(&req.slim, &req.target).ok();
     move |w, cache| {
         let _slot = slots.take(1);
         let name = Some(w.locked.name.as_str());
@@ -226,9 +346,30 @@ fn on_landed<'a>(
             let _span = thread_span(rec, Stage::Integrity, name);
             crate::fetch::check_wheel(w, cache, &policy)
         };
-        if checked.is_ok() {
+        if checked.is_err() {
+            return;
+        }
+        {
             let _span = thread_span(rec, Stage::Parse, name);
             let _ = crate::slim::guard::wheel_graph(w, &req.target, cache);
+        }
+        // Its libraries are stripped on the pool, one task each, while this thread goes back
+        // to downloading.
+        let Some(plan) = recipes
+            .as_ref()
+            .and_then(|r| crate::slim::Prestrip::plan(w, &req.target, r))
+        else {
+            return;
+        };
+        let plan = std::sync::Arc::new(plan);
+        let cancelled = ahead.cancelled;
+        for i in 0..plan.len() {
+            let (plan, cache) = (plan.clone(), cache.clone());
+            ahead.scope.spawn(move |_| {
+                if !cancelled.load(Ordering::Relaxed) {
+                    plan.run(i, &cache, rec);
+                }
+            });
         }
     }
 }
@@ -273,11 +414,15 @@ struct Fetched {
 
 /// Fetch every locked wheel, check its declared sizes and RECORD, and plan what `--with-layer`
 /// layers provide (before any slimming).
-fn fetch_and_check(run: &Run<'_>, timings: &mut Timings) -> Result<Fetched, BuildError> {
+fn fetch_and_check<'s>(
+    run: &Run<'s>,
+    timings: &mut Timings,
+    ahead: &Ahead<'_, 's>,
+) -> Result<Fetched, BuildError> {
     let (req, locked, reporter) = (run.req, &run.locked, run.reporter);
     let step = Instant::now();
     let cache = &locked.sources.cache;
-    let landed = on_landed(req, reporter.timings());
+    let landed = on_landed(req, reporter.timings(), ahead);
     let (wheels, stats) = fetch_then(
         &locked.lock,
         cache,

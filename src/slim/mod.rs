@@ -23,6 +23,7 @@ mod compiler;
 pub mod elf;
 pub mod guard;
 pub mod imports;
+mod memo;
 pub mod recipe;
 mod record;
 pub mod strip;
@@ -404,7 +405,7 @@ fn slim_one(
     // Stripping and compiling touch different files (ELF libraries, Python sources): both at
     // once, so the last wheels' chains do not leave a core idle.
     let (stripped, compiled) = rayon::join(
-        || strip_all(&wheel, &to_strip, dist, rec),
+        || strip_all(&wheel, &w.sha256, cache, &to_strip, dist, rec),
         || {
             let mut span = timings::thread_span(rec, Stage::Bytecode, Some(dist));
             frag.compile_bytecode(w, &wheel, target, settings, &mut span)
@@ -451,6 +452,8 @@ type StripJob = (ArchivePath, WheelEntry, usize);
 /// Strip ELF files in parallel; anything not stripped stays a raw copy.
 fn strip_all(
     wheel: &Wheel,
+    wheel_sha256: &str,
+    cache: &Cache,
     to_strip: &[StripJob],
     dist: &str,
     rec: Option<&Recorder>,
@@ -459,9 +462,92 @@ fn strip_all(
         .par_iter()
         .map(|(path, entry, ri)| {
             let _span = timings::thread_span(rec, Stage::Strip, Some(dist));
-            strip_entry(wheel, path, entry, *ri)
+            let (outcome, facts) = strip_entry(wheel, wheel_sha256, cache, path, entry);
+            StripResult {
+                path: path.clone(),
+                record: *ri,
+                outcome,
+                facts,
+            }
         })
         .collect()
+}
+
+/// The libraries of one downloaded wheel that its recipes strip, to be stripped ahead of the
+/// slim stage (while other wheels still download) one by one ([`Prestrip::run`]); the results
+/// are remembered by content ([`memo`]), so the slim stage finds them done, or waits for one
+/// still being stripped rather than stripping it twice.
+pub struct Prestrip {
+    wheel: Wheel,
+    sha256: String,
+    dist: String,
+    jobs: Vec<(ArchivePath, WheelEntry)>,
+}
+
+impl Prestrip {
+    /// What `recipes` would strip in `w` for `target`; `None` when nothing (or the wheel does
+    /// not open: the slim stage reports that, in order).
+    pub fn plan(w: &FetchedWheel, target: &Target, recipes: &RecipeSet) -> Option<Prestrip> {
+        let dist = w.locked.name.as_str();
+        let wheel = Wheel::open(&w.path, &w.locked.filename).ok()?;
+        let data_dir = data_dir_of(&wheel);
+        let jobs: Vec<(ArchivePath, WheelEntry)> = wheel
+            .entries
+            .iter()
+            .filter_map(|e| match plan_entry(&e.path, data_dir.as_deref(), target) {
+                Verdict::Keep(installed)
+                    if recipes.evaluate(dist, installed.as_str()).action == Action::Strip =>
+                {
+                    Some((installed, e.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        (!jobs.is_empty()).then(|| Prestrip {
+            wheel,
+            sha256: w.sha256.clone(),
+            dist: dist.to_string(),
+            jobs,
+        })
+    }
+
+    /// How many libraries there are to strip.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Strip library `i`, unless it is remembered already or being stripped right now.
+    pub fn run(&self, i: usize, cache: &Cache, rec: Option<&Recorder>) {
+        let Some((installed, entry)) = self.jobs.get(i) else {
+            return;
+        };
+        let key = memo::key(&self.sha256, entry.path.as_str());
+        let slot = stripping_slot(&key);
+        let Ok(_busy) = slot.try_lock() else {
+            return;
+        };
+        if memo::exists(cache, &key) {
+            return;
+        }
+        let _span = timings::thread_span(rec, Stage::Strip, Some(&self.dist));
+        let _ = strip_fresh(&self.wheel, cache, &key, installed, entry);
+    }
+}
+
+/// One lock per library being stripped in this process, by memo key: whoever holds it strips;
+/// whoever else wants the same library waits, then reads what the first remembered.
+fn stripping_slot(key: &str) -> std::sync::Arc<std::sync::Mutex<()>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+    type Slots = Mutex<HashMap<String, Arc<Mutex<()>>>>;
+    static SLOTS: LazyLock<Slots> = LazyLock::new(Slots::default);
+    let mut slots = SLOTS.lock().unwrap_or_else(PoisonError::into_inner);
+    slots.entry(key.to_string()).or_default().clone()
 }
 
 /// A fragment being decided: what each installed path holds, one record per file, rule hits,
@@ -811,56 +897,76 @@ impl FragmentPlan {
     }
 }
 
+/// What a strip attempt gives: `Ok(Some)`: stripped bytes and their RECORD hash; `Ok(None)`:
+/// nothing to strip; `Err`: kept, with the reason.
+type StripOutcome = Result<Option<(Prepared, String)>, String>;
+
 /// One ELF file after the strip attempt.
 struct StripResult {
     path: ArchivePath,
     record: usize,
-    /// `Ok(Some)`: stripped bytes and their RECORD hash; `Ok(None)`: nothing to strip; `Err`:
-    /// kept, with the reason.
-    outcome: Result<Option<(Prepared, String)>, String>,
+    outcome: StripOutcome,
     facts: Option<ElfFacts>,
 }
 
+/// Strip one entry installed at `path`, or find it stripped already ([`memo`]), waiting for it
+/// if it is being stripped ahead ([`Prestrip`]); the outcome and the file's audit facts.
 fn strip_entry(
     wheel: &Wheel,
+    wheel_sha256: &str,
+    cache: &Cache,
     path: &ArchivePath,
     entry: &WheelEntry,
-    record: usize,
-) -> StripResult {
-    let result = |outcome, facts| StripResult {
-        path: path.clone(),
-        record,
-        outcome,
-        facts,
-    };
+) -> (StripOutcome, Option<ElfFacts>) {
+    let key = memo::key(wheel_sha256, entry.path.as_str());
+    let slot = stripping_slot(&key);
+    let _mine = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((outcome, facts)) = memo::load(cache, &key, path.as_str()) {
+        return (outcome.into_result(), facts);
+    }
+    strip_fresh(wheel, cache, &key, path, entry)
+}
+
+/// Strip one entry and remember the result under `key`.
+fn strip_fresh(
+    wheel: &Wheel,
+    cache: &Cache,
+    key: &str,
+    path: &ArchivePath,
+    entry: &WheelEntry,
+) -> (StripOutcome, Option<ElfFacts>) {
     // Look at the magic first: a file that is not ELF is raw-copied without being inflated
     // into memory (a `.so` of 2 GiB of zeros costs four bytes here).
     match wheel.read_entry_prefix(entry.index, 4) {
         Ok(magic) if elf::is_elf(&magic) => {}
-        Ok(_) => return result(Ok(None), None),
-        Err(e) => return result(Err(e.to_string()), None),
+        Ok(_) => return (Ok(None), None),
+        Err(e) => return (Err(e.to_string()), None),
     }
     let _room = STRIPPING.take(entry.size);
     let data = match wheel.read_entry(entry.index) {
         Ok(d) => d,
-        Err(e) => return result(Err(e.to_string()), None),
+        Err(e) => return (Err(e.to_string()), None),
     };
     let facts = elf_facts(path.as_str(), &data);
     // The stripped file is written over the input's own buffer: one copy of a large library
     // in memory, not two.
-    let stripped = strip::strip_owned(data);
-    match stripped {
+    let outcome = match strip::strip_owned(data) {
         strip::Stripped::Done { data: out, .. } => match Prepared::compress(&out) {
-            Ok(p) => result(Ok(Some((p, record_hash(&out)))), facts),
-            Err(e) => result(Err(e.to_string()), facts),
+            Ok(p) => memo::Outcome::Stripped(p, record_hash(&out)),
+            // Compressing into memory failed (out of memory): not a fact about the file.
+            Err(e) => return (Err(e.to_string()), facts),
         },
         strip::Stripped::Kept(
             strip::KeepReason::NotElf
             | strip::KeepReason::NothingToStrip
             | strip::KeepReason::NotSmaller,
-        ) => result(Ok(None), facts),
-        strip::Stripped::Kept(other) => result(Err(other.to_string()), facts),
-    }
+        ) => memo::Outcome::Unchanged,
+        strip::Stripped::Kept(other) => memo::Outcome::Refused(other.to_string()),
+    };
+    memo::store(cache, key, &outcome, facts.as_ref());
+    (outcome.into_result(), facts)
 }
 
 /// Bytes of ELF files being stripped at once, across every wheel of the process: a library is

@@ -229,6 +229,7 @@ fn corpus_builds_deep_verifies_and_runs() {
     for derived in [
         "artifacts-v1",
         "slim-v1",
+        "strips-v1",
         "verify-v1",
         "trace-v1",
         "guard-v1",

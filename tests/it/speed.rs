@@ -237,6 +237,30 @@ fn wheels_checked_as_they_land_build_what_a_staged_build_builds() {
         second["timings"]
     );
     assert_eq!(first["sha256"], second["sha256"]);
+
+    // Libraries were stripped as their wheels landed and remembered by content: a build from
+    // the wheels and those results alone (no fragment) uses them, and makes the same bytes.
+    let memo = landed.join("cache/strips-v1");
+    assert!(
+        std::fs::read_dir(&memo).is_ok_and(|mut d| d.next().is_some()),
+        "no strip result remembered in {}",
+        memo.display()
+    );
+    let reused = scratch("strips-reused");
+    std::fs::write(reused.join("requirements.txt"), reqs).expect("write");
+    std::fs::create_dir_all(reused.join("app")).expect("mkdir");
+    std::fs::write(reused.join("app/app.py"), "X = 1\n").expect("write");
+    std::fs::create_dir_all(reused.join("cache")).expect("mkdir");
+    let copy = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(landed.join("cache/wheels-v1"))
+        .arg(&memo)
+        .arg(reused.join("cache/"))
+        .status()
+        .expect("cp");
+    assert!(copy.success());
+    let third = json(&reused, &["--timings"]);
+    assert_eq!(first["sha256"], third["sha256"]);
 }
 
 /// A warm build to a new output path copies the artifact an earlier build of the same inputs
