@@ -9,6 +9,19 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 use lpack::cli::{Cli, Outcome, run};
 
+/// Large buffers (an inflated library, a wheel's sources, compressed output) go straight to the
+/// kernel and back when freed. glibc would otherwise raise its mmap threshold to the largest
+/// buffer freed so far (up to 32 MiB) and keep later ones in per-thread heaps after they are
+/// freed; with a thread per core stripping, compiling and checking at once, that retained
+/// memory, not live data, set the build's peak.
+fn bounded_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called before any other thread exists; M_MMAP_THRESHOLD takes a byte count.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 fn main() -> ExitCode {
     // Output piped into `head` and the like: end quietly when the reader goes away, as other
     // command-line tools do, instead of failing on the next write.
@@ -16,6 +29,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    bounded_heap();
     std::panic::set_hook(Box::new(|info| {
         eprintln!(
             "error: internal error (a bug in lpack, whatever the input): {info}\n  hint: please report it with the command that triggered it"
