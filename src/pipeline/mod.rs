@@ -210,14 +210,14 @@ fn ahead_pool() -> Option<&'static rayon::ThreadPool> {
     .as_ref()
 }
 
-/// Lower the calling thread's scheduling priority (Linux schedules threads on their own; a
-/// failure leaves it as it was).
+/// Lower the calling thread's scheduling priority: on Linux a nice value belongs to a thread,
+/// and `who = 0` is the caller (elsewhere it would be the whole process, so nothing is done). A
+/// failure leaves it as it was.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: plain system calls on the calling thread, with no pointers.
+    // SAFETY: a plain system call with no pointers.
     unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }
 

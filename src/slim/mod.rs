@@ -364,6 +364,8 @@ enum Content {
     Raw(WheelEntry),
     /// New bytes: compressed, executable, and their RECORD hash (`sha256=…`).
     New(Prepared, bool, String),
+    /// A stripped library kept in its memo file (its RECORD hash inside), executable.
+    Memo(memo::Stored, bool),
 }
 
 fn slim_one(
@@ -684,16 +686,22 @@ impl FragmentPlan {
         for r in stripped {
             self.elf.extend(r.facts);
             match r.outcome {
-                Ok(Some(prepared)) => {
+                Ok(Some(bytes)) => {
                     let exec = match self.plan.get(&r.path) {
                         Some((Content::Raw(e), _)) => e.executable,
                         _ => false,
                     };
-                    self.records[r.record].size = prepared.0.size;
-                    self.plan.insert(
-                        r.path,
-                        (Content::New(prepared.0, exec, prepared.1), r.record),
-                    );
+                    let content = match bytes {
+                        StrippedBytes::Memory(p, hash) => {
+                            self.records[r.record].size = p.size;
+                            Content::New(p, exec, hash)
+                        }
+                        StrippedBytes::Memo(stored) => {
+                            self.records[r.record].size = stored.size;
+                            Content::Memo(stored, exec)
+                        }
+                    };
+                    self.plan.insert(r.path, (content, r.record));
                 }
                 Ok(None) => {
                     self.records[r.record].action = RecordAction::Keep;
@@ -745,7 +753,7 @@ impl FragmentPlan {
             .filter(|(p, _)| settings.bytecode.wants(dist, p.as_str()))
             .filter_map(|(p, (c, _))| match c {
                 Content::Raw(e) => Some((p.clone(), e.index)),
-                Content::New(..) => None,
+                Content::New(..) | Content::Memo(..) => None,
             })
             .map(|(p, index)| -> Result<CompileRequest, SlimError> {
                 Ok(CompileRequest {
@@ -866,6 +874,25 @@ impl FragmentPlan {
                     sink.add_prepared(path, *exec, p).map_err(|e| werr(&e))?;
                     p.size
                 }
+                Content::Memo(stored, exec) => {
+                    let read_err = |e: std::io::Error| {
+                        SlimError::Write(format!("{}: {e}", stored.path.display()))
+                    };
+                    let mut reader = stored.reader().map_err(read_err)?;
+                    sink.add_raw(
+                        path,
+                        *exec,
+                        RawContent {
+                            method: stored.method,
+                            crc32: stored.crc32,
+                            size: stored.size,
+                            compressed_size: stored.compressed_size,
+                            reader: &mut reader,
+                        },
+                    )
+                    .map_err(|e| werr(&e))?;
+                    stored.size
+                }
             };
             self.records[*ri].size = written;
         }
@@ -897,9 +924,16 @@ impl FragmentPlan {
     }
 }
 
-/// What a strip attempt gives: `Ok(Some)`: stripped bytes and their RECORD hash; `Ok(None)`:
-/// nothing to strip; `Err`: kept, with the reason.
-type StripOutcome = Result<Option<(Prepared, String)>, String>;
+/// What a strip attempt gives: `Ok(Some)`: stripped bytes; `Ok(None)`: nothing to strip;
+/// `Err`: kept, with the reason.
+type StripOutcome = Result<Option<StrippedBytes>, String>;
+
+/// A stripped library's compressed bytes: in its memo file, or (when that could not be
+/// written) in memory with their RECORD hash.
+enum StrippedBytes {
+    Memo(memo::Stored),
+    Memory(Prepared, String),
+}
 
 /// One ELF file after the strip attempt.
 struct StripResult {
@@ -924,7 +958,12 @@ fn strip_entry(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some((outcome, facts)) = memo::load(cache, &key, path.as_str()) {
-        return (outcome.into_result(), facts);
+        let outcome = match outcome {
+            memo::Outcome::Stripped(stored) => Ok(Some(StrippedBytes::Memo(stored))),
+            memo::Outcome::Unchanged => Ok(None),
+            memo::Outcome::Refused(why) => Err(why),
+        };
+        return (outcome, facts);
     }
     strip_fresh(wheel, cache, &key, path, entry)
 }
@@ -953,20 +992,32 @@ fn strip_fresh(
     // The stripped file is written over the input's own buffer: one copy of a large library
     // in memory, not two.
     let outcome = match strip::strip_owned(data) {
-        strip::Stripped::Done { data: out, .. } => match Prepared::compress(&out) {
-            Ok(p) => memo::Outcome::Stripped(p, record_hash(&out)),
-            // Compressing into memory failed (out of memory): not a fact about the file.
-            Err(e) => return (Err(e.to_string()), facts),
-        },
+        // Compressed straight into the memo file; in memory only when that cannot be written
+        // (the fragment is then written from memory, as before results were remembered).
+        strip::Stripped::Done { data: out, .. } => {
+            match memo::store_stripped(cache, key, &out, facts.as_ref()) {
+                Ok(stored) => Ok(Some(StrippedBytes::Memo(stored))),
+                Err(_) => match Prepared::compress(&out) {
+                    Ok(p) => Ok(Some(StrippedBytes::Memory(p, record_hash(&out)))),
+                    Err(e) => Err(e.to_string()),
+                },
+            }
+        }
         strip::Stripped::Kept(
             strip::KeepReason::NotElf
             | strip::KeepReason::NothingToStrip
             | strip::KeepReason::NotSmaller,
-        ) => memo::Outcome::Unchanged,
-        strip::Stripped::Kept(other) => memo::Outcome::Refused(other.to_string()),
+        ) => {
+            memo::store_kept(cache, key, None, facts.as_ref());
+            Ok(None)
+        }
+        strip::Stripped::Kept(other) => {
+            let why = other.to_string();
+            memo::store_kept(cache, key, Some(&why), facts.as_ref());
+            Err(why)
+        }
     };
-    memo::store(cache, key, &outcome, facts.as_ref());
-    (outcome.into_result(), facts)
+    (outcome, facts)
 }
 
 /// Bytes of ELF files being stripped at once, across every wheel of the process: a library is

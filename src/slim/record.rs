@@ -99,6 +99,7 @@ pub(super) fn rewrite_record(
                 _ => (record_hash(&wheel.read_entry(e.index)?), e.size),
             },
             Content::New(p, _, h) => (h.clone(), p.size),
+            Content::Memo(m, _) => (m.record_hash.clone(), m.size),
         };
         body.push_str(&format!("{field},{hash},{size}\n"));
     }
