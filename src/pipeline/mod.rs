@@ -336,9 +336,10 @@ fn on_landed<'a, 's>(
         limit: wheel_limit(req),
         verify_record: req.verify_record,
     };
-    // Recipes that do not load are reported by the slim stage; here they only mean no
-    // stripping ahead of it.
-    let recipes = slimming::load_recipes(&req.slim, &req.target).ok();
+    // Loaded when the first wheel lands (most builds download nothing, and a config's many
+    // units each make this hook). Recipes that do not load are reported by the slim stage;
+    // here they only mean no stripping ahead of it.
+    let recipes = std::sync::OnceLock::new();
     move |w, cache| {
         let _slot = slots.take(1);
         let name = Some(w.locked.name.as_str());
@@ -356,6 +357,7 @@ fn on_landed<'a, 's>(
         // Its libraries are stripped on the pool, one task each, while this thread goes back
         // to downloading.
         let Some(plan) = recipes
+            .get_or_init(|| slimming::load_recipes(&req.slim, &req.target).ok())
             .as_ref()
             .and_then(|r| crate::slim::Prestrip::plan(w, &req.target, r))
         else {
