@@ -149,25 +149,18 @@ fn build_timed(
             rayon::in_place_scope(|scope| staged_in(scope, &cancelled, req, reporter, fp, started))
         }
     }?;
-    let Slimmed {
-        run,
-        prepared,
-        output,
-        resolved,
-        complete_lock,
-        content_key,
-        mut timings,
-    } = match staged {
+    let s = match staged {
         Staged::Restored(outcome, complete_lock) => return Ok((*outcome, complete_lock)),
         Staged::Slimmed(slimmed) => *slimmed,
     };
-    let mut outcome = emit_and_verify(&run, prepared, &output, resolved, &mut timings)?;
+    let mut timings = s.timings;
+    let mut outcome = emit_and_verify(&s.run, s.prepared, &s.output, s.resolved, &mut timings)?;
     timings.total = started.elapsed();
     outcome.timings = timings;
-    if let Some(key) = &content_key {
-        shared::publish(req, &run.locked.sources.cache, key, &output, &outcome);
+    if let Some(key) = &s.content_key {
+        shared::publish(req, &s.run.locked.sources.cache, key, &s.output, &outcome);
     }
-    Ok((outcome, complete_lock))
+    Ok((outcome, s.complete_lock))
 }
 
 /// [`slim_staged`] with work started ahead in `scope`, cancelled when the build turns out not

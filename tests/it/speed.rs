@@ -1,7 +1,7 @@
 //! Build speed features that change no bytes: `--timings`, and no-change rebuilds answered from
 //! the manifest (the inputs' stat fingerprint). Nothing here times anything (see benches/).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::harness::*;
@@ -196,10 +196,25 @@ fn one_thread_and_many_write_the_same_bytes() {
 #[test]
 fn wheels_checked_as_they_land_build_what_a_staged_build_builds() {
     let reqs = "purelib==2.0\nfastmath==1.0\nnsa==1.0\nnsb==1.0\n";
-    let landed = scratch("landed");
-    std::fs::write(landed.join("requirements.txt"), reqs).expect("write");
-    std::fs::create_dir_all(landed.join("app")).expect("mkdir");
-    std::fs::write(landed.join("app/app.py"), "X = 1\n").expect("write");
+    // A project of `reqs` and one source file, its cache holding copies of `seed` folders.
+    let project = |name: &str, seed: &[PathBuf]| -> PathBuf {
+        let dir = scratch(name);
+        std::fs::write(dir.join("requirements.txt"), reqs).expect("write");
+        std::fs::create_dir_all(dir.join("app")).expect("mkdir");
+        std::fs::write(dir.join("app/app.py"), "X = 1\n").expect("write");
+        if !seed.is_empty() {
+            std::fs::create_dir_all(dir.join("cache")).expect("mkdir");
+            let copy = std::process::Command::new("cp")
+                .arg("-a")
+                .args(seed)
+                .arg(dir.join("cache/"))
+                .status()
+                .expect("cp");
+            assert!(copy.success());
+        }
+        dir
+    };
+    let landed = project("landed", &[]);
     let first = json(&landed, &["--timings"]);
     assert!(first["downloaded"].as_u64().unwrap_or(0) >= 4, "{first}");
     let stage = |v: &serde_json::Value, name: &str, field: &str| -> f64 {
@@ -217,18 +232,8 @@ fn wheels_checked_as_they_land_build_what_a_staged_build_builds() {
 
     // The same wheels, already in a cache that holds nothing else: nothing lands, so each
     // stage does its own work after the one before.
-    let staged = scratch("staged");
-    std::fs::write(staged.join("requirements.txt"), reqs).expect("write");
-    std::fs::create_dir_all(staged.join("app")).expect("mkdir");
-    std::fs::write(staged.join("app/app.py"), "X = 1\n").expect("write");
-    std::fs::create_dir_all(staged.join("cache")).expect("mkdir");
-    let copy = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(landed.join("cache/wheels-v1"))
-        .arg(staged.join("cache/"))
-        .status()
-        .expect("cp");
-    assert!(copy.success());
+    let wheels = landed.join("cache/wheels-v1");
+    let staged = project("staged", std::slice::from_ref(&wheels));
     let second = json(&staged, &["--timings"]);
     assert_eq!(second["downloaded"].as_u64(), Some(0), "{second}");
     assert!(
@@ -246,19 +251,7 @@ fn wheels_checked_as_they_land_build_what_a_staged_build_builds() {
         "no strip result remembered in {}",
         memo.display()
     );
-    let reused = scratch("strips-reused");
-    std::fs::write(reused.join("requirements.txt"), reqs).expect("write");
-    std::fs::create_dir_all(reused.join("app")).expect("mkdir");
-    std::fs::write(reused.join("app/app.py"), "X = 1\n").expect("write");
-    std::fs::create_dir_all(reused.join("cache")).expect("mkdir");
-    let copy = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(landed.join("cache/wheels-v1"))
-        .arg(&memo)
-        .arg(reused.join("cache/"))
-        .status()
-        .expect("cp");
-    assert!(copy.success());
+    let reused = project("strips-reused", &[wheels, memo]);
     let third = json(&reused, &["--timings"]);
     assert_eq!(first["sha256"], third["sha256"]);
 }
