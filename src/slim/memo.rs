@@ -21,6 +21,7 @@ use sha2::Digest;
 use super::ElfFacts;
 use crate::cache::Cache;
 use crate::digest::sha256_hex;
+use crate::sink::HashingWriter;
 use crate::wheel::Method;
 
 /// Bumped whenever strip output or this file's shape changes.
@@ -130,7 +131,7 @@ pub(super) fn load(
             }
             file.seek(SeekFrom::Start(0)).ok()?;
             let mut hasher = sha2::Sha256::new();
-            std::io::copy(&mut (&mut file).take(b.len), &mut HashWriter(&mut hasher)).ok()?;
+            std::io::copy(&mut (&mut file).take(b.len), &mut hasher).ok()?;
             if crate::digest::hex(&hasher.finalize()) != b.sha256 {
                 return None;
             }
@@ -163,18 +164,14 @@ pub(super) fn store_stripped(
     facts: Option<&ElfFacts>,
 ) -> std::io::Result<Stored> {
     let mut tmp = cache.temp_file().map_err(std::io::Error::other)?;
-    let mut hasher = sha2::Sha256::new();
-    let mut written = 0u64;
-    {
-        let sink = CountingHasher {
-            inner: BufWriter::with_capacity(1 << 20, tmp.as_file_mut()),
-            hasher: &mut hasher,
-            written: &mut written,
-        };
+    let (mut hasher, mut written) = {
+        let sink = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file_mut()));
         let mut enc = flate2::write::DeflateEncoder::new(sink, flate2::Compression::new(6));
         enc.write_all(stripped)?;
-        enc.finish()?.inner.flush()?;
-    }
+        let mut sink = enc.finish()?;
+        sink.inner.flush()?;
+        (sink.hasher, sink.written)
+    };
     let mut method = Method::Deflated;
     if written >= stripped.len() as u64 {
         method = Method::Stored;
@@ -249,38 +246,6 @@ fn write_header(
     file.write_all(&json)?;
     file.write_all(&(json.len() as u64).to_le_bytes())?;
     file.flush()
-}
-
-/// Feeds what is written to a sha256.
-struct HashWriter<'a>(&'a mut sha2::Sha256);
-
-impl Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Writes through to `inner`, hashing and counting what passes.
-struct CountingHasher<'a, W: Write> {
-    inner: W,
-    hasher: &'a mut sha2::Sha256,
-    written: &'a mut u64,
-}
-
-impl<W: Write> Write for CountingHasher<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        *self.written += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 #[cfg(test)]
