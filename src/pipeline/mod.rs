@@ -163,8 +163,9 @@ fn build_timed(
     Ok((outcome, s.complete_lock))
 }
 
-/// [`slim_staged`] with work started ahead in `scope`, cancelled when the build turns out not
-/// to need it (restored whole, or failed).
+/// [`slim_staged`] with work started ahead in `scope`. Once it returns, whatever has not
+/// started is not needed: the slim stage did what it used (a wheel whose fragment was cached
+/// never asked), or the build was restored whole or failed.
 fn staged_in<'s>(
     scope: &rayon::Scope<'s>,
     cancelled: &'s std::sync::atomic::AtomicBool,
@@ -175,9 +176,7 @@ fn staged_in<'s>(
 ) -> Result<Staged<'s>, BuildError> {
     let ahead = Ahead { scope, cancelled };
     let staged = slim_staged(req, reporter, fp, started, &ahead);
-    if !matches!(staged, Ok(Staged::Slimmed(_))) {
-        cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
+    cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
     staged
 }
 
